@@ -1,0 +1,175 @@
+/* The blocked GEMM driver (the BLIS loop nest): pack B into kc x NR panels that stay in L1/L3, pack
+   A into mc x kc blocks that stay in L2, and sweep the micro-kernel over the tiles. It knows no
+   instruction set: the micro-kernel and block sizes come from the config picked in cpu.c.
+
+   Threads split the output C into contiguous ranges of whole tiles along M or N (never K), each
+   thread running the sequential loop nest on its range with its own pack buffers. Every output
+   element therefore sums its k terms in the same order whatever the thread count. */
+#include <stdlib.h>
+#include "gemm_internal.h"
+
+/* Below this many multiply-adds a second thread costs more to wake than it saves. */
+#define FNN_GEMM_PARALLEL_MIN_WORK (96 * 96 * 96)
+
+typedef struct {
+    int trans_a, trans_b;
+    const float *a, *b;
+    idx_t lda, ldb, k;
+    float *c;
+    idx_t ldc;
+    int accumulate, act;
+    const float *bias;
+} gemm_problem;
+
+static const fnn_gemm_config *active_config(void) {
+#ifdef FASTNN_X86
+    switch (fnn_simd_get()) {
+    case FNN_SIMD_AVX512: return &fnn_gemm_avx512_config;
+    case FNN_SIMD_AVX2: return &fnn_gemm_avx2_config;
+    }
+#endif
+    return &fnn_gemm_scalar_config;
+}
+
+/* Per-thread pack buffers, grown on demand and kept for the life of the thread, so the hot path
+   does not allocate. */
+static _Thread_local float *pack_buffer;
+static _Thread_local size_t pack_capacity;
+
+static float *thread_pack_buffer(size_t floats) {
+    if (floats > pack_capacity) {
+        size_t bytes = ((floats * sizeof(float) + FNN_ALIGN - 1) / FNN_ALIGN) * FNN_ALIGN;
+        float *grown = aligned_alloc(FNN_ALIGN, bytes);
+        if (!grown) return NULL;
+        free(pack_buffer);
+        pack_buffer = grown;
+        pack_capacity = bytes / sizeof(float);
+    }
+    return pack_buffer;
+}
+
+// a block op(A)[i0:i0+mc, p0:p0+kc] into panels of MR rows: dst is (mc/MR panels, kc, MR)
+static void pack_a(const gemm_problem *pr, idx_t MR, idx_t i0, idx_t mc, idx_t p0, idx_t kc, float *dst) {
+    for (idx_t ir = 0; ir < mc; ir += MR) {
+        idx_t mr = FNN_MIN(MR, mc - ir);
+        float *panel = dst + ir * kc;
+        if (pr->trans_a) {
+            for (idx_t p = 0; p < kc; p++) {
+                const float *src = pr->a + (p0 + p) * pr->lda + i0 + ir;
+                for (idx_t r = 0; r < mr; r++) panel[p * MR + r] = src[r];
+                for (idx_t r = mr; r < MR; r++) panel[p * MR + r] = 0.0f;
+            }
+        } else {
+            for (idx_t r = 0; r < mr; r++) {
+                const float *src = pr->a + (i0 + ir + r) * pr->lda + p0;
+                for (idx_t p = 0; p < kc; p++) panel[p * MR + r] = src[p];
+            }
+            for (idx_t r = mr; r < MR; r++)
+                for (idx_t p = 0; p < kc; p++) panel[p * MR + r] = 0.0f;
+        }
+    }
+}
+
+// a block op(B)[p0:p0+kc, j0:j0+nc] into panels of NR columns: dst is (nc/NR panels, kc, NR)
+static void pack_b(const gemm_problem *pr, idx_t NR, idx_t p0, idx_t kc, idx_t j0, idx_t nc, float *dst) {
+    for (idx_t jr = 0; jr < nc; jr += NR) {
+        idx_t nr = FNN_MIN(NR, nc - jr);
+        float *panel = dst + jr * kc;
+        if (!pr->trans_b) {
+            for (idx_t p = 0; p < kc; p++) {
+                const float *src = pr->b + (p0 + p) * pr->ldb + j0 + jr;
+                for (idx_t j = 0; j < nr; j++) panel[p * NR + j] = src[j];
+                for (idx_t j = nr; j < NR; j++) panel[p * NR + j] = 0.0f;
+            }
+        } else {
+            for (idx_t j = 0; j < nr; j++) {
+                const float *src = pr->b + (j0 + jr + j) * pr->ldb + p0;
+                for (idx_t p = 0; p < kc; p++) panel[p * NR + j] = src[p];
+            }
+            for (idx_t j = nr; j < NR; j++)
+                for (idx_t p = 0; p < kc; p++) panel[p * NR + j] = 0.0f;
+        }
+    }
+}
+
+static idx_t round_up(idx_t x, idx_t to) { return (x + to - 1) / to * to; }
+
+/* Floats of pack buffer that any thread's range of an (m, n, k) problem needs. */
+static size_t pack_floats(const fnn_gemm_config *cfg, idx_t m, idx_t n, idx_t k) {
+    idx_t kc = FNN_MIN(cfg->kc, k), nc = round_up(FNN_MIN(cfg->nc, n), cfg->nr);
+    idx_t mc = round_up(FNN_MIN(cfg->mc, m), cfg->mr);
+    return (size_t)(kc * (nc + mc)) + 16;
+}
+
+/* The sequential loop nest over C[m0:m1, n0:n1], packing into buffer. */
+static void gemm_range(const fnn_gemm_config *cfg, const gemm_problem *pr, float *buffer,
+                       idx_t m0, idx_t m1, idx_t n0, idx_t n1) {
+    const idx_t MR = cfg->mr, NR = cfg->nr, k = pr->k;
+    float *b_packed = buffer;
+    float *a_packed = buffer + FNN_MIN(cfg->kc, k) * round_up(FNN_MIN(cfg->nc, n1 - n0), NR) + 16;
+    for (idx_t jc = n0; jc < n1; jc += cfg->nc) {
+        idx_t nc = FNN_MIN(cfg->nc, n1 - jc);
+        /* k = 0 still takes one pass, so that bias, activation and accumulate apply to an empty sum. */
+        for (idx_t pc = 0; pc < k || (pc == 0 && k == 0); pc += cfg->kc) {
+            idx_t kc = FNN_MIN(cfg->kc, k - pc);
+            int last = pc + kc >= k, load_c = pr->accumulate || pc > 0;
+            int act = last ? pr->act : FNN_ACT_NONE;
+            pack_b(pr, NR, pc, kc, jc, nc, b_packed);
+            for (idx_t ic = m0; ic < m1; ic += cfg->mc) {
+                idx_t mc = FNN_MIN(cfg->mc, m1 - ic);
+                pack_a(pr, MR, ic, mc, pc, kc, a_packed);
+                for (idx_t jr = 0; jr < nc; jr += NR) {
+                    const float *bias = last && pr->bias ? pr->bias + jc + jr : NULL;
+                    for (idx_t ir = 0; ir < mc; ir += MR)
+                        cfg->kernel(kc, a_packed + ir * kc, b_packed + jr * kc,
+                                    pr->c + (ic + ir) * pr->ldc + jc + jr, pr->ldc,
+                                    FNN_MIN(MR, mc - ir), FNN_MIN(NR, nc - jr), load_c, bias, act);
+                }
+            }
+        }
+    }
+}
+
+int fnn_sgemm(int trans_a, int trans_b, idx_t m, idx_t n, idx_t k,
+              const float *a, idx_t lda, const float *b, idx_t ldb,
+              float *c, idx_t ldc, int accumulate, const float *bias, int act) {
+    if (m <= 0 || n <= 0) return 0;
+    const fnn_gemm_config *cfg = active_config();
+    gemm_problem pr = {trans_a, trans_b, a, b, lda, ldb, k, c, ldc, accumulate, act, bias};
+    size_t buffer_floats = pack_floats(cfg, m, n, k);
+    /* Split the side whose panels are cheaper to pack twice: along M each thread packs all of B. */
+    int split_m = m >= n;
+    idx_t tile = split_m ? cfg->mr : cfg->nr, extent = split_m ? m : n;
+    idx_t tiles = (extent + tile - 1) / tile;
+    int threads = fnn_get_num_threads();
+    if ((double)m * n * (k > 0 ? k : 1) < FNN_GEMM_PARALLEL_MIN_WORK) threads = 1;
+    if (threads > tiles) threads = (int)tiles;
+    if (threads <= 1) {
+        float *buffer = thread_pack_buffer(buffer_floats);
+        if (!buffer) return -1;
+        gemm_range(cfg, &pr, buffer, 0, m, 0, n);
+        return 0;
+    }
+    int failed = 0;
+#pragma omp parallel num_threads(threads)
+    {
+        /* Every thread gets its buffer before any writes to C, so a failure leaves C untouched. */
+        float *buffer = thread_pack_buffer(buffer_floats);
+        if (!buffer) {
+#pragma omp atomic write
+            failed = 1;
+        }
+#pragma omp barrier
+        int t = fnn_thread_id();
+        idx_t lo = FNN_MIN(extent, tiles * t / threads * tile);
+        idx_t hi = FNN_MIN(extent, tiles * (t + 1) / threads * tile);
+        int give_up;
+#pragma omp atomic read
+        give_up = failed;
+        if (!give_up && hi > lo) {
+            if (split_m) gemm_range(cfg, &pr, buffer, lo, hi, 0, n);
+            else gemm_range(cfg, &pr, buffer, 0, m, lo, hi);
+        }
+    }
+    return failed ? -1 : 0;
+}

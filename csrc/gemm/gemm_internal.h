@@ -1,0 +1,27 @@
+/* What the GEMM driver needs to know of a micro-kernel: its tile and block sizes and entry point.
+   The driver (gemm.c) knows nothing of the instruction set; each kernel_*.c exports one of these. */
+#ifndef FNN_GEMM_INTERNAL_H
+#define FNN_GEMM_INTERNAL_H
+
+#include "../fastnn.h"
+
+/* Computes one MR x NR tile of c from packed panels: ap is (k, MR) and bp is (k, NR), both with
+   zero padding past the matrix edge. Only the top-left mr x nr of the tile is written. With load_c
+   the tile adds to c; bias (nr entries) and act are applied after the sum, when non-NULL/non-zero. */
+typedef void (*fnn_microkernel)(idx_t k, const float *ap, const float *bp, float *c, idx_t ldc,
+                                idx_t mr, idx_t nr, int load_c, const float *bias, int act);
+
+typedef struct {
+    const char *name;
+    fnn_microkernel kernel;
+    idx_t mr, nr;   /* register tile */
+    idx_t mc, kc, nc; /* cache blocks: A block mc x kc stays in L2, B panel kc x nr in L1 */
+} fnn_gemm_config;
+
+extern const fnn_gemm_config fnn_gemm_scalar_config;
+#ifdef FASTNN_X86
+extern const fnn_gemm_config fnn_gemm_avx2_config;
+extern const fnn_gemm_config fnn_gemm_avx512_config;
+#endif
+
+#endif

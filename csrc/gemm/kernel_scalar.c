@@ -1,0 +1,39 @@
+/* The portable micro-kernel: plain C that any compiler vectorises with its baseline SIMD. */
+#include <math.h>
+#include <string.h>
+#include "gemm_internal.h"
+
+#define MR 4
+#define NR 8
+
+static float activate(float v, int act) {
+    switch (act) {
+    case FNN_ACT_RELU: return v > 0.0f ? v : 0.0f;
+    case FNN_ACT_SIGMOID: return 1.0f / (1.0f + expf(-v));
+    case FNN_ACT_TANH: return tanhf(v);
+    default: return v;
+    }
+}
+
+// ap is (k, MR), bp is (k, NR), c is (mr, nr) of an (., ldc) matrix
+static void sgemm_scalar_4x8(idx_t k, const float *ap, const float *bp, float *c, idx_t ldc,
+                             idx_t mr, idx_t nr, int load_c, const float *bias, int act) {
+    float acc[MR][NR];
+    memset(acc, 0, sizeof(acc));
+    for (idx_t p = 0; p < k; p++) {
+        const float *a_p = ap + p * MR, *b_p = bp + p * NR;
+        for (int r = 0; r < MR; r++)
+            for (int j = 0; j < NR; j++) acc[r][j] += a_p[r] * b_p[j];
+    }
+    for (idx_t r = 0; r < mr; r++) {
+        float *c_r = c + r * ldc;
+        for (idx_t j = 0; j < nr; j++) {
+            float v = acc[r][j];
+            if (load_c) v = c_r[j] + v;
+            if (bias) v += bias[j];
+            c_r[j] = activate(v, act);
+        }
+    }
+}
+
+const fnn_gemm_config fnn_gemm_scalar_config = {"scalar_4x8", sgemm_scalar_4x8, MR, NR, 128, 256, 2048};

@@ -1,0 +1,88 @@
+# Bindings for the GEMM (csrc/gemm/) and the CPU/thread settings (csrc/cpu.c).
+
+cdef extern from "fastnn.h" nogil:
+    int fnn_cpu_supports(int simd)
+    int fnn_simd_best()
+    void fnn_simd_set(int simd)
+    int fnn_simd_get()
+    void fnn_set_num_threads(int n)
+    int fnn_get_num_threads()
+    int fnn_openmp_enabled()
+    int fnn_sgemm(int trans_a, int trans_b, idx_t m, idx_t n, idx_t k,
+                  const float *a, idx_t lda, const float *b, idx_t ldb,
+                  float *c, idx_t ldc, int accumulate, const float *bias, int act)
+    void fnn_sgemm_ref(int trans_a, int trans_b, idx_t m, idx_t n, idx_t k,
+                       const float *a, idx_t lda, const float *b, idx_t ldb,
+                       float *c, idx_t ldc, int accumulate, const float *bias, int act)
+
+SIMD_PATHS = ("scalar", "avx2", "avx512")
+ACTIVATION_CODES = {None: 0, "linear": 0, "relu": 1, "sigmoid": 2, "tanh": 3}
+
+
+def cpu_supports(str path):
+    return bool(fnn_cpu_supports(SIMD_PATHS.index(path)))
+
+
+def simd_set(str path):
+    if path not in SIMD_PATHS:
+        raise ValueError(f"FASTNN_SIMD must be one of {', '.join(SIMD_PATHS)}, got {path!r}")
+    if not fnn_cpu_supports(SIMD_PATHS.index(path)):
+        raise RuntimeError(f"FASTNN_SIMD={path}: this CPU (or OS) does not support {path}; "
+                           f"supported here: {', '.join(p for p in SIMD_PATHS if cpu_supports(p))}")
+    fnn_simd_set(SIMD_PATHS.index(path))
+
+
+def simd_get():
+    return SIMD_PATHS[fnn_simd_get()]
+
+
+def set_num_threads(int n):
+    fnn_set_num_threads(n)
+
+
+def get_num_threads():
+    return fnn_get_num_threads()
+
+
+def openmp_enabled():
+    return bool(fnn_openmp_enabled())
+
+
+def sgemm(cnp.ndarray a, cnp.ndarray b, cnp.ndarray c, bint trans_a=False, bint trans_b=False,
+          bint accumulate=False, cnp.ndarray bias=None, int act=0, bint reference=False):
+    """c = act(op(a) @ op(b) + bias) (c += ... with accumulate); all float32, C-contiguous, 2-D."""
+    check_f32(a, "sgemm a")
+    check_f32(b, "sgemm b")
+    check_writeable(c, "sgemm c")
+    if a.ndim != 2 or b.ndim != 2 or c.ndim != 2:
+        raise ValueError(f"sgemm: expected 2-D arrays, got a{(<object>a).shape}, b{(<object>b).shape}, c{(<object>c).shape}")
+    if not 0 <= act <= 3:
+        raise ValueError(f"sgemm: unknown activation code {act}")
+    cdef idx_t m = a.shape[1] if trans_a else a.shape[0]
+    cdef idx_t k = a.shape[0] if trans_a else a.shape[1]
+    cdef idx_t kb = b.shape[1] if trans_b else b.shape[0]
+    cdef idx_t n = b.shape[0] if trans_b else b.shape[1]
+    if k != kb or c.shape[0] != m or c.shape[1] != n:
+        raise ValueError(f"sgemm: shapes do not fit: op(a) is ({m}, {k}), op(b) is ({kb}, {n}), "
+                         f"c is {(<object>c).shape}")
+    cdef const float *bias_ptr = NULL
+    if bias is not None:
+        check_f32(bias, "sgemm bias")
+        if bias.ndim != 1 or bias.shape[0] != n:
+            raise ValueError(f"sgemm: bias must have shape ({n},), got {(<object>bias).shape}")
+        bias_ptr = f32_ptr(bias)
+    if overlaps(a, c) or overlaps(b, c):
+        raise ValueError("sgemm: the output must not share memory with an input")
+    cdef idx_t lda = a.shape[1], ldb = b.shape[1]
+    cdef const float *a_ptr = f32_ptr(a)
+    cdef const float *b_ptr = f32_ptr(b)
+    cdef float *c_ptr = f32_ptr(c)
+    cdef int status = 0
+    with nogil:
+        if reference:
+            fnn_sgemm_ref(trans_a, trans_b, m, n, k, a_ptr, lda, b_ptr, ldb, c_ptr, n, accumulate, bias_ptr, act)
+        else:
+            status = fnn_sgemm(trans_a, trans_b, m, n, k, a_ptr, lda, b_ptr, ldb, c_ptr, n, accumulate, bias_ptr, act)
+    if status != 0:
+        raise MemoryError("sgemm: could not allocate packing buffers")
+    return c

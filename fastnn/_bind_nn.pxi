@@ -1,0 +1,1 @@
+# Bindings for activations, losses and optimizer updates (csrc/activations.c, losses.c, optim.c).

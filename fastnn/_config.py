@@ -1,0 +1,72 @@
+"""Threads, SIMD path and seeds: the process-wide settings of fastnn."""
+import contextlib
+import os
+
+from . import _C
+
+__all__ = ["set_num_threads", "get_num_threads", "threads", "show_config", "simd_path"]
+
+
+def _default_threads():
+    env = os.environ.get("OMP_NUM_THREADS", "").split(",")[0].strip()
+    if env.isdigit() and int(env) > 0:
+        return int(env)
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+def set_num_threads(n):
+    """Set how many threads fastnn's kernels may use (at least 1)."""
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"set_num_threads: expected a positive int, got {n!r}")
+    _C.set_num_threads(n)
+
+
+def get_num_threads():
+    """How many threads fastnn's kernels may use."""
+    return _C.get_num_threads()
+
+
+@contextlib.contextmanager
+def threads(n):
+    """Run a block with n kernel threads, restoring the previous setting on exit.
+
+    Example:
+        >>> with fastnn.threads(1):
+        ...     y = fastnn.ops.matmul(a, b)
+    """
+    previous = get_num_threads()
+    set_num_threads(n)
+    try:
+        yield
+    finally:
+        _C.set_num_threads(previous)
+
+
+def simd_path():
+    """The SIMD path in use: 'scalar', 'avx2' or 'avx512'."""
+    return _C.simd_get()
+
+
+def show_config(file=None):
+    """Print the version, SIMD path, OpenMP status and thread count."""
+    from . import __version__
+
+    supported = [p for p in _C.SIMD_PATHS if _C.cpu_supports(p)]
+    lines = [
+        f"fastnn {__version__}",
+        f"  SIMD path: {simd_path()} (this CPU supports: {', '.join(supported)})",
+        f"  OpenMP:    {'on' if _C.openmp_enabled() else 'off (built without it)'}",
+        f"  threads:   {get_num_threads()}",
+    ]
+    print("\n".join(lines), file=file)
+
+
+def _init_from_environment():
+    """Apply FASTNN_SIMD and the default thread count once, at import; no thread starts here."""
+    requested = os.environ.get("FASTNN_SIMD", "").strip().lower()
+    if requested:
+        _C.simd_set(requested)
+    _C.set_num_threads(_default_threads())

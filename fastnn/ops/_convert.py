@@ -1,0 +1,39 @@
+"""Turning user input into the float32 C-contiguous arrays the kernels take, with clear errors."""
+import numpy as np
+
+
+def as_float32(x, what):
+    """x as a float32 ndarray, without a copy when it already is one; TypeError for non-numbers."""
+    if isinstance(x, np.ndarray) and x.dtype == np.float32:
+        return x
+    try:
+        arr = np.asarray(x)
+    except Exception as exc:  # ragged lists and objects numpy refuses
+        raise TypeError(f"{what}: expected an array of real numbers, got {type(x).__name__}: {exc}") from None
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{what}: expected an array of real numbers, got dtype {arr.dtype}")
+    return arr.astype(np.float32)
+
+
+def as_matrix(x, what):
+    """A 2-D float32 operand as (C-contiguous array, transposed flag), avoiding copies of views.
+
+    A Fortran-ordered matrix, such as w.T of a C-ordered w, is passed as its C-ordered transpose.
+    """
+    arr = as_float32(x, what)
+    if arr.ndim != 2:
+        raise ValueError(f"{what}: expected a 2-D array, got shape {arr.shape}")
+    if arr.flags.c_contiguous:
+        return arr, False
+    if arr.flags.f_contiguous:
+        return arr.T, True
+    return np.ascontiguousarray(arr), False
+
+
+def check_out(out, shape, what):
+    """A user-given output must be a writeable C-contiguous float32 array of the result's shape."""
+    if not isinstance(out, np.ndarray) or out.dtype != np.float32 or not out.flags.c_contiguous:
+        raise TypeError(f"{what}: out must be a C-contiguous float32 ndarray")
+    if out.shape != shape:
+        raise ValueError(f"{what}: out has shape {out.shape}, expected {shape}")
+    return out

@@ -1,0 +1,71 @@
+"""Matrix products on fastnn's GEMM: matmul and the fused dense layer."""
+import numpy as np
+
+from .. import _C
+from ._convert import as_float32, as_matrix, check_out
+
+_FUSED_ACTIVATIONS = ("linear", "relu", "sigmoid", "tanh")
+
+
+def _gemm(a, b, trans_a, trans_b, out, accumulate, bias, act, what):
+    a, a_flipped = as_matrix(a, f"{what}: a")
+    b, b_flipped = as_matrix(b, f"{what}: b")
+    trans_a, trans_b = bool(trans_a) != a_flipped, bool(trans_b) != b_flipped
+    m, k = (a.shape[1], a.shape[0]) if trans_a else a.shape
+    kb, n = (b.shape[1], b.shape[0]) if trans_b else b.shape
+    if k != kb:
+        raise ValueError(f"{what}: inner dimensions differ: op(a) is ({m}, {k}) and op(b) is ({kb}, {n})")
+    if out is None:
+        if accumulate:
+            raise ValueError(f"{what}: accumulate=True needs out=")
+        out = np.empty((m, n), dtype=np.float32)
+    else:
+        check_out(out, (m, n), what)
+    if np.may_share_memory(out, a) or np.may_share_memory(out, b):
+        raise ValueError(f"{what}: out must not share memory with an input")
+    return _C.sgemm(a, b, out, trans_a, trans_b, accumulate, bias, act)
+
+
+def matmul(a, b, *, trans_a=False, trans_b=False, out=None, accumulate=False):
+    """Matrix product op(a) @ op(b) in float32.
+
+    Args:
+        a: (M, K) array-like, or (K, M) with trans_a=True.
+        b: (K, N) array-like, or (N, K) with trans_b=True.
+        trans_a, trans_b: use the transpose of a or b.
+        out: optional (M, N) C-contiguous float32 array to write into.
+        accumulate: add the product to out instead of overwriting it.
+
+    Returns:
+        The (M, N) float32 result.
+
+    Example:
+        >>> fastnn.ops.matmul(np.ones((2, 3)), np.ones((3, 4))).shape
+        (2, 4)
+    """
+    return _gemm(a, b, trans_a, trans_b, out, accumulate, None, 0, "matmul")
+
+
+def dense(x, w, b=None, activation=None, *, out=None):
+    """act(x @ w + b) with the bias and activation fused into the GEMM.
+
+    Args:
+        x: (N, K) inputs.
+        w: (K, M) kernel.
+        b: optional (M,) bias.
+        activation: None, 'linear', 'relu', 'sigmoid' or 'tanh'.
+        out: optional (N, M) C-contiguous float32 array to write into.
+
+    Returns:
+        The (N, M) float32 result.
+    """
+    if activation is not None and activation not in _FUSED_ACTIVATIONS:
+        raise ValueError(f"dense: activation must be None or one of {', '.join(_FUSED_ACTIVATIONS)}, "
+                         f"got {activation!r}")
+    bias = None
+    if b is not None:
+        bias = np.ascontiguousarray(as_float32(b, "dense: b"))
+        w_cols = np.shape(w)[-1] if np.ndim(w) == 2 else None
+        if bias.ndim != 1 or bias.shape[0] != w_cols:
+            raise ValueError(f"dense: b must have shape ({w_cols},), got {bias.shape}")
+    return _gemm(x, w, False, False, out, False, bias, _C.ACTIVATION_CODES[activation], "dense")

@@ -1,0 +1,90 @@
+"""Build the fastnn._C extension.
+
+The C kernels are compiled with portable flags; only the micro-kernel files named in ISA_FLAGS get
+their instruction-set flags, so the package runs on any x86-64 (or other) CPU and picks its SIMD
+path at import. OpenMP is detected by compiling a probe program; FASTNN_NO_OPENMP=1 opts out.
+"""
+import glob
+import os
+import platform
+import sys
+import tempfile
+import warnings
+
+import numpy
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+
+IS_X86 = platform.machine().lower() in ("x86_64", "amd64", "i686", "x86")
+ISA_FLAGS = {
+    "kernel_avx2.c": ["-mavx2", "-mfma"],
+    "kernel_avx512.c": ["-mavx512f", "-mavx512dq", "-mavx512vl", "-mavx2", "-mfma"],
+}
+BASE_FLAGS = ["-O3", "-std=c11", "-fno-math-errno", "-Wall", "-Wno-unused-function"]
+
+
+def c_sources():
+    sources = sorted(glob.glob("csrc/*.c")) + sorted(glob.glob("csrc/*/*.c"))
+    if not IS_X86:
+        sources = [s for s in sources if os.path.basename(s) not in ISA_FLAGS]
+    return sources
+
+
+def openmp_works(compiler):
+    """Compile and link a tiny OpenMP program; True when the toolchain supports -fopenmp."""
+    if os.environ.get("FASTNN_NO_OPENMP") == "1":
+        return False
+    with tempfile.TemporaryDirectory() as tmp:
+        src = os.path.join(tmp, "probe.c")
+        with open(src, "w") as f:
+            f.write("#include <omp.h>\nint main(void){return omp_get_max_threads() > 0 ? 0 : 1;}\n")
+        try:
+            objs = compiler.compile([src], output_dir=tmp, extra_postargs=["-fopenmp"])
+            compiler.link_executable(objs, os.path.join(tmp, "probe"), extra_postargs=["-fopenmp"])
+        except Exception:
+            return False
+    return True
+
+
+class BuildExt(build_ext):
+    def build_extensions(self):
+        compiler = self.compiler
+        use_openmp = openmp_works(compiler)
+        if not use_openmp:
+            warnings.warn("fastnn: building without OpenMP; kernels will run on one thread")
+        for ext in self.extensions:
+            ext.extra_compile_args = BASE_FLAGS + (["-fopenmp"] if use_openmp else [])
+            ext.extra_link_args = ["-fopenmp"] if use_openmp else []
+            if IS_X86:
+                ext.define_macros.append(("FASTNN_X86", "1"))
+        original_compile = compiler._compile
+
+        def compile_with_isa_flags(obj, src, ext, cc_args, extra_postargs, pp_opts):
+            extra = list(extra_postargs) + ISA_FLAGS.get(os.path.basename(src), [])
+            return original_compile(obj, src, ext, cc_args, extra, pp_opts)
+
+        compiler._compile = compile_with_isa_flags
+        super().build_extensions()
+
+
+extension = Extension(
+    "fastnn._C",
+    sources=["fastnn/_C.pyx"] + c_sources(),
+    include_dirs=["csrc", numpy.get_include()],
+    define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
+)
+
+setup(
+    ext_modules=cythonize(
+        [extension],
+        compiler_directives={
+            "language_level": 3,
+            "boundscheck": False,
+            "wraparound": False,
+            "cdivision": True,
+            "initializedcheck": False,
+        },
+    ),
+    cmdclass={"build_ext": BuildExt},
+)
