@@ -4,7 +4,7 @@ import os
 
 from . import _C
 
-__all__ = ["set_num_threads", "get_num_threads", "threads", "show_config", "simd_path"]
+__all__ = ["set_num_threads", "get_num_threads", "threads", "show_config", "simd_path", "set_seed", "generator"]
 
 
 def _default_threads():
@@ -70,3 +70,26 @@ def _init_from_environment():
     if requested:
         _C.simd_set(requested)
     _C.set_num_threads(_default_threads())
+
+
+_generator = None
+
+
+def set_seed(seed):
+    """Seed every random draw fastnn makes (initialisers, shuffling, dropout), so runs repeat exactly."""
+    global _generator
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"set_seed: expected a non-negative int, got {seed!r}")
+    import numpy as np
+
+    _generator = np.random.default_rng(seed)
+
+
+def generator():
+    """The numpy Generator behind all of fastnn's randomness (seeded from the OS until set_seed)."""
+    global _generator
+    if _generator is None:
+        import numpy as np
+
+        _generator = np.random.default_rng()
+    return _generator
