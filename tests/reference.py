@@ -21,7 +21,7 @@ def activation(x, name):
     if name == "relu":
         return np.maximum(x, 0.0)
     if name == "sigmoid":
-        return 1.0 / (1.0 + np.exp(-x))
+        return 0.5 * (1.0 + np.tanh(0.5 * x))  # overflow-free form of 1 / (1 + exp(-x))
     if name == "tanh":
         return np.tanh(x)
     raise KeyError(name)
