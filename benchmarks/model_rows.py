@@ -1,0 +1,107 @@
+"""Whole-model rows for compare.py: the Keras example, one-row predict, an MLP epoch, import time.
+
+The PyTorch side is the plain loop a PyTorch user would write for the same model and data.
+"""
+import subprocess
+import sys
+
+import numpy as np
+
+import fastnn
+from fastnn.benchmark import Row
+
+
+def _torch():
+    try:
+        import torch
+    except ImportError:
+        return None
+    return torch
+
+
+def _fastnn_model(sizes, activations, loss, optimizer="adam"):
+    from fastnn.layers import Dense
+    from fastnn.models import Sequential
+
+    model = Sequential()
+    model.add(Dense(sizes[1], activation=activations[0], input_dim=sizes[0]))
+    for units, act in zip(sizes[2:], activations[1:]):
+        model.add(Dense(units, activation=act))
+    model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"])
+    return model
+
+
+def _torch_loop(torch, net, loss_fn, x, y, epochs, batch_size):
+    """A plain PyTorch training loop: randperm batches, Adam, one step per batch."""
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    n = x.shape[0]
+
+    def run():
+        for _ in range(epochs):
+            perm = torch.randperm(n)
+            for start in range(0, n, batch_size):
+                idx = perm[start:start + batch_size]
+                opt.zero_grad()
+                loss = loss_fn(net(x[idx]), y[idx])
+                loss.backward()
+                opt.step()
+    return run
+
+
+def keras_example_rows(threads):
+    rng = np.random.default_rng(0)
+    x = rng.random((1000, 8)).astype(np.float32)
+    y = rng.integers(0, 2, size=(1000, 1)).astype(np.float32)
+    model = _fastnn_model([8, 10, 8, 1], ["relu", "relu", "sigmoid"], "binary_crossentropy")
+    impls = {"fastnn": lambda: model.fit(x, y, epochs=10, batch_size=32, verbose=0)}
+    one_row = x[:1].copy()
+    predict = {"fastnn": lambda: model.predict(one_row, verbose=0)}
+    torch = _torch()
+    if torch is not None:
+        nn = torch.nn
+        net = nn.Sequential(nn.Linear(8, 10), nn.ReLU(), nn.Linear(10, 8), nn.ReLU(), nn.Linear(8, 1), nn.Sigmoid())
+        impls["torch"] = _torch_loop(torch, net, nn.BCELoss(), torch.from_numpy(x), torch.from_numpy(y), 10, 32)
+        t_row = torch.from_numpy(one_row)
+
+        def torch_predict():
+            with torch.no_grad():
+                return net(t_row).numpy()
+        predict["torch"] = torch_predict
+    return [Row("Keras example fit (1000x8, 10 ep, batch 32)", impls, threads=threads),
+            Row("Keras example predict, one row", predict, threads=threads)]
+
+
+def mlp_row(threads):
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((10000, 784)).astype(np.float32)
+    labels = rng.integers(0, 10, size=10000)
+    model = _fastnn_model([784, 256, 128, 10], ["relu", "relu", "softmax"], "sparse_categorical_crossentropy")
+    impls = {"fastnn": lambda: model.fit(x, labels, epochs=1, batch_size=128, verbose=0)}
+    flops = 3 * 2 * 10000 * (784 * 256 + 256 * 128 + 128 * 10)
+    torch = _torch()
+    if torch is not None:
+        nn = torch.nn
+        net = nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 128), nn.ReLU(), nn.Linear(128, 10))
+        impls["torch"] = _torch_loop(torch, net, nn.CrossEntropyLoss(), torch.from_numpy(x),
+                                     torch.from_numpy(labels), 1, 128)
+    return Row("MLP 784-256-128-10 epoch (10k rows, batch 128)", impls, flops=flops, threads=threads)
+
+
+def _import_time(module):
+    """Seconds for `import module` in a fresh interpreter, measured inside it."""
+    code = f"import time; t = time.perf_counter(); import {module}; print(time.perf_counter() - t)"
+    return lambda: float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                        check=True).stdout)
+
+
+def import_row(samples=7):
+    """`import fastnn` next to `import numpy` (which fastnn imports), in fresh interpreters."""
+    row = Row("import (fresh interpreter, in-process time)", {"fastnn": None, "numpy": None})
+    for name in row.impls:
+        times = sorted(_import_time(name)() for _ in range(samples))
+        row.medians[name] = times[len(times) // 2]
+    return row
+
+
+def model_rows(threads):
+    return keras_example_rows(threads) + [mlp_row(threads)]
