@@ -48,31 +48,49 @@ def openmp_enabled():
     return bool(fnn_openmp_enabled())
 
 
-def sgemm(cnp.ndarray a, cnp.ndarray b, cnp.ndarray c, bint trans_a=False, bint trans_b=False,
-          bint accumulate=False, cnp.ndarray bias=None, int act=0, bint reference=False):
-    """c = act(op(a) @ op(b) + bias) (c += ... with accumulate); all float32, C-contiguous, 2-D."""
-    check_f32(a, "sgemm a")
-    check_f32(b, "sgemm b")
-    check_writeable(c, "sgemm c")
-    if a.ndim != 2 or b.ndim != 2 or c.ndim != 2:
-        raise ValueError(f"sgemm: expected 2-D arrays, got a{(<object>a).shape}, b{(<object>b).shape}, c{(<object>c).shape}")
+def is_f32(x):
+    """True when x is a C-contiguous float32 ndarray: a kernel can take it as it is."""
+    return type(x) is cnp.ndarray and cnp.PyArray_TYPE(<cnp.ndarray>x) == cnp.NPY_FLOAT32 and \
+        cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>x)
+
+
+def sgemm(cnp.ndarray a, cnp.ndarray b, cnp.ndarray c=None, bint trans_a=False, bint trans_b=False,
+          bint accumulate=False, cnp.ndarray bias=None, int act=0, bint reference=False, str name="sgemm"):
+    """c = act(op(a) @ op(b) + bias) (c += ... with accumulate); float32, C-contiguous, 2-D.
+
+    With c None a new (m, n) array is returned. name labels error messages.
+    """
+    check_f32(a, name)
+    check_f32(b, name)
+    if cnp.PyArray_NDIM(a) != 2 or cnp.PyArray_NDIM(b) != 2:
+        raise ValueError(f"{name}: expected 2-D arrays, got shapes {(<object>a).shape} and {(<object>b).shape}")
     if not 0 <= act <= 3:
-        raise ValueError(f"sgemm: unknown activation code {act}")
+        raise ValueError(f"{name}: unknown activation code {act}")
     cdef idx_t m = a.shape[1] if trans_a else a.shape[0]
     cdef idx_t k = a.shape[0] if trans_a else a.shape[1]
     cdef idx_t kb = b.shape[1] if trans_b else b.shape[0]
     cdef idx_t n = b.shape[0] if trans_b else b.shape[1]
-    if k != kb or c.shape[0] != m or c.shape[1] != n:
-        raise ValueError(f"sgemm: shapes do not fit: op(a) is ({m}, {k}), op(b) is ({kb}, {n}), "
-                         f"c is {(<object>c).shape}")
+    if k != kb:
+        raise ValueError(f"{name}: inner dimensions differ: op(a) is ({m}, {k}) and op(b) is ({kb}, {n})")
+    cdef cnp.npy_intp dims[2]
+    if c is None:
+        if accumulate:
+            raise ValueError(f"{name}: accumulate=True needs out=")
+        dims[0] = m
+        dims[1] = n
+        c = cnp.PyArray_EMPTY(2, dims, cnp.NPY_FLOAT32, 0)
+    else:
+        check_writeable(c, name)
+        if cnp.PyArray_NDIM(c) != 2 or c.shape[0] != m or c.shape[1] != n:
+            raise ValueError(f"{name}: out has shape {(<object>c).shape}, expected ({m}, {n})")
+        if overlaps(a, c) or overlaps(b, c):
+            raise ValueError(f"{name}: out must not share memory with an input")
     cdef const float *bias_ptr = NULL
     if bias is not None:
-        check_f32(bias, "sgemm bias")
-        if bias.ndim != 1 or bias.shape[0] != n:
-            raise ValueError(f"sgemm: bias must have shape ({n},), got {(<object>bias).shape}")
+        check_f32(bias, name)
+        if cnp.PyArray_NDIM(bias) != 1 or bias.shape[0] != n:
+            raise ValueError(f"{name}: bias must have shape ({n},), got {(<object>bias).shape}")
         bias_ptr = f32_ptr(bias)
-    if overlaps(a, c) or overlaps(b, c):
-        raise ValueError("sgemm: the output must not share memory with an input")
     cdef idx_t lda = a.shape[1], ldb = b.shape[1]
     cdef const float *a_ptr = f32_ptr(a)
     cdef const float *b_ptr = f32_ptr(b)
@@ -84,5 +102,5 @@ def sgemm(cnp.ndarray a, cnp.ndarray b, cnp.ndarray c, bint trans_a=False, bint 
         else:
             status = fnn_sgemm(trans_a, trans_b, m, n, k, a_ptr, lda, b_ptr, ldb, c_ptr, n, accumulate, bias_ptr, act)
     if status != 0:
-        raise MemoryError("sgemm: could not allocate packing buffers")
+        raise MemoryError(f"{name}: could not allocate packing buffers")
     return c

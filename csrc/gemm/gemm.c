@@ -107,11 +107,13 @@ static void gemm_range(const fnn_gemm_config *cfg, const gemm_problem *pr, float
     const idx_t MR = cfg->mr, NR = cfg->nr, k = pr->k;
     float *b_packed = buffer;
     float *a_packed = buffer + FNN_MIN(cfg->kc, k) * round_up(FNN_MIN(cfg->nc, n1 - n0), NR) + 16;
+    /* Equal K blocks of at most cfg->kc: 784 splits as 3 x 262 rather than 256 + 256 + 256 + 16. */
+    idx_t k_blocks = (k + cfg->kc - 1) / cfg->kc, k_step = k_blocks ? (k + k_blocks - 1) / k_blocks : 1;
     for (idx_t jc = n0; jc < n1; jc += cfg->nc) {
         idx_t nc = FNN_MIN(cfg->nc, n1 - jc);
         /* k = 0 still takes one pass, so that bias, activation and accumulate apply to an empty sum. */
-        for (idx_t pc = 0; pc < k || (pc == 0 && k == 0); pc += cfg->kc) {
-            idx_t kc = FNN_MIN(cfg->kc, k - pc);
+        for (idx_t pc = 0; pc < k || (pc == 0 && k == 0); pc += k_step) {
+            idx_t kc = FNN_MIN(k_step, k - pc);
             int last = pc + kc >= k, load_c = pr->accumulate || pc > 0;
             int act = last ? pr->act : FNN_ACT_NONE;
             pack_b(pr, NR, pc, kc, jc, nc, b_packed);

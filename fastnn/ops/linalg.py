@@ -2,28 +2,22 @@
 import numpy as np
 
 from .. import _C
+from .._C import is_f32
 from ._convert import as_float32, as_matrix, check_out
 
-_FUSED_ACTIVATIONS = ("linear", "relu", "sigmoid", "tanh")
+_FUSED_ACTIVATIONS = ("linear", "relu", "sigmoid", "tanh")  # applied in the GEMM epilogue
 
 
 def _gemm(a, b, trans_a, trans_b, out, accumulate, bias, act, what):
+    """The general path: convert array-likes, take F-ordered operands as transposes, check out."""
     a, a_flipped = as_matrix(a, f"{what}: a")
     b, b_flipped = as_matrix(b, f"{what}: b")
     trans_a, trans_b = bool(trans_a) != a_flipped, bool(trans_b) != b_flipped
-    m, k = (a.shape[1], a.shape[0]) if trans_a else a.shape
-    kb, n = (b.shape[1], b.shape[0]) if trans_b else b.shape
-    if k != kb:
-        raise ValueError(f"{what}: inner dimensions differ: op(a) is ({m}, {k}) and op(b) is ({kb}, {n})")
-    if out is None:
-        if accumulate:
-            raise ValueError(f"{what}: accumulate=True needs out=")
-        out = np.empty((m, n), dtype=np.float32)
-    else:
+    if out is not None:
+        m = a.shape[1] if trans_a else a.shape[0]
+        n = b.shape[0] if trans_b else b.shape[1]
         check_out(out, (m, n), what)
-    if np.may_share_memory(out, a) or np.may_share_memory(out, b):
-        raise ValueError(f"{what}: out must not share memory with an input")
-    return _C.sgemm(a, b, out, trans_a, trans_b, accumulate, bias, act)
+    return _C.sgemm(a, b, out, trans_a, trans_b, accumulate, bias, act, False, what)
 
 
 def matmul(a, b, *, trans_a=False, trans_b=False, out=None, accumulate=False):
@@ -43,6 +37,8 @@ def matmul(a, b, *, trans_a=False, trans_b=False, out=None, accumulate=False):
         >>> fastnn.ops.matmul(np.ones((2, 3)), np.ones((3, 4))).shape
         (2, 4)
     """
+    if is_f32(a) and is_f32(b) and (out is None or is_f32(out)):
+        return _C.sgemm(a, b, out, trans_a, trans_b, accumulate, None, 0, False, "matmul")
     return _gemm(a, b, trans_a, trans_b, out, accumulate, None, 0, "matmul")
 
 
@@ -59,13 +55,16 @@ def dense(x, w, b=None, activation=None, *, out=None):
     Returns:
         The (N, M) float32 result.
     """
-    if activation is not None and activation not in _FUSED_ACTIVATIONS:
+    act = _C.ACTIVATION_CODES.get(activation)
+    if act is None:
         raise ValueError(f"dense: activation must be None or one of {', '.join(_FUSED_ACTIVATIONS)}, "
                          f"got {activation!r}")
+    if is_f32(x) and is_f32(w) and (b is None or is_f32(b)) and (out is None or is_f32(out)):
+        return _C.sgemm(x, w, out, False, False, False, b, act, False, "dense")
     bias = None
     if b is not None:
         bias = np.ascontiguousarray(as_float32(b, "dense: b"))
         w_cols = np.shape(w)[-1] if np.ndim(w) == 2 else None
         if bias.ndim != 1 or bias.shape[0] != w_cols:
             raise ValueError(f"dense: b must have shape ({w_cols},), got {bias.shape}")
-    return _gemm(x, w, False, False, out, False, bias, _C.ACTIVATION_CODES[activation], "dense")
+    return _gemm(x, w, False, False, out, False, bias, act, "dense")
