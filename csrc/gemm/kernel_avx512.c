@@ -1,14 +1,20 @@
 /* AVX-512 micro-kernel: a 12x32 register tile (24 accumulators, 2 B vectors, 1 broadcast). */
-#include <immintrin.h>
 #include <string.h>
+#ifdef FNN_EMULATE_AVX512
+/* Test builds on CPUs without AVX-512 map the intrinsics to SIMDe's portable versions. */
+#define SIMDE_ENABLE_NATIVE_ALIASES
+#include <simde/x86/avx512.h>
+#else
+#include <immintrin.h>
+#endif
 #include "gemm_internal.h"
 
 #define MR 12
 #define NR 32
 
-/* exp(x): the same reduction and polynomial as the AVX2 kernel, on 16 lanes. */
+/* exp(x): the same reduction and polynomial as the AVX2 kernel, on 16 lanes; scalef applies 2^n. */
 static inline __m512 exp_avx512(__m512 x) {
-    x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-87.3f)), _mm512_set1_ps(88.7f));
+    x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-87.3f)), _mm512_set1_ps(88.3f));
     __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
@@ -21,8 +27,7 @@ static inline __m512 exp_avx512(__m512 x) {
     p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
     p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
     p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
-    __m512i bits = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23);
-    return _mm512_mul_ps(p, _mm512_castsi512_ps(bits));
+    return _mm512_scalef_ps(p, n);
 }
 
 static inline __m512 sigmoid_avx512(__m512 x) {
