@@ -32,4 +32,66 @@ void fnn_sgemm_ref(int trans_a, int trans_b, idx_t m, idx_t n, idx_t k,
                    const float *a, idx_t lda, const float *b, idx_t ldb,
                    float *c, idx_t ldc, int accumulate, const float *bias, int act);
 
+/* ---- activations, losses, optimizers (activations.c, losses.c, optim.c) ---- */
+#include <stdint.h>
+
+/* Elementwise kernels split over threads above this many elements (fewer for transcendental ones). */
+#define FNN_ELEMENTWISE_PARALLEL_MIN 65536
+/* Reductions (loss sums, norms) add FNN_REDUCE_CHUNKS fixed slices in order, so their bits do not
+   depend on the thread count. */
+#define FNN_REDUCE_CHUNKS 64
+
+/* Codes in the order of fastnn.ops.nn.ACTIVATIONS. */
+enum fnn_activation {
+    FNN_ACTIVATION_LINEAR = 0, FNN_ACTIVATION_RELU, FNN_ACTIVATION_LEAKY_RELU, FNN_ACTIVATION_ELU,
+    FNN_ACTIVATION_GELU, FNN_ACTIVATION_SILU, FNN_ACTIVATION_SIGMOID, FNN_ACTIVATION_TANH,
+    FNN_ACTIVATION_SOFTPLUS, FNN_ACTIVATION_SOFTMAX, FNN_ACTIVATION_COUNT
+};
+/* Which array an activation's backward reads besides dy. */
+enum fnn_backward_input { FNN_NEEDS_NOTHING = 0, FNN_NEEDS_X = 1, FNN_NEEDS_Y = 2 };
+int fnn_activation_backward_input(int act);
+
+/* x, y are (rows, cols); elementwise activations see rows * cols values, softmax normalises each row.
+   alpha is leaky_relu's negative slope or elu's alpha. y may be x itself (in place). */
+void fnn_activation_forward(int act, float alpha, idx_t rows, idx_t cols, const float *x, float *y);
+/* x, y, dy, dx are (rows, cols); dx = dy * act'(x). Reads only the input named by
+   fnn_activation_backward_input (the other may be NULL). dx may be dy itself. */
+void fnn_activation_backward(int act, float alpha, idx_t rows, idx_t cols,
+                             const float *x, const float *y, const float *dy, float *dx);
+
+/* dy is (rows, cols), out is (cols,): column sums, each summed over rows in order (float64). */
+void fnn_bias_grad(idx_t rows, idx_t cols, const float *dy, float *out);
+/* x is (n,): the sum of squares in float64, in fixed chunks. */
+double fnn_sum_squares(idx_t n, const float *x);
+
+/* Losses: t (targets) and p (predictions) are (rows, cols), sample_weight is (rows,) or NULL, grad is
+   (rows, cols) and may be p itself. Each returns Keras's sum_over_batch_size loss
+   sum_r w_r * loss_r / rows and writes d loss / d p into grad. */
+enum fnn_loss { FNN_LOSS_MSE = 0, FNN_LOSS_MAE, FNN_LOSS_HUBER, FNN_LOSS_BCE, FNN_LOSS_BCE_LOGITS };
+/* loss_r is the mean over cols of an elementwise loss (delta: Huber's threshold). */
+double fnn_loss_pointwise(int loss, idx_t rows, idx_t cols, const float *t, const float *p,
+                          const float *sample_weight, float *grad, float delta);
+/* loss_r = -sum_c t_rc log q_rc, q = p normalised per row and clipped (or softmax(p) with from_logits). */
+double fnn_loss_categorical(idx_t rows, idx_t cols, const float *t, const float *p,
+                            const float *sample_weight, float *grad, int from_logits);
+/* labels is (rows,), every label in [0, cols): the categorical loss against one-hot targets. */
+double fnn_loss_sparse_categorical(idx_t rows, idx_t cols, const int64_t *labels, const float *p,
+                                   const float *sample_weight, float *grad, int from_logits);
+
+/* Optimizer updates (Keras 3 formulas), in place over n parameters: p, g and every state array are
+   (n,). g is scaled by grad_scale first. State pointers a configuration does not use may be NULL. */
+void fnn_sgd_update(idx_t n, float *p, const float *g, float *velocity, double lr, double momentum,
+                    int nesterov, double grad_scale);
+void fnn_adam_update(idx_t n, float *p, const float *g, float *m, float *v, float *vhat, double lr,
+                     double beta1, double beta2, double eps, double step, double grad_scale);
+void fnn_rmsprop_update(idx_t n, float *p, const float *g, float *velocity, float *momentum_buf,
+                        float *average_grad, double lr, double rho, double momentum, double eps,
+                        int centered, double grad_scale);
+void fnn_adagrad_update(idx_t n, float *p, const float *g, float *accumulator, double lr, double eps,
+                        double grad_scale);
+/* p is (n,): p -= p * factor (decoupled weight decay). */
+void fnn_decay_weights(idx_t n, float *p, double factor);
+/* x is (n,): clipped in place to [-limit, limit] (NaN stays NaN). */
+void fnn_clip_values(idx_t n, float *x, float limit);
+
 #endif

@@ -54,7 +54,7 @@ def is_f32(x):
         cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>x)
 
 
-def sgemm(cnp.ndarray a, cnp.ndarray b, cnp.ndarray c=None, bint trans_a=False, bint trans_b=False,
+def sgemm(cnp.ndarray a not None, cnp.ndarray b not None, cnp.ndarray c=None, bint trans_a=False, bint trans_b=False,
           bint accumulate=False, cnp.ndarray bias=None, int act=0, bint reference=False, str name="sgemm"):
     """c = act(op(a) @ op(b) + bias) (c += ... with accumulate); float32, C-contiguous, 2-D.
 

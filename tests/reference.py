@@ -30,3 +30,163 @@ def activation(x, name):
 def gemm_tolerance(k, scale=1.0):
     """Float32 rounding grows with the length of each dot product."""
     return 2e-6 * (np.sqrt(max(k, 1)) + 4) * scale
+
+
+# ---- activations, losses and optimizer updates (fastnn.ops.nn) ----
+
+ALPHA_DEFAULTS = {"leaky_relu": 0.2, "elu": 1.0}
+
+
+def _normal_cdf(x):
+    from math import erfc
+    return 0.5 * np.vectorize(erfc, otypes=[np.float64])(-x / np.sqrt(2.0))
+
+
+def nn_activation(x, name, alpha=None):
+    """Every fastnn.ops.nn activation in float64 (softmax over the last axis)."""
+    x = np.asarray(x, np.float64)
+    a = ALPHA_DEFAULTS.get(name) if alpha is None else alpha
+    if name == "leaky_relu":
+        return np.where(x > 0, x, a * x)
+    if name == "elu":
+        return np.where(x > 0, x, a * np.expm1(x))
+    if name == "gelu":
+        return x * _normal_cdf(x)
+    if name == "silu":
+        return x / (1.0 + np.exp(-x))
+    if name == "softplus":
+        return np.logaddexp(0.0, x)
+    if name == "softmax":
+        if x.size == 0:
+            return x.copy()
+        e = np.exp(x - x.max(axis=-1, keepdims=True))
+        return e / e.sum(axis=-1, keepdims=True)
+    return activation(x, name)
+
+
+def nn_activation_grad(x, dy, name, alpha=None):
+    """dy * act'(x) in float64 from the closed-form derivatives."""
+    x = np.asarray(x, np.float64)
+    dy = np.asarray(dy, np.float64)
+    a = ALPHA_DEFAULTS.get(name) if alpha is None else alpha
+    if name == "linear":
+        return dy
+    if name == "relu":
+        return dy * (x > 0)
+    if name == "leaky_relu":
+        return dy * np.where(x > 0, 1.0, a)
+    if name == "elu":
+        return dy * np.where(x > 0, 1.0, a * np.exp(x))
+    if name == "gelu":
+        return dy * (_normal_cdf(x) + x * np.exp(-0.5 * x * x) / np.sqrt(2 * np.pi))
+    if name in ("sigmoid", "silu", "softplus"):
+        s = 1.0 / (1.0 + np.exp(-x))
+        return dy * {"sigmoid": s * (1 - s), "silu": s * (1 + x * (1 - s)), "softplus": s}[name]
+    if name == "tanh":
+        return dy * (1.0 - np.tanh(x) ** 2)
+    if name == "softmax":
+        y = nn_activation(x, "softmax")
+        return y * (dy - (y * dy).sum(axis=-1, keepdims=True))
+    raise KeyError(name)
+
+
+EPS = 1e-7
+
+
+def loss_value_and_grad(kind, y_true, y_pred, sample_weight=None, delta=1.0):
+    """Keras sum_over_batch_size loss and its gradient in float64, over (rows, classes) arrays.
+
+    kind: mse, mae, huber, bce, bce_logits, cce, cce_logits. Gradients of clipped probabilities are 0.
+    """
+    t = np.asarray(y_true, np.float64)
+    p = np.asarray(y_pred, np.float64)
+    rows, cols = p.shape
+    w = np.ones(rows) if sample_weight is None else np.asarray(sample_weight, np.float64).reshape(rows)
+    e = p - t
+    if kind == "mse":
+        per, d = e * e, 2 * e
+    elif kind == "mae":
+        per, d = np.abs(e), np.sign(e)
+    elif kind == "huber":
+        quad = np.abs(e) <= delta
+        per = np.where(quad, 0.5 * e * e, delta * np.abs(e) - 0.5 * delta * delta)
+        d = np.where(quad, e, delta * np.sign(e))
+    elif kind == "bce":
+        q = np.clip(p, EPS, 1 - EPS)
+        per = -(t * np.log(q) + (1 - t) * np.log(1 - q))
+        d = np.where((p >= EPS) & (p <= 1 - EPS), (q - t) / (q * (1 - q)), 0.0)
+    elif kind == "bce_logits":
+        per = np.maximum(p, 0) - p * t + np.log1p(np.exp(-np.abs(p)))
+        d = 1 / (1 + np.exp(-p)) - t
+    elif kind in ("cce", "cce_logits"):
+        if kind == "cce":
+            s = p.sum(axis=1, keepdims=True)
+            q = np.clip(p / s, EPS, 1 - EPS)
+            per_row = -(t * np.log(q)).sum(axis=1)
+            live = (p / s >= EPS) & (p / s <= 1 - EPS)
+            live_t = (t * live).sum(axis=1, keepdims=True)
+            grad = (live_t - np.where(live, t / q, 0.0)) / s
+        else:
+            z = p - p.max(axis=1, keepdims=True)
+            lse = np.log(np.exp(z).sum(axis=1, keepdims=True))
+            per_row = -(t * (z - lse)).sum(axis=1)
+            grad = np.exp(z - lse) * t.sum(axis=1, keepdims=True) - t
+        return float((w * per_row).sum() / rows), grad * w[:, None] / rows
+    else:
+        raise KeyError(kind)
+    per_row = per.mean(axis=1)
+    return float((w * per_row).sum() / rows), d * w[:, None] / (rows * cols)
+
+
+def one_hot(labels, classes):
+    return np.eye(classes)[np.asarray(labels).reshape(-1)]
+
+
+def optimizer_steps(kind, p, grads, **h):
+    """Keras 3 update formulas in float64 over a list of gradients; returns the final parameters.
+
+    kind: sgd, adam, adamw, rmsprop, adagrad; h holds the hyperparameters (names as the kernels').
+    """
+    p = np.asarray(p, np.float64).copy()
+    zeros = np.zeros_like(p)
+    m, v, vhat, vel, mb, avg = zeros.copy(), zeros.copy(), zeros.copy(), zeros.copy(), zeros.copy(), zeros.copy()
+    acc = np.full_like(p, h.get("initial_accumulator", 0.1))
+    lr, gs = h["lr"], h.get("grad_scale", 1.0)
+    for step, g in enumerate(grads, start=1):
+        g = np.asarray(g, np.float64) * gs
+        if kind == "sgd":
+            mom = h.get("momentum", 0.0)
+            if mom == 0:
+                p -= lr * g
+            else:
+                vel = mom * vel - lr * g
+                p += mom * vel - lr * g if h.get("nesterov") else vel
+        elif kind in ("adam", "adamw"):
+            if kind == "adamw":
+                p -= p * lr * h["weight_decay"]
+            b1, b2 = h["beta1"], h["beta2"]
+            m = b1 * m + (1 - b1) * g
+            v = b2 * v + (1 - b2) * g * g
+            vhat = np.maximum(vhat, v)
+            vv = vhat if h.get("amsgrad") else v
+            p -= lr * np.sqrt(1 - b2 ** step) / (1 - b1 ** step) * m / (np.sqrt(vv) + h["eps"])
+        elif kind == "rmsprop":
+            rho = h["rho"]
+            vel = rho * vel + (1 - rho) * g * g
+            if h["centered"]:
+                avg = rho * avg + (1 - rho) * g
+                denom = vel - avg * avg + h["eps"]
+            else:
+                denom = vel + h["eps"]
+            inc = lr * g / np.sqrt(denom)
+            if h["momentum"] > 0:
+                mb = h["momentum"] * mb + inc
+                p -= mb
+            else:
+                p -= inc
+        elif kind == "adagrad":
+            acc = acc + g * g
+            p -= lr * g / np.sqrt(acc + h["eps"])
+        else:
+            raise KeyError(kind)
+    return p

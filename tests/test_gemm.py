@@ -201,3 +201,10 @@ def test_matches_torch(rng):
     bias = rng.standard_normal(45).astype(np.float32)
     expected = torch.relu(torch.from_numpy(a) @ torch.from_numpy(b) + torch.from_numpy(bias)).numpy()
     np.testing.assert_allclose(fastnn.ops.dense(a, b, bias, "relu"), expected, rtol=1e-5, atol=1e-4)
+
+
+def test_binding_refuses_none_operands():
+    out = np.empty((2, 2), np.float32)
+    for args in [(None, out, out.copy()), (out, None, out.copy())]:
+        with pytest.raises(TypeError):
+            _C.sgemm(*args)

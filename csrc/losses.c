@@ -1,0 +1,226 @@
+/* Fused losses: one pass writes d loss / d prediction and returns Keras's sum_over_batch_size value
+   sum_r w_r * loss_r / rows.
+
+   Rows are cut into FNN_REDUCE_CHUNKS fixed slices; threads take whole slices, each slice sums its
+   rows in order in float64, and the slices are added in order, so the value does not depend on the
+   thread count. grad may be p itself: each row reads p before writing grad. */
+#include <math.h>
+#include "fastnn.h"
+
+/* Keras's epsilon(): probabilities are clipped to [EPS, 1 - EPS] before any log. Where a probability
+   is clipped, the gradient through it is zero, as for Keras's clip. */
+#define EPS 1e-7f
+#define ONE_MINUS_EPS (1.0f - 1e-7f)
+
+static inline float clip_prob(float q) { return q < EPS ? EPS : (q > ONE_MINUS_EPS ? ONE_MINUS_EPS : q); }
+static inline int inside(float q) { return q >= EPS && q <= ONE_MINUS_EPS; }
+
+/* Rows [r0, r1) of slice c out of FNN_REDUCE_CHUNKS. */
+static inline idx_t slice_start(idx_t rows, int c) {
+    return rows / FNN_REDUCE_CHUNKS * c + FNN_MIN(c, rows % FNN_REDUCE_CHUNKS);
+}
+
+static inline double add_slices(const double *partial) {
+    double total = 0.0;
+    for (int c = 0; c < FNN_REDUCE_CHUNKS; c++) total += partial[c];
+    return total;
+}
+
+// t, p, g are (rows, cols) rows [r0, r1); returns sum_r w_r * sum_c l(t, p), g = l'(p) * w_r * scale
+static double pointwise_rows(int loss, idx_t r0, idx_t r1, idx_t cols, const float *t, const float *p,
+                             const float *sample_weight, float *g, double scale, float delta) {
+    double total = 0.0;
+    for (idx_t r = r0; r < r1; r++) {
+        const float *t_r = t + r * cols, *p_r = p + r * cols;
+        float *g_r = g + r * cols;
+        float w = sample_weight ? sample_weight[r] : 1.0f;
+        float gscale = (float)(w * scale);
+        double sum = 0.0;
+        switch (loss) {
+        case FNN_LOSS_MSE:
+            for (idx_t j = 0; j < cols; j++) {
+                float e = p_r[j] - t_r[j];
+                sum += (double)e * e;
+                g_r[j] = 2.0f * e * gscale;
+            }
+            break;
+        case FNN_LOSS_MAE:
+            for (idx_t j = 0; j < cols; j++) {
+                float e = p_r[j] - t_r[j];
+                sum += fabsf(e);
+                g_r[j] = (e > 0.0f ? gscale : (e < 0.0f ? -gscale : 0.0f));
+            }
+            break;
+        case FNN_LOSS_HUBER:
+            for (idx_t j = 0; j < cols; j++) {
+                float e = p_r[j] - t_r[j], a = fabsf(e);
+                int quadratic = a <= delta;
+                sum += quadratic ? 0.5 * e * e : (double)delta * a - 0.5 * delta * delta;
+                g_r[j] = (quadratic ? e : (e > 0.0f ? delta : -delta)) * gscale;
+            }
+            break;
+        case FNN_LOSS_BCE:
+            for (idx_t j = 0; j < cols; j++) {
+                float q = clip_prob(p_r[j]), y = t_r[j];
+                int live = inside(p_r[j]);
+                sum -= (double)y * logf(q) + (double)(1.0f - y) * logf(1.0f - q);
+                g_r[j] = live ? (q - y) / (q * (1.0f - q)) * gscale : 0.0f;
+            }
+            break;
+        case FNN_LOSS_BCE_LOGITS:
+            /* max(z, 0) - z*y + log(1 + e^-|z|) = -(y log s(z) + (1-y) log(1 - s(z))); d/dz = s(z) - y */
+            for (idx_t j = 0; j < cols; j++) {
+                float z = p_r[j], y = t_r[j];
+                float e = expf(-fabsf(z));
+                float s = z >= 0.0f ? 1.0f / (1.0f + e) : e / (1.0f + e);
+                sum += (double)(z > 0.0f ? z : 0.0f) - (double)z * y + log1pf(e);
+                g_r[j] = (s - y) * gscale;
+            }
+            break;
+        }
+        total += w * sum;
+    }
+    return total;
+}
+
+double fnn_loss_pointwise(int loss, idx_t rows, idx_t cols, const float *t, const float *p,
+                          const float *sample_weight, float *grad, float delta) {
+    if (rows == 0 || cols == 0) return 0.0;
+    double scale = 1.0 / ((double)rows * (double)cols);
+    double partial[FNN_REDUCE_CHUNKS];
+#pragma omp parallel for num_threads(fnn_get_num_threads()) if(rows * cols > FNN_ELEMENTWISE_PARALLEL_MIN)
+    for (int c = 0; c < FNN_REDUCE_CHUNKS; c++)
+        partial[c] = pointwise_rows(loss, slice_start(rows, c), slice_start(rows, c + 1), cols, t, p,
+                                    sample_weight, grad, scale, delta);
+    return add_slices(partial) * scale;
+}
+
+// t, p, g are (rows, cols) rows [r0, r1); q = p / sum(p) per row, clipped; loss_r = -sum t log q
+static double categorical_rows(idx_t r0, idx_t r1, idx_t cols, const float *t, const float *p,
+                               const float *sample_weight, float *g, double scale) {
+    double total = 0.0;
+    for (idx_t r = r0; r < r1; r++) {
+        const float *t_r = t + r * cols, *p_r = p + r * cols;
+        float *g_r = g + r * cols;
+        float w = sample_weight ? sample_weight[r] : 1.0f;
+        double psum = 0.0;
+        for (idx_t j = 0; j < cols; j++) psum += p_r[j];
+        float s = (float)psum;
+        /* d/dp_k of -sum_j t_j log(p_j / s) over unclipped j: (sum_j t_j - t_k / q_k) / s */
+        double loss = 0.0, live_t = 0.0;
+        for (idx_t j = 0; j < cols; j++) {
+            float q = p_r[j] / s;
+            loss -= (double)t_r[j] * logf(clip_prob(q));
+            if (inside(q)) live_t += t_r[j];
+        }
+        float gscale = (float)(w * scale) / s, live_t_f = (float)live_t;
+        for (idx_t j = 0; j < cols; j++) {
+            float q = p_r[j] / s;
+            g_r[j] = (live_t_f - (inside(q) ? t_r[j] / q : 0.0f)) * gscale;
+        }
+        total += w * loss;
+    }
+    return total;
+}
+
+// t, z, g are (rows, cols) rows [r0, r1); loss_r = -sum t log softmax(z); d/dz = softmax(z) sum(t) - t
+static double categorical_logits_rows(idx_t r0, idx_t r1, idx_t cols, const float *t, const float *z,
+                                      const float *sample_weight, float *g, double scale) {
+    double total = 0.0;
+    for (idx_t r = r0; r < r1; r++) {
+        const float *t_r = t + r * cols, *z_r = z + r * cols;
+        float *g_r = g + r * cols;
+        float w = sample_weight ? sample_weight[r] : 1.0f;
+        float max = z_r[0];
+        for (idx_t j = 1; j < cols; j++) max = z_r[j] > max ? z_r[j] : max;
+        /* -sum t_j (z_j - max - log se) = sum(t) log se - sum t_j (z_j - max); g holds e^(z - max) */
+        double se = 0.0, tz = 0.0, tsum = 0.0;
+        for (idx_t j = 0; j < cols; j++) {
+            float shifted = z_r[j] - max;
+            tz += (double)t_r[j] * shifted;
+            tsum += t_r[j];
+            g_r[j] = expf(shifted);
+            se += g_r[j];
+        }
+        float gscale = (float)(w * scale), prob_scale = (float)(tsum / se);
+        for (idx_t j = 0; j < cols; j++) g_r[j] = (g_r[j] * prob_scale - t_r[j]) * gscale;
+        total += w * (tsum * log(se) - tz);
+    }
+    return total;
+}
+
+double fnn_loss_categorical(idx_t rows, idx_t cols, const float *t, const float *p,
+                            const float *sample_weight, float *grad, int from_logits) {
+    if (rows == 0 || cols == 0) return 0.0;
+    double scale = 1.0 / (double)rows;
+    double partial[FNN_REDUCE_CHUNKS];
+#pragma omp parallel for num_threads(fnn_get_num_threads()) if(rows * cols > FNN_ELEMENTWISE_PARALLEL_MIN / 4)
+    for (int c = 0; c < FNN_REDUCE_CHUNKS; c++) {
+        idx_t r0 = slice_start(rows, c), r1 = slice_start(rows, c + 1);
+        partial[c] = from_logits ? categorical_logits_rows(r0, r1, cols, t, p, sample_weight, grad, scale)
+                                 : categorical_rows(r0, r1, cols, t, p, sample_weight, grad, scale);
+    }
+    return add_slices(partial) * scale;
+}
+
+// p, g are (rows, cols) rows [r0, r1), labels (rows,); categorical_rows with one-hot targets
+static double sparse_categorical_rows(idx_t r0, idx_t r1, idx_t cols, const int64_t *labels, const float *p,
+                                      const float *sample_weight, float *g, double scale) {
+    double total = 0.0;
+    for (idx_t r = r0; r < r1; r++) {
+        const float *p_r = p + r * cols;
+        float *g_r = g + r * cols;
+        float w = sample_weight ? sample_weight[r] : 1.0f;
+        idx_t label = (idx_t)labels[r];
+        double psum = 0.0;
+        for (idx_t j = 0; j < cols; j++) psum += p_r[j];
+        float s = (float)psum;
+        float q = p_r[label] / s;
+        /* d/dp_k of -log(p_l / s): 1/s - [k == l] / (q_l s), zero when q_l is clipped */
+        float gscale = inside(q) ? (float)(w * scale) / s : 0.0f;
+        for (idx_t j = 0; j < cols; j++) g_r[j] = gscale;
+        g_r[label] = inside(q) ? (1.0f - 1.0f / q) * gscale : 0.0f;
+        total -= w * (double)logf(clip_prob(q));
+    }
+    return total;
+}
+
+// z, g are (rows, cols) rows [r0, r1), labels (rows,); loss_r = log sum e^z - z_label; d/dz = softmax(z) - onehot
+static double sparse_categorical_logits_rows(idx_t r0, idx_t r1, idx_t cols, const int64_t *labels,
+                                             const float *z, const float *sample_weight, float *g, double scale) {
+    double total = 0.0;
+    for (idx_t r = r0; r < r1; r++) {
+        const float *z_r = z + r * cols;
+        float *g_r = g + r * cols;
+        float w = sample_weight ? sample_weight[r] : 1.0f;
+        idx_t label = (idx_t)labels[r];
+        float max = z_r[0];
+        for (idx_t j = 1; j < cols; j++) max = z_r[j] > max ? z_r[j] : max;
+        float z_label = z_r[label] - max;
+        double se = 0.0;
+        for (idx_t j = 0; j < cols; j++) {
+            g_r[j] = expf(z_r[j] - max);
+            se += g_r[j];
+        }
+        float gscale = (float)(w * scale), prob_scale = (float)(1.0 / se);
+        for (idx_t j = 0; j < cols; j++) g_r[j] = g_r[j] * prob_scale * gscale;
+        g_r[label] -= gscale;
+        total += w * (log(se) - z_label);
+    }
+    return total;
+}
+
+double fnn_loss_sparse_categorical(idx_t rows, idx_t cols, const int64_t *labels, const float *p,
+                                   const float *sample_weight, float *grad, int from_logits) {
+    if (rows == 0 || cols == 0) return 0.0;
+    double scale = 1.0 / (double)rows;
+    double partial[FNN_REDUCE_CHUNKS];
+#pragma omp parallel for num_threads(fnn_get_num_threads()) if(rows * cols > FNN_ELEMENTWISE_PARALLEL_MIN / 4)
+    for (int c = 0; c < FNN_REDUCE_CHUNKS; c++) {
+        idx_t r0 = slice_start(rows, c), r1 = slice_start(rows, c + 1);
+        partial[c] = from_logits
+            ? sparse_categorical_logits_rows(r0, r1, cols, labels, p, sample_weight, grad, scale)
+            : sparse_categorical_rows(r0, r1, cols, labels, p, sample_weight, grad, scale);
+    }
+    return add_slices(partial) * scale;
+}

@@ -1,0 +1,565 @@
+"""fastnn.ops.nn: activations, bias_grad, fused losses, optimizer updates and reductions.
+
+Every kernel is checked against tests/reference.py in float64, every gradient against finite
+differences of the float64 reference, and every reduction for bitwise equality across thread counts.
+"""
+import numpy as np
+import pytest
+
+import fastnn
+from fastnn import _C, ops
+from fastnn.ops import nn
+
+import reference as ref
+
+ACTS = nn.ACTIVATIONS
+SHAPES = [(1,), (7,), (3, 5), (0,), (4, 0), (2, 3, 11), (257, 301)]  # the last one is threaded
+LOSS_KINDS = {  # kind in reference.loss_value_and_grad -> call of fastnn.ops
+    "mse": lambda t, p, **kw: ops.loss_mse(t, p, **kw),
+    "mae": lambda t, p, **kw: ops.loss_mae(t, p, **kw),
+    "huber": lambda t, p, **kw: ops.loss_huber(t, p, delta=0.5, **kw),
+    "bce": lambda t, p, **kw: ops.loss_binary_crossentropy(t, p, **kw),
+    "bce_logits": lambda t, p, **kw: ops.loss_binary_crossentropy(t, p, from_logits=True, **kw),
+    "cce": lambda t, p, **kw: ops.loss_categorical_crossentropy(t, p, **kw),
+    "cce_logits": lambda t, p, **kw: ops.loss_categorical_crossentropy(t, p, from_logits=True, **kw),
+}
+
+
+def act_input(rng, shape, name):
+    """Inputs away from each activation's kink, where finite differences are meaningful."""
+    x = rng.normal(scale=2.0, size=shape)
+    if name in ("relu", "leaky_relu", "elu"):
+        x = np.where(np.abs(x) < 1e-2, 0.5, x)
+    return x.astype(np.float32)
+
+
+def guarded(shape, fill=np.float32(1234.5)):
+    """A C-contiguous view of `shape` in the middle of a bigger buffer, and a check of its margins."""
+    n = int(np.prod(shape))
+    buf = np.full(n + 32, fill, np.float32)
+    view = buf[16:16 + n].reshape(shape)
+
+    def untouched():
+        return np.all(buf[:16] == fill) and np.all(buf[16 + n:] == fill)
+    return view, untouched
+
+
+def loss_inputs(rng, kind, rows, cols):
+    if kind in ("bce", "cce"):
+        p = rng.uniform(0.05, 0.95, size=(rows, cols))
+    else:
+        p = rng.normal(size=(rows, cols))
+    if kind in ("cce", "cce_logits"):
+        t = rng.dirichlet(np.ones(cols), size=rows)
+    elif kind in ("bce", "bce_logits"):
+        t = rng.uniform(size=(rows, cols))
+    else:
+        t = rng.normal(size=(rows, cols))
+    return t.astype(np.float32), p.astype(np.float32)
+
+
+# ---- activations ----
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("name", ACTS)
+def test_activation_forward_backward_vs_reference(name, shape, nthreads, rng):
+    x = act_input(rng, shape, name)
+    dy = rng.normal(size=shape).astype(np.float32)
+    y = ops.activation_forward(name, x)
+    assert y.dtype == np.float32 and y.shape == shape
+    np.testing.assert_allclose(y, ref.nn_activation(x, name), rtol=2e-6, atol=1e-7)
+    dx = ops.activation_backward(name, x, y, dy)
+    assert dx.dtype == np.float32 and dx.shape == shape
+    np.testing.assert_allclose(dx, ref.nn_activation_grad(x, dy, name), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ACTS)
+def test_activation_independent_of_simd_path(name, simd, rng):
+    x = act_input(rng, (5, 9), name)
+    np.testing.assert_allclose(ops.activation_forward(name, x), ref.nn_activation(x, name), rtol=2e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("name", ACTS)
+def test_activation_backward_finite_differences(name, rng):
+    x = act_input(rng, (3, 6), name).astype(np.float64)
+    dy = rng.normal(size=x.shape)
+    h = 1e-6
+    numeric = np.zeros_like(x)
+    for i in np.ndindex(x.shape):  # d/dx_i of sum(dy * act(x)), valid for softmax's coupled rows too
+        xp, xm = x.copy(), x.copy()
+        xp[i] += h
+        xm[i] -= h
+        numeric[i] = (np.sum(dy * ref.nn_activation(xp, name)) - np.sum(dy * ref.nn_activation(xm, name))) / (2 * h)
+    x32 = x.astype(np.float32)
+    dx = ops.activation_backward(name, x32, ops.activation_forward(name, x32), dy.astype(np.float32))
+    np.testing.assert_allclose(dx, numeric, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("name,alpha", [("leaky_relu", 0.01), ("leaky_relu", 0.5), ("elu", 0.3), ("elu", 2.0)])
+def test_activation_alpha(name, alpha, rng):
+    x = act_input(rng, (4, 8), name)
+    dy = rng.normal(size=x.shape).astype(np.float32)
+    y = ops.activation_forward(name, x, alpha=alpha)
+    np.testing.assert_allclose(y, ref.nn_activation(x, name, alpha), rtol=2e-6, atol=1e-7)
+    dx = ops.activation_backward(name, x, y, dy, alpha=alpha)
+    np.testing.assert_allclose(dx, ref.nn_activation_grad(x, dy, name, alpha), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ACTS)
+def test_activation_backward_reads_only_what_it_documents(name, rng):
+    x = act_input(rng, (3, 4), name)
+    y = ops.activation_forward(name, x)
+    dy = rng.normal(size=x.shape).astype(np.float32)
+    needs = nn.activation_backward_input(name)
+    expected = ops.activation_backward(name, x, y, dy)
+    got = ops.activation_backward(name, x if needs == "x" else None, y if needs == "y" else None, dy)
+    np.testing.assert_array_equal(got, expected)
+    assert needs == {"relu": "y", "elu": "y", "sigmoid": "y", "tanh": "y", "softmax": "y", "linear": None}.get(name, "x")
+    if needs is not None:
+        with pytest.raises(ValueError, match=f"needs {needs}"):
+            ops.activation_backward(name, None, None, dy)
+
+
+@pytest.mark.parametrize("name", ACTS)
+def test_activation_in_place_and_guards(name, rng):
+    x = act_input(rng, (6, 7), name)
+    dy = rng.normal(size=x.shape).astype(np.float32)
+    y = ops.activation_forward(name, x)
+    dx = ops.activation_backward(name, x, y, dy)
+    out, untouched = guarded(x.shape)
+    assert ops.activation_forward(name, x, out=out) is out
+    np.testing.assert_array_equal(out, y)
+    assert untouched()
+    out, untouched = guarded(x.shape)
+    ops.activation_backward(name, x, y, dy, out=out)
+    np.testing.assert_array_equal(out, dx)
+    assert untouched()
+    x_copy, dy_copy = x.copy(), dy.copy()
+    ops.activation_backward(name, x_copy if name not in ("relu", "elu", "sigmoid", "tanh", "softmax") else None,
+                            y, dy_copy, out=dy_copy)
+    np.testing.assert_array_equal(dy_copy, dx)
+    ops.activation_forward(name, x_copy, out=x_copy)
+    np.testing.assert_array_equal(x_copy, y)
+
+
+@pytest.mark.parametrize("name", ["gelu", "softmax", "relu", "tanh"])
+def test_activation_bitwise_across_threads(name, rng):
+    x = act_input(rng, (301, 409), name)
+    dy = rng.normal(size=x.shape).astype(np.float32)
+    results = []
+    for n in (1, 2):
+        with fastnn.threads(n):
+            y = ops.activation_forward(name, x)
+            results.append((y, ops.activation_backward(name, x, y, dy)))
+    for a, b in zip(*results):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_activation_stability_extremes():
+    x = np.array([[-1e4, -90.0, -20.0, 0.0, 20.0, 90.0, 1e4]], np.float32)
+    for name in ACTS:
+        y = ops.activation_forward(name, x)
+        assert np.all(np.isfinite(y)), name
+        assert np.all(np.isfinite(ops.activation_backward(name, x, y, np.ones_like(x)))), name
+    np.testing.assert_array_equal(ops.activation_forward("sigmoid", x)[0, [0, -1]], [0.0, 1.0])
+    np.testing.assert_allclose(ops.activation_forward("softplus", x)[0, -1], 1e4)
+    np.testing.assert_allclose(ops.activation_forward("softmax", x)[0, -1], 1.0)
+    assert ops.activation_forward("gelu", np.array([-8.0], np.float32))[0] < 0  # erfc keeps the tail
+
+
+def test_activation_accepts_lists_and_other_dtypes():
+    np.testing.assert_array_equal(ops.activation_forward("relu", [[-1, 2]]), np.array([[0, 2]], np.float32))
+    x64 = np.linspace(-2, 2, 12).reshape(3, 4)[:, ::2]  # float64 and not contiguous
+    np.testing.assert_allclose(ops.activation_forward("tanh", x64), np.tanh(x64), rtol=2e-6)
+
+
+def test_activation_errors():
+    x = np.zeros((2, 3), np.float32)
+    with pytest.raises(ValueError, match="unknown activation 'swish'"):
+        ops.activation_forward("swish", x)
+    with pytest.raises(ValueError, match="alpha only applies"):
+        ops.activation_forward("relu", x, alpha=0.1)
+    with pytest.raises(ValueError, match="alpha >= 0"):
+        ops.activation_forward("elu", x, alpha=-1.0)
+    with pytest.raises(ValueError, match="shape"):
+        ops.activation_forward("relu", x, out=np.zeros((3, 2), np.float32))
+    with pytest.raises(TypeError, match="float32"):
+        ops.activation_forward("relu", x, out=np.zeros((2, 3)))
+    with pytest.raises(TypeError, match="real numbers"):
+        ops.activation_forward("relu", np.array(["a"]))
+    ro = np.zeros((2, 3), np.float32)
+    ro.flags.writeable = False
+    with pytest.raises(ValueError, match="read-only"):
+        ops.activation_forward("relu", x, out=ro)
+    buf = np.zeros(8, np.float32)
+    with pytest.raises(ValueError, match="overlaps"):
+        ops.activation_forward("relu", buf[:6].reshape(2, 3), out=buf[2:8].reshape(2, 3))
+    with pytest.raises(ValueError, match="at least 1-D"):
+        ops.activation_forward("softmax", np.float32(1.0))
+    with pytest.raises(ValueError, match="shape"):
+        ops.activation_backward("gelu", np.zeros(4, np.float32), None, np.zeros(5, np.float32))
+    with pytest.raises(TypeError):
+        _C.activation_forward(1, None, x)
+    with pytest.raises(ValueError, match="unknown activation code"):
+        _C.activation_forward(99, x, x.copy())
+    with pytest.raises(ValueError, match="sizes differ"):
+        _C.activation_forward(1, x, np.zeros(5, np.float32))
+
+
+# ---- bias_grad and l2_norm ----
+
+@pytest.mark.parametrize("shape", [(1, 1), (7, 3), (0, 5), (5, 0), (2, 3, 4), (97, 1), (300, 513)])
+def test_bias_grad(shape, nthreads, rng):
+    dy = rng.normal(size=shape).astype(np.float32)
+    out, untouched = guarded(shape[-1:])
+    assert ops.bias_grad(dy, out=out) is out
+    assert untouched()
+    expected = dy.astype(np.float64).sum(axis=tuple(range(dy.ndim - 1)))
+    np.testing.assert_allclose(out, expected, rtol=1e-6, atol=1e-6)
+    np.testing.assert_array_equal(ops.bias_grad(dy), out)
+
+
+def test_bias_grad_bitwise_across_threads_and_errors(rng):
+    dy = rng.normal(size=(1000, 700)).astype(np.float32)
+    with fastnn.threads(1):
+        one = ops.bias_grad(dy)
+    with fastnn.threads(2):
+        two = ops.bias_grad(dy)
+    np.testing.assert_array_equal(one, two)
+    with pytest.raises(ValueError, match="at least 2-D"):
+        ops.bias_grad(np.zeros(3, np.float32))
+    with pytest.raises(ValueError, match="shape"):
+        ops.bias_grad(np.zeros((2, 3), np.float32), out=np.zeros(4, np.float32))
+
+
+@pytest.mark.parametrize("n", [0, 1, 7, 64, 1000, 100003])
+def test_l2_norm(n, nthreads, rng):
+    x = rng.normal(size=n).astype(np.float32)
+    np.testing.assert_allclose(ops.l2_norm(x), np.linalg.norm(x.astype(np.float64)), rtol=1e-12)
+    assert isinstance(ops.l2_norm(x), float)
+
+
+def test_l2_norm_bitwise_across_threads(rng):
+    x = rng.normal(size=(1001, 999)).astype(np.float32)
+    with fastnn.threads(1):
+        one = ops.l2_norm(x)
+    with fastnn.threads(2):
+        two = ops.l2_norm(x)
+    assert one == two
+    assert ops.l2_norm([3, 4]) == 5.0
+
+
+# ---- losses ----
+
+@pytest.mark.parametrize("rows,cols", [(1, 1), (3, 1), (7, 3), (5, 13), (1000, 97)])
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("kind", list(LOSS_KINDS))
+def test_loss_vs_reference(kind, rows, cols, weighted, nthreads, rng):
+    if kind == "cce" and cols == 1:
+        pytest.skip("a single normalised class is always 1")
+    t, p = loss_inputs(rng, kind, rows, cols)
+    w = rng.uniform(0.1, 2.0, size=rows).astype(np.float32) if weighted else None
+    value, grad = LOSS_KINDS[kind](t, p, sample_weight=w)
+    ref_value, ref_grad = ref.loss_value_and_grad(kind, t, p, w, delta=0.5)
+    assert isinstance(value, float) and grad.dtype == np.float32 and grad.shape == p.shape
+    assert value == pytest.approx(ref_value, rel=1e-5, abs=1e-7)
+    scale = np.abs(ref_grad).max() + 1e-30
+    np.testing.assert_allclose(grad, ref_grad, rtol=1e-4, atol=1e-6 * scale)
+
+
+@pytest.mark.parametrize("kind", list(LOSS_KINDS))
+def test_loss_gradient_finite_differences(kind, rng):
+    t, p = loss_inputs(rng, kind, 4, 5)
+    w = rng.uniform(0.5, 2.0, size=4).astype(np.float32)
+    _, grad = LOSS_KINDS[kind](t, p, sample_weight=w)
+    p64, h = p.astype(np.float64), 1e-6
+    numeric = np.zeros_like(p64)
+    for i in np.ndindex(p.shape):
+        pp, pm = p64.copy(), p64.copy()
+        pp[i] += h
+        pm[i] -= h
+        numeric[i] = (ref.loss_value_and_grad(kind, t, pp, w, 0.5)[0]
+                      - ref.loss_value_and_grad(kind, t, pm, w, 0.5)[0]) / (2 * h)
+    np.testing.assert_allclose(grad, numeric, rtol=1e-3, atol=1e-5 * np.abs(numeric).max())
+
+
+@pytest.mark.parametrize("from_logits", [False, True])
+@pytest.mark.parametrize("rows,cols", [(1, 1), (1, 2), (7, 3), (1000, 97)])
+def test_sparse_categorical_vs_one_hot(rows, cols, from_logits, nthreads, rng):
+    kind = "cce_logits" if from_logits else "cce"
+    _, p = loss_inputs(rng, kind, rows, cols)
+    labels = rng.integers(0, cols, size=rows)
+    w = rng.uniform(0.1, 2.0, size=rows).astype(np.float32)
+    value, grad = ops.loss_sparse_categorical_crossentropy(labels, p, sample_weight=w, from_logits=from_logits)
+    ref_value, ref_grad = ref.loss_value_and_grad(kind, ref.one_hot(labels, cols), p, w)
+    assert value == pytest.approx(ref_value, rel=1e-5, abs=1e-7)
+    np.testing.assert_allclose(grad, ref_grad, rtol=1e-4, atol=1e-6 * np.abs(ref_grad).max())
+    for other in (labels.astype(np.int32), labels.reshape(-1, 1), labels.astype(np.float64), list(labels)):
+        v2, g2 = ops.loss_sparse_categorical_crossentropy(other, p, sample_weight=w, from_logits=from_logits)
+        assert v2 == value
+        np.testing.assert_array_equal(g2, grad)
+
+
+@pytest.mark.parametrize("kind", list(LOSS_KINDS) + ["scce", "scce_logits"])
+def test_loss_bitwise_across_threads_grad_out_guards(kind, rng):
+    rows, cols = 2000, 61
+    t, p = loss_inputs(rng, kind.replace("scce", "cce"), rows, cols)
+    labels = rng.integers(0, cols, size=rows)
+    w = rng.uniform(0.1, 2.0, size=rows).astype(np.float32)
+
+    def call(**kw):
+        if kind.startswith("scce"):
+            return ops.loss_sparse_categorical_crossentropy(labels, p, sample_weight=w,
+                                                             from_logits=kind.endswith("logits"), **kw)
+        return LOSS_KINDS[kind](t, p, sample_weight=w, **kw)
+    with fastnn.threads(1):
+        v1, g1 = call()
+    with fastnn.threads(2):
+        out, untouched = guarded(p.shape)
+        v2, g2 = call(grad_out=out)
+    assert v1 == v2 and g2 is out and untouched()
+    np.testing.assert_array_equal(g1, g2)
+    p_copy = p.copy()
+    if kind.startswith("scce"):
+        v3, g3 = ops.loss_sparse_categorical_crossentropy(labels, p_copy, sample_weight=w,
+                                                          from_logits=kind.endswith("logits"), grad_out=p_copy)
+    else:
+        v3, g3 = LOSS_KINDS[kind](t, p_copy, sample_weight=w, grad_out=p_copy)  # in place
+    assert v3 == v1 and g3 is p_copy
+    np.testing.assert_array_equal(g3, g1)
+
+
+def test_loss_keras_conventions(rng):
+    t = np.array([[1.0], [0.0], [1.0]], np.float32)
+    p = np.array([[0.0], [1.0], [1.0]], np.float32)  # clipped: finite loss, no gradient through the clip
+    value, grad = ops.loss_binary_crossentropy(t, p)
+    one_minus_eps = np.float32(1 - 1e-7)  # Keras's clip bound rounded to float32: 1 - 2**-23
+    assert value == pytest.approx((-np.log(np.float32(1e-7)) - np.log(1 - np.float64(one_minus_eps))) / 3, rel=1e-6)
+    np.testing.assert_array_equal(grad, 0.0)
+    z = np.array([[-200.0, 200.0, 0.0]], np.float32)
+    value, grad = ops.loss_binary_crossentropy(np.array([[1.0, 0.0, 1.0]], np.float32), z, from_logits=True)
+    assert np.isfinite(value) and value == pytest.approx((200 + 200 + np.log(2)) / 3, rel=1e-6)
+    value, grad = ops.loss_categorical_crossentropy([[0.0, 1.0, 0.0]], [[1000.0, -1000.0, 0.0]], from_logits=True)
+    assert value == pytest.approx(2000.0) and np.all(np.isfinite(grad))
+    # y_true (B,) against y_pred (B, 1), and (B, 1) weights, as Keras squeezes them
+    yp = rng.normal(size=(5, 1)).astype(np.float32)
+    yt = rng.normal(size=5).astype(np.float32)
+    w = rng.uniform(size=5).astype(np.float32)
+    v_a, g_a = ops.loss_mse(yt, yp, sample_weight=w)
+    v_b, g_b = ops.loss_mse(yt.reshape(5, 1), yp, sample_weight=w.reshape(5, 1))
+    assert v_a == v_b
+    np.testing.assert_array_equal(g_a, g_b)
+    # (B,) weights on (B, T, C) predictions weigh every step; the batch size is B*T
+    yp3 = rng.normal(size=(2, 3, 4)).astype(np.float32)
+    yt3 = rng.normal(size=(2, 3, 4)).astype(np.float32)
+    v3, g3 = ops.loss_mse(yt3, yp3, sample_weight=np.array([1.0, 0.5], np.float32))
+    rv, rg = ref.loss_value_and_grad("mse", yt3.reshape(6, 4), yp3.reshape(6, 4), np.repeat([1.0, 0.5], 3))
+    assert v3 == pytest.approx(rv, rel=1e-6)
+    np.testing.assert_allclose(g3.reshape(6, 4), rg, rtol=1e-5)
+    # an empty batch has loss 0
+    value, grad = ops.loss_mse(np.zeros((0, 3)), np.zeros((0, 3)))
+    assert value == 0.0 and grad.shape == (0, 3)
+    value, grad = ops.loss_sparse_categorical_crossentropy(np.zeros(0, np.int64), np.zeros((0, 3)))
+    assert value == 0.0 and grad.shape == (0, 3)
+
+
+def test_loss_errors():
+    p = np.full((2, 3), 0.5, np.float32)
+    with pytest.raises(ValueError, match="label 3 at index 1 is out of range for 3 classes"):
+        ops.loss_sparse_categorical_crossentropy([0, 3], p)
+    with pytest.raises(ValueError, match="out of range"):
+        ops.loss_sparse_categorical_crossentropy(np.array([-1, 0], np.int32), p, from_logits=True)
+    with pytest.raises(ValueError, match="out of range"):
+        ops.loss_sparse_categorical_crossentropy(np.array([0, 2**40], np.uint64), p)
+    with pytest.raises(ValueError, match="whole numbers"):
+        ops.loss_sparse_categorical_crossentropy([0.5, 1.0], p)
+    with pytest.raises(TypeError, match="integer class indices"):
+        ops.loss_sparse_categorical_crossentropy(["a", "b"], p)
+    with pytest.raises(ValueError, match="labels must have shape"):
+        ops.loss_sparse_categorical_crossentropy([0, 1, 2], p)
+    with pytest.raises(ValueError, match="y_true has shape"):
+        ops.loss_mse(np.zeros((3, 2)), p)
+    with pytest.raises(ValueError, match="sample_weight must have shape"):
+        ops.loss_categorical_crossentropy(p, p, sample_weight=[1.0, 2.0, 3.0])
+    with pytest.raises(TypeError, match="float32"):
+        ops.loss_mae(p, p, grad_out=np.zeros((2, 3)))
+    with pytest.raises(ValueError, match="shape"):
+        ops.loss_mae(p, p, grad_out=np.zeros((3, 2), np.float32))
+    ro = np.zeros((2, 3), np.float32)
+    ro.flags.writeable = False
+    with pytest.raises(ValueError, match="read-only"):
+        ops.loss_huber(p, p, grad_out=ro)
+    with pytest.raises(ValueError, match="delta"):
+        ops.loss_huber(p, p, delta=-1.0)
+    with pytest.raises(ValueError, match="non-empty last axis"):
+        ops.loss_mse(np.zeros((2, 0)), np.zeros((2, 0)))
+    with pytest.raises(ValueError, match="grad must not share memory with y_true"):
+        ops.loss_mse(p, p.copy(), grad_out=p)
+    with pytest.raises(TypeError):
+        _C.loss_pointwise(0, None, p, None, p.copy())
+    with pytest.raises(ValueError, match="int64"):
+        _C.loss_sparse_categorical(np.zeros(2, np.int32), p, None, p.copy())
+
+
+# ---- optimizer updates ----
+
+def run_steps(update, p0, grads, states):
+    p = p0.copy()
+    for step, g in enumerate(grads, start=1):
+        update(p, g, states, step)
+    return p
+
+
+OPTIMIZERS = {
+    # name: (reference kind, hyperparameters, state names, one fastnn step)
+    "sgd": ("sgd", dict(lr=0.1), [],
+            lambda p, g, s, k: ops.sgd_update(p, g, None, 0.1, grad_scale=0.5)),
+    "sgd_momentum": ("sgd", dict(lr=0.1, momentum=0.9), ["velocity"],
+                     lambda p, g, s, k: ops.sgd_update(p, g, s["velocity"], 0.1, 0.9, grad_scale=0.5)),
+    "sgd_nesterov": ("sgd", dict(lr=0.1, momentum=0.9, nesterov=True), ["velocity"],
+                     lambda p, g, s, k: ops.sgd_update(p, g, s["velocity"], 0.1, 0.9, True, grad_scale=0.5)),
+    "adam": ("adam", dict(lr=0.01, beta1=0.9, beta2=0.999, eps=1e-7), ["m", "v"],
+             lambda p, g, s, k: ops.adam_update(p, g, s["m"], s["v"], None, 0.01, 0.9, 0.999, 1e-7, k, 0.5)),
+    "amsgrad": ("adam", dict(lr=0.01, beta1=0.8, beta2=0.99, eps=1e-7, amsgrad=True), ["m", "v", "vhat"],
+                lambda p, g, s, k: ops.adam_update(p, g, s["m"], s["v"], s["vhat"], 0.01, 0.8, 0.99, 1e-7, k, 0.5)),
+    "adamw": ("adamw", dict(lr=0.01, beta1=0.9, beta2=0.999, eps=1e-7, weight_decay=0.05), ["m", "v"],
+              lambda p, g, s, k: (ops.decay_weights(p, 0.01 * 0.05),
+                                  ops.adam_update(p, g, s["m"], s["v"], None, 0.01, 0.9, 0.999, 1e-7, k, 0.5))),
+    "rmsprop": ("rmsprop", dict(lr=0.01, rho=0.9, momentum=0.0, eps=1e-7, centered=False), ["velocity"],
+                lambda p, g, s, k: ops.rmsprop_update(p, g, s["velocity"], None, None, 0.01, 0.9, 0.0, 1e-7,
+                                                      False, 0.5)),
+    "rmsprop_centered_momentum": (
+        "rmsprop", dict(lr=0.01, rho=0.8, momentum=0.5, eps=1e-7, centered=True), ["velocity", "mb", "avg"],
+        lambda p, g, s, k: ops.rmsprop_update(p, g, s["velocity"], s["mb"], s["avg"], 0.01, 0.8, 0.5, 1e-7,
+                                              True, 0.5)),
+    "adagrad": ("adagrad", dict(lr=0.1, eps=1e-7), ["accumulator"],
+                lambda p, g, s, k: ops.adagrad_update(p, g, s["accumulator"], 0.1, 1e-7, 0.5)),
+}
+
+
+def fresh_states(names, n):
+    return {k: np.full(n, 0.1 if k == "accumulator" else 0.0, np.float32) for k in names}
+
+
+@pytest.mark.parametrize("n", [1, 7, 1000, 70001])
+@pytest.mark.parametrize("name", list(OPTIMIZERS))
+def test_optimizer_vs_reference(name, n, nthreads, rng):
+    kind, hyper, state_names, update = OPTIMIZERS[name]
+    p0 = rng.normal(size=n).astype(np.float32)
+    grads = [rng.normal(size=n).astype(np.float32) for _ in range(4)]
+    got = run_steps(update, p0, grads, fresh_states(state_names, n))
+    expected = ref.optimizer_steps(kind, p0, grads, grad_scale=0.5, **hyper)
+    np.testing.assert_allclose(got, expected, rtol=2e-5, atol=2e-6)
+
+
+@pytest.mark.parametrize("name", list(OPTIMIZERS))
+def test_optimizer_bitwise_across_threads_and_guards(name, rng):
+    kind, hyper, state_names, update = OPTIMIZERS[name]
+    n = 100003
+    p0 = rng.normal(size=n).astype(np.float32)
+    grads = [rng.normal(size=n).astype(np.float32) for _ in range(3)]
+    with fastnn.threads(1):
+        one = run_steps(update, p0, grads, fresh_states(state_names, n))
+    with fastnn.threads(2):
+        p, untouched = guarded((n,))
+        p[:] = p0
+        states = fresh_states(state_names, n)
+        for step, g in enumerate(grads, start=1):
+            update(p, g, states, step)
+    np.testing.assert_array_equal(one, p)
+    assert untouched()
+
+
+def test_optimizers_vs_torch(rng):
+    torch = pytest.importorskip("torch")
+    n, steps, lr = 50, 5, 0.01
+    p0 = rng.normal(size=n).astype(np.float32)
+    grads = [rng.normal(size=n).astype(np.float32) for _ in range(steps)]
+    tiny = 1e-12  # where Keras and torch place eps differently, make it vanish
+
+    def with_torch(make):
+        w = torch.tensor(p0.copy(), requires_grad=True)
+        opt = make([w])
+        for g in grads:
+            w.grad = torch.tensor(g)
+            opt.step()
+        return w.detach().numpy()
+
+    cases = {
+        "sgd_momentum": (lambda ps: torch.optim.SGD(ps, lr=lr, momentum=0.9),
+                         lambda p, g, s, k: ops.sgd_update(p, g, s["v"], lr, 0.9)),
+        "sgd_nesterov": (lambda ps: torch.optim.SGD(ps, lr=lr, momentum=0.9, nesterov=True),
+                         lambda p, g, s, k: ops.sgd_update(p, g, s["v"], lr, 0.9, True)),
+        "adam": (lambda ps: torch.optim.Adam(ps, lr=lr, betas=(0.9, 0.999), eps=tiny),
+                 lambda p, g, s, k: ops.adam_update(p, g, s["m"], s["v"], None, lr, 0.9, 0.999, tiny, k)),
+        "amsgrad": (lambda ps: torch.optim.Adam(ps, lr=lr, betas=(0.9, 0.99), eps=tiny, amsgrad=True),
+                    lambda p, g, s, k: ops.adam_update(p, g, s["m"], s["v"], s["vhat"], lr, 0.9, 0.99, tiny, k)),
+        "adamw": (lambda ps: torch.optim.AdamW(ps, lr=lr, eps=tiny, weight_decay=0.1),
+                  lambda p, g, s, k: (ops.decay_weights(p, lr * 0.1),
+                                      ops.adam_update(p, g, s["m"], s["v"], None, lr, 0.9, 0.999, tiny, k))),
+        "rmsprop": (lambda ps: torch.optim.RMSprop(ps, lr=lr, alpha=0.9, eps=tiny),
+                    lambda p, g, s, k: ops.rmsprop_update(p, g, s["v"], None, None, lr, 0.9, 0.0, tiny, False)),
+        "rmsprop_centered_momentum": (
+            lambda ps: torch.optim.RMSprop(ps, lr=lr, alpha=0.9, eps=tiny, momentum=0.5, centered=True),
+            lambda p, g, s, k: ops.rmsprop_update(p, g, s["v"], s["mb"], s["avg"], lr, 0.9, 0.5, tiny, True)),
+        "adagrad": (lambda ps: torch.optim.Adagrad(ps, lr=lr, eps=tiny, initial_accumulator_value=0.1),
+                    lambda p, g, s, k: ops.adagrad_update(p, g, s["acc"], lr, tiny)),
+    }
+    for name, (make, update) in cases.items():
+        states = {k: np.zeros(n, np.float32) for k in ("v", "m", "vhat", "mb", "avg")}
+        states["acc"] = np.full(n, 0.1, np.float32)
+        got = run_steps(update, p0, grads, states)
+        np.testing.assert_allclose(got, with_torch(make), rtol=1e-5, atol=1e-6, err_msg=name)
+
+
+def test_decay_and_clip(nthreads, rng):
+    for n in (0, 1, 13, 70001):
+        p = rng.normal(size=n).astype(np.float32)
+        expected = p.astype(np.float64) * (1 - 0.01)
+        ops.decay_weights(p, 0.01)
+        np.testing.assert_allclose(p, expected, rtol=1e-6)
+        x = rng.normal(size=n).astype(np.float32) * 3
+        expected = np.clip(x, -1.5, 1.5)
+        ops.clip_values(x, 1.5)
+        np.testing.assert_array_equal(x, expected)
+    x = np.array([np.nan, -np.inf, np.inf, 0.5], np.float32)
+    ops.clip_values(x, 1.0)
+    assert np.isnan(x[0]) and list(x[1:]) == [-1.0, 1.0, 0.5]
+    x = np.array([-3.0, 3.0], np.float32)
+    ops.clip_values(x, float("inf"))
+    assert list(x) == [-3.0, 3.0]
+
+
+def test_optimizer_errors():
+    p = np.zeros(4, np.float32)
+    g = np.ones(4, np.float32)
+    with pytest.raises(TypeError, match="sgd_update: p is updated in place"):
+        ops.sgd_update(p.astype(np.float64), g, None, 0.1)
+    with pytest.raises(TypeError, match="in place"):
+        ops.adam_update(list(p), g, p.copy(), p.copy(), None, 0.1, 0.9, 0.999, 1e-7, 1)
+    with pytest.raises(TypeError, match="in place"):
+        ops.decay_weights(np.zeros(8, np.float32)[::2], 0.1)
+    with pytest.raises(TypeError, match="velocity"):
+        ops.sgd_update(p, g, None, 0.1, momentum=0.9)
+    with pytest.raises(ValueError, match="sizes differ"):
+        ops.sgd_update(p, np.ones(5, np.float32), None, 0.1)
+    with pytest.raises(ValueError, match="v has 3 values"):
+        ops.adam_update(p, g, p.copy(), np.zeros(3, np.float32), None, 0.1, 0.9, 0.999, 1e-7, 1)
+    with pytest.raises(ValueError, match="step counts from 1"):
+        ops.adam_update(p, g, p.copy(), p.copy(), None, 0.1, 0.9, 0.999, 1e-7, 0)
+    with pytest.raises(ValueError, match="share memory"):
+        ops.adam_update(p, g, p, p.copy(), None, 0.1, 0.9, 0.999, 1e-7, 1)
+    with pytest.raises(ValueError, match="gradient shares memory"):
+        ops.adagrad_update(p, p, np.ones(4, np.float32), 0.1, 1e-7)
+    with pytest.raises(TypeError, match="average_grad"):
+        ops.rmsprop_update(p, g, p.copy(), None, None, 0.1, 0.9, 0.0, 1e-7, True)
+    ro = np.zeros(4, np.float32)
+    ro.flags.writeable = False
+    with pytest.raises(ValueError, match="read-only"):
+        ops.adagrad_update(ro, g, np.ones(4, np.float32), 0.1, 1e-7)
+    with pytest.raises(ValueError, match="limit must be >= 0"):
+        ops.clip_values(p, -1.0)
+    with pytest.raises(TypeError):
+        _C.sgd_update(None, g, None, 0.1)
+    with pytest.raises(ValueError, match="momentum != 0 needs a velocity"):
+        _C.sgd_update(p, g, None, 0.1, 0.9)
