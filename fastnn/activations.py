@@ -1,76 +1,10 @@
-"""Activation functions as Keras names them, run by fastnn's C kernels.
-
-Also home of the small name registry that every Keras-semantics module (losses, optimizers,
-initializers, regularizers, metrics) uses for `get`, `serialize` and `deserialize`.
-"""
+"""Activation functions as Keras names them, run by fastnn's C kernels."""
+from ._registry import Registry as _Registry
+from ._registry import canonical as _canonical
 from .ops import nn as _nn
 
 __all__ = ["Activation", "get", "serialize", "deserialize", "linear", "relu", "leaky_relu", "elu", "gelu",
            "silu", "swish", "sigmoid", "tanh", "softplus", "softmax"]
-
-
-def _canonical(name):
-    """Keras accepts 'glorot_uniform' and 'GlorotUniform'; both reduce to 'glorotuniform'."""
-    return name.replace("_", "").lower()
-
-
-class _Registry:
-    """Name -> class lookup for one kind of object, with Keras-style get/serialize/deserialize.
-
-    Args:
-        kind: what the objects are, for error messages ("loss", "optimizer", ...).
-        base: the base class; instances of it pass through `get` unchanged.
-    """
-
-    def __init__(self, kind, base):
-        self.kind = kind
-        self.base = base
-        self._classes = {}
-        self._names = []
-
-    def add(self, cls, *aliases):
-        """Register cls under its class name and the given snake_case aliases."""
-        for name in (cls.__name__,) + aliases:
-            self._classes[_canonical(name)] = cls
-        # list 'adam' rather than both 'Adam' and 'adam' in error messages
-        alias_keys = {_canonical(a) for a in aliases}
-        self._names.extend(aliases if _canonical(cls.__name__) in alias_keys else (cls.__name__,) + aliases)
-        return cls
-
-    def names(self):
-        return sorted(self._names, key=str.lower)
-
-    def lookup(self, name):
-        """The class registered under name (any case, with or without underscores)."""
-        cls = self._classes.get(_canonical(name)) if isinstance(name, str) else None
-        if cls is None:
-            raise ValueError(f"Unknown {self.kind} {name!r}; valid names are: {', '.join(self.names())}")
-        return cls
-
-    def serialize(self, obj):
-        if not isinstance(obj, self.base):
-            raise TypeError(f"serialize: expected a {self.base.__name__}, got {type(obj).__name__}")
-        return {"class_name": type(obj).__name__, "config": obj.get_config()}
-
-    def deserialize(self, data):
-        if not isinstance(data, dict) or "class_name" not in data:
-            raise TypeError(f"deserialize: expected a dict with 'class_name' and 'config' for a {self.kind}, "
-                            f"got {data!r}")
-        config = data.get("config") or {}
-        if not isinstance(config, dict):
-            raise TypeError(f"deserialize: the 'config' of a {self.kind} must be a dict, got {config!r}")
-        return self.lookup(data["class_name"]).from_config(config)
-
-    def get(self, identifier):
-        """An instance from a name (default arguments), a config dict, or an instance (returned as is)."""
-        if isinstance(identifier, self.base):
-            return identifier
-        if isinstance(identifier, str):
-            return self.lookup(identifier)()
-        if isinstance(identifier, dict):
-            return self.deserialize(identifier)
-        raise TypeError(f"Could not interpret {self.kind} identifier {identifier!r}: expected a name, "
-                        f"a {self.base.__name__} or a {{'class_name', 'config'}} dict")
 
 
 # name -> default alpha (None: the activation takes none).

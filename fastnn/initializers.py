@@ -9,7 +9,7 @@ import math
 import numpy as np
 
 from . import _config
-from .activations import _Registry
+from ._registry import Registry as _Registry
 
 __all__ = ["Initializer", "Zeros", "Ones", "Constant", "RandomNormal", "RandomUniform", "TruncatedNormal",
            "VarianceScaling", "GlorotUniform", "GlorotNormal", "HeNormal", "HeUniform", "LecunNormal",

@@ -7,7 +7,7 @@ sample, as Keras does.
 """
 import numpy as np
 
-from .activations import _Registry
+from ._registry import Registry as _Registry
 from .ops import nn as _nn
 from .ops._convert import as_float32
 

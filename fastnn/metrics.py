@@ -5,7 +5,8 @@ These are plain NumPy (not hot kernels): a few vectorised operations per batch, 
 import numpy as np
 
 from . import losses as _losses
-from .activations import _Registry, _canonical
+from ._registry import Registry as _Registry
+from ._registry import canonical as _canonical
 
 __all__ = ["Metric", "Mean", "BinaryAccuracy", "CategoricalAccuracy", "SparseCategoricalAccuracy",
            "TopKCategoricalAccuracy", "SparseTopKCategoricalAccuracy", "MeanAbsoluteError", "MeanSquaredError",

@@ -15,7 +15,7 @@ import math
 import numpy as np
 
 from . import schedules
-from .activations import _Registry
+from ._registry import Registry as _Registry
 from .ops import nn as _nn
 from .schedules import LearningRateSchedule
 

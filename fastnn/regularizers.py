@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from .activations import _Registry
+from ._registry import Registry as _Registry
 from .ops import nn as _nn
 
 __all__ = ["Regularizer", "L1", "L2", "L1L2", "get", "serialize", "deserialize"]

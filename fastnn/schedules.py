@@ -4,7 +4,7 @@ Also reachable as fastnn.optimizers.schedules.
 """
 import math
 
-from .activations import _Registry
+from ._registry import Registry as _Registry
 
 __all__ = ["LearningRateSchedule", "ExponentialDecay", "CosineDecay", "PiecewiseConstantDecay", "get",
            "serialize", "deserialize"]
