@@ -1,0 +1,136 @@
+"""`python -m fastnn`: configuration and benchmark table; `python -m fastnn demo`: the end-to-end demo."""
+import argparse
+import importlib.util
+import os
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+import fastnn
+
+DESCRIPTION = """\
+fastnn: a fast CPU deep-learning library with a Keras-style API.
+
+commands:
+  (none)   print the build configuration (SIMD path, OpenMP, threads) and the
+           fastnn-vs-NumPy benchmark table
+  demo     train the classic Keras example on random data, then an MLP on the bundled
+           handwritten digits (UCI, CC BY 4.0); save it to a .fnn file, load it back and
+           check the predictions are identical (exit status 1 if they are not)
+"""
+
+
+def _seed(text):
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}")
+    return int(text)
+
+
+def _parse_args(argv):
+    parser = argparse.ArgumentParser(prog="python -m fastnn", description=DESCRIPTION,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("command", nargs="?", choices=["demo"], help="what to run (default: config and benchmark)")
+    parser.add_argument("--seed", type=_seed, default=0, help="seed for fastnn.set_seed in the demo (default 0)")
+    return parser.parse_args(argv)
+
+
+def show_config_and_benchmark():
+    """Print fastnn.show_config() and the benchmark table (when fastnn.benchmark is available)."""
+    fastnn.show_config()
+    print()
+    if importlib.util.find_spec("fastnn.benchmark") is None:
+        print("benchmark table unavailable: fastnn.benchmark is not part of this build")
+        return 0
+    from fastnn import benchmark
+
+    benchmark.main()
+    return 0
+
+
+def _heading(text):
+    print(f"\n=== {text} " + "=" * max(0, 72 - len(text)), flush=True)
+
+
+def demo_keras_classic(seed):
+    """The classic Keras getting-started example: 3 Dense layers on 1000 random samples of 8 features."""
+    from fastnn.layers import Dense
+
+    _heading("1. the classic Keras example: binary classification of random data")
+    fastnn.set_seed(seed)
+    rng = np.random.default_rng(seed)
+    x = rng.random((1000, 8), dtype=np.float32)
+    y = rng.integers(0, 2, size=(1000, 1)).astype(np.float32)
+    model = fastnn.Sequential([
+        Dense(10, activation="relu", input_dim=8),
+        Dense(8, activation="relu"),
+        Dense(1, activation="sigmoid"),
+    ])
+    model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
+    model.fit(x, y, epochs=10, batch_size=32)
+    loss, accuracy = model.evaluate(x, y, batch_size=32, verbose=0)
+    print(f"evaluate: loss {loss:.4f}, accuracy {accuracy:.4f} (random labels: about 0.5 is expected)")
+
+
+def demo_digits(seed):
+    """Train an MLP on the bundled 8x8 digits; return (model, x_test, test accuracy)."""
+    from fastnn.layers import Dense
+
+    _heading("2. an MLP on handwritten digits (UCI optical digits, 8x8, CC BY 4.0)")
+    fastnn.set_seed(seed)
+    (x_train, y_train), (x_test, y_test) = fastnn.datasets.load_digits(test_fraction=0.2, seed=seed)
+    print(f"data: {len(x_train)} training and {len(x_test)} test images of 64 pixels, 10 classes")
+    model = fastnn.Sequential([
+        Dense(128, activation="relu", input_dim=64),
+        Dense(64, activation="relu"),
+        Dense(10, activation="softmax"),
+    ], name="digits_mlp")
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.summary()
+    start = time.perf_counter()
+    model.fit(x_train, y_train, epochs=20, batch_size=32, validation_split=0.1)
+    seconds = time.perf_counter() - start
+    _, accuracy = model.evaluate(x_test, y_test, verbose=0)
+    print(f"trained in {seconds:.2f} s; test accuracy: {accuracy:.4f}")
+    return model, x_test, accuracy
+
+
+def demo_save_load(model, x_test):
+    """Save to a temporary .fnn file, load it back and compare predictions; True when identical."""
+    _heading("3. save to a .fnn file, load it back, compare predictions")
+    with tempfile.TemporaryDirectory(prefix="fastnn-demo-") as directory:
+        path = os.path.join(directory, "digits_mlp.fnn")
+        model.save(path)
+        size = os.path.getsize(path)
+        restored = fastnn.load_model(path)
+    before = model.predict(x_test, verbose=0)
+    after = restored.predict(x_test, verbose=0)
+    identical = before.shape == after.shape and np.array_equal(before, after)
+    print(f"saved {size} bytes to {os.path.basename(path)}, loaded with fastnn.load_model: predictions "
+          f"{'identical' if identical else 'DIFFER'} on {len(x_test)} test images")
+    return identical
+
+
+def demo(seed=0):
+    """Run the whole demo; returns the process exit status (0 when the reloaded model predicts identically)."""
+    fastnn.show_config()
+    demo_keras_classic(seed)
+    model, x_test, _ = demo_digits(seed)
+    if not demo_save_load(model, x_test):
+        print("demo FAILED: the loaded model does not reproduce the saved model's predictions", file=sys.stderr)
+        return 1
+    print("\ndemo finished OK")
+    return 0
+
+
+def main(argv=None):
+    """Entry point of `python -m fastnn`; returns the exit status."""
+    args = _parse_args(argv)
+    if args.command == "demo":
+        return demo(args.seed)
+    return show_config_and_benchmark()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
