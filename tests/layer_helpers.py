@@ -59,6 +59,8 @@ def check_layer(layer, input_shape, output_shape, param_count, *, x=None, traini
     if not layer.built:
         layer.build((None,) + tuple(input_shape[1:]))
     assert layer.count_params() == param_count, (layer.count_params(), param_count)
+    declared = layer.weight_shapes((None,) + tuple(input_shape[1:]))
+    assert [tuple(s) for s in declared] == [w.shape for w in layer.get_weights()]
     assert tuple(layer.compute_output_shape((None,) + tuple(input_shape[1:]))) == (None,) + tuple(output_shape[1:])
 
     if before_forward is not None:

@@ -187,6 +187,10 @@ class Layer:
         """Output shape (batch dimension first) for inputs of `input_shape`."""
         return tuple(input_shape)
 
+    def weight_shapes(self, input_shape):
+        """The shapes build(input_shape) would create, in get_weights order, without allocating them."""
+        return []
+
     @property
     def output_shape(self):
         if not self.built:

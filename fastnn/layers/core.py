@@ -108,16 +108,20 @@ class Dense(Layer):
         self._buffers = {}
         self.kernel = self.bias = self._dkernel = self._dbias = None
 
-    def build(self, input_shape):
+    def weight_shapes(self, input_shape):
         input_shape = tuple(input_shape)
         if len(input_shape) < 2 or input_shape[-1] is None:
             raise ValueError(f"Dense '{self.name}' needs inputs of rank >= 2 with a known last dimension, "
                              f"got shape {input_shape}")
-        self.input_dim = int(input_shape[-1])
-        self.add_weight("kernel", (self.input_dim, self.units), _initializer_fn(self.kernel_initializer),
-                        self.kernel_regularizer)
+        kernel = (int(input_shape[-1]), self.units)
+        return [kernel, (self.units,)] if self.use_bias else [kernel]
+
+    def build(self, input_shape):
+        shapes = self.weight_shapes(input_shape)
+        self.input_dim = shapes[0][0]
+        self.add_weight("kernel", shapes[0], _initializer_fn(self.kernel_initializer), self.kernel_regularizer)
         if self.use_bias:
-            self.add_weight("bias", (self.units,), _initializer_fn(self.bias_initializer), self.bias_regularizer)
+            self.add_weight("bias", shapes[1], _initializer_fn(self.bias_initializer), self.bias_regularizer)
         self._has_regularizer = any(r is not None for r in self._regularizers)
         self._weights_bound()
         super().build(input_shape)
