@@ -94,6 +94,10 @@ static void pack_b(const gemm_problem *pr, idx_t NR, idx_t p0, idx_t kc, idx_t j
 
 static idx_t round_up(idx_t x, idx_t to) { return (x + to - 1) / to * to; }
 
+/* Problems up to this many multiply-adds skip packing A (and B, when it is not transposed): they are
+   read once or twice, so copying them costs more than the strided reads it saves. */
+#define FNN_GEMM_DIRECT_MAX_WORK (64 * 64 * 64)
+
 /* Floats of pack buffer that any thread's range of an (m, n, k) problem needs. */
 static size_t pack_floats(const fnn_gemm_config *cfg, idx_t m, idx_t n, idx_t k) {
     idx_t kc = FNN_MIN(cfg->kc, k), nc = round_up(FNN_MIN(cfg->nc, n), cfg->nr);
@@ -101,10 +105,13 @@ static size_t pack_floats(const fnn_gemm_config *cfg, idx_t m, idx_t n, idx_t k)
     return (size_t)(kc * (nc + mc)) + 16;
 }
 
-/* The sequential loop nest over C[m0:m1, n0:n1], packing into buffer. */
-static void gemm_range(const fnn_gemm_config *cfg, const gemm_problem *pr, float *buffer,
+/* The sequential loop nest over C[m0:m1, n0:n1], packing into buffer. With direct, A is read in
+   place and so is every full-width panel of a non-transposed B; other B panels are packed. */
+static void gemm_range(const fnn_gemm_config *cfg, const gemm_problem *pr, float *buffer, int direct,
                        idx_t m0, idx_t m1, idx_t n0, idx_t n1) {
     const idx_t MR = cfg->mr, NR = cfg->nr, k = pr->k;
+    const idx_t rsa = pr->trans_a ? 1 : pr->lda, csa = pr->trans_a ? pr->lda : 1;
+    const int direct_b = direct && !pr->trans_b;
     float *b_packed = buffer;
     float *a_packed = buffer + FNN_MIN(cfg->kc, k) * round_up(FNN_MIN(cfg->nc, n1 - n0), NR) + 16;
     /* Equal K blocks of at most cfg->kc: 784 splits as 3 x 262 rather than 256 + 256 + 256 + 16. */
@@ -116,16 +123,32 @@ static void gemm_range(const fnn_gemm_config *cfg, const gemm_problem *pr, float
             idx_t kc = FNN_MIN(k_step, k - pc);
             int last = pc + kc >= k, load_c = pr->accumulate || pc > 0;
             int act = last ? pr->act : FNN_ACT_NONE;
-            pack_b(pr, NR, pc, kc, jc, nc, b_packed);
+            if (!direct_b) pack_b(pr, NR, pc, kc, jc, nc, b_packed);
             for (idx_t ic = m0; ic < m1; ic += cfg->mc) {
                 idx_t mc = FNN_MIN(cfg->mc, m1 - ic);
-                pack_a(pr, MR, ic, mc, pc, kc, a_packed);
+                if (!direct) pack_a(pr, MR, ic, mc, pc, kc, a_packed);
                 for (idx_t jr = 0; jr < nc; jr += NR) {
+                    idx_t nr = FNN_MIN(NR, nc - jr);
                     const float *bias = last && pr->bias ? pr->bias + jc + jr : NULL;
-                    for (idx_t ir = 0; ir < mc; ir += MR)
-                        cfg->kernel(kc, a_packed + ir * kc, b_packed + jr * kc,
-                                    pr->c + (ic + ir) * pr->ldc + jc + jr, pr->ldc,
-                                    FNN_MIN(MR, mc - ir), FNN_MIN(NR, nc - jr), load_c, bias, act);
+                    const float *b_panel = b_packed + jr * kc;
+                    idx_t rsb = NR;
+                    if (direct_b && nr == NR) {
+                        b_panel = pr->b + pc * pr->ldb + jc + jr;
+                        rsb = pr->ldb;
+                    } else if (direct_b) {
+                        pack_b(pr, NR, pc, kc, jc + jr, nr, b_packed);
+                        b_panel = b_packed;
+                    }
+                    for (idx_t ir = 0; ir < mc; ir += MR) {
+                        idx_t mr = FNN_MIN(MR, mc - ir);
+                        float *c_tile = pr->c + (ic + ir) * pr->ldc + jc + jr;
+                        if (direct)
+                            cfg->kernel(kc, pr->a + (ic + ir) * rsa + pc * csa, rsa, csa, b_panel, rsb,
+                                        c_tile, pr->ldc, mr, nr, load_c, bias, act);
+                        else
+                            cfg->kernel(kc, a_packed + ir * kc, 1, MR, b_panel, rsb,
+                                        c_tile, pr->ldc, mr, nr, load_c, bias, act);
+                    }
                 }
             }
         }
@@ -139,6 +162,7 @@ int fnn_sgemm(int trans_a, int trans_b, idx_t m, idx_t n, idx_t k,
     const fnn_gemm_config *cfg = active_config();
     gemm_problem pr = {trans_a, trans_b, a, b, lda, ldb, k, c, ldc, accumulate, act, bias};
     size_t buffer_floats = pack_floats(cfg, m, n, k);
+    int direct = (double)m * n * k <= FNN_GEMM_DIRECT_MAX_WORK;
     /* Split the side whose panels are cheaper to pack twice: along M each thread packs all of B. */
     int split_m = m >= n;
     idx_t tile = split_m ? cfg->mr : cfg->nr, extent = split_m ? m : n;
@@ -149,7 +173,7 @@ int fnn_sgemm(int trans_a, int trans_b, idx_t m, idx_t n, idx_t k,
     if (threads <= 1) {
         float *buffer = thread_pack_buffer(buffer_floats);
         if (!buffer) return -1;
-        gemm_range(cfg, &pr, buffer, 0, m, 0, n);
+        gemm_range(cfg, &pr, buffer, direct, 0, m, 0, n);
         return 0;
     }
     int failed = 0;
@@ -169,8 +193,8 @@ int fnn_sgemm(int trans_a, int trans_b, idx_t m, idx_t n, idx_t k,
 #pragma omp atomic read
         give_up = failed;
         if (!give_up && hi > lo) {
-            if (split_m) gemm_range(cfg, &pr, buffer, lo, hi, 0, n);
-            else gemm_range(cfg, &pr, buffer, 0, m, lo, hi);
+            if (split_m) gemm_range(cfg, &pr, buffer, direct, lo, hi, 0, n);
+            else gemm_range(cfg, &pr, buffer, direct, 0, m, lo, hi);
         }
     }
     return failed ? -1 : 0;

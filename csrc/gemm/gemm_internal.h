@@ -5,11 +5,13 @@
 
 #include "../fastnn.h"
 
-/* Computes one MR x NR tile of c from packed panels: ap is (k, MR) and bp is (k, NR), both with
-   zero padding past the matrix edge. Only the top-left mr x nr of the tile is written. With load_c
-   the tile adds to c; bias (nr entries) and act are applied after the sum, when non-NULL/non-zero. */
-typedef void (*fnn_microkernel)(idx_t k, const float *ap, const float *bp, float *c, idx_t ldc,
-                                idx_t mr, idx_t nr, int load_c, const float *bias, int act);
+/* Computes one MR x NR tile of c. Step p of row r of A is a[r * rsa + p * csa]: a packed panel
+   (rsa = 1, csa = MR) or the matrix itself, either orientation; rows at or past mr are never read.
+   Step p of B is the NR floats at b + p * rsb, all readable: a packed panel (rsb = NR) or full-width
+   rows of the matrix (rsb = ldb). Only the top-left mr x nr of the tile is written. With load_c the
+   tile adds to c; bias (nr entries) and act are applied after the sum, when non-NULL/non-zero. */
+typedef void (*fnn_microkernel)(idx_t k, const float *a, idx_t rsa, idx_t csa, const float *b, idx_t rsb,
+                                float *c, idx_t ldc, idx_t mr, idx_t nr, int load_c, const float *bias, int act);
 
 typedef struct {
     const char *name;

@@ -79,18 +79,22 @@ static inline void store_tile(__m512 acc[MR][2], float *c, idx_t ldc, int load_c
     }
 }
 
-// ap is (k, MR), bp is (k, NR), c is (mr, nr) of an (., ldc) matrix
-static void sgemm_avx512_12x32(idx_t k, const float *ap, const float *bp, float *c, idx_t ldc,
-                               idx_t mr, idx_t nr, int load_c, const float *bias, int act) {
+// a is (mr, k) with strides (rsa, csa), b is (k, NR) with row stride rsb, c is (mr, nr) of an (., ldc) matrix
+static void sgemm_avx512_12x32(idx_t k, const float *a, idx_t rsa, idx_t csa, const float *b, idx_t rsb,
+                               float *c, idx_t ldc, idx_t mr, idx_t nr, int load_c, const float *bias, int act) {
+    const float *a_row[MR];
     __m512 acc[MR][2];
 #pragma GCC unroll 12
-    for (int r = 0; r < MR; r++) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+    for (int r = 0; r < MR; r++) {
+        a_row[r] = a + FNN_MIN(r, mr - 1) * rsa;  /* rows past mr repeat the last one, never stored */
+        acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+    }
 #pragma GCC unroll 2
     for (idx_t p = 0; p < k; p++) {
-        __m512 b0 = _mm512_loadu_ps(bp + p * NR), b1 = _mm512_loadu_ps(bp + p * NR + 16);
+        __m512 b0 = _mm512_loadu_ps(b + p * rsb), b1 = _mm512_loadu_ps(b + p * rsb + 16);
 #pragma GCC unroll 12
         for (int r = 0; r < MR; r++) {
-            __m512 a_r = _mm512_set1_ps(ap[p * MR + r]);
+            __m512 a_r = _mm512_set1_ps(a_row[r][p * csa]);
             acc[r][0] = _mm512_fmadd_ps(a_r, b0, acc[r][0]);
             acc[r][1] = _mm512_fmadd_ps(a_r, b1, acc[r][1]);
         }

@@ -15,15 +15,17 @@ static float activate(float v, int act) {
     }
 }
 
-// ap is (k, MR), bp is (k, NR), c is (mr, nr) of an (., ldc) matrix
-static void sgemm_scalar_4x8(idx_t k, const float *ap, const float *bp, float *c, idx_t ldc,
-                             idx_t mr, idx_t nr, int load_c, const float *bias, int act) {
+// a is (mr, k) with strides (rsa, csa), b is (k, NR) with row stride rsb, c is (mr, nr) of an (., ldc) matrix
+static void sgemm_scalar_4x8(idx_t k, const float *a, idx_t rsa, idx_t csa, const float *b, idx_t rsb,
+                             float *c, idx_t ldc, idx_t mr, idx_t nr, int load_c, const float *bias, int act) {
     float acc[MR][NR];
     memset(acc, 0, sizeof(acc));
     for (idx_t p = 0; p < k; p++) {
-        const float *a_p = ap + p * MR, *b_p = bp + p * NR;
-        for (int r = 0; r < MR; r++)
-            for (int j = 0; j < NR; j++) acc[r][j] += a_p[r] * b_p[j];
+        const float *b_p = b + p * rsb;
+        for (idx_t r = 0; r < mr; r++) {
+            float a_rp = a[r * rsa + p * csa];
+            for (int j = 0; j < NR; j++) acc[r][j] += a_rp * b_p[j];
+        }
     }
     for (idx_t r = 0; r < mr; r++) {
         float *c_r = c + r * ldc;
