@@ -63,7 +63,7 @@ def _calls_per_sample(fn, min_seconds):
         calls *= 2 if elapsed * 4 > min_seconds else 8
 
 
-def measure(row, samples=11, min_seconds=0.002, settle=0.2):
+def measure(row, samples=11, min_seconds=0.02, settle=0.2):
     """Fill row.medians (seconds per call) by interleaved sampling.
 
     Before each sample the previous implementation's idle threads are given `settle` seconds to stop
