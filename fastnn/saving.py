@@ -1,109 +1,33 @@
-"""The .fnn model file: save and load whole models (with optimizer state) and bare weights.
+"""Save and load whole models (with optimizer state) and bare weights.
 
-A model file is one zip archive holding exactly two members:
-
-- ``model.json``: ``{"format": "fastnn.model", "format_version": 1, "fastnn_version": str,
-  "model": {"class_name": "Sequential", "config": model.get_config()},
-  "compile_config": model.compile_config() or null, "optimizer_iterations": int or null,
-  "tensors": [{"name": str, "dtype": "float32", "shape": [int, ...]}, ...]}``
-- ``weights.safetensors`` (stored uncompressed): the model weights as ``weights/0``, ``weights/1``, ... in
-  ``model.get_weights()`` order, then the optimizer state as ``optimizer/<name>`` (``opt.state_arrays()``).
-
-``save_weights`` writes a plain safetensors file holding only ``weights/<i>`` (readable by any safetensors
-tool); ``load_weights`` reads that or the weights of a whole .fnn file.
+The file formats and their byte-level checks live in :mod:`fastnn._fnnfile`: a .fnn model file is a zip of
+``model.json`` (architecture, compile config, tensor manifest) and ``weights.safetensors`` (weights
+``weights/<i>`` in ``model.get_weights()`` order, then optimizer state ``optimizer/<name>``);
+``save_weights`` writes a plain safetensors file of ``weights/<i>`` only.
 
 Loading executes nothing from the file: no pickle, no eval; layers come from the layer registry and
-optimizers, losses and metrics from their own deserializers. Every member, size, JSON field, tensor name,
-dtype and shape is checked; anything unexpected raises :class:`ModelFileError` (limits: model.json up to
-16 MiB and 32 levels deep, tensors up to 2 GiB, compression ratio up to 200). Writes go to a temporary
-file in the target directory that replaces the target only once complete.
+optimizers, losses and metrics from their own deserializers. Before a model is built, the weight shapes its
+config declares are worked out without allocating anything and checked against the file's tensors, so a
+file cannot make loading allocate more than the tensors it actually holds. Anything that does not fit
+raises :class:`ModelFileError`.
 """
-import contextlib
-import io
-import json
-import math
 import os
-import re
-import tempfile
-import zipfile
-import zlib
 
-import numpy as np
-
-from . import _config
+from . import _config, _fnnfile
+from ._fnnfile import ModelFileError
 
 __all__ = ["ModelFileError", "save_model", "load_model", "save_weights", "load_weights"]
 
-FORMAT_NAME = "fastnn.model"
-WEIGHTS_FORMAT_NAME = "fastnn.weights"
-FORMAT_VERSION = 1
-JSON_MEMBER = "model.json"
-TENSORS_MEMBER = "weights.safetensors"
-MAX_JSON_BYTES = 16 << 20
-MAX_TENSOR_BYTES = 2 << 30
-MAX_COMPRESSION_RATIO = 200
-MAX_JSON_DEPTH = 32
-MAX_TENSORS = 100_000
-MAX_RANK = 8
-_TENSOR_NAME = re.compile(r"weights/(0|[1-9][0-9]{0,5})|optimizer/[A-Za-z_][A-Za-z0-9_]{0,63}")
-_META_KEYS = {"format", "format_version", "fastnn_version", "model", "compile_config", "optimizer_iterations",
-              "tensors"}
-
-
-class ModelFileError(ValueError):
-    """A model or weights file is corrupt, truncated, oversized, of another format, or does not fit."""
+# What a hostile config can make layer and model constructors raise; each becomes a ModelFileError.
+_CONFIG_ERRORS = (ValueError, TypeError, KeyError, AttributeError, IndexError, OverflowError, MemoryError)
 
 
 # ---------------------------------------------------------------------------------------------- writing
 
-def _file_mode(path):
-    """Permission bits for the new file: the old file's, else what open() would give (0o666 minus umask)."""
-    try:
-        return os.stat(path).st_mode & 0o777
-    except OSError:
-        umask = os.umask(0o022)
-        os.umask(umask)
-        return 0o666 & ~umask
-
-
-def _atomic_write(path, write):
-    """Call write(file) on a temporary file beside path, fsync it and rename it over path.
-
-    On any error (or interruption) the temporary file is removed and path is left as it was.
-    """
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
-    try:
-        os.fchmod(fd, _file_mode(path))
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    with contextlib.suppress(OSError):  # make the rename durable too, where a directory can be opened
-        dir_fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-
-
-def _encode_tensors(tensors, format_name):
-    from safetensors.numpy import save
-
-    arrays = {name: np.ascontiguousarray(a, dtype=np.float32) for name, a in tensors.items()}
-    return save(arrays, metadata={"format": format_name, "format_version": str(FORMAT_VERSION)})
-
-
-def _weight_tensors(model):
+def _weights_to_save(model):
     if not model.built:
         raise ValueError(f"cannot save model {model.name!r}: it is not built yet; call build() or fit() first")
-    return {f"weights/{i}": w for i, w in enumerate(model.get_weights())}
+    return model.get_weights()
 
 
 def save_model(model, path):
@@ -117,31 +41,16 @@ def save_model(model, path):
         >>> fastnn.saving.save_model(model, "digits.fnn")
         >>> restored = fastnn.load_model("digits.fnn")
     """
-    from . import __version__
-
-    tensors = _weight_tensors(model)
-    iterations = None
-    if model.compiled:
-        iterations = int(model.optimizer.iterations)
-        tensors.update((f"optimizer/{k}", v) for k, v in model.optimizer.state_arrays().items())
-    meta = {
-        "format": FORMAT_NAME,
-        "format_version": FORMAT_VERSION,
-        "fastnn_version": __version__,
-        "model": {"class_name": type(model).__name__, "config": model.get_config()},
-        "compile_config": model.compile_config() if model.compiled else None,
-        "optimizer_iterations": iterations,
-        "tensors": [{"name": name, "dtype": "float32", "shape": list(np.shape(a))} for name, a in tensors.items()],
-    }
-    json_bytes = json.dumps(meta, indent=1, allow_nan=False).encode("utf-8")
-    tensor_bytes = _encode_tensors(tensors, FORMAT_NAME)
-
-    def write(f):
-        with zipfile.ZipFile(f, "w") as zf:
-            zf.writestr(JSON_MEMBER, json_bytes, compress_type=zipfile.ZIP_DEFLATED)
-            zf.writestr(TENSORS_MEMBER, tensor_bytes, compress_type=zipfile.ZIP_STORED)
-
-    _atomic_write(path, write)
+    weights = _weights_to_save(model)
+    compiled = model.compiled
+    _fnnfile.write_model_file(
+        path,
+        model={"class_name": type(model).__name__, "config": model.get_config()},
+        compile_config=model.compile_config() if compiled else None,
+        optimizer_iterations=int(model.optimizer.iterations) if compiled else None,
+        weights=weights,
+        optimizer_state=model.optimizer.state_arrays() if compiled else {},
+    )
 
 
 def save_weights(model, path):
@@ -151,232 +60,69 @@ def save_weights(model, path):
         model: A built model.
         path: Destination file (conventionally ``*.safetensors``); replaced atomically if it exists.
     """
-    data = _encode_tensors(_weight_tensors(model), WEIGHTS_FORMAT_NAME)
-    _atomic_write(path, lambda f: f.write(data))
+    _fnnfile.write_weights_file(path, _weights_to_save(model))
 
 
 # ---------------------------------------------------------------------------------------------- reading
 
-def _reject_constant(name):
-    raise ModelFileError(f"JSON holds the non-standard constant {name}")
-
-
-def _unique_keys(pairs):
-    obj = {}
-    for key, value in pairs:
-        if key in obj:
-            raise ModelFileError(f"JSON object repeats the key {key!r}")
-        obj[key] = value
-    return obj
-
-
-def _check_depth(value, what):
-    """Refuse JSON nested deeper than MAX_JSON_DEPTH (walked iteratively, so nothing recurses deeply)."""
-    stack = [(value, 1)]
-    while stack:
-        node, depth = stack.pop()
-        if depth > MAX_JSON_DEPTH:
-            raise ModelFileError(f"{what} is nested deeper than {MAX_JSON_DEPTH} levels")
-        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
-        stack.extend((child, depth + 1) for child in children)
-
-
-def _parse_json(data, what):
-    """Strict JSON: UTF-8, no NaN/Infinity, no repeated keys, bounded depth."""
-    try:
-        text = data.decode("utf-8")
-        value = json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_unique_keys)
-    except ModelFileError as e:
-        raise ModelFileError(f"{what}: {e}") from None
-    except RecursionError:
-        raise ModelFileError(f"{what} is nested too deeply") from None
-    except (UnicodeDecodeError, ValueError) as e:
-        raise ModelFileError(f"{what} is not valid JSON: {e}") from None
-    _check_depth(value, what)
-    return value
-
-
-def _is_int(value):
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _check_manifest(tensors):
-    """Validate the tensor list of model.json; return it as an ordered {name: shape tuple}."""
-    if not isinstance(tensors, list) or len(tensors) > MAX_TENSORS:
-        raise ModelFileError(f"model.json: 'tensors' must be a list of at most {MAX_TENSORS} entries")
-    manifest, total = {}, 0
-    for i, entry in enumerate(tensors):
-        if not isinstance(entry, dict) or set(entry) != {"name", "dtype", "shape"}:
-            raise ModelFileError(f"model.json: tensors[{i}] must be an object with keys name, dtype, shape")
-        name, dtype, shape = entry["name"], entry["dtype"], entry["shape"]
-        if not isinstance(name, str) or name in manifest or not _TENSOR_NAME.fullmatch(name):
-            raise ModelFileError(f"model.json: tensors[{i}] has an invalid or repeated name {name!r}")
-        if dtype != "float32":
-            raise ModelFileError(f"model.json: tensor {name!r} has dtype {dtype!r}, only 'float32' is allowed")
-        if (not isinstance(shape, list) or len(shape) > MAX_RANK
-                or not all(_is_int(d) and 0 <= d <= MAX_TENSOR_BYTES for d in shape)):
-            raise ModelFileError(f"model.json: tensor {name!r} has an invalid shape {shape!r}")
-        total += 4 * math.prod(shape)
-        if total > MAX_TENSOR_BYTES:
-            raise ModelFileError(f"model.json: tensors add up to more than {MAX_TENSOR_BYTES} bytes")
-        manifest[name] = tuple(shape)
-    names = list(manifest)
-    n_weights = sum(1 for n in names if n.startswith("weights/"))
-    if names[:n_weights] != [f"weights/{i}" for i in range(n_weights)]:
-        raise ModelFileError("model.json: model weights must come first, as weights/0, weights/1, ...")
-    return manifest
-
-
-def _check_meta(meta):
-    """Validate the structure and types of model.json (not yet its contents against a model)."""
-    if not isinstance(meta, dict):
-        raise ModelFileError(f"model.json must hold a JSON object, got {type(meta).__name__}")
-    if meta.get("format") != FORMAT_NAME:
-        raise ModelFileError(f"model.json: format is {meta.get('format')!r}, expected {FORMAT_NAME!r}")
-    version = meta.get("format_version")
-    if not _is_int(version) or version < 1:
-        raise ModelFileError(f"model.json: invalid format_version {version!r}")
-    if version > FORMAT_VERSION:
-        raise ModelFileError(f"model.json: format_version {version} is newer than this fastnn reads "
-                             f"({FORMAT_VERSION}); upgrade fastnn")
-    if set(meta) != _META_KEYS:
-        raise ModelFileError(f"model.json: expected the keys {sorted(_META_KEYS)}, got {sorted(meta)}")
-    if not isinstance(meta["fastnn_version"], str):
-        raise ModelFileError("model.json: fastnn_version must be a string")
-    model = meta["model"]
-    if (not isinstance(model, dict) or set(model) != {"class_name", "config"}
-            or not isinstance(model["config"], dict)):
-        raise ModelFileError("model.json: 'model' must be an object {class_name, config}")
-    if model["class_name"] != "Sequential":
-        raise ModelFileError(f"model.json: unknown model class {model['class_name']!r}")
-    if meta["compile_config"] is not None and not isinstance(meta["compile_config"], dict):
-        raise ModelFileError("model.json: compile_config must be an object or null")
-    iterations = meta["optimizer_iterations"]
-    if iterations is not None and not (_is_int(iterations) and 0 <= iterations < 2 ** 62):
-        raise ModelFileError(f"model.json: invalid optimizer_iterations {iterations!r}")
-    return _check_manifest(meta["tensors"])
-
-
-def _safetensors_header(data, what):
-    """Parse and check the safetensors header: {name: (dtype, shape, begin, end)} tiling the buffer."""
-    if len(data) < 8:
-        raise ModelFileError(f"{what} is truncated ({len(data)} bytes)")
-    n = int.from_bytes(data[:8], "little")
-    if n > min(len(data) - 8, MAX_JSON_BYTES):
-        raise ModelFileError(f"{what}: header length {n} runs past the end of the data")
-    header = _parse_json(bytes(data[8:8 + n]), f"{what} header")
-    if not isinstance(header, dict):
-        raise ModelFileError(f"{what}: header is not a JSON object")
-    entries = {}
-    for name, entry in header.items():
-        if name == "__metadata__":
-            if not isinstance(entry, dict) or not all(isinstance(v, str) for v in entry.values()):
-                raise ModelFileError(f"{what}: __metadata__ must map strings to strings")
-            continue
-        if (not isinstance(entry, dict) or set(entry) != {"dtype", "shape", "data_offsets"}
-                or not isinstance(entry["shape"], list) or not all(_is_int(d) and d >= 0 for d in entry["shape"])
-                or not isinstance(entry["data_offsets"], list) or len(entry["data_offsets"]) != 2
-                or not all(_is_int(o) for o in entry["data_offsets"])):
-            raise ModelFileError(f"{what}: malformed header entry for tensor {name!r}")
-        if entry["dtype"] != "F32":
-            raise ModelFileError(f"{what}: tensor {name!r} has dtype {entry['dtype']!r}, only float32 (F32) "
-                                 f"is allowed")
-        begin, end = entry["data_offsets"]
-        if end - begin != 4 * math.prod(entry["shape"]):
-            raise ModelFileError(f"{what}: tensor {name!r} byte range does not match its shape")
-        entries[name] = (tuple(entry["shape"]), begin, end)
-    position = 0
-    for shape, begin, end in sorted(entries.values(), key=lambda e: e[1:]):
-        if begin != position:
-            raise ModelFileError(f"{what}: tensor data overlaps or leaves gaps")
-        position = end
-    if position != len(data) - 8 - n:
-        raise ModelFileError(f"{what}: tensor data does not fill the buffer (truncated or padded)")
-    return entries
-
-
-def _decode_tensors(data, manifest, what):
-    """Check safetensors bytes against a manifest {name: shape} and return {name: float32 array}."""
-    entries = _safetensors_header(data, what)
-    if set(entries) != set(manifest):
-        missing, extra = sorted(set(manifest) - set(entries)), sorted(set(entries) - set(manifest))
-        raise ModelFileError(f"{what}: tensors do not match the manifest (missing {missing}, extra {extra})")
-    for name, shape in manifest.items():
-        if entries[name][0] != shape:
-            raise ModelFileError(f"{what}: tensor {name!r} has shape {entries[name][0]}, manifest says {shape}")
-    from safetensors.numpy import load
-
-    try:
-        arrays = load(bytes(data))
-    except Exception as e:  # the library's own error type is not part of its public API
-        raise ModelFileError(f"{what}: unreadable safetensors data: {e}") from None
-    for name, shape in manifest.items():
-        array = arrays.get(name)
-        if array is None or array.dtype != np.float32 or array.shape != shape:
-            raise ModelFileError(f"{what}: tensor {name!r} does not decode to float32 {shape}")
-    return {name: arrays[name] for name in manifest}
-
-
-def _read_member(zf, info):
-    """Read one zip member after checking its declared size and compression ratio."""
-    limit = MAX_JSON_BYTES if info.filename == JSON_MEMBER else MAX_TENSOR_BYTES + MAX_JSON_BYTES
-    if info.file_size > limit:
-        raise ModelFileError(f"{info.filename} declares {info.file_size} bytes, more than the limit {limit}")
-    if info.flag_bits & 0x1:
-        raise ModelFileError(f"{info.filename} is encrypted")
-    if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
-        raise ModelFileError(f"{info.filename} uses an unsupported compression method {info.compress_type}")
-    if info.file_size > (1 << 20) and info.file_size > MAX_COMPRESSION_RATIO * max(info.compress_size, 1):
-        raise ModelFileError(f"{info.filename} has a suspicious compression ratio "
-                             f"({info.file_size} bytes from {info.compress_size})")
-    try:
-        with zf.open(info) as member:
-            data = member.read(info.file_size + 1)
-    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, RuntimeError, NotImplementedError) as e:
-        raise ModelFileError(f"{info.filename} is corrupt: {e}") from None
-    if len(data) != info.file_size:
-        raise ModelFileError(f"{info.filename} is truncated or corrupt")
-    return data
-
-
-def _read_container(path):
-    """Open a .fnn file and return (validated meta, {name: array})."""
-    path = os.fspath(path)
-    try:
-        zf = zipfile.ZipFile(path, "r")
-    except (zipfile.BadZipFile, zlib.error, EOFError, ValueError, NotImplementedError) as e:
-        raise ModelFileError(f"{path} is not a fastnn model file (not a readable zip: {e})") from None
-    with zf:
-        infos = zf.infolist()
-        names = sorted(info.filename for info in infos)
-        if names != sorted([JSON_MEMBER, TENSORS_MEMBER]):
-            raise ModelFileError(f"{path}: expected exactly the members {JSON_MEMBER!r} and {TENSORS_MEMBER!r}, "
-                                 f"found {names[:10]!r}")
-        by_name = {info.filename: info for info in infos}
-        meta = _parse_json(_read_member(zf, by_name[JSON_MEMBER]), f"{path}: {JSON_MEMBER}")
-        try:
-            manifest = _check_meta(meta)
-        except ModelFileError as e:
-            raise ModelFileError(f"{path}: {e}") from None
-        tensors = _decode_tensors(_read_member(zf, by_name[TENSORS_MEMBER]), manifest,
-                                  f"{path}: {TENSORS_MEMBER}")
-    return meta, tensors
-
-
-def _split_tensors(tensors):
-    weights = [a for name, a in tensors.items() if name.startswith("weights/")]
-    state = {name[len("optimizer/"):]: a for name, a in tensors.items() if name.startswith("optimizer/")}
-    return weights, state
-
-
-def _check_weights_fit(model, weights, what):
-    expected = [tuple(np.shape(w)) for w in model.get_weights()]
-    got = [w.shape for w in weights]
+def _require_same_shapes(expected, weights, where):
+    got = [tuple(w.shape) for w in weights]
     if got != expected:
-        raise ModelFileError(f"{what}: weight shapes {got} do not match the model's {expected}")
+        raise ModelFileError(f"{where}: weight shapes {got} do not match the model's {expected}")
 
 
-def _rebuild_model(meta, where):
+def _declared_input_shape(first_layer, config):
+    """The input shape (batch first) Sequential.from_config(config) would build with, or None.
+
+    As Sequential: an InputLayer first, else the first layer's input_shape/input_dim argument, else the
+    config's build_input_shape.
+    """
+    from .layers import InputLayer
+
+    if isinstance(first_layer, InputLayer):
+        return tuple(first_layer.batch_shape)
+    if first_layer._input_shape_arg is not None:
+        return (None,) + tuple(first_layer._input_shape_arg)
+    build_shape = config.get("build_input_shape")
+    return None if build_shape is None else tuple(build_shape)
+
+
+def _check_declared_weights(config, weights, where):
+    """Refuse a model config whose layers would create weights other than the file's, before building it.
+
+    Each layer is only configured (cheap), never built: the shapes come from layer.weight_shapes and the
+    running shape from compute_output_shape, so a config declaring gigabytes of weights is refused
+    without allocating them.
+    """
+    from .layers import InputLayer, get_layer_class
+
+    layer_entries = config["layers"]
+    if not layer_entries:
+        return
+    try:
+        layers = []
+        for i, entry in enumerate(layer_entries):
+            layer_config = entry.get("config")
+            if not isinstance(layer_config, dict):
+                raise ValueError(f"layers[{i}] must be {{'class_name', 'config'}}")
+            if layer_config.get("name") is None:  # a generated name would use up the one the model's layer gets
+                layer_config = {**layer_config, "name": "unnamed"}
+            layers.append(get_layer_class(entry["class_name"]).from_config(layer_config))
+        shape = _declared_input_shape(layers[0], config)
+        body = [layer for layer in layers if not isinstance(layer, InputLayer)]
+        if shape is None or not body:
+            return  # nothing would be built; load_model refuses the config as not defining its input shape
+        shape = (None,) + shape[1:]
+        declared = []
+        for layer in body:
+            declared += [tuple(int(d) for d in s) for s in layer.weight_shapes(shape)]
+            shape = tuple(layer.compute_output_shape(shape))
+    except _CONFIG_ERRORS as e:
+        raise ModelFileError(f"{where}: invalid model config: {e!r}") from None
+    _require_same_shapes(declared, weights, where)
+
+
+def _rebuild_model(meta, weights, where):
     """Build (and compile) the model described by a validated model.json, or raise ModelFileError.
 
     The fresh weights drawn while building are overwritten right after, so the draws are undone: loading
@@ -385,12 +131,12 @@ def _rebuild_model(meta, where):
     generator = _config.generator()
     state = generator.bit_generator.state
     try:
-        return _build_and_compile(meta, where)
+        return _build_and_compile(meta, weights, where)
     finally:
         generator.bit_generator.state = state
 
 
-def _build_and_compile(meta, where):
+def _build_and_compile(meta, weights, where):
     from . import layers, models
 
     config = meta["model"]["config"]
@@ -405,9 +151,10 @@ def _build_and_compile(meta, where):
         except (ValueError, KeyError, TypeError):
             raise ModelFileError(f"{where}: layers[{i}] has the unknown layer class "
                                  f"{layer['class_name']!r}") from None
+    _check_declared_weights(config, weights, where)
     try:
         model = models.Sequential.from_config(config)
-    except (ValueError, TypeError, KeyError, AttributeError, IndexError, OverflowError, MemoryError) as e:
+    except _CONFIG_ERRORS as e:
         raise ModelFileError(f"{where}: invalid model config: {e!r}") from None
     if meta["compile_config"] is not None:
         try:
@@ -415,6 +162,11 @@ def _build_and_compile(meta, where):
         except (ValueError, TypeError, KeyError, AttributeError) as e:
             raise ModelFileError(f"{where}: invalid compile_config: {e}") from None
     return model
+
+
+def _set_checked_weights(model, weights, where):
+    _require_same_shapes([tuple(w.shape) for w in model.weights], weights, where)
+    model.set_weights(weights)
 
 
 def load_model(path):
@@ -434,13 +186,11 @@ def load_model(path):
         >>> model = fastnn.load_model("digits.fnn")
     """
     where = os.fspath(path)
-    meta, tensors = _read_container(path)
-    model = _rebuild_model(meta, where)
-    weights, state = _split_tensors(tensors)
+    meta, weights, state = _fnnfile.read_model_file(path)
+    model = _rebuild_model(meta, weights, where)
     if not model.built:
         raise ModelFileError(f"{where}: the model config does not define its input shape")
-    _check_weights_fit(model, weights, where)
-    model.set_weights(weights)
+    _set_checked_weights(model, weights, where)
     if meta["compile_config"] is None:
         if state or meta["optimizer_iterations"] is not None:
             raise ModelFileError(f"{where}: optimizer state present in a file of an uncompiled model")
@@ -464,25 +214,6 @@ def load_weights(model, path):
     Raises:
         ModelFileError: If the file is invalid or its tensors do not match the model's weights.
     """
-    where = os.fspath(path)
     if not model.built:
         raise ValueError(f"load_weights: model {model.name!r} is not built yet; build it before loading weights")
-    with open(where, "rb") as f:
-        is_model_file = f.read(4) == b"PK\x03\x04"
-        size = f.seek(0, io.SEEK_END)
-        f.seek(0)
-        if not is_model_file and size > MAX_TENSOR_BYTES + MAX_JSON_BYTES:
-            raise ModelFileError(f"{where} is {size} bytes, more than the limit")
-        data = None if is_model_file else f.read()
-    if is_model_file:
-        _, tensors = _read_container(where)
-        weights, _ = _split_tensors(tensors)
-    else:
-        entries = _safetensors_header(data, where)
-        names = [f"weights/{i}" for i in range(len(entries))]
-        if set(entries) != set(names):
-            raise ModelFileError(f"{where}: expected the tensors weights/0, weights/1, ..., got {sorted(entries)[:10]}")
-        arrays = _decode_tensors(data, {name: entries[name][0] for name in names}, where)
-        weights = [arrays[name] for name in names]
-    _check_weights_fit(model, weights, where)
-    model.set_weights(weights)
+    _set_checked_weights(model, _fnnfile.read_weights_file(path), os.fspath(path))

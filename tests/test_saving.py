@@ -12,7 +12,7 @@ from safetensors.numpy import load as st_load
 from safetensors.numpy import save as st_save
 
 import fastnn
-from fastnn import saving
+from fastnn import _fnnfile, saving
 from fastnn.layers import Dense
 from fastnn.saving import ModelFileError
 
@@ -473,6 +473,41 @@ def test_hostile_contents(trained, case):
     assert_rejected(path, message)
 
 
+def declare_wide_input(route, width):
+    """Make the model's input `width` wide through one of the three ways a config can give an input shape."""
+    def change(meta, tensors):
+        config = meta["model"]["config"]
+        if route == "input layer":
+            config["layers"][0]["config"]["batch_shape"] = [None, width]
+            return
+        del config["layers"][0]
+        if route == "first layer argument":
+            config["layers"][0]["config"]["input_shape"] = [width]
+        else:
+            config["build_input_shape"] = [None, width]
+    return change
+
+
+@pytest.mark.parametrize("route", ["input layer", "first layer argument", "build_input_shape"])
+def test_oversized_architecture_is_refused_before_building(trained, monkeypatch, route):
+    """A config declaring a 50000 x 50000 kernel (10 GB) next to small tensors allocates nothing."""
+    _, path = trained
+    widen = declare_wide_input(route, 50_000)
+
+    def change(meta, tensors):
+        widen(meta, tensors)
+        meta["model"]["config"]["layers"][-2]["config"]["units"] = 50_000
+
+    mutate(path, change)
+
+    def must_not_build(*args, **kwargs):
+        pytest.fail("load_model built a model whose config does not match the file's weights")
+
+    monkeypatch.setattr(fastnn.Sequential, "build", must_not_build)
+    monkeypatch.setattr(fastnn.layers.Layer, "add_weight", must_not_build)
+    assert_rejected(path, "weight shapes")
+
+
 def test_nan_constant_in_json(trained):
     _, path = trained
     meta, tensors = read_members(path)
@@ -488,20 +523,20 @@ def test_missing_file_is_an_oserror(tmp_path):
 
 def test_validation_layer_on_synthetic_safetensors():
     data = st_save({"a": np.ones((2, 3), np.float32), "b": np.zeros(4, np.float32)})
-    arrays = saving._decode_tensors(data, {"a": (2, 3), "b": (4,)}, "buf")
+    arrays = _fnnfile.decode_tensors(data, {"a": (2, 3), "b": (4,)}, "buf")
     np.testing.assert_array_equal(arrays["a"], np.ones((2, 3), np.float32))
     with pytest.raises(ModelFileError, match="shape"):
-        saving._decode_tensors(data, {"a": (3, 2), "b": (4,)}, "buf")
+        _fnnfile.decode_tensors(data, {"a": (3, 2), "b": (4,)}, "buf")
     with pytest.raises(ModelFileError, match="missing"):
-        saving._decode_tensors(data, {"a": (2, 3), "b": (4,), "c": (1,)}, "buf")
+        _fnnfile.decode_tensors(data, {"a": (2, 3), "b": (4,), "c": (1,)}, "buf")
     header_len = struct.unpack("<Q", data[:8])[0]
     header = json.loads(data[8:8 + header_len])
     header["a"]["data_offsets"] = [0, 4]
     forged = json.dumps(header).encode()
     with pytest.raises(ModelFileError, match="byte range"):
-        saving._decode_tensors(struct.pack("<Q", len(forged)) + forged + data[8 + header_len:], {}, "buf")
+        _fnnfile.decode_tensors(struct.pack("<Q", len(forged)) + forged + data[8 + header_len:], {}, "buf")
     with pytest.raises(ModelFileError):
-        saving._decode_tensors(io.BytesIO(data).read()[:30], {"a": (2, 3), "b": (4,)}, "buf")
+        _fnnfile.decode_tensors(io.BytesIO(data).read()[:30], {"a": (2, 3), "b": (4,)}, "buf")
 
 
 def test_random_corruption_only_ever_raises_modelfileerror(trained):

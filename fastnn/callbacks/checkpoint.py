@@ -1,0 +1,62 @@
+"""ModelCheckpoint: save the model (or its weights) during training."""
+import os
+import warnings
+
+from .base import Callback
+from .monitoring import monitor_mode
+
+__all__ = ["ModelCheckpoint"]
+
+
+class ModelCheckpoint(Callback):
+    """Save the model (or its weights) after every epoch, or only when the monitored quantity improves.
+
+    Args:
+        filepath: path, may hold format fields such as '{epoch:02d}' (1-based) and any log name ('{val_loss:.3f}').
+        monitor: log name compared when save_best_only.
+        verbose: 1 prints a message on every save.
+        save_best_only: save only when `monitor` improves.
+        save_weights_only: model.save_weights instead of model.save.
+        mode: 'auto', 'min' or 'max'.
+        save_freq: only 'epoch' is supported.
+        initial_value_threshold: the value to beat for the first save when save_best_only.
+    """
+
+    def __init__(self, filepath, monitor="val_loss", verbose=0, save_best_only=False, save_weights_only=False,
+                 mode="auto", save_freq="epoch", initial_value_threshold=None):
+        super().__init__()
+        if save_freq != "epoch":
+            raise ValueError(f"ModelCheckpoint: only save_freq='epoch' is supported, got {save_freq!r}")
+        self.filepath = os.fspath(filepath)
+        self.monitor = monitor
+        self.verbose = verbose
+        self.save_best_only = bool(save_best_only)
+        self.save_weights_only = bool(save_weights_only)
+        self.mode = monitor_mode(mode, monitor, "ModelCheckpoint")
+        self.best = initial_value_threshold
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        try:
+            path = self.filepath.format(epoch=epoch + 1, **logs)
+        except (KeyError, IndexError) as exc:
+            raise KeyError(f"ModelCheckpoint: filepath {self.filepath!r} uses {exc}, which is not in the logs "
+                           f"(available: epoch, {', '.join(logs)})") from None
+        if self.save_best_only:
+            value = logs.get(self.monitor)
+            if value is None:
+                warnings.warn(f"ModelCheckpoint: can save best model only with {self.monitor!r} in the logs",
+                              RuntimeWarning, stacklevel=2)
+                return
+            better = self.best is None or (value < self.best if self.mode == "min" else value > self.best)
+            if not better:
+                return
+            if self.verbose > 0:
+                print(f"Epoch {epoch + 1}: {self.monitor} improved from {self.best} to {value}, saving to {path}")
+            self.best = value
+        elif self.verbose > 0:
+            print(f"Epoch {epoch + 1}: saving model to {path}")
+        if self.save_weights_only:
+            self.model.save_weights(path)
+        else:
+            self.model.save(path)
