@@ -32,6 +32,14 @@ void fnn_sgemm_ref(int trans_a, int trans_b, idx_t m, idx_t n, idx_t k,
                    const float *a, idx_t lda, const float *b, idx_t ldb,
                    float *c, idx_t ldc, int accumulate, const float *bias, int act);
 
+/* ---- dense layer (dense.c) ---- */
+/* x is (batch, in), w is (in, out), y, dy, dz are (batch, out). With act (a GEMM epilogue code) dz =
+   dy * act'(y) is written; then dw (in, out) = x^T dz, db (out,) = column sums of dz, dx (batch, in)
+   = dz w^T, each skipped when its pointer is NULL (dz is only written, and only needed, with act).
+   Returns 0, or -1 when GEMM pack memory could not be had. */
+int fnn_dense_backward(idx_t batch, idx_t in, idx_t out, const float *x, const float *w, const float *y,
+                       const float *dy, float *dz, int act, float *dw, float *db, float *dx);
+
 /* ---- activations, losses, optimizers (activations.c, losses.c, optim.c) ---- */
 #include <stdint.h>
 

@@ -29,3 +29,16 @@ cdef inline bint overlaps(cnp.ndarray x, cnp.ndarray y):
     cdef char *y0 = <char *>cnp.PyArray_DATA(y)
     return cnp.PyArray_NBYTES(x) > 0 and cnp.PyArray_NBYTES(y) > 0 and \
         x0 < y0 + cnp.PyArray_NBYTES(y) and y0 < x0 + cnp.PyArray_NBYTES(x)
+
+
+def contiguous_f32(x):
+    """An ndarray of reals as a C-contiguous float32 array (copied only when needed), else None."""
+    if type(x) is not cnp.ndarray:
+        return None
+    cdef cnp.ndarray arr = <cnp.ndarray>x
+    cdef int typenum = cnp.PyArray_TYPE(arr)
+    if typenum == cnp.NPY_FLOAT32 and cnp.PyArray_IS_C_CONTIGUOUS(arr):
+        return arr
+    if not (cnp.PyTypeNum_ISINTEGER(typenum) or cnp.PyTypeNum_ISFLOAT(typenum) or cnp.PyTypeNum_ISBOOL(typenum)):
+        return None
+    return cnp.PyArray_FROMANY(arr, cnp.NPY_FLOAT32, 0, 0, cnp.NPY_ARRAY_C_CONTIGUOUS | cnp.NPY_ARRAY_FORCECAST)

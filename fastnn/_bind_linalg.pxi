@@ -11,6 +11,9 @@ cdef extern from "fastnn.h" nogil:
     int fnn_sgemm(int trans_a, int trans_b, idx_t m, idx_t n, idx_t k,
                   const float *a, idx_t lda, const float *b, idx_t ldb,
                   float *c, idx_t ldc, int accumulate, const float *bias, int act)
+    int fnn_dense_backward(idx_t batch, idx_t n_in, idx_t n_out, const float *x, const float *w,
+                           const float *y, const float *dy, float *dz, int act, float *dw, float *db,
+                           float *dx)
     void fnn_sgemm_ref(int trans_a, int trans_b, idx_t m, idx_t n, idx_t k,
                        const float *a, idx_t lda, const float *b, idx_t ldb,
                        float *c, idx_t ldc, int accumulate, const float *bias, int act)
@@ -104,3 +107,64 @@ def sgemm(cnp.ndarray a not None, cnp.ndarray b not None, cnp.ndarray c=None, bi
     if status != 0:
         raise MemoryError(f"{name}: could not allocate packing buffers")
     return c
+
+
+cdef inline int check_matrix(cnp.ndarray a, idx_t rows, idx_t cols, str what) except -1:
+    if cnp.PyArray_NDIM(a) != 2 or a.shape[0] != rows or a.shape[1] != cols:
+        raise ValueError(f"dense_backward: {what} must have shape ({rows}, {cols}), got {(<object>a).shape}")
+    return 0
+
+
+cdef float *gradient_ptr(cnp.ndarray grad, tuple shape, str name, tuple inputs) except? NULL:
+    """The data of an optional gradient output after checking it (NULL for None)."""
+    if grad is None:
+        return NULL
+    check_writeable(grad, "dense_backward " + name)
+    if (<object>grad).shape != shape:
+        raise ValueError(f"dense_backward: {name} must have shape {shape}, got {(<object>grad).shape}")
+    for other in inputs:
+        if other is not None and overlaps(grad, other):
+            raise ValueError(f"dense_backward: {name} must not share memory with an input")
+    return f32_ptr(grad)
+
+
+def dense_backward(cnp.ndarray x not None, cnp.ndarray w not None, cnp.ndarray y, cnp.ndarray dy not None,
+                   cnp.ndarray dz, int act, cnp.ndarray dw, cnp.ndarray db, cnp.ndarray dx):
+    """Gradients of y = act(x @ w + b): dz = dy * act'(y) (into dz, with act), dw = x^T dz,
+    db = column sums of dz, dx = dz w^T; dw, db, dx are written when not None. Returns dx."""
+    check_f32(x, "dense_backward x")
+    check_f32(w, "dense_backward w")
+    check_f32(dy, "dense_backward dy")
+    if cnp.PyArray_NDIM(x) != 2 or cnp.PyArray_NDIM(w) != 2:
+        raise ValueError(f"dense_backward: x and w must be 2-D, got {(<object>x).shape} and {(<object>w).shape}")
+    cdef idx_t batch = x.shape[0], n_in = x.shape[1], n_out = w.shape[1]
+    check_matrix(w, n_in, n_out, "w")
+    check_matrix(dy, batch, n_out, "dy")
+    if not 0 <= act <= 3:
+        raise ValueError(f"dense_backward: unknown activation code {act}")
+    cdef const float *y_ptr = NULL
+    cdef float *dz_ptr = NULL
+    if act != 0:
+        if y is None or dz is None:
+            raise ValueError("dense_backward: an activation needs y and dz")
+        check_f32(y, "dense_backward y")
+        check_matrix(y, batch, n_out, "y")
+        check_writeable(dz, "dense_backward dz")
+        check_matrix(dz, batch, n_out, "dz")
+        if overlaps(dz, x) or overlaps(dz, w) or overlaps(dz, y) or overlaps(dz, dy):
+            raise ValueError("dense_backward: dz must not share memory with an input")
+        y_ptr = f32_ptr(y)
+        dz_ptr = f32_ptr(dz)
+    cdef float *dw_ptr = gradient_ptr(dw, (n_in, n_out), "dw", (x, w, y, dy, dz))
+    cdef float *db_ptr = gradient_ptr(db, (n_out,), "db", (x, w, y, dy, dz))
+    cdef float *dx_ptr = gradient_ptr(dx, (batch, n_in), "dx", (x, w, y, dy, dz))
+    cdef const float *x_ptr = f32_ptr(x)
+    cdef const float *w_ptr = f32_ptr(w)
+    cdef const float *dy_ptr = f32_ptr(dy)
+    cdef int status
+    with nogil:
+        status = fnn_dense_backward(batch, n_in, n_out, x_ptr, w_ptr, y_ptr, dy_ptr, dz_ptr, act,
+                                    dw_ptr, db_ptr, dx_ptr)
+    if status != 0:
+        raise MemoryError("dense_backward: could not allocate packing buffers")
+    return dx

@@ -12,7 +12,7 @@ import numpy as np
 
 from . import _config
 from .callbacks import CallbackList, History, TerminateOnNaN
-from .ops._convert import as_float32
+from .ops._convert import as_contiguous_float32, as_float32
 from .progress import ProgressBar
 
 __all__ = ["fit", "evaluate", "predict", "train_on_batch", "test_on_batch", "predict_on_batch", "call",
@@ -140,7 +140,7 @@ def _engine(model, need_training=False):
 def _as_inputs(model, x, what):
     if x is None:
         raise ValueError(f"{what}: x is required")
-    x = np.ascontiguousarray(as_float32(x, f"{what}: x"))
+    x = as_contiguous_float32(x, f"{what}: x")
     if x.ndim < 1:
         raise ValueError(f"{what}: x must have a batch dimension, got a scalar")
     if not model.built:
@@ -148,6 +148,8 @@ def _as_inputs(model, x, what):
             raise ValueError(f"Sequential '{model.name}' has no layers")
         model.build((None,) + x.shape[1:])
     expected = model._build_input_shape
+    if x.shape[1:] == expected[1:]:
+        return x
     if len(expected) != x.ndim or any(e is not None and e != d for e, d in zip(expected[1:], x.shape[1:])):
         first = model._layers[0]
         if hasattr(first, "input_dim") and x.ndim == len(expected):

@@ -166,13 +166,9 @@ class Dense(Layer):
     def backward(self, dy):
         if self._rows_shape is not None:
             dy = dy.reshape(self._y.shape)
-        if self._linear:
-            dz = dy
-        elif self._separate:
-            dz = self._act_backward(self._z, self._y, dy, out=self._dz)
-        else:
-            dz = self._act_backward(None, self._y, dy, out=self._dz)
-        return self.backward_logits(dz)
+        if self._separate:
+            return self._backward_from(self._act_backward(self._z, self._y, dy, out=self._dz), None)
+        return self._backward_from(dy, self._epilogue)
 
     def forward_logits(self, x):
         """The pre-activation z = x @ kernel + bias (for a loss fused with this layer's activation)."""
@@ -193,16 +189,21 @@ class Dense(Layer):
         """Backward from the gradient with respect to the pre-activation z."""
         if self._rows_shape is not None:
             dz = dz.reshape(self._y.shape)
+        return self._backward_from(dz, None)
+
+    def _backward_from(self, dy, activation):
+        """Weight, bias and input gradients in one fused call; activation is the fused epilogue's, if any."""
         if self.trainable:
-            ops.matmul(self._x, dz, trans_a=True, out=self._dkernel)
-            if self.use_bias:
-                _nn.bias_grad(dz, out=self._dbias)
+            dx = ops.dense_backward_into(self._x, self.kernel, dy, self._y, activation, dz=self._dz,
+                                         dw=self._dkernel, db=self._dbias, dx=self._dx if self._need_dx else None)
             if self._has_regularizer:
                 self._add_regularizer_grads()
-        if not self._need_dx:
-            return None
-        dx = ops.matmul(dz, self.kernel, trans_b=True, out=self._dx)
-        return dx if self._rows_shape is None else dx.reshape(self._x_shape)
+        else:
+            dx = ops.dense_backward_into(self._x, self.kernel, dy, self._y, activation, dz=self._dz, dw=None,
+                                         db=None, dx=self._dx if self._need_dx else None)
+        if dx is None or self._rows_shape is None:
+            return dx
+        return dx.reshape(self._x_shape)
 
     def get_config(self):
         from .. import activations

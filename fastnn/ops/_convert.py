@@ -1,6 +1,8 @@
 """Turning user input into the float32 C-contiguous arrays the kernels take, with clear errors."""
 import numpy as np
 
+from .._C import contiguous_f32
+
 
 def as_float32(x, what):
     """x as a float32 ndarray, without a copy when it already is one; TypeError for non-numbers."""
@@ -13,6 +15,12 @@ def as_float32(x, what):
     if arr.dtype.kind not in "biuf":
         raise TypeError(f"{what}: expected an array of real numbers, got dtype {arr.dtype}")
     return arr.astype(np.float32)
+
+
+def as_contiguous_float32(x, what):
+    """x as a C-contiguous float32 ndarray (at most one copy); TypeError for non-numbers."""
+    converted = contiguous_f32(x)
+    return converted if converted is not None else np.ascontiguousarray(as_float32(x, what))
 
 
 def as_matrix(x, what):

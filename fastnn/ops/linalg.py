@@ -68,3 +68,39 @@ def dense(x, w, b=None, activation=None, *, out=None):
         if bias.ndim != 1 or bias.shape[0] != w_cols:
             raise ValueError(f"dense: b must have shape ({w_cols},), got {bias.shape}")
     return _gemm(x, w, False, False, out, False, bias, act, "dense")
+
+
+def dense_backward(x, w, dy, y=None, activation=None):
+    """Gradients of y = act(x @ w + b) in one call.
+
+    Args:
+        x: (N, K) inputs of the forward.
+        w: (K, M) kernel.
+        dy: (N, M) gradient with respect to y.
+        y: (N, M) forward output; needed with an activation.
+        activation: None, 'linear', 'relu', 'sigmoid' or 'tanh' (the forward's fused activation).
+
+    Returns:
+        (dx, dw, db): float32 arrays of shapes (N, K), (K, M), (M,). They do not depend on the thread count.
+    """
+    x, w, dy = (np.ascontiguousarray(as_float32(v, f"dense_backward: {n}")) for v, n in ((x, "x"), (w, "w"), (dy, "dy")))
+    y = None if y is None else np.ascontiguousarray(as_float32(y, "dense_backward: y"))
+    if x.ndim != 2 or w.ndim != 2 or dy.ndim != 2:
+        raise ValueError(f"dense_backward: x, w and dy must be 2-D, got {x.shape}, {w.shape} and {dy.shape}")
+    f32 = np.float32
+    dw, db, dx = np.empty(w.shape, f32), np.empty(w.shape[1:], f32), np.empty(x.shape, f32)
+    dz = np.empty(dy.shape, f32) if activation not in (None, "linear") else None
+    dense_backward_into(x, w, dy, y, activation, dz=dz, dw=dw, db=db, dx=dx)
+    return dx, dw, db
+
+
+def dense_backward_into(x, w, dy, y, activation, *, dz, dw, db, dx):
+    """dense_backward writing into given float32 C-contiguous arrays; an output given as None is skipped.
+
+    dz (N, M) is scratch for dy * act'(y), needed with an activation. Returns dx.
+    """
+    act = _C.ACTIVATION_CODES.get(activation) if isinstance(activation, (str, type(None))) else None
+    if act is None:
+        raise ValueError(f"dense_backward: activation must be None or one of {', '.join(_FUSED_ACTIVATIONS)}, "
+                         f"got {activation!r}")
+    return _C.dense_backward(x, w, y, dy, dz if act else None, act, dw, db, dx)
