@@ -98,6 +98,12 @@ static idx_t round_up(idx_t x, idx_t to) { return (x + to - 1) / to * to; }
    read once or twice, so copying them costs more than the strided reads it saves. */
 #define FNN_GEMM_DIRECT_MAX_WORK (64 * 64 * 64)
 
+/* With at most this many rows, each panel of B serves few tiles, so B is read in place (when not
+   transposed) rather than packed; except when its rows lie a multiple of 4 KiB apart, where a panel's
+   rows would all compete for the same few cache sets. */
+#define FNN_GEMM_DIRECT_B_MAX_M 64
+#define FNN_GEMM_ALIASING_STRIDE 1024
+
 /* Floats of pack buffer that any thread's range of an (m, n, k) problem needs. */
 static size_t pack_floats(const fnn_gemm_config *cfg, idx_t m, idx_t n, idx_t k) {
     idx_t kc = FNN_MIN(cfg->kc, k), nc = round_up(FNN_MIN(cfg->nc, n), cfg->nr);
@@ -105,13 +111,13 @@ static size_t pack_floats(const fnn_gemm_config *cfg, idx_t m, idx_t n, idx_t k)
     return (size_t)(kc * (nc + mc)) + 16;
 }
 
-/* The sequential loop nest over C[m0:m1, n0:n1], packing into buffer. With direct, A is read in
-   place and so is every full-width panel of a non-transposed B; other B panels are packed. */
-static void gemm_range(const fnn_gemm_config *cfg, const gemm_problem *pr, float *buffer, int direct,
-                       idx_t m0, idx_t m1, idx_t n0, idx_t n1) {
+/* The sequential loop nest over C[m0:m1, n0:n1], packing into buffer. With direct_a, A is read in
+   place; with direct_b (B not transposed), so is every full-width panel of B, and only the last,
+   partial panel is packed. */
+static void gemm_range(const fnn_gemm_config *cfg, const gemm_problem *pr, float *buffer, int direct_a,
+                       int direct_b, idx_t m0, idx_t m1, idx_t n0, idx_t n1) {
     const idx_t MR = cfg->mr, NR = cfg->nr, k = pr->k;
     const idx_t rsa = pr->trans_a ? 1 : pr->lda, csa = pr->trans_a ? pr->lda : 1;
-    const int direct_b = direct && !pr->trans_b;
     float *b_packed = buffer;
     float *a_packed = buffer + FNN_MIN(cfg->kc, k) * round_up(FNN_MIN(cfg->nc, n1 - n0), NR) + 16;
     /* Equal K blocks of at most cfg->kc: 784 splits as 3 x 262 rather than 256 + 256 + 256 + 16. */
@@ -126,7 +132,7 @@ static void gemm_range(const fnn_gemm_config *cfg, const gemm_problem *pr, float
             if (!direct_b) pack_b(pr, NR, pc, kc, jc, nc, b_packed);
             for (idx_t ic = m0; ic < m1; ic += cfg->mc) {
                 idx_t mc = FNN_MIN(cfg->mc, m1 - ic);
-                if (!direct) pack_a(pr, MR, ic, mc, pc, kc, a_packed);
+                if (!direct_a) pack_a(pr, MR, ic, mc, pc, kc, a_packed);
                 for (idx_t jr = 0; jr < nc; jr += NR) {
                     idx_t nr = FNN_MIN(NR, nc - jr);
                     const float *bias = last && pr->bias ? pr->bias + jc + jr : NULL;
@@ -142,7 +148,7 @@ static void gemm_range(const fnn_gemm_config *cfg, const gemm_problem *pr, float
                     for (idx_t ir = 0; ir < mc; ir += MR) {
                         idx_t mr = FNN_MIN(MR, mc - ir);
                         float *c_tile = pr->c + (ic + ir) * pr->ldc + jc + jr;
-                        if (direct)
+                        if (direct_a)
                             cfg->kernel(kc, pr->a + (ic + ir) * rsa + pc * csa, rsa, csa, b_panel, rsb,
                                         c_tile, pr->ldc, mr, nr, load_c, bias, act);
                         else
@@ -162,7 +168,8 @@ int fnn_sgemm(int trans_a, int trans_b, idx_t m, idx_t n, idx_t k,
     const fnn_gemm_config *cfg = active_config();
     gemm_problem pr = {trans_a, trans_b, a, b, lda, ldb, k, c, ldc, accumulate, act, bias};
     size_t buffer_floats = pack_floats(cfg, m, n, k);
-    int direct = (double)m * n * k <= FNN_GEMM_DIRECT_MAX_WORK;
+    int direct_a = (double)m * n * k <= FNN_GEMM_DIRECT_MAX_WORK;
+    int direct_b = !trans_b && (direct_a || (m <= FNN_GEMM_DIRECT_B_MAX_M && ldb % FNN_GEMM_ALIASING_STRIDE != 0));
     /* Split the side whose panels are cheaper to pack twice: along M each thread packs all of B. */
     int split_m = m >= n;
     idx_t tile = split_m ? cfg->mr : cfg->nr, extent = split_m ? m : n;
@@ -173,7 +180,7 @@ int fnn_sgemm(int trans_a, int trans_b, idx_t m, idx_t n, idx_t k,
     if (threads <= 1) {
         float *buffer = thread_pack_buffer(buffer_floats);
         if (!buffer) return -1;
-        gemm_range(cfg, &pr, buffer, direct, 0, m, 0, n);
+        gemm_range(cfg, &pr, buffer, direct_a, direct_b, 0, m, 0, n);
         return 0;
     }
     int failed = 0;
@@ -193,8 +200,8 @@ int fnn_sgemm(int trans_a, int trans_b, idx_t m, idx_t n, idx_t k,
 #pragma omp atomic read
         give_up = failed;
         if (!give_up && hi > lo) {
-            if (split_m) gemm_range(cfg, &pr, buffer, direct, lo, hi, 0, n);
-            else gemm_range(cfg, &pr, buffer, direct, 0, m, lo, hi);
+            if (split_m) gemm_range(cfg, &pr, buffer, direct_a, direct_b, lo, hi, 0, n);
+            else gemm_range(cfg, &pr, buffer, direct_a, direct_b, 0, m, lo, hi);
         }
     }
     return failed ? -1 : 0;
