@@ -6,6 +6,20 @@ def canonical(name):
     return name.replace("_", "").lower()
 
 
+class Configurable:
+    """Keras's config round trip: from_config(get_config()) rebuilds the object; repr shows the config."""
+
+    def get_config(self):
+        raise NotImplementedError
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    def __repr__(self):
+        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self.get_config().items())})"
+
+
 class Registry:
     """Name -> class lookup for one kind of object, with Keras-style get/serialize/deserialize.
 

@@ -9,6 +9,7 @@ import math
 import numpy as np
 
 from . import _config
+from ._registry import Configurable as _Configurable
 from ._registry import Registry as _Registry
 
 __all__ = ["Initializer", "Zeros", "Ones", "Constant", "RandomNormal", "RandomUniform", "TruncatedNormal",
@@ -58,7 +59,7 @@ def _truncated_standard_normal(rng, shape):
     return values
 
 
-class Initializer:
+class Initializer(_Configurable):
     """Base: __call__(shape, dtype=None) -> float32 array; get_config/from_config."""
 
     def __call__(self, shape, dtype=None):
@@ -72,13 +73,6 @@ class Initializer:
 
     def get_config(self):
         return {}
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
-
-    def __repr__(self):
-        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self.get_config().items())})"
 
 
 class Zeros(Initializer):

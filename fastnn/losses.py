@@ -7,6 +7,7 @@ sample, as Keras does.
 """
 import numpy as np
 
+from ._registry import Configurable as _Configurable
 from ._registry import Registry as _Registry
 from .ops import nn as _nn
 from .ops._convert import as_float32
@@ -17,7 +18,7 @@ __all__ = ["Loss", "MeanSquaredError", "MeanAbsoluteError", "Huber", "BinaryCros
 _REDUCTIONS = ("sum_over_batch_size", "mean", "sum")
 
 
-class Loss:
+class Loss(_Configurable):
     """Base of the losses: reduction, name, config and the shared input handling.
 
     Args:
@@ -97,13 +98,6 @@ class Loss:
 
     def get_config(self):
         return {"name": self.name, "reduction": self.reduction}
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
-
-    def __repr__(self):
-        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self.get_config().items())})"
 
 
 class MeanSquaredError(Loss):

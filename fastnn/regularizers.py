@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 
+from ._registry import Configurable as _Configurable
 from ._registry import Registry as _Registry
 from .ops import nn as _nn
 
@@ -21,7 +22,7 @@ def _factor(value, what):
     return float(value)
 
 
-class Regularizer:
+class Regularizer(_Configurable):
     """Base: penalty(w) -> float (also __call__), add_grad(w, grad) in place, get_config."""
 
     l1 = 0.0
@@ -56,16 +57,6 @@ class Regularizer:
             grad += np.float32(self.l1) * np.sign(w)
         if self.l2:
             grad += np.float32(2.0 * self.l2) * w
-
-    def get_config(self):
-        raise NotImplementedError
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
-
-    def __repr__(self):
-        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self.get_config().items())})"
 
 
 class L1L2(Regularizer):

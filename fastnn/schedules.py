@@ -4,6 +4,7 @@ Also reachable as fastnn.optimizers.schedules.
 """
 import math
 
+from ._registry import Configurable as _Configurable
 from ._registry import Registry as _Registry
 
 __all__ = ["LearningRateSchedule", "ExponentialDecay", "CosineDecay", "PiecewiseConstantDecay", "get",
@@ -16,21 +17,11 @@ def _check_positive_int(value, what):
     return value
 
 
-class LearningRateSchedule:
+class LearningRateSchedule(_Configurable):
     """Base of the schedules: __call__(step) -> learning rate as a float, and a config."""
 
     def __call__(self, step):
         raise NotImplementedError
-
-    def get_config(self):
-        raise NotImplementedError
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
-
-    def __repr__(self):
-        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self.get_config().items())})"
 
 
 class ExponentialDecay(LearningRateSchedule):
