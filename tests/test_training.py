@@ -58,28 +58,38 @@ def test_verbose_two_and_zero(capsys):
     assert re.match(r"^4/4 ━{20} \d+s \d+(us|ms)/step$", capsys.readouterr().out)
 
 
-def keras_adam_torch(params, grads, state, lr=1e-3, b1=0.9, b2=0.999, eps=1e-7):
-    """Keras 3's Adam on torch tensors (its epsilon sits outside the bias correction, unlike torch.optim.Adam)."""
-    state["t"] += 1
-    t = state["t"]
-    for p, g, m, v in zip(params, grads, state["m"], state["v"]):
-        m.mul_(b1).add_((1 - b1) * g)
-        v.mul_(b2).add_((1 - b2) * g * g)
-        p.sub_(lr * np.sqrt(1 - b2 ** t) / (1 - b1 ** t) * m / (v.sqrt() + eps))
+# (fastnn optimizer, torch optimizer) pairs whose update rules coincide: a tiny epsilon makes Keras's
+# and torch's different epsilon placements agree (RMSprop's must be far below g^2, as Keras adds it
+# inside the square root), and Keras's Adagrad starts its accumulator at 0.1.
+TINY = 1e-12
+OPTIMIZER_PAIRS = {
+    "adam": (lambda o: o.Adam(learning_rate=0.01, epsilon=TINY),
+             lambda t, p: t.optim.Adam(p, lr=0.01, eps=TINY)),
+    "adamw": (lambda o: o.AdamW(learning_rate=0.01, weight_decay=0.05, epsilon=TINY),
+              lambda t, p: t.optim.AdamW(p, lr=0.01, weight_decay=0.05, eps=TINY)),
+    "amsgrad": (lambda o: o.Adam(learning_rate=0.01, epsilon=TINY, amsgrad=True),
+                lambda t, p: t.optim.Adam(p, lr=0.01, eps=TINY, amsgrad=True)),
+    "sgd_momentum": (lambda o: o.SGD(learning_rate=0.1, momentum=0.9),
+                     lambda t, p: t.optim.SGD(p, lr=0.1, momentum=0.9)),
+    "sgd_nesterov": (lambda o: o.SGD(learning_rate=0.1, momentum=0.9, nesterov=True),
+                     lambda t, p: t.optim.SGD(p, lr=0.1, momentum=0.9, nesterov=True)),
+    "rmsprop": (lambda o: o.RMSprop(learning_rate=0.01, rho=0.9, epsilon=1e-30),
+                lambda t, p: t.optim.RMSprop(p, lr=0.01, alpha=0.9, eps=1e-30)),
+    "adagrad": (lambda o: o.Adagrad(learning_rate=0.1, epsilon=TINY),
+                lambda t, p: t.optim.Adagrad(p, lr=0.1, initial_accumulator_value=0.1, eps=TINY)),
+}
 
 
-@pytest.mark.parametrize("which", ["adam", "sgd_momentum"])
+@pytest.mark.parametrize("which", sorted(OPTIMIZER_PAIRS))
 def test_training_steps_match_pytorch(which):
     torch = pytest.importorskip("torch")
-    optimizer = (fastnn.optimizers.Adam(learning_rate=0.01) if which == "adam"
-                 else fastnn.optimizers.SGD(learning_rate=0.1, momentum=0.9))
-    model = reference_mlp(optimizer, metrics=())
+    make_ours, make_theirs = OPTIMIZER_PAIRS[which]
+    model = reference_mlp(make_ours(fastnn.optimizers), metrics=())
     x, y = data(32 * 6)
     initial = model.get_weights()
     tensors = [torch.tensor(w.T.copy() if w.ndim == 2 else w, dtype=torch.float64, requires_grad=True)
                for w in initial]
-    state = {"t": 0, "m": [torch.zeros_like(t) for t in tensors], "v": [torch.zeros_like(t) for t in tensors]}
-    sgd = torch.optim.SGD(tensors, lr=0.1, momentum=0.9) if which != "adam" else None
+    optimizer = make_theirs(torch, tensors)
     xt, yt = torch.tensor(x, dtype=torch.float64), torch.tensor(y, dtype=torch.float64)
     losses = []
     for start in range(0, len(x), 32):
@@ -90,14 +100,9 @@ def test_training_steps_match_pytorch(which):
                 h = torch.relu(h)
         loss = torch.nn.functional.binary_cross_entropy_with_logits(h, yt[start:start + 32])
         losses.append(loss.item())
-        for t in tensors:
-            t.grad = None
+        optimizer.zero_grad()
         loss.backward()
-        with torch.no_grad():
-            if sgd is None:
-                keras_adam_torch(tensors, [t.grad for t in tensors], state, lr=0.01)
-            else:
-                sgd.step()
+        optimizer.step()
 
     history = model.fit(x, y, batch_size=32, epochs=1, shuffle=False, verbose=0)
     for ours, theirs in zip(model.get_weights(), tensors):
