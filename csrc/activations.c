@@ -1,5 +1,8 @@
 /* Activation functions: each backward sits right under its forward with the same loop and names.
 
+   Each kernel is a range function over elements [lo, hi) (softmax: rows) that fnn_parallel_for runs
+   inline for small inputs or split over threads for large ones; its arguments come in one act_args.
+
    Every kernel may run in place (y == x, dx == dy): element i is read before it is written, and
    softmax reads a whole row before writing it. No pointer is restrict for that reason; gcc still
    vectorises the loops that have no library call, behind a run-time overlap check. */
@@ -9,11 +12,21 @@
 
 /* A call to expf/erfcf/tanhf costs ~10x a load and a compare, so those loops pay for a second
    thread sooner. */
-#define COSTLY_PARALLEL_MIN (FNN_ELEMENTWISE_PARALLEL_MIN / 4)
+#define CHEAP_GRAIN FNN_ELEMENTWISE_GRAIN
+#define COSTLY_GRAIN (FNN_ELEMENTWISE_GRAIN / 4)
 
 /* -std=c11 hides M_SQRT1_2 and friends. */
 #define SQRT1_2 0.70710678118654752440f
 #define INV_SQRT_2PI 0.39894228040143267794f
+
+/* What every activation kernel may read: forward reads x and writes out (= y); backward reads dy and
+   x or y and writes out (= dx). cols is the row length (softmax only). */
+struct act_args {
+    const float *x, *y, *dy;
+    float *out;
+    float alpha;
+    idx_t cols;
+};
 
 /* 1 / (1 + exp(-x)) without overflow: exp only ever sees -|x|. */
 static inline float stable_sigmoid(float x) {
@@ -22,38 +35,35 @@ static inline float stable_sigmoid(float x) {
     return x >= 0.0f ? s : e * s;
 }
 
-// x, y are (n,)
-static void linear_forward(idx_t n, const float *x, float *y) {
-    if (x != y) memcpy(y, x, (size_t)n * sizeof(float));
-}
-
-// dy, dx are (n,)
-static void linear_backward(idx_t n, const float *dy, float *dx) {
-    if (dy != dx) memcpy(dx, dy, (size_t)n * sizeof(float));
-}
-
 // x, y are (n,); NaN passes through as in Keras
-static void relu_forward(idx_t n, const float *x, float *y) {
-#pragma omp parallel for num_threads(fnn_get_num_threads()) if(n > FNN_ELEMENTWISE_PARALLEL_MIN)
-    for (idx_t i = 0; i < n; i++) {
+static void relu_forward(void *ctx, idx_t lo, idx_t hi) {
+    const struct act_args *a = ctx;
+    const float *x = a->x;
+    float *y = a->out;
+    for (idx_t i = lo; i < hi; i++) {
         float x_i = x[i];
         y[i] = x_i < 0.0f ? 0.0f : x_i;
     }
 }
 
 // y, dy, dx are (n,); the derivative at 0 is taken as 0
-static void relu_backward(idx_t n, const float *y, const float *dy, float *dx) {
-#pragma omp parallel for num_threads(fnn_get_num_threads()) if(n > FNN_ELEMENTWISE_PARALLEL_MIN)
-    for (idx_t i = 0; i < n; i++) {
+static void relu_backward(void *ctx, idx_t lo, idx_t hi) {
+    const struct act_args *a = ctx;
+    const float *y = a->y, *dy = a->dy;
+    float *dx = a->out;
+    for (idx_t i = lo; i < hi; i++) {
         float y_i = y[i], dy_i = dy[i];
         dx[i] = y_i > 0.0f ? dy_i : 0.0f;
     }
 }
 
 // x, y are (n,)
-static void leaky_relu_forward(idx_t n, const float *x, float *y, float slope) {
-#pragma omp parallel for num_threads(fnn_get_num_threads()) if(n > FNN_ELEMENTWISE_PARALLEL_MIN)
-    for (idx_t i = 0; i < n; i++) {
+static void leaky_relu_forward(void *ctx, idx_t lo, idx_t hi) {
+    const struct act_args *a = ctx;
+    const float *x = a->x;
+    float *y = a->out;
+    float slope = a->alpha;
+    for (idx_t i = lo; i < hi; i++) {
         /* max(x, 0) + slope * min(x, 0): selects against 0 are what gcc vectorises without
            -fno-trapping-math, and each sum adds an exact zero */
         float x_i = x[i], pos = x_i < 0.0f ? 0.0f : x_i, neg = x_i > 0.0f ? 0.0f : x_i;
@@ -62,39 +72,52 @@ static void leaky_relu_forward(idx_t n, const float *x, float *y, float slope) {
 }
 
 // x, dy, dx are (n,)
-static void leaky_relu_backward(idx_t n, const float *x, const float *dy, float *dx, float slope) {
-#pragma omp parallel for num_threads(fnn_get_num_threads()) if(n > FNN_ELEMENTWISE_PARALLEL_MIN)
-    for (idx_t i = 0; i < n; i++) {
+static void leaky_relu_backward(void *ctx, idx_t lo, idx_t hi) {
+    const struct act_args *a = ctx;
+    const float *x = a->x, *dy = a->dy;
+    float *dx = a->out;
+    float slope = a->alpha;
+    for (idx_t i = lo; i < hi; i++) {
         float x_i = x[i], dy_i = dy[i], pos = x_i > 0.0f ? dy_i : 0.0f, neg = x_i > 0.0f ? 0.0f : dy_i;
         dx[i] = pos + slope * neg;
     }
 }
 
 // x, y are (n,)
-static void elu_forward(idx_t n, const float *x, float *y, float alpha) {
-#pragma omp parallel for num_threads(fnn_get_num_threads()) if(n > COSTLY_PARALLEL_MIN)
-    for (idx_t i = 0; i < n; i++) y[i] = x[i] > 0.0f ? x[i] : alpha * expm1f(x[i]);
+static void elu_forward(void *ctx, idx_t lo, idx_t hi) {
+    const struct act_args *a = ctx;
+    const float *x = a->x;
+    float *y = a->out;
+    float alpha = a->alpha;
+    for (idx_t i = lo; i < hi; i++) y[i] = x[i] > 0.0f ? x[i] : alpha * expm1f(x[i]);
 }
 
 // y, dy, dx are (n,); for x <= 0, d/dx alpha*(e^x - 1) = alpha*e^x = y + alpha (needs alpha >= 0)
-static void elu_backward(idx_t n, const float *y, const float *dy, float *dx, float alpha) {
-#pragma omp parallel for num_threads(fnn_get_num_threads()) if(n > FNN_ELEMENTWISE_PARALLEL_MIN)
-    for (idx_t i = 0; i < n; i++) {
+static void elu_backward(void *ctx, idx_t lo, idx_t hi) {
+    const struct act_args *a = ctx;
+    const float *y = a->y, *dy = a->dy;
+    float *dx = a->out;
+    float alpha = a->alpha;
+    for (idx_t i = lo; i < hi; i++) {
         float y_i = y[i], dy_i = dy[i], pos = y_i > 0.0f ? dy_i : 0.0f, neg = y_i > 0.0f ? 0.0f : dy_i;
         dx[i] = pos + neg * ((y_i > 0.0f ? 0.0f : y_i) + alpha);
     }
 }
 
 // x, y are (n,); y = x * Phi(x), Phi(x) = erfc(-x/sqrt2)/2 keeps its precision for x << 0
-static void gelu_forward(idx_t n, const float *x, float *y) {
-#pragma omp parallel for num_threads(fnn_get_num_threads()) if(n > COSTLY_PARALLEL_MIN)
-    for (idx_t i = 0; i < n; i++) y[i] = 0.5f * x[i] * erfcf(-x[i] * SQRT1_2);
+static void gelu_forward(void *ctx, idx_t lo, idx_t hi) {
+    const struct act_args *a = ctx;
+    const float *x = a->x;
+    float *y = a->out;
+    for (idx_t i = lo; i < hi; i++) y[i] = 0.5f * x[i] * erfcf(-x[i] * SQRT1_2);
 }
 
 // x, dy, dx are (n,); d/dx x*Phi(x) = Phi(x) + x*phi(x)
-static void gelu_backward(idx_t n, const float *x, const float *dy, float *dx) {
-#pragma omp parallel for num_threads(fnn_get_num_threads()) if(n > COSTLY_PARALLEL_MIN)
-    for (idx_t i = 0; i < n; i++) {
+static void gelu_backward(void *ctx, idx_t lo, idx_t hi) {
+    const struct act_args *a = ctx;
+    const float *x = a->x, *dy = a->dy;
+    float *dx = a->out;
+    for (idx_t i = lo; i < hi; i++) {
         float cdf = 0.5f * erfcf(-x[i] * SQRT1_2);
         float pdf = INV_SQRT_2PI * expf(-0.5f * x[i] * x[i]);
         dx[i] = dy[i] * (cdf + x[i] * pdf);
@@ -102,62 +125,79 @@ static void gelu_backward(idx_t n, const float *x, const float *dy, float *dx) {
 }
 
 // x, y are (n,); y = x * sigmoid(x)
-static void silu_forward(idx_t n, const float *x, float *y) {
-#pragma omp parallel for num_threads(fnn_get_num_threads()) if(n > COSTLY_PARALLEL_MIN)
-    for (idx_t i = 0; i < n; i++) y[i] = x[i] * stable_sigmoid(x[i]);
+static void silu_forward(void *ctx, idx_t lo, idx_t hi) {
+    const struct act_args *a = ctx;
+    const float *x = a->x;
+    float *y = a->out;
+    for (idx_t i = lo; i < hi; i++) y[i] = x[i] * stable_sigmoid(x[i]);
 }
 
 // x, dy, dx are (n,); d/dx x*s(x) = s + x*s*(1-s)
-static void silu_backward(idx_t n, const float *x, const float *dy, float *dx) {
-#pragma omp parallel for num_threads(fnn_get_num_threads()) if(n > COSTLY_PARALLEL_MIN)
-    for (idx_t i = 0; i < n; i++) {
+static void silu_backward(void *ctx, idx_t lo, idx_t hi) {
+    const struct act_args *a = ctx;
+    const float *x = a->x, *dy = a->dy;
+    float *dx = a->out;
+    for (idx_t i = lo; i < hi; i++) {
         float s = stable_sigmoid(x[i]);
         dx[i] = dy[i] * s * (1.0f + x[i] * (1.0f - s));
     }
 }
 
 // x, y are (n,)
-static void sigmoid_forward(idx_t n, const float *x, float *y) {
-#pragma omp parallel for num_threads(fnn_get_num_threads()) if(n > COSTLY_PARALLEL_MIN)
-    for (idx_t i = 0; i < n; i++) y[i] = stable_sigmoid(x[i]);
+static void sigmoid_forward(void *ctx, idx_t lo, idx_t hi) {
+    const struct act_args *a = ctx;
+    const float *x = a->x;
+    float *y = a->out;
+    for (idx_t i = lo; i < hi; i++) y[i] = stable_sigmoid(x[i]);
 }
 
 // y, dy, dx are (n,)
-static void sigmoid_backward(idx_t n, const float *y, const float *dy, float *dx) {
-#pragma omp parallel for num_threads(fnn_get_num_threads()) if(n > FNN_ELEMENTWISE_PARALLEL_MIN)
-    for (idx_t i = 0; i < n; i++) dx[i] = dy[i] * y[i] * (1.0f - y[i]);
+static void sigmoid_backward(void *ctx, idx_t lo, idx_t hi) {
+    const struct act_args *a = ctx;
+    const float *y = a->y, *dy = a->dy;
+    float *dx = a->out;
+    for (idx_t i = lo; i < hi; i++) dx[i] = dy[i] * y[i] * (1.0f - y[i]);
 }
 
 // x, y are (n,)
-static void tanh_forward(idx_t n, const float *x, float *y) {
-#pragma omp parallel for num_threads(fnn_get_num_threads()) if(n > COSTLY_PARALLEL_MIN)
-    for (idx_t i = 0; i < n; i++) y[i] = tanhf(x[i]);
+static void tanh_forward(void *ctx, idx_t lo, idx_t hi) {
+    const struct act_args *a = ctx;
+    const float *x = a->x;
+    float *y = a->out;
+    for (idx_t i = lo; i < hi; i++) y[i] = tanhf(x[i]);
 }
 
 // y, dy, dx are (n,)
-static void tanh_backward(idx_t n, const float *y, const float *dy, float *dx) {
-#pragma omp parallel for num_threads(fnn_get_num_threads()) if(n > FNN_ELEMENTWISE_PARALLEL_MIN)
-    for (idx_t i = 0; i < n; i++) dx[i] = dy[i] * (1.0f - y[i] * y[i]);
+static void tanh_backward(void *ctx, idx_t lo, idx_t hi) {
+    const struct act_args *a = ctx;
+    const float *y = a->y, *dy = a->dy;
+    float *dx = a->out;
+    for (idx_t i = lo; i < hi; i++) dx[i] = dy[i] * (1.0f - y[i] * y[i]);
 }
 
 // x, y are (n,); log(1 + e^x) = max(x, 0) + log1p(e^-|x|)
-static void softplus_forward(idx_t n, const float *x, float *y) {
-#pragma omp parallel for num_threads(fnn_get_num_threads()) if(n > COSTLY_PARALLEL_MIN)
-    for (idx_t i = 0; i < n; i++) y[i] = (x[i] > 0.0f ? x[i] : 0.0f) + log1pf(expf(-fabsf(x[i])));
+static void softplus_forward(void *ctx, idx_t lo, idx_t hi) {
+    const struct act_args *a = ctx;
+    const float *x = a->x;
+    float *y = a->out;
+    for (idx_t i = lo; i < hi; i++) y[i] = (x[i] > 0.0f ? x[i] : 0.0f) + log1pf(expf(-fabsf(x[i])));
 }
 
 // x, dy, dx are (n,)
-static void softplus_backward(idx_t n, const float *x, const float *dy, float *dx) {
-#pragma omp parallel for num_threads(fnn_get_num_threads()) if(n > COSTLY_PARALLEL_MIN)
-    for (idx_t i = 0; i < n; i++) dx[i] = dy[i] * stable_sigmoid(x[i]);
+static void softplus_backward(void *ctx, idx_t lo, idx_t hi) {
+    const struct act_args *a = ctx;
+    const float *x = a->x, *dy = a->dy;
+    float *dx = a->out;
+    for (idx_t i = lo; i < hi; i++) dx[i] = dy[i] * stable_sigmoid(x[i]);
 }
 
-// x, y are (rows, cols); each row of y = exp(x_row - max) / sum, the sum in float64
-static void softmax_forward(idx_t rows, idx_t cols, const float *x, float *y) {
-#pragma omp parallel for num_threads(fnn_get_num_threads()) if(rows * cols > COSTLY_PARALLEL_MIN)
-    for (idx_t r = 0; r < rows; r++) {
-        const float *x_r = x + r * cols;
-        float *y_r = y + r * cols;
+// x, y are (rows, cols), rows [lo, hi); each row of y = exp(x_row - max) / sum, the sum in float64
+static void softmax_forward(void *ctx, idx_t lo, idx_t hi) {
+    const struct act_args *a = ctx;
+    idx_t cols = a->cols;
+    for (idx_t r = lo; r < hi; r++) {
+        const float *x_r = a->x + r * cols;
+        float *y_r = a->out + r * cols;
         float max = x_r[0];
         for (idx_t j = 1; j < cols; j++) max = x_r[j] > max ? x_r[j] : max;
         double sum = 0.0;
@@ -170,18 +210,36 @@ static void softmax_forward(idx_t rows, idx_t cols, const float *x, float *y) {
     }
 }
 
-// y, dy, dx are (rows, cols); dx_row = y_row * (dy_row - <y_row, dy_row>)
-static void softmax_backward(idx_t rows, idx_t cols, const float *y, const float *dy, float *dx) {
-#pragma omp parallel for num_threads(fnn_get_num_threads()) if(rows * cols > FNN_ELEMENTWISE_PARALLEL_MIN)
-    for (idx_t r = 0; r < rows; r++) {
-        const float *y_r = y + r * cols, *dy_r = dy + r * cols;
-        float *dx_r = dx + r * cols;
+// y, dy, dx are (rows, cols), rows [lo, hi); dx_row = y_row * (dy_row - <y_row, dy_row>)
+static void softmax_backward(void *ctx, idx_t lo, idx_t hi) {
+    const struct act_args *a = ctx;
+    idx_t cols = a->cols;
+    for (idx_t r = lo; r < hi; r++) {
+        const float *y_r = a->y + r * cols, *dy_r = a->dy + r * cols;
+        float *dx_r = a->out + r * cols;
         double dot = 0.0;
         for (idx_t j = 0; j < cols; j++) dot += (double)y_r[j] * dy_r[j];
         float dot_f = (float)dot;
         for (idx_t j = 0; j < cols; j++) dx_r[j] = y_r[j] * (dy_r[j] - dot_f);
     }
 }
+
+/* Each activation's range functions and the least work (elements) worth a thread for each. Linear
+   is a memcpy (or nothing, in place) and has no entry. */
+static const struct {
+    fnn_range_fn forward, backward;
+    idx_t forward_grain, backward_grain;
+} KERNELS[FNN_ACTIVATION_COUNT] = {
+    [FNN_ACTIVATION_RELU] = {relu_forward, relu_backward, CHEAP_GRAIN, CHEAP_GRAIN},
+    [FNN_ACTIVATION_LEAKY_RELU] = {leaky_relu_forward, leaky_relu_backward, CHEAP_GRAIN, CHEAP_GRAIN},
+    [FNN_ACTIVATION_ELU] = {elu_forward, elu_backward, COSTLY_GRAIN, CHEAP_GRAIN},
+    [FNN_ACTIVATION_GELU] = {gelu_forward, gelu_backward, COSTLY_GRAIN, COSTLY_GRAIN},
+    [FNN_ACTIVATION_SILU] = {silu_forward, silu_backward, COSTLY_GRAIN, COSTLY_GRAIN},
+    [FNN_ACTIVATION_SIGMOID] = {sigmoid_forward, sigmoid_backward, COSTLY_GRAIN, CHEAP_GRAIN},
+    [FNN_ACTIVATION_TANH] = {tanh_forward, tanh_backward, COSTLY_GRAIN, CHEAP_GRAIN},
+    [FNN_ACTIVATION_SOFTPLUS] = {softplus_forward, softplus_backward, COSTLY_GRAIN, COSTLY_GRAIN},
+    [FNN_ACTIVATION_SOFTMAX] = {softmax_forward, softmax_backward, COSTLY_GRAIN, CHEAP_GRAIN},
+};
 
 int fnn_activation_backward_input(int act) {
     switch (act) {
@@ -195,37 +253,33 @@ int fnn_activation_backward_input(int act) {
     }
 }
 
+/* Runs one range function over n elements, or over rows for softmax (whose grain counts elements). */
+static void run(int act, fnn_range_fn body, idx_t grain, idx_t rows, idx_t cols, struct act_args *args) {
+    if (act == FNN_ACTIVATION_SOFTMAX)
+        fnn_parallel_for(rows, FNN_MAX(grain / cols, 1), body, args);
+    else
+        fnn_parallel_for(rows * cols, grain, body, args);
+}
+
 void fnn_activation_forward(int act, float alpha, idx_t rows, idx_t cols, const float *x, float *y) {
     idx_t n = rows * cols;
     if (n == 0) return;
-    switch (act) {
-    case FNN_ACTIVATION_LINEAR: linear_forward(n, x, y); break;
-    case FNN_ACTIVATION_RELU: relu_forward(n, x, y); break;
-    case FNN_ACTIVATION_LEAKY_RELU: leaky_relu_forward(n, x, y, alpha); break;
-    case FNN_ACTIVATION_ELU: elu_forward(n, x, y, alpha); break;
-    case FNN_ACTIVATION_GELU: gelu_forward(n, x, y); break;
-    case FNN_ACTIVATION_SILU: silu_forward(n, x, y); break;
-    case FNN_ACTIVATION_SIGMOID: sigmoid_forward(n, x, y); break;
-    case FNN_ACTIVATION_TANH: tanh_forward(n, x, y); break;
-    case FNN_ACTIVATION_SOFTPLUS: softplus_forward(n, x, y); break;
-    case FNN_ACTIVATION_SOFTMAX: softmax_forward(rows, cols, x, y); break;
+    if (act == FNN_ACTIVATION_LINEAR) {
+        if (x != y) memcpy(y, x, (size_t)n * sizeof(float));
+        return;
     }
+    struct act_args args = {.x = x, .out = y, .alpha = alpha, .cols = cols};
+    run(act, KERNELS[act].forward, KERNELS[act].forward_grain, rows, cols, &args);
 }
 
 void fnn_activation_backward(int act, float alpha, idx_t rows, idx_t cols,
                              const float *x, const float *y, const float *dy, float *dx) {
     idx_t n = rows * cols;
     if (n == 0) return;
-    switch (act) {
-    case FNN_ACTIVATION_LINEAR: linear_backward(n, dy, dx); break;
-    case FNN_ACTIVATION_RELU: relu_backward(n, y, dy, dx); break;
-    case FNN_ACTIVATION_LEAKY_RELU: leaky_relu_backward(n, x, dy, dx, alpha); break;
-    case FNN_ACTIVATION_ELU: elu_backward(n, y, dy, dx, alpha); break;
-    case FNN_ACTIVATION_GELU: gelu_backward(n, x, dy, dx); break;
-    case FNN_ACTIVATION_SILU: silu_backward(n, x, dy, dx); break;
-    case FNN_ACTIVATION_SIGMOID: sigmoid_backward(n, y, dy, dx); break;
-    case FNN_ACTIVATION_TANH: tanh_backward(n, y, dy, dx); break;
-    case FNN_ACTIVATION_SOFTPLUS: softplus_backward(n, x, dy, dx); break;
-    case FNN_ACTIVATION_SOFTMAX: softmax_backward(rows, cols, y, dy, dx); break;
+    if (act == FNN_ACTIVATION_LINEAR) {
+        if (dy != dx) memcpy(dx, dy, (size_t)n * sizeof(float));
+        return;
     }
+    struct act_args args = {.x = x, .y = y, .dy = dy, .out = dx, .alpha = alpha, .cols = cols};
+    run(act, KERNELS[act].backward, KERNELS[act].backward_grain, rows, cols, &args);
 }

@@ -43,11 +43,26 @@ int fnn_dense_backward(idx_t batch, idx_t in, idx_t out, const float *x, const f
 /* ---- activations, losses, optimizers (activations.c, losses.c, optim.c) ---- */
 #include <stdint.h>
 
-/* Elementwise kernels split over threads above this many elements (fewer for transcendental ones). */
-#define FNN_ELEMENTWISE_PARALLEL_MIN 65536
+/* Elementwise kernels give each thread at least this many elements (fewer for transcendental ones),
+   so they run on one thread below twice that. */
+#define FNN_ELEMENTWISE_GRAIN 32768
 /* Reductions (loss sums, norms) add FNN_REDUCE_CHUNKS fixed slices in order, so their bits do not
    depend on the thread count. */
 #define FNN_REDUCE_CHUNKS 64
+
+/* Work on items [lo, hi) of a kernel whose arguments ctx holds (parallel.c). */
+typedef void (*fnn_range_fn)(void *ctx, idx_t lo, idx_t hi);
+/* Calls body over [0, n) split into contiguous ranges of at least grain items, one per thread; with
+   one thread, or fewer than 2 * grain items, it calls body(ctx, 0, n) inline and opens no OpenMP
+   region. body must not care how [0, n) is cut (elementwise work, or whole fixed chunks). */
+void fnn_parallel_for(idx_t n, idx_t grain, fnn_range_fn body, void *ctx);
+/* The grain, in chunks, for FNN_REDUCE_CHUNKS chunks that hold `work` units together: enough
+   chunks that a thread gets at least min_work units. */
+static inline idx_t fnn_chunk_grain(idx_t work, idx_t min_work) {
+    if (work <= 0) return FNN_REDUCE_CHUNKS;
+    idx_t grain = (min_work * FNN_REDUCE_CHUNKS + work - 1) / work;
+    return grain < 1 ? 1 : grain;
+}
 
 /* Codes in the order of fastnn.ops.nn.ACTIVATIONS. */
 enum fnn_activation {
@@ -97,6 +112,19 @@ void fnn_rmsprop_update(idx_t n, float *p, const float *g, float *velocity, floa
                         int centered, double grad_scale);
 void fnn_adagrad_update(idx_t n, float *p, const float *g, float *accumulator, double lr, double eps,
                         double grad_scale);
+/* Accuracy metrics (metrics.c): t and p are (rows, cols), labels (rows,) int64, sample_weight (rows,)
+   or NULL. counts[0] = sum_r w_r * hit_r and counts[1] = sum_r w_r (rows when unweighted), in row
+   order in float64. hit_r is: BINARY the fraction of the row where t == (p > threshold); CATEGORICAL
+   argmax t_r == argmax p_r; SPARSE_CATEGORICAL labels_r == argmax p_r; TOP_K / SPARSE_TOP_K fewer
+   than k values of p_r exceed p_r[label], label = argmax t_r or labels_r (every label in [0, cols)).
+   Arrays a kind does not read may be NULL; cols >= 1. */
+enum fnn_accuracy {
+    FNN_ACCURACY_BINARY = 0, FNN_ACCURACY_CATEGORICAL, FNN_ACCURACY_SPARSE_CATEGORICAL, FNN_ACCURACY_TOP_K,
+    FNN_ACCURACY_SPARSE_TOP_K
+};
+void fnn_accuracy_counts(int kind, idx_t rows, idx_t cols, const float *t, const int64_t *labels,
+                         const float *p, const float *sample_weight, float threshold, idx_t k, double *counts);
+
 /* p is (n,): p -= p * factor (decoupled weight decay). */
 void fnn_decay_weights(idx_t n, float *p, double factor);
 /* x is (n,): clipped in place to [-limit, limit] (NaN stays NaN). */

@@ -1,9 +1,10 @@
 /* Fused losses: one pass writes d loss / d prediction and returns Keras's sum_over_batch_size value
    sum_r w_r * loss_r / rows.
 
-   Rows are cut into FNN_REDUCE_CHUNKS fixed slices; threads take whole slices, each slice sums its
-   rows in order in float64, and the slices are added in order, so the value does not depend on the
-   thread count. grad may be p itself: each row reads p before writing grad. */
+   Rows are cut into FNN_REDUCE_CHUNKS fixed slices; fnn_parallel_for hands threads whole slices (or
+   runs them all inline when the work is small), each slice sums its rows in order in float64, and the
+   slices are added in order, so the value does not depend on the thread count. grad may be p itself:
+   each row reads p before writing grad. */
 #include <math.h>
 #include "fastnn.h"
 
@@ -16,11 +17,28 @@ static inline float clip_prob(float q) { return q < EPS ? EPS : (q > ONE_MINUS_E
 static inline int inside(float q) { return q >= EPS && q <= ONE_MINUS_EPS; }
 
 /* Rows [r0, r1) of slice c out of FNN_REDUCE_CHUNKS. */
-static inline idx_t slice_start(idx_t rows, int c) {
+static inline idx_t slice_start(idx_t rows, idx_t c) {
     return rows / FNN_REDUCE_CHUNKS * c + FNN_MIN(c, rows % FNN_REDUCE_CHUNKS);
 }
 
-static inline double add_slices(const double *partial) {
+/* A loss call's arguments; the range functions below fill partial[c] for their slices c. */
+struct loss_args {
+    int kind;          /* FNN_LOSS_* for pointwise losses, from_logits for the categorical ones */
+    idx_t rows, cols;
+    const float *t, *p, *sample_weight;
+    const int64_t *labels;
+    float *grad;
+    double scale;
+    float delta;
+    double *partial;
+};
+
+/* Runs body over the FNN_REDUCE_CHUNKS slices (threads when rows * cols > 2 * min_work) and adds
+   the slice sums in order. */
+static double sum_slices(struct loss_args *args, fnn_range_fn body, idx_t min_work) {
+    double partial[FNN_REDUCE_CHUNKS];
+    args->partial = partial;
+    fnn_parallel_for(FNN_REDUCE_CHUNKS, fnn_chunk_grain(args->rows * args->cols, min_work), body, args);
     double total = 0.0;
     for (int c = 0; c < FNN_REDUCE_CHUNKS; c++) total += partial[c];
     return total;
@@ -83,16 +101,22 @@ static double pointwise_rows(int loss, idx_t r0, idx_t r1, idx_t cols, const flo
     return total;
 }
 
+static void pointwise_slices(void *ctx, idx_t lo, idx_t hi) {
+    const struct loss_args *a = ctx;
+    for (idx_t c = lo; c < hi; c++)
+        a->partial[c] = pointwise_rows(a->kind, slice_start(a->rows, c), slice_start(a->rows, c + 1), a->cols,
+                                       a->t, a->p, a->sample_weight, a->grad, a->scale, a->delta);
+}
+
 double fnn_loss_pointwise(int loss, idx_t rows, idx_t cols, const float *t, const float *p,
                           const float *sample_weight, float *grad, float delta) {
     if (rows == 0 || cols == 0) return 0.0;
     double scale = 1.0 / ((double)rows * (double)cols);
-    double partial[FNN_REDUCE_CHUNKS];
-#pragma omp parallel for num_threads(fnn_get_num_threads()) if(rows * cols > FNN_ELEMENTWISE_PARALLEL_MIN)
-    for (int c = 0; c < FNN_REDUCE_CHUNKS; c++)
-        partial[c] = pointwise_rows(loss, slice_start(rows, c), slice_start(rows, c + 1), cols, t, p,
-                                    sample_weight, grad, scale, delta);
-    return add_slices(partial) * scale;
+    struct loss_args args = {.kind = loss, .rows = rows, .cols = cols, .t = t, .p = p,
+                             .sample_weight = sample_weight, .grad = grad, .scale = scale, .delta = delta};
+    /* the crossentropies call logf/expf per element */
+    idx_t min_work = loss >= FNN_LOSS_BCE ? FNN_ELEMENTWISE_GRAIN / 4 : FNN_ELEMENTWISE_GRAIN;
+    return sum_slices(&args, pointwise_slices, min_work) * scale;
 }
 
 // t, p, g are (rows, cols) rows [r0, r1); q = p / sum(p) per row, clipped; loss_r = -sum t log q
@@ -149,18 +173,23 @@ static double categorical_logits_rows(idx_t r0, idx_t r1, idx_t cols, const floa
     return total;
 }
 
+static void categorical_slices(void *ctx, idx_t lo, idx_t hi) {
+    const struct loss_args *a = ctx;
+    for (idx_t c = lo; c < hi; c++) {
+        idx_t r0 = slice_start(a->rows, c), r1 = slice_start(a->rows, c + 1);
+        a->partial[c] = a->kind
+            ? categorical_logits_rows(r0, r1, a->cols, a->t, a->p, a->sample_weight, a->grad, a->scale)
+            : categorical_rows(r0, r1, a->cols, a->t, a->p, a->sample_weight, a->grad, a->scale);
+    }
+}
+
 double fnn_loss_categorical(idx_t rows, idx_t cols, const float *t, const float *p,
                             const float *sample_weight, float *grad, int from_logits) {
     if (rows == 0 || cols == 0) return 0.0;
     double scale = 1.0 / (double)rows;
-    double partial[FNN_REDUCE_CHUNKS];
-#pragma omp parallel for num_threads(fnn_get_num_threads()) if(rows * cols > FNN_ELEMENTWISE_PARALLEL_MIN / 4)
-    for (int c = 0; c < FNN_REDUCE_CHUNKS; c++) {
-        idx_t r0 = slice_start(rows, c), r1 = slice_start(rows, c + 1);
-        partial[c] = from_logits ? categorical_logits_rows(r0, r1, cols, t, p, sample_weight, grad, scale)
-                                 : categorical_rows(r0, r1, cols, t, p, sample_weight, grad, scale);
-    }
-    return add_slices(partial) * scale;
+    struct loss_args args = {.kind = from_logits, .rows = rows, .cols = cols, .t = t, .p = p,
+                             .sample_weight = sample_weight, .grad = grad, .scale = scale};
+    return sum_slices(&args, categorical_slices, FNN_ELEMENTWISE_GRAIN / 4) * scale;
 }
 
 // p, g are (rows, cols) rows [r0, r1), labels (rows,); categorical_rows with one-hot targets
@@ -210,17 +239,21 @@ static double sparse_categorical_logits_rows(idx_t r0, idx_t r1, idx_t cols, con
     return total;
 }
 
+static void sparse_categorical_slices(void *ctx, idx_t lo, idx_t hi) {
+    const struct loss_args *a = ctx;
+    for (idx_t c = lo; c < hi; c++) {
+        idx_t r0 = slice_start(a->rows, c), r1 = slice_start(a->rows, c + 1);
+        a->partial[c] = a->kind
+            ? sparse_categorical_logits_rows(r0, r1, a->cols, a->labels, a->p, a->sample_weight, a->grad, a->scale)
+            : sparse_categorical_rows(r0, r1, a->cols, a->labels, a->p, a->sample_weight, a->grad, a->scale);
+    }
+}
+
 double fnn_loss_sparse_categorical(idx_t rows, idx_t cols, const int64_t *labels, const float *p,
                                    const float *sample_weight, float *grad, int from_logits) {
     if (rows == 0 || cols == 0) return 0.0;
     double scale = 1.0 / (double)rows;
-    double partial[FNN_REDUCE_CHUNKS];
-#pragma omp parallel for num_threads(fnn_get_num_threads()) if(rows * cols > FNN_ELEMENTWISE_PARALLEL_MIN / 4)
-    for (int c = 0; c < FNN_REDUCE_CHUNKS; c++) {
-        idx_t r0 = slice_start(rows, c), r1 = slice_start(rows, c + 1);
-        partial[c] = from_logits
-            ? sparse_categorical_logits_rows(r0, r1, cols, labels, p, sample_weight, grad, scale)
-            : sparse_categorical_rows(r0, r1, cols, labels, p, sample_weight, grad, scale);
-    }
-    return add_slices(partial) * scale;
+    struct loss_args args = {.kind = from_logits, .rows = rows, .cols = cols, .labels = labels, .p = p,
+                             .sample_weight = sample_weight, .grad = grad, .scale = scale};
+    return sum_slices(&args, sparse_categorical_slices, FNN_ELEMENTWISE_GRAIN / 4) * scale;
 }

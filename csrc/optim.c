@@ -1,73 +1,130 @@
 /* Fused optimizer updates over one flat parameter vector, with Keras 3's formulas (and its order of
    operations, so results track Keras to the last bits where the float32 arithmetic allows).
 
-   Every element is independent, so threads split the vector; hyperparameters arrive as float64 (as
-   Python holds them) and are rounded to float32 once, as Keras does when it casts them. */
+   Every element is independent, so fnn_parallel_for may split the vector over threads (each update is
+   a range function over elements [lo, hi), its arguments in one struct); small vectors run inline.
+   Hyperparameters arrive as float64 (as Python holds them) and are rounded to float32 once, as Keras
+   does when it casts them. */
 #include <math.h>
 #include "fastnn.h"
 
+#define GRAIN FNN_ELEMENTWISE_GRAIN
+
+struct sgd_args {
+    float *p, *velocity;
+    const float *g;
+    float lr, mom, gs;
+};
+
+// p, g are (n,)
+static void sgd_plain(void *ctx, idx_t lo, idx_t hi) {
+    const struct sgd_args *a = ctx;
+    float *FNN_RESTRICT p = a->p;
+    const float *FNN_RESTRICT g = a->g;
+    float lr_f = a->lr, gs = a->gs;
+    for (idx_t i = lo; i < hi; i++) p[i] -= g[i] * gs * lr_f;
+}
+
 // p, g, velocity are (n,)
-void fnn_sgd_update(idx_t n, float *FNN_RESTRICT p, const float *FNN_RESTRICT g, float *FNN_RESTRICT velocity,
+static void sgd_nesterov(void *ctx, idx_t lo, idx_t hi) {
+    const struct sgd_args *a = ctx;
+    float *FNN_RESTRICT p = a->p, *FNN_RESTRICT velocity = a->velocity;
+    const float *FNN_RESTRICT g = a->g;
+    float lr_f = a->lr, mom = a->mom, gs = a->gs;
+    for (idx_t i = lo; i < hi; i++) {
+        float gi = g[i] * gs;
+        velocity[i] = velocity[i] * mom - gi * lr_f;
+        p[i] += velocity[i] * mom - gi * lr_f;
+    }
+}
+
+// p, g, velocity are (n,)
+static void sgd_momentum(void *ctx, idx_t lo, idx_t hi) {
+    const struct sgd_args *a = ctx;
+    float *FNN_RESTRICT p = a->p, *FNN_RESTRICT velocity = a->velocity;
+    const float *FNN_RESTRICT g = a->g;
+    float lr_f = a->lr, mom = a->mom, gs = a->gs;
+    for (idx_t i = lo; i < hi; i++) {
+        velocity[i] = velocity[i] * mom - g[i] * gs * lr_f;
+        p[i] += velocity[i];
+    }
+}
+
+// p, g, velocity are (n,)
+void fnn_sgd_update(idx_t n, float *p, const float *g, float *velocity,
                     double lr, double momentum, int nesterov, double grad_scale) {
-    float lr_f = (float)lr, mom = (float)momentum, gs = (float)grad_scale;
-    if (momentum == 0.0) {
-#pragma omp parallel for num_threads(fnn_get_num_threads()) if(n > FNN_ELEMENTWISE_PARALLEL_MIN)
-        for (idx_t i = 0; i < n; i++) p[i] -= g[i] * gs * lr_f;
-    } else if (nesterov) {
-#pragma omp parallel for num_threads(fnn_get_num_threads()) if(n > FNN_ELEMENTWISE_PARALLEL_MIN)
-        for (idx_t i = 0; i < n; i++) {
-            float gi = g[i] * gs;
-            velocity[i] = velocity[i] * mom - gi * lr_f;
-            p[i] += velocity[i] * mom - gi * lr_f;
-        }
-    } else {
-#pragma omp parallel for num_threads(fnn_get_num_threads()) if(n > FNN_ELEMENTWISE_PARALLEL_MIN)
-        for (idx_t i = 0; i < n; i++) {
-            velocity[i] = velocity[i] * mom - g[i] * gs * lr_f;
-            p[i] += velocity[i];
-        }
+    struct sgd_args args = {p, velocity, g, (float)lr, (float)momentum, (float)grad_scale};
+    fnn_range_fn body = momentum == 0.0 ? sgd_plain : nesterov ? sgd_nesterov : sgd_momentum;
+    fnn_parallel_for(n, GRAIN, body, &args);
+}
+
+struct adam_args {
+    float *p, *m, *v, *vhat;
+    const float *g;
+    float alpha, one_minus_b1, one_minus_b2, eps_f, gs;
+};
+
+// p, g, m, v are (n,)
+static void adam_plain(void *ctx, idx_t lo, idx_t hi) {
+    const struct adam_args *a = ctx;
+    float *FNN_RESTRICT p = a->p, *FNN_RESTRICT m = a->m, *FNN_RESTRICT v = a->v;
+    const float *FNN_RESTRICT g = a->g;
+    float alpha = a->alpha, one_minus_b1 = a->one_minus_b1, one_minus_b2 = a->one_minus_b2;
+    float eps_f = a->eps_f, gs = a->gs;
+    for (idx_t i = lo; i < hi; i++) {
+        float gi = g[i] * gs;
+        m[i] += (gi - m[i]) * one_minus_b1;
+        v[i] += (gi * gi - v[i]) * one_minus_b2;
+        p[i] -= m[i] * alpha / (sqrtf(v[i]) + eps_f);
+    }
+}
+
+// p, g, m, v, vhat are (n,)
+static void adam_amsgrad(void *ctx, idx_t lo, idx_t hi) {
+    const struct adam_args *a = ctx;
+    float *FNN_RESTRICT p = a->p, *FNN_RESTRICT m = a->m, *FNN_RESTRICT v = a->v, *FNN_RESTRICT vhat = a->vhat;
+    const float *FNN_RESTRICT g = a->g;
+    float alpha = a->alpha, one_minus_b1 = a->one_minus_b1, one_minus_b2 = a->one_minus_b2;
+    float eps_f = a->eps_f, gs = a->gs;
+    for (idx_t i = lo; i < hi; i++) {
+        float gi = g[i] * gs;
+        m[i] += (gi - m[i]) * one_minus_b1;
+        v[i] += (gi * gi - v[i]) * one_minus_b2;
+        vhat[i] = vhat[i] > v[i] ? vhat[i] : v[i];
+        p[i] -= m[i] * alpha / (sqrtf(vhat[i]) + eps_f);
     }
 }
 
 // p, g, m, v, vhat are (n,); vhat is NULL unless amsgrad
-void fnn_adam_update(idx_t n, float *FNN_RESTRICT p, const float *FNN_RESTRICT g, float *FNN_RESTRICT m,
-                     float *FNN_RESTRICT v, float *FNN_RESTRICT vhat, double lr, double beta1, double beta2,
-                     double eps, double step, double grad_scale) {
-    float alpha = (float)(lr * sqrt(1.0 - pow(beta2, step)) / (1.0 - pow(beta1, step)));
-    float one_minus_b1 = (float)(1.0 - beta1), one_minus_b2 = (float)(1.0 - beta2);
-    float eps_f = (float)eps, gs = (float)grad_scale;
-    if (vhat) {
-#pragma omp parallel for num_threads(fnn_get_num_threads()) if(n > FNN_ELEMENTWISE_PARALLEL_MIN)
-        for (idx_t i = 0; i < n; i++) {
-            float gi = g[i] * gs;
-            m[i] += (gi - m[i]) * one_minus_b1;
-            v[i] += (gi * gi - v[i]) * one_minus_b2;
-            vhat[i] = vhat[i] > v[i] ? vhat[i] : v[i];
-            p[i] -= m[i] * alpha / (sqrtf(vhat[i]) + eps_f);
-        }
-    } else {
-#pragma omp parallel for num_threads(fnn_get_num_threads()) if(n > FNN_ELEMENTWISE_PARALLEL_MIN)
-        for (idx_t i = 0; i < n; i++) {
-            float gi = g[i] * gs;
-            m[i] += (gi - m[i]) * one_minus_b1;
-            v[i] += (gi * gi - v[i]) * one_minus_b2;
-            p[i] -= m[i] * alpha / (sqrtf(v[i]) + eps_f);
-        }
-    }
+void fnn_adam_update(idx_t n, float *p, const float *g, float *m, float *v, float *vhat, double lr,
+                     double beta1, double beta2, double eps, double step, double grad_scale) {
+    struct adam_args args = {
+        p, m, v, vhat, g,
+        (float)(lr * sqrt(1.0 - pow(beta2, step)) / (1.0 - pow(beta1, step))),
+        (float)(1.0 - beta1), (float)(1.0 - beta2), (float)eps, (float)grad_scale,
+    };
+    fnn_parallel_for(n, GRAIN, vhat ? adam_amsgrad : adam_plain, &args);
 }
+
+struct rmsprop_args {
+    float *p, *velocity, *momentum_buf, *average_grad;
+    const float *g;
+    float lr, rho, one_minus_rho, mom, eps_f, gs;
+    int centered, use_momentum;
+};
 
 // p, g, velocity, momentum_buf, average_grad are (n,); momentum_buf NULL unless momentum > 0,
 // average_grad NULL unless centered
-void fnn_rmsprop_update(idx_t n, float *FNN_RESTRICT p, const float *FNN_RESTRICT g,
-                        float *FNN_RESTRICT velocity, float *FNN_RESTRICT momentum_buf,
-                        float *FNN_RESTRICT average_grad, double lr, double rho, double momentum, double eps,
-                        int centered, double grad_scale) {
-    float lr_f = (float)lr, rho_f = (float)rho, one_minus_rho = (float)(1.0 - rho);
-    float mom = (float)momentum, eps_f = (float)eps, gs = (float)grad_scale;
-    int use_momentum = momentum > 0.0;
+static void rmsprop_range(void *ctx, idx_t lo, idx_t hi) {
+    const struct rmsprop_args *a = ctx;
+    float *FNN_RESTRICT p = a->p, *FNN_RESTRICT velocity = a->velocity;
+    float *FNN_RESTRICT momentum_buf = a->momentum_buf, *FNN_RESTRICT average_grad = a->average_grad;
+    const float *FNN_RESTRICT g = a->g;
+    float lr_f = a->lr, rho_f = a->rho, one_minus_rho = a->one_minus_rho;
+    float mom = a->mom, eps_f = a->eps_f, gs = a->gs;
+    int centered = a->centered, use_momentum = a->use_momentum;
     /* gcc unswitches the loop on the two loop-invariant flags */
-#pragma omp parallel for num_threads(fnn_get_num_threads()) if(n > FNN_ELEMENTWISE_PARALLEL_MIN)
-    for (idx_t i = 0; i < n; i++) {
+    for (idx_t i = lo; i < hi; i++) {
         float gi = g[i] * gs;
         velocity[i] = rho_f * velocity[i] + one_minus_rho * (gi * gi);
         float denominator;
@@ -87,30 +144,73 @@ void fnn_rmsprop_update(idx_t n, float *FNN_RESTRICT p, const float *FNN_RESTRIC
     }
 }
 
+void fnn_rmsprop_update(idx_t n, float *p, const float *g, float *velocity, float *momentum_buf,
+                        float *average_grad, double lr, double rho, double momentum, double eps,
+                        int centered, double grad_scale) {
+    struct rmsprop_args args = {
+        p, velocity, momentum_buf, average_grad, g,
+        (float)lr, (float)rho, (float)(1.0 - rho), (float)momentum, (float)eps, (float)grad_scale,
+        centered, momentum > 0.0,
+    };
+    fnn_parallel_for(n, GRAIN, rmsprop_range, &args);
+}
+
+struct adagrad_args {
+    float *p, *accumulator;
+    const float *g;
+    float lr, eps_f, gs;
+};
+
 // p, g, accumulator are (n,)
-void fnn_adagrad_update(idx_t n, float *FNN_RESTRICT p, const float *FNN_RESTRICT g,
-                        float *FNN_RESTRICT accumulator, double lr, double eps, double grad_scale) {
-    float lr_f = (float)lr, eps_f = (float)eps, gs = (float)grad_scale;
-#pragma omp parallel for num_threads(fnn_get_num_threads()) if(n > FNN_ELEMENTWISE_PARALLEL_MIN)
-    for (idx_t i = 0; i < n; i++) {
+static void adagrad_range(void *ctx, idx_t lo, idx_t hi) {
+    const struct adagrad_args *a = ctx;
+    float *FNN_RESTRICT p = a->p, *FNN_RESTRICT accumulator = a->accumulator;
+    const float *FNN_RESTRICT g = a->g;
+    float lr_f = a->lr, eps_f = a->eps_f, gs = a->gs;
+    for (idx_t i = lo; i < hi; i++) {
         float gi = g[i] * gs;
         accumulator[i] += gi * gi;
         p[i] -= lr_f * gi / sqrtf(accumulator[i] + eps_f);
     }
 }
 
+void fnn_adagrad_update(idx_t n, float *p, const float *g, float *accumulator, double lr, double eps,
+                        double grad_scale) {
+    struct adagrad_args args = {p, accumulator, g, (float)lr, (float)eps, (float)grad_scale};
+    fnn_parallel_for(n, GRAIN, adagrad_range, &args);
+}
+
+/* The argument of the in-place kernels below: one array and one float. */
+struct scale_args {
+    float *x;
+    float f;
+};
+
 // p is (n,)
-void fnn_decay_weights(idx_t n, float *FNN_RESTRICT p, double factor) {
-    float f = (float)factor;
-#pragma omp parallel for num_threads(fnn_get_num_threads()) if(n > FNN_ELEMENTWISE_PARALLEL_MIN)
-    for (idx_t i = 0; i < n; i++) p[i] -= p[i] * f;
+static void decay_range(void *ctx, idx_t lo, idx_t hi) {
+    const struct scale_args *a = ctx;
+    float *FNN_RESTRICT p = a->x;
+    float f = a->f;
+    for (idx_t i = lo; i < hi; i++) p[i] -= p[i] * f;
+}
+
+void fnn_decay_weights(idx_t n, float *p, double factor) {
+    struct scale_args args = {p, (float)factor};
+    fnn_parallel_for(n, GRAIN, decay_range, &args);
 }
 
 // x is (n,)
-void fnn_clip_values(idx_t n, float *FNN_RESTRICT x, float limit) {
-#pragma omp parallel for num_threads(fnn_get_num_threads()) if(n > FNN_ELEMENTWISE_PARALLEL_MIN)
-    for (idx_t i = 0; i < n; i++) {
+static void clip_range(void *ctx, idx_t lo, idx_t hi) {
+    const struct scale_args *a = ctx;
+    float *FNN_RESTRICT x = a->x;
+    float limit = a->f;
+    for (idx_t i = lo; i < hi; i++) {
         float x_i = x[i];
         x[i] = x_i < -limit ? -limit : (x_i > limit ? limit : x_i);
     }
+}
+
+void fnn_clip_values(idx_t n, float *x, float limit) {
+    struct scale_args args = {x, limit};
+    fnn_parallel_for(n, GRAIN, clip_range, &args);
 }

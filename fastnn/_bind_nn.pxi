@@ -35,10 +35,81 @@ cdef inline bint clashes(cnp.ndarray out, cnp.ndarray x):
                                      and cnp.PyArray_NBYTES(out) == cnp.PyArray_NBYTES(x))
 
 
+# The checks below build their error text only when they fail: an f-string per argument would cost
+# more than a small kernel.
+
+cdef inline bint is_f32_array(cnp.ndarray x):
+    return cnp.PyArray_TYPE(x) == cnp.NPY_FLOAT32 and cnp.PyArray_IS_C_CONTIGUOUS(x)
+
+
+cdef inline int need_f32(cnp.ndarray x, str what, str name) except -1:
+    if not is_f32_array(x):
+        check_f32(x, f"{what} {name}")
+    return 0
+
+
+cdef inline int need_out(cnp.ndarray x, str what, str name) except -1:
+    if not (is_f32_array(x) and cnp.PyArray_ISWRITEABLE(x)):
+        check_writeable(x, f"{what} {name}")
+    return 0
+
+
 cdef inline int check_same_size(cnp.ndarray a, cnp.ndarray b, str what) except -1:
     if cnp.PyArray_SIZE(a) != cnp.PyArray_SIZE(b):
         raise ValueError(f"{what}: sizes differ: {(<object>a).shape} and {(<object>b).shape}")
     return 0
+
+
+cdef inline bint same_shape(cnp.ndarray a, cnp.ndarray b):
+    cdef int d, ndim = cnp.PyArray_NDIM(a)
+    if cnp.PyArray_NDIM(b) != ndim:
+        return False
+    for d in range(ndim):
+        if cnp.PyArray_DIM(a, d) != cnp.PyArray_DIM(b, d):
+            return False
+    return True
+
+
+cdef inline int check_same_shape(cnp.ndarray x, str x_name, cnp.ndarray ref, str ref_name, str what) except -1:
+    """x (named x_name) must have ref's shape."""
+    if not same_shape(x, ref):
+        differ = "sizes differ: " if cnp.PyArray_SIZE(x) != cnp.PyArray_SIZE(ref) else ""
+        raise ValueError(f"{what}: {differ}{x_name} has shape {(<object>x).shape} but {ref_name} has shape "
+                         f"{(<object>ref).shape}")
+    return 0
+
+
+cdef inline bint shape_is_lead(cnp.ndarray x, cnp.ndarray y, int extra):
+    """x's shape is y.shape[:-1] (extra = 0) or y.shape[:-1] + (1,) (extra = 1)."""
+    cdef int d, lead = cnp.PyArray_NDIM(y) - 1
+    if cnp.PyArray_NDIM(x) != lead + extra:
+        return False
+    for d in range(lead):
+        if cnp.PyArray_DIM(x, d) != cnp.PyArray_DIM(y, d):
+            return False
+    return extra == 0 or cnp.PyArray_DIM(x, lead) == 1
+
+
+cdef inline bint one_per_row(cnp.ndarray x, cnp.ndarray y):
+    """x holds one value per row of y: shape y.shape[:-1], or that with a trailing 1."""
+    return shape_is_lead(x, y, 0) or shape_is_lead(x, y, 1)
+
+
+cdef inline bint keras_same_shape(cnp.ndarray t, cnp.ndarray p):
+    """t has p's shape, or differs from it by a trailing axis of size 1 (Keras squeezes it)."""
+    if same_shape(t, p):
+        return True
+    if shape_is_lead(t, p, 0):  # t.shape + (1,) == p.shape
+        return cnp.PyArray_DIM(p, cnp.PyArray_NDIM(p) - 1) == 1
+    if shape_is_lead(p, t, 0):  # t.shape == p.shape + (1,)
+        return cnp.PyArray_DIM(t, cnp.PyArray_NDIM(t) - 1) == 1
+    return False
+
+
+cdef tuple lead_shape(cnp.ndarray x):
+    """x.shape[:-1] (for messages; wraparound is off, so no negative index)."""
+    shape = (<object>x).shape
+    return shape[:len(shape) - 1]
 
 
 cdef inline idx_t last_dim(cnp.ndarray x):
@@ -51,6 +122,22 @@ cdef inline int check_act(int act, str what) except -1:
     return 0
 
 
+cdef inline cnp.ndarray new_like(cnp.ndarray x):
+    """A new C-contiguous float32 array of x's shape (np.empty through Python costs ~0.5 us)."""
+    return cnp.PyArray_EMPTY(cnp.PyArray_NDIM(x), cnp.PyArray_DIMS(x), cnp.NPY_FLOAT32, 0)
+
+
+def empty_like_f32(cnp.ndarray x not None):
+    """A new uninitialised C-contiguous float32 array of x's shape."""
+    return new_like(x)
+
+
+def is_i64(x):
+    """True when x is a C-contiguous int64 ndarray: a label kernel can take it as it is."""
+    return type(x) is cnp.ndarray and cnp.PyArray_TYPE(<cnp.ndarray>x) == cnp.NPY_INT64 and \
+        cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>x)
+
+
 def activation_backward_input(int act):
     """'x', 'y' or None: which array activation `act`'s backward reads besides dy."""
     check_act(act, "activation_backward_input")
@@ -58,12 +145,15 @@ def activation_backward_input(int act):
     return "x" if code == FNN_NEEDS_X else "y" if code == FNN_NEEDS_Y else None
 
 
-def activation_forward(int act, cnp.ndarray x not None, cnp.ndarray y not None, float alpha=0.0):
-    """y = act(x); softmax over x's last axis. y may be x (in place) but not overlap it otherwise."""
+def activation_forward(int act, cnp.ndarray x not None, cnp.ndarray y=None, float alpha=0.0):
+    """y = act(x); softmax over x's last axis. y has x's shape and may be x (in place) but not overlap
+    it otherwise; None makes a new array."""
     check_act(act, "activation_forward")
-    check_f32(x, "activation_forward x")
-    check_writeable(y, "activation_forward out")
-    check_same_size(x, y, "activation_forward")
+    need_f32(x, "activation_forward", "x")
+    if y is None:
+        y = new_like(x)
+    need_out(y, "activation_forward", "out")
+    check_same_shape(y, "out", x, "x", "activation_forward")
     if clashes(y, x):
         raise ValueError("activation_forward: out overlaps x without being x")
     if act == FNN_ACTIVATION_SOFTMAX and cnp.PyArray_NDIM(x) == 0:
@@ -78,12 +168,15 @@ def activation_forward(int act, cnp.ndarray x not None, cnp.ndarray y not None, 
 
 
 def activation_backward(int act, cnp.ndarray x, cnp.ndarray y, cnp.ndarray dy not None,
-                        cnp.ndarray dx not None, float alpha=0.0):
-    """dx = dy * act'(x); x or y may be None when activation_backward_input(act) does not name it."""
+                        cnp.ndarray dx=None, float alpha=0.0):
+    """dx = dy * act'(x); x or y may be None when activation_backward_input(act) does not name it.
+    Every array given has dy's shape; dx None makes a new array."""
     check_act(act, "activation_backward")
-    check_f32(dy, "activation_backward dy")
-    check_writeable(dx, "activation_backward out")
-    check_same_size(dy, dx, "activation_backward")
+    need_f32(dy, "activation_backward", "dy")
+    if dx is None:
+        dx = new_like(dy)
+    need_out(dx, "activation_backward", "out")
+    check_same_shape(dx, "out", dy, "dy", "activation_backward")
     cdef int needs = fnn_activation_backward_input(act)
     cdef cnp.ndarray src = x if needs == FNN_NEEDS_X else y if needs == FNN_NEEDS_Y else None
     cdef const float *src_ptr = NULL
@@ -91,8 +184,8 @@ def activation_backward(int act, cnp.ndarray x, cnp.ndarray y, cnp.ndarray dy no
         name = "x" if needs == FNN_NEEDS_X else "y"
         if src is None:
             raise ValueError(f"activation_backward: this activation's backward needs {name}")
-        check_f32(src, f"activation_backward {name}")
-        check_same_size(src, dy, "activation_backward")
+        need_f32(src, "activation_backward", name)
+        check_same_shape(src, name, dy, "dy", "activation_backward")
         if clashes(dx, src):
             raise ValueError(f"activation_backward: out overlaps {name} without being {name}")
         src_ptr = f32_ptr(src)
@@ -112,15 +205,20 @@ def activation_backward(int act, cnp.ndarray x, cnp.ndarray y, cnp.ndarray dy no
     return dx
 
 
-def bias_grad(cnp.ndarray dy not None, cnp.ndarray out not None):
-    """out = dy summed over every axis but the last; dy at least 2-D, out (dy.shape[-1],)."""
-    check_f32(dy, "bias_grad dy")
-    check_writeable(out, "bias_grad out")
+def bias_grad(cnp.ndarray dy not None, cnp.ndarray out=None):
+    """out = dy summed over every axis but the last; dy at least 2-D, out (dy.shape[-1],) or None
+    for a new array."""
+    need_f32(dy, "bias_grad", "dy")
     if cnp.PyArray_NDIM(dy) < 2:
         raise ValueError(f"bias_grad: dy must be at least 2-D (batch, units), got shape {(<object>dy).shape}")
     cdef idx_t cols = last_dim(dy)
-    if cnp.PyArray_SIZE(out) != cols:
-        raise ValueError(f"bias_grad: out must hold {cols} values, got shape {(<object>out).shape}")
+    cdef cnp.npy_intp out_dims[1]
+    if out is None:
+        out_dims[0] = cols
+        out = cnp.PyArray_EMPTY(1, out_dims, cnp.NPY_FLOAT32, 0)
+    need_out(out, "bias_grad", "out")
+    if cnp.PyArray_NDIM(out) != 1 or cnp.PyArray_DIM(out, 0) != cols:
+        raise ValueError(f"bias_grad: out must have shape ({cols},), got shape {(<object>out).shape}")
     if overlaps(out, dy):
         raise ValueError("bias_grad: out must not share memory with dy")
     cdef idx_t rows = cnp.PyArray_SIZE(dy) // cols if cols > 0 else 0
@@ -133,7 +231,7 @@ def bias_grad(cnp.ndarray dy not None, cnp.ndarray out not None):
 
 def sum_squares(cnp.ndarray x not None):
     """The sum of x's squared values, in float64, independent of the thread count."""
-    check_f32(x, "sum_squares x")
+    need_f32(x, "sum_squares", "x")
     cdef idx_t n = cnp.PyArray_SIZE(x)
     cdef const float *x_ptr = f32_ptr(x)
     cdef double total
@@ -144,27 +242,44 @@ def sum_squares(cnp.ndarray x not None):
 
 POINTWISE_LOSSES = {"mse": FNN_LOSS_MSE, "mae": FNN_LOSS_MAE, "huber": FNN_LOSS_HUBER,
                     "binary_crossentropy": FNN_LOSS_BCE, "binary_crossentropy_from_logits": FNN_LOSS_BCE_LOGITS}
+# The public op of each pointwise loss code, for error messages.
+cdef tuple POINTWISE_NAMES = ("loss_mse", "loss_mae", "loss_huber", "loss_binary_crossentropy",
+                              "loss_binary_crossentropy")
 
 
 cdef int check_loss_arrays(cnp.ndarray y_pred, cnp.ndarray sample_weight, cnp.ndarray grad, str what,
                            idx_t *rows, idx_t *cols) except -1:
     """Shared checks of a loss call; sets rows and cols from y_pred's shape (1-D: one row)."""
-    check_f32(y_pred, f"{what} y_pred")
-    check_writeable(grad, f"{what} grad")
+    need_f32(y_pred, what, "y_pred")
+    if cnp.PyArray_NDIM(y_pred) == 0 or last_dim(y_pred) == 0:
+        raise ValueError(f"{what}: y_pred must be at least 1-D with a non-empty last axis, "
+                         f"got shape {(<object>y_pred).shape}")
+    need_out(grad, what, "grad")
     check_same_size(y_pred, grad, what)
-    if cnp.PyArray_NDIM(y_pred) == 0:
-        raise ValueError(f"{what}: y_pred must be at least 1-D")
+    if not same_shape(grad, y_pred):
+        raise ValueError(f"{what}: grad_out has shape {(<object>grad).shape}, expected {(<object>y_pred).shape}")
     cols[0] = last_dim(y_pred)
-    rows[0] = cnp.PyArray_SIZE(y_pred) // cols[0] if cols[0] > 0 else 0
+    rows[0] = cnp.PyArray_SIZE(y_pred) // cols[0]
     if clashes(grad, y_pred):
         raise ValueError(f"{what}: grad overlaps y_pred without being y_pred")
     if sample_weight is not None:
-        check_f32(sample_weight, f"{what} sample_weight")
-        if cnp.PyArray_SIZE(sample_weight) != rows[0]:
-            raise ValueError(f"{what}: sample_weight must hold one weight per row ({rows[0]}), "
-                             f"got shape {(<object>sample_weight).shape}")
+        need_f32(sample_weight, what, "sample_weight")
+        if not one_per_row(sample_weight, y_pred):
+            raise ValueError(f"{what}: sample_weight must have shape {lead_shape(y_pred)} "
+                             f"(one weight per sample), got {(<object>sample_weight).shape}")
         if overlaps(grad, sample_weight):
             raise ValueError(f"{what}: grad must not share memory with sample_weight")
+    return 0
+
+
+cdef int check_targets(cnp.ndarray y_true, cnp.ndarray y_pred, cnp.ndarray grad, str what) except -1:
+    """y_true float32 of y_pred's shape (up to a trailing 1, as Keras), not under grad."""
+    need_f32(y_true, what, "y_true")
+    if not keras_same_shape(y_true, y_pred):
+        raise ValueError(f"{what}: y_true has shape {(<object>y_true).shape} but y_pred has shape "
+                         f"{(<object>y_pred).shape}")
+    if overlaps(grad, y_true):
+        raise ValueError(f"{what}: grad must not share memory with y_true")
     return 0
 
 
@@ -174,15 +289,17 @@ cdef inline const float *optional_ptr(cnp.ndarray x):
 
 def loss_pointwise(int loss, cnp.ndarray y_true not None, cnp.ndarray y_pred not None,
                    cnp.ndarray sample_weight, cnp.ndarray grad not None, float delta=1.0):
-    """Fused elementwise loss (mse, mae, huber, bce, bce from logits): returns the value, fills grad."""
+    """Fused elementwise loss (mse, mae, huber, bce, bce from logits): returns the value, fills grad.
+
+    y_true has y_pred's shape (or differs by a trailing 1), sample_weight is None or one weight per
+    row (y_pred.shape[:-1], optionally with a trailing 1), grad has y_pred's shape and may be y_pred.
+    """
     cdef idx_t rows, cols
     if not FNN_LOSS_MSE <= loss <= FNN_LOSS_BCE_LOGITS:
         raise ValueError(f"loss_pointwise: unknown loss code {loss}")
-    check_loss_arrays(y_pred, sample_weight, grad, "loss", &rows, &cols)
-    check_f32(y_true, "loss y_true")
-    check_same_size(y_true, y_pred, "loss")
-    if overlaps(grad, y_true):
-        raise ValueError("loss: grad must not share memory with y_true")
+    cdef str what = POINTWISE_NAMES[loss]
+    check_loss_arrays(y_pred, sample_weight, grad, what, &rows, &cols)
+    check_targets(y_true, y_pred, grad, what)
     cdef const float *t_ptr = f32_ptr(y_true)
     cdef const float *p_ptr = f32_ptr(y_pred)
     cdef const float *w_ptr = optional_ptr(sample_weight)
@@ -195,13 +312,12 @@ def loss_pointwise(int loss, cnp.ndarray y_true not None, cnp.ndarray y_pred not
 
 def loss_categorical(cnp.ndarray y_true not None, cnp.ndarray y_pred not None, cnp.ndarray sample_weight,
                      cnp.ndarray grad not None, bint from_logits=False):
-    """Fused categorical crossentropy over y_pred's last axis: returns the value, fills grad."""
+    """Fused categorical crossentropy over y_pred's last axis: returns the value, fills grad.
+    Shapes as loss_pointwise."""
     cdef idx_t rows, cols
-    check_loss_arrays(y_pred, sample_weight, grad, "categorical_crossentropy", &rows, &cols)
-    check_f32(y_true, "categorical_crossentropy y_true")
-    check_same_size(y_true, y_pred, "categorical_crossentropy")
-    if overlaps(grad, y_true):
-        raise ValueError("categorical_crossentropy: grad must not share memory with y_true")
+    cdef str what = "loss_categorical_crossentropy"
+    check_loss_arrays(y_pred, sample_weight, grad, what, &rows, &cols)
+    check_targets(y_true, y_pred, grad, what)
     cdef const float *t_ptr = f32_ptr(y_true)
     cdef const float *p_ptr = f32_ptr(y_pred)
     cdef const float *w_ptr = optional_ptr(sample_weight)
@@ -212,19 +328,14 @@ def loss_categorical(cnp.ndarray y_true not None, cnp.ndarray y_pred not None, c
     return value
 
 
-def loss_sparse_categorical(cnp.ndarray labels not None, cnp.ndarray y_pred not None,
-                            cnp.ndarray sample_weight, cnp.ndarray grad not None, bint from_logits=False):
-    """Fused sparse categorical crossentropy: labels int64 (rows,), each in [0, classes)."""
-    cdef idx_t rows, cols
-    check_loss_arrays(y_pred, sample_weight, grad, "sparse_categorical_crossentropy", &rows, &cols)
+cdef int check_labels(cnp.ndarray labels, cnp.ndarray y_pred, idx_t rows, idx_t cols, str what) except -1:
+    """labels: C-contiguous int64 of shape y_pred.shape[:-1] (or with a trailing 1), each in [0, cols)."""
     if cnp.PyArray_TYPE(labels) != cnp.NPY_INT64 or not cnp.PyArray_IS_C_CONTIGUOUS(labels):
-        raise ValueError(f"sparse_categorical_crossentropy: labels must be a C-contiguous int64 array, "
-                         f"got dtype {labels.dtype}")
-    if cnp.PyArray_SIZE(labels) != rows:
-        raise ValueError(f"sparse_categorical_crossentropy: expected {rows} labels, one per row of y_pred, "
-                         f"got shape {(<object>labels).shape}")
-    if overlaps(grad, labels):
-        raise ValueError("sparse_categorical_crossentropy: grad must not share memory with labels")
+        raise ValueError(f"{what}: labels must be a C-contiguous int64 array, got dtype {labels.dtype}")
+    if not one_per_row(labels, y_pred):
+        lead = lead_shape(y_pred)
+        raise ValueError(f"{what}: labels must have shape {lead} (or {lead + (1,)}), "
+                         f"got {(<object>labels).shape}")
     cdef const int64_t *l_ptr = <const int64_t *>cnp.PyArray_DATA(labels)
     cdef idx_t i, bad = -1
     with nogil:
@@ -233,8 +344,21 @@ def loss_sparse_categorical(cnp.ndarray labels not None, cnp.ndarray y_pred not 
                 bad = i
                 break
     if bad >= 0:
-        raise ValueError(f"sparse_categorical_crossentropy: label {l_ptr[bad]} at index {bad} is out of "
+        raise ValueError(f"{what}: label {l_ptr[bad]} at index {bad} is out of "
                          f"range for {cols} classes (expected 0 <= label < {cols})")
+    return 0
+
+
+def loss_sparse_categorical(cnp.ndarray labels not None, cnp.ndarray y_pred not None,
+                            cnp.ndarray sample_weight, cnp.ndarray grad not None, bint from_logits=False):
+    """Fused sparse categorical crossentropy: labels int64 (rows,), each in [0, classes)."""
+    cdef idx_t rows, cols
+    cdef str what = "loss_sparse_categorical_crossentropy"
+    check_loss_arrays(y_pred, sample_weight, grad, what, &rows, &cols)
+    check_labels(labels, y_pred, rows, cols, what)
+    if overlaps(grad, labels):
+        raise ValueError(f"{what}: grad must not share memory with labels")
+    cdef const int64_t *l_ptr = <const int64_t *>cnp.PyArray_DATA(labels)
     cdef const float *p_ptr = f32_ptr(y_pred)
     cdef const float *w_ptr = optional_ptr(sample_weight)
     cdef float *g_ptr = f32_ptr(grad)
@@ -258,28 +382,33 @@ cdef extern from "fastnn.h" nogil:
     void fnn_clip_values(idx_t n, float *x, float limit)
 
 
-cdef int check_update(str what, cnp.ndarray p, cnp.ndarray g, list states) except -1:
-    """p and every state array writeable float32 of g's size, and no two of them sharing memory."""
-    check_writeable(p, f"{what} p")
-    check_f32(g, f"{what} g")
+cdef int check_state(str what, cnp.ndarray p, cnp.ndarray g, cnp.ndarray s, str name) except -1:
+    need_out(s, what, name)
+    if cnp.PyArray_SIZE(s) != cnp.PyArray_SIZE(p):
+        raise ValueError(f"{what}: {name} has {cnp.PyArray_SIZE(s)} values but p has {cnp.PyArray_SIZE(p)}")
+    return 0
+
+
+cdef int check_update(str what, cnp.ndarray p, cnp.ndarray g, cnp.ndarray s1=None, str n1=None,
+                      cnp.ndarray s2=None, str n2=None, cnp.ndarray s3=None, str n3=None) except -1:
+    """p and every state array given (s1..s3, None when unused) writeable float32 of g's size, and no
+    two of them sharing memory."""
+    need_out(p, what, "p")
+    need_f32(g, what, "g")
     check_same_size(p, g, what)
-    cdef list written = [p]
-    cdef cnp.ndarray s, other
-    for name, s in states:
-        if s is None:
-            continue
-        check_writeable(s, f"{what} {name}")
-        if cnp.PyArray_SIZE(s) != cnp.PyArray_SIZE(p):
-            raise ValueError(f"{what}: {name} has {cnp.PyArray_SIZE(s)} values but p has {cnp.PyArray_SIZE(p)}")
-        written.append(s)
-    for i in range(len(written)):
-        s = written[i]
-        if overlaps(s, g):
-            raise ValueError(f"{what}: the gradient shares memory with an array the update writes")
-        for j in range(i):
-            other = written[j]
-            if overlaps(s, other):
-                raise ValueError(f"{what}: two of the arrays the update writes share memory")
+    if s1 is not None:
+        check_state(what, p, g, s1, n1)
+    if s2 is not None:
+        check_state(what, p, g, s2, n2)
+    if s3 is not None:
+        check_state(what, p, g, s3, n3)
+    if overlaps(p, g) or (s1 is not None and overlaps(s1, g)) or (s2 is not None and overlaps(s2, g)) \
+            or (s3 is not None and overlaps(s3, g)):
+        raise ValueError(f"{what}: the gradient shares memory with an array the update writes")
+    if (s1 is not None and overlaps(s1, p)) or (s2 is not None and (overlaps(s2, p) or
+            (s1 is not None and overlaps(s2, s1)))) or (s3 is not None and (overlaps(s3, p) or
+            (s1 is not None and overlaps(s3, s1)) or (s2 is not None and overlaps(s3, s2)))):
+        raise ValueError(f"{what}: two of the arrays the update writes share memory")
     return 0
 
 
@@ -291,7 +420,7 @@ def sgd_update(cnp.ndarray p not None, cnp.ndarray g not None, cnp.ndarray veloc
                double momentum=0.0, bint nesterov=False, double grad_scale=1.0):
     if momentum != 0.0 and velocity is None:
         raise ValueError("sgd_update: momentum != 0 needs a velocity array")
-    check_update("sgd_update", p, g, [("velocity", velocity if momentum != 0.0 else None)])
+    check_update("sgd_update", p, g, velocity if momentum != 0.0 else None, "velocity")
     cdef idx_t n = cnp.PyArray_SIZE(p)
     cdef float *p_ptr = f32_ptr(p)
     cdef const float *g_ptr = f32_ptr(g)
@@ -305,7 +434,7 @@ def adam_update(cnp.ndarray p not None, cnp.ndarray g not None, cnp.ndarray m no
                 double eps, long long step, double grad_scale=1.0):
     if step < 1:
         raise ValueError(f"adam_update: step counts from 1, got {step}")
-    check_update("adam_update", p, g, [("m", m), ("v", v), ("vhat", vhat)])
+    check_update("adam_update", p, g, m, "m", v, "v", vhat, "vhat")
     cdef idx_t n = cnp.PyArray_SIZE(p)
     cdef float *p_ptr = f32_ptr(p)
     cdef const float *g_ptr = f32_ptr(g)
@@ -326,7 +455,7 @@ def rmsprop_update(cnp.ndarray p not None, cnp.ndarray g not None, cnp.ndarray v
         raise ValueError("rmsprop_update: centered=True needs an average_grad array")
     cdef cnp.ndarray mb = momentum_buf if momentum > 0.0 else None
     cdef cnp.ndarray avg = average_grad if centered else None
-    check_update("rmsprop_update", p, g, [("velocity", velocity), ("momentum_buf", mb), ("average_grad", avg)])
+    check_update("rmsprop_update", p, g, velocity, "velocity", mb, "momentum_buf", avg, "average_grad")
     cdef idx_t n = cnp.PyArray_SIZE(p)
     cdef float *p_ptr = f32_ptr(p)
     cdef const float *g_ptr = f32_ptr(g)
@@ -339,7 +468,7 @@ def rmsprop_update(cnp.ndarray p not None, cnp.ndarray g not None, cnp.ndarray v
 
 def adagrad_update(cnp.ndarray p not None, cnp.ndarray g not None, cnp.ndarray accumulator not None,
                    double lr, double eps, double grad_scale=1.0):
-    check_update("adagrad_update", p, g, [("accumulator", accumulator)])
+    check_update("adagrad_update", p, g, accumulator, "accumulator")
     cdef idx_t n = cnp.PyArray_SIZE(p)
     cdef float *p_ptr = f32_ptr(p)
     cdef const float *g_ptr = f32_ptr(g)
@@ -349,7 +478,7 @@ def adagrad_update(cnp.ndarray p not None, cnp.ndarray g not None, cnp.ndarray a
 
 
 def decay_weights(cnp.ndarray p not None, double factor):
-    check_writeable(p, "decay_weights p")
+    need_out(p, "decay_weights", "p")
     cdef idx_t n = cnp.PyArray_SIZE(p)
     cdef float *p_ptr = f32_ptr(p)
     with nogil:
@@ -357,10 +486,96 @@ def decay_weights(cnp.ndarray p not None, double factor):
 
 
 def clip_values(cnp.ndarray x not None, float limit):
-    check_writeable(x, "clip_values x")
+    need_out(x, "clip_values", "x")
     if not limit >= 0.0:
         raise ValueError(f"clip_values: limit must be >= 0, got {limit}")
     cdef idx_t n = cnp.PyArray_SIZE(x)
     cdef float *x_ptr = f32_ptr(x)
     with nogil:
         fnn_clip_values(n, x_ptr, limit)
+
+
+cdef extern from "fastnn.h" nogil:
+    enum:
+        FNN_ACCURACY_BINARY
+        FNN_ACCURACY_CATEGORICAL
+        FNN_ACCURACY_SPARSE_CATEGORICAL
+        FNN_ACCURACY_TOP_K
+        FNN_ACCURACY_SPARSE_TOP_K
+    void fnn_accuracy_counts(int kind, idx_t rows, idx_t cols, const float *t, const int64_t *labels,
+                             const float *p, const float *sample_weight, float threshold, idx_t k, double *counts)
+
+ACCURACY_KINDS = {"binary": FNN_ACCURACY_BINARY, "categorical": FNN_ACCURACY_CATEGORICAL,
+                  "sparse_categorical": FNN_ACCURACY_SPARSE_CATEGORICAL, "top_k": FNN_ACCURACY_TOP_K,
+                  "sparse_top_k": FNN_ACCURACY_SPARSE_TOP_K}
+
+
+cdef inline bint is_lead_of(cnp.ndarray w, cnp.ndarray s, int lead):
+    """w's shape is s.shape[:lead], or that with a trailing 1."""
+    cdef int d, ndim = cnp.PyArray_NDIM(w)
+    if ndim != lead and not (ndim == lead + 1 and cnp.PyArray_DIM(w, lead) == 1):
+        return False
+    for d in range(lead):
+        if cnp.PyArray_DIM(w, d) != cnp.PyArray_DIM(s, d):
+            return False
+    return True
+
+
+def accuracy_counts(int kind, cnp.ndarray y_true not None, cnp.ndarray y_pred not None, cnp.ndarray sample_weight,
+                    float threshold=0.5, idx_t k=1):
+    """(weighted hits, total weight) of an accuracy metric over one batch, as Keras's metrics count them.
+
+    y_pred is float32. For the sparse kinds y_true holds int64 labels of shape y_pred.shape[:-1] (or with
+    a trailing 1); otherwise float32 of y_pred's shape, or differing from it by a trailing axis of size 1
+    (Keras drops it; a 1-D pair holds one value per sample). sample_weight is None or float32 with one
+    weight per sample (the shape that remains without the last axis).
+    """
+    cdef str what = "accuracy"
+    if not FNN_ACCURACY_BINARY <= kind <= FNN_ACCURACY_SPARSE_TOP_K:
+        raise ValueError(f"accuracy_counts: unknown kind {kind}")
+    cdef bint sparse = kind == FNN_ACCURACY_SPARSE_CATEGORICAL or kind == FNN_ACCURACY_SPARSE_TOP_K
+    need_f32(y_pred, what, "y_pred")
+    cdef cnp.ndarray shaped = y_pred  # the array whose shape is the batch's (rows, cols)
+    if sparse:
+        if cnp.PyArray_TYPE(y_true) != cnp.NPY_INT64 or not cnp.PyArray_IS_C_CONTIGUOUS(y_true):
+            raise ValueError(f"{what}: labels must be a C-contiguous int64 array, got dtype {y_true.dtype}")
+        if cnp.PyArray_NDIM(y_pred) == 0 or not one_per_row(y_true, y_pred):
+            raise ValueError(f"y_true has shape {(<object>y_true).shape}: expected labels of shape "
+                             f"{lead_shape(y_pred) if cnp.PyArray_NDIM(y_pred) else ()}")
+    else:
+        need_f32(y_true, what, "y_true")
+        if cnp.PyArray_NDIM(y_true) < cnp.PyArray_NDIM(y_pred):
+            shaped = y_true
+        if not keras_same_shape(y_true, y_pred):
+            raise ValueError(f"y_true has shape {(<object>y_true).shape} and y_pred {(<object>y_pred).shape}; "
+                             f"they must match")
+    cdef int ndim = cnp.PyArray_NDIM(shaped)
+    if ndim == 0:
+        raise ValueError(f"{what}: y_pred must be at least 1-D, got shape {(<object>y_pred).shape}")
+    cdef idx_t cols = 1 if ndim == 1 and not sparse else cnp.PyArray_DIM(shaped, ndim - 1)
+    if cols == 0:
+        raise ValueError(f"{what}: y_pred must have a non-empty last axis, got shape {(<object>y_pred).shape}")
+    cdef idx_t rows = cnp.PyArray_SIZE(shaped) // cols
+    if sample_weight is not None:
+        need_f32(sample_weight, what, "sample_weight")
+        if not is_lead_of(sample_weight, shaped, ndim if ndim == 1 and not sparse else ndim - 1):
+            raise ValueError(f"{what}: sample_weight of shape {(<object>sample_weight).shape} must hold one "
+                             f"weight per sample ({rows})")
+    if (kind == FNN_ACCURACY_TOP_K or kind == FNN_ACCURACY_SPARSE_TOP_K) and k < 1:
+        raise ValueError(f"{what}: k must be >= 1, got {k}")
+    cdef const int64_t *l_ptr = <const int64_t *>cnp.PyArray_DATA(y_true) if sparse else NULL
+    cdef idx_t i, bad = -1
+    if kind == FNN_ACCURACY_SPARSE_TOP_K:  # it reads p[label]; the argmax kinds only compare labels
+        for i in range(rows):
+            if l_ptr[i] < 0 or l_ptr[i] >= cols:
+                bad = i
+                break
+        if bad >= 0:
+            raise ValueError(f"{what}: label {l_ptr[bad]} at index {bad} is out of range for {cols} classes")
+    cdef const float *t_ptr = NULL if sparse else f32_ptr(y_true)
+    cdef const float *p_ptr = f32_ptr(y_pred)
+    cdef const float *w_ptr = optional_ptr(sample_weight)
+    cdef double counts[2]
+    with nogil:
+        fnn_accuracy_counts(kind, rows, cols, t_ptr, l_ptr, p_ptr, w_ptr, threshold, k, counts)
+    return counts[0], counts[1]

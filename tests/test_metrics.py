@@ -211,3 +211,61 @@ def test_errors():
         metrics.AUC(multi_label=True)
     with pytest.raises(ValueError, match="k must"):
         metrics.TopKCategoricalAccuracy(k=0)
+
+
+def numpy_accuracy_counts(kind, y, p, w, threshold=0.5, k=1):
+    """The accuracy counts by the NumPy formulas the metrics used before their C kernel."""
+    if kind == "binary":
+        hit = (y == (p > np.float32(threshold))).mean(-1)
+    elif kind in ("categorical", "sparse_categorical"):
+        labels = y if kind.startswith("sparse") else np.argmax(y, -1)
+        hit = labels == np.argmax(p, -1)
+    else:
+        labels = y if kind.startswith("sparse") else np.argmax(y, -1)
+        hit = (p > np.take_along_axis(p, labels[..., None], -1)).sum(-1) < k
+    w = np.ones(hit.shape) if w is None else w.astype(np.float64)
+    return (w * hit).sum(), w.sum()
+
+
+@pytest.mark.parametrize("kind", ["binary", "categorical", "sparse_categorical", "top_k", "sparse_top_k"])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_accuracy_counts_kernel_vs_numpy(kind, weighted, rng):
+    from fastnn import ops
+    p = rng.integers(0, 4, (40, 5)).astype(np.float32) / 4  # many ties
+    p[3, 1] = np.nan
+    labels = rng.integers(0, 5, 40)
+    y = rng.integers(0, 2, (40, 5)).astype(np.float32) if kind == "binary" else (
+        labels if kind.startswith("sparse") else np.eye(5, dtype=np.float32)[labels])
+    w = rng.uniform(0, 1, 40).astype(np.float32) if weighted else None
+    got = ops.accuracy_counts(kind, y, p, w, threshold=0.5, k=2)
+    expected = numpy_accuracy_counts(kind, y, p, w, k=2)
+    assert got == pytest.approx(expected, rel=1e-12)
+
+
+def test_accuracy_counts_shapes_and_errors(rng):
+    from fastnn import ops
+    y, p = rng.integers(0, 2, 8).astype(np.float32), rng.random((8, 1)).astype(np.float32)
+    hits = (y == (p[:, 0] > 0.5)).sum()
+    for yt, yp in ((y, p), (y[:, None], p), (y, p[:, 0]), (y[:, None], p[:, 0])):  # Keras's squeeze rules
+        assert ops.accuracy_counts("binary", yt, yp) == (hits, 8.0)
+    y3, p3 = rng.integers(0, 2, (2, 3)).astype(np.float32), rng.random((2, 3, 1)).astype(np.float32)
+    assert ops.accuracy_counts("binary", y3, p3)[1] == 2.0  # (B, T) against (B, T, 1): T values per sample
+    with pytest.raises(ValueError, match="must match"):
+        ops.accuracy_counts("binary", np.zeros((4, 2), np.float32), np.zeros((2, 4), np.float32))
+    with pytest.raises(ValueError, match="one weight per sample"):
+        ops.accuracy_counts("binary", y, p, np.ones(7, np.float32))
+    with pytest.raises(ValueError, match="out of range"):
+        ops.accuracy_counts("sparse_top_k", np.array([0, 5]), np.zeros((2, 5), np.float32), k=2)
+    with pytest.raises(ValueError, match="unknown kind"):
+        ops.accuracy_counts("exact", y, p)
+    with pytest.raises(ValueError, match="non-empty"):
+        ops.accuracy_counts("categorical", np.zeros((2, 0), np.float32), np.zeros((2, 0), np.float32))
+
+
+def test_accuracy_metrics_weighted_broadcast(rng):
+    """(B,) weights for (B, T, C) predictions weigh every step of a sample, as Keras broadcasts them."""
+    labels, p = rng.integers(0, 4, (6, 3)), rng.random((6, 3, 4))
+    w = rng.uniform(0, 1, 6)
+    hit = labels == p.argmax(-1)
+    ww = np.broadcast_to(w[:, None], hit.shape)
+    assert feed(metrics.SparseCategoricalAccuracy(), [(labels, p, w)]) == pytest.approx((hit * ww).sum() / ww.sum())

@@ -204,6 +204,13 @@ def test_activation_errors():
         _C.activation_forward(99, x, x.copy())
     with pytest.raises(ValueError, match="sizes differ"):
         _C.activation_forward(1, x, np.zeros(5, np.float32))
+    # the fast path leaves shape checks to the binding: a float32 out of the same size but another shape
+    with pytest.raises(ValueError, match="shape"):
+        _C.activation_forward(1, x, np.zeros((3, 2), np.float32))
+    with pytest.raises(ValueError, match="y has shape"):
+        ops.activation_backward("relu", None, np.zeros((3, 2), np.float32), x)
+    with pytest.raises(ValueError, match="shape"):
+        ops.bias_grad(np.zeros((2, 3), np.float32), out=np.zeros((1, 3), np.float32))
 
 
 # ---- bias_grad and l2_norm ----
@@ -399,6 +406,15 @@ def test_loss_errors():
         _C.loss_pointwise(0, None, p, None, p.copy())
     with pytest.raises(ValueError, match="int64"):
         _C.loss_sparse_categorical(np.zeros(2, np.int32), p, None, p.copy())
+    # float32 inputs take the fast path, whose shape checks are the binding's
+    with pytest.raises(ValueError, match="loss_mse: y_true has shape"):
+        ops.loss_mse(np.zeros((3, 2), np.float32), p)
+    with pytest.raises(ValueError, match="grad_out has shape"):
+        ops.loss_mse(p, p, grad_out=np.zeros((3, 2), np.float32))
+    with pytest.raises(ValueError, match="sample_weight must have shape"):
+        ops.loss_mse(p, p, sample_weight=np.ones(3, np.float32))
+    with pytest.raises(ValueError, match="labels must have shape"):
+        ops.loss_sparse_categorical_crossentropy(np.zeros(3, np.int64), p)
 
 
 # ---- optimizer updates ----

@@ -1,14 +1,16 @@
 """Activations, losses, reductions and optimizer updates on fastnn's C kernels.
 
-These run several times per training step, so each wrapper takes a fast path when its inputs are
-already C-contiguous float32 ndarrays and leaves the remaining checks to the binding.
+These run several times per training step, so each wrapper starts with a fast path, taken when its
+inputs are already what the binding needs (C-contiguous float32 ndarrays, int64 labels, default
+options): it hands them straight to the binding, which checks dtypes, contiguity, shapes and overlaps
+in C and raises clear errors. Anything else takes the slow path, which converts and explains.
 """
 import math
 
 import numpy as np
 
 from .. import _C
-from .._C import is_f32
+from .._C import empty_like_f32, is_f32, is_i64
 from ._convert import as_float32, check_out
 
 __all__ = [
@@ -16,6 +18,7 @@ __all__ = [
     "loss_mse", "loss_mae", "loss_huber", "loss_binary_crossentropy", "loss_categorical_crossentropy",
     "loss_sparse_categorical_crossentropy",
     "sgd_update", "adam_update", "rmsprop_update", "adagrad_update", "decay_weights", "l2_norm", "clip_values",
+    "ACCURACY_KINDS", "accuracy_counts",
 ]
 
 ACTIVATIONS = ("linear", "relu", "leaky_relu", "elu", "gelu", "silu", "sigmoid", "tanh", "softplus", "softmax")
@@ -24,6 +27,9 @@ _ACTIVATION_CODES = {name: code for code, name in enumerate(ACTIVATIONS)}
 _DEFAULT_ALPHA = {"leaky_relu": 0.2, "elu": 1.0}
 _BACKWARD_INPUT = {name: _C.activation_backward_input(code) for name, code in _ACTIVATION_CODES.items()}
 _F32 = np.dtype(np.float32)
+# The fast paths' view of the tables above: name -> (code, default alpha[, which input backward reads]).
+_FORWARD_FAST = {name: (code, _DEFAULT_ALPHA.get(name, 0.0)) for name, code in _ACTIVATION_CODES.items()}
+_BACKWARD_FAST = {name: (code, alpha, _BACKWARD_INPUT[name]) for name, (code, alpha) in _FORWARD_FAST.items()}
 
 
 def _f32(x, what):
@@ -76,6 +82,10 @@ def activation_forward(name, x, out=None, alpha=None):
         >>> fastnn.ops.activation_forward("relu", np.array([-1.0, 2.0]))
         array([0., 2.], dtype=float32)
     """
+    if alpha is None and type(name) is str and is_f32(x) and (out is None or is_f32(out)):
+        fast = _FORWARD_FAST.get(name)
+        if fast is not None:
+            return _C.activation_forward(fast[0], x, out, fast[1])
     code, alpha = _activation(name, alpha, "activation_forward")
     x = _f32(x, "activation_forward: x")
     if out is None:
@@ -101,6 +111,14 @@ def activation_backward(name, x, y, dy, out=None, alpha=None):
 
     The derivative of relu at 0 is taken as 0 and of elu at 0 as alpha (the left-hand limits).
     """
+    if alpha is None and type(name) is str and is_f32(dy) and (out is None or is_f32(out)):
+        fast = _BACKWARD_FAST.get(name)
+        if fast is not None:
+            code, default_alpha, needs = fast
+            x = x if needs == "x" else None  # the binding must not see what the kernel does not read
+            y = y if needs == "y" else None
+            if needs is None or is_f32(x if needs == "x" else y):
+                return _C.activation_backward(code, x, y, dy, out, default_alpha)
     code, alpha = _activation(name, alpha, "activation_backward")
     dy = _f32(dy, "activation_backward: dy")
     needs = _BACKWARD_INPUT[name]
@@ -138,6 +156,8 @@ def bias_grad(dy, out=None):
         (N,) float32. Each column is summed in float64 in row order, so the result does not depend on
         the thread count.
     """
+    if is_f32(dy) and (out is None or is_f32(out)):
+        return _C.bias_grad(dy, out)
     dy = _f32(dy, "bias_grad: dy")
     if dy.ndim < 2:
         raise ValueError(f"bias_grad: dy must be at least 2-D (batch, units), got shape {dy.shape}")
@@ -153,6 +173,14 @@ def bias_grad(dy, out=None):
 _I64 = np.dtype(np.int64)
 _MSE, _MAE, _HUBER, _BCE, _BCE_LOGITS = (_C.POINTWISE_LOSSES[k] for k in (
     "mse", "mae", "huber", "binary_crossentropy", "binary_crossentropy_from_logits"))
+
+
+def _direct(y_pred, sample_weight, grad_out):
+    """Whether y_pred, sample_weight and grad_out can go to a loss binding as they are (the fast path;
+    y_true or labels are checked by the caller). Weights of lower rank than y_pred.shape[:-1] must be
+    broadcast first, which the slow path does."""
+    return is_f32(y_pred) and (grad_out is None or is_f32(grad_out)) and (
+        sample_weight is None or is_f32(sample_weight) and sample_weight.ndim + 1 >= y_pred.ndim)
 
 
 def _row_weights(sample_weight, lead, what):
@@ -193,6 +221,9 @@ def _targets(y_true, shape, what):
 
 
 def _pointwise(code, what, y_true, y_pred, sample_weight, grad_out, delta=1.0):
+    if is_f32(y_true) and _direct(y_pred, sample_weight, grad_out):
+        grad = empty_like_f32(y_pred) if grad_out is None else grad_out
+        return _C.loss_pointwise(code, y_true, y_pred, sample_weight, grad, delta), grad
     y_pred, w, grad = _loss_inputs(y_true, y_pred, sample_weight, grad_out, what)
     y_true = _targets(y_true, y_pred.shape, what)
     return _C.loss_pointwise(code, y_true, y_pred, w, grad, delta), grad
@@ -237,6 +268,9 @@ def loss_binary_crossentropy(y_true, y_pred, sample_weight=None, grad_out=None, 
     Otherwise as loss_mse.
     """
     code = _BCE_LOGITS if from_logits else _BCE
+    if is_f32(y_true) and _direct(y_pred, sample_weight, grad_out):  # _pointwise's fast path, one call less
+        grad = empty_like_f32(y_pred) if grad_out is None else grad_out
+        return _C.loss_pointwise(code, y_true, y_pred, sample_weight, grad), grad
     return _pointwise(code, "loss_binary_crossentropy", y_true, y_pred, sample_weight, grad_out)
 
 
@@ -254,6 +288,9 @@ def loss_categorical_crossentropy(y_true, y_pred, sample_weight=None, grad_out=N
         (softmax(z) - y_true) * w / B for targets that sum to 1. Without it, probabilities that are
         clipped pass no gradient.
     """
+    if is_f32(y_true) and _direct(y_pred, sample_weight, grad_out):
+        grad = empty_like_f32(y_pred) if grad_out is None else grad_out
+        return _C.loss_categorical(y_true, y_pred, sample_weight, grad, from_logits), grad
     what = "loss_categorical_crossentropy"
     y_pred, w, grad = _loss_inputs(y_true, y_pred, sample_weight, grad_out, what)
     y_true = _targets(y_true, y_pred.shape, what)
@@ -291,6 +328,9 @@ def loss_sparse_categorical_crossentropy(labels, y_pred, sample_weight=None, gra
     Returns:
         (loss, grad) as loss_categorical_crossentropy with one-hot targets.
     """
+    if is_i64(labels) and _direct(y_pred, sample_weight, grad_out):
+        grad = empty_like_f32(y_pred) if grad_out is None else grad_out
+        return _C.loss_sparse_categorical(labels, y_pred, sample_weight, grad, from_logits), grad
     what = "loss_sparse_categorical_crossentropy"
     y_pred, w, grad = _loss_inputs(labels, y_pred, sample_weight, grad_out, what)
     lab = _labels(labels, y_pred.shape[:-1], what)
@@ -318,6 +358,8 @@ def sgd_update(p, g, velocity, lr, momentum=0.0, nesterov=False, grad_scale=1.0)
         velocity: float32 state of p's size, or None when momentum == 0 (ignored then).
         lr, momentum, nesterov, grad_scale: the step's hyperparameters.
     """
+    if is_f32(p) and is_f32(g) and (momentum == 0.0 or is_f32(velocity)):
+        return _C.sgd_update(p, g, velocity, lr, momentum, nesterov, grad_scale)
     _param(p, "sgd_update")
     if momentum != 0.0:
         _param(velocity, "sgd_update", "velocity")
@@ -334,6 +376,8 @@ def adam_update(p, g, m, v, vhat, lr, beta1, beta2, eps, step, grad_scale=1.0):
         m, v: float32 moment estimates of p's size; vhat: the same for amsgrad, else None.
         step: the 1-based number of this step.
     """
+    if is_f32(p) and is_f32(g) and is_f32(m) and is_f32(v) and (vhat is None or is_f32(vhat)):
+        return _C.adam_update(p, g, m, v, vhat, lr, beta1, beta2, eps, step, grad_scale)
     _param(p, "adam_update")
     _param(m, "adam_update", "m")
     _param(v, "adam_update", "v")
@@ -349,6 +393,10 @@ def rmsprop_update(p, g, velocity, momentum_buf, average_grad, lr, rho, momentum
 
     momentum_buf may be None unless momentum > 0, average_grad None unless centered.
     """
+    if is_f32(p) and is_f32(g) and is_f32(velocity) and (momentum <= 0.0 or is_f32(momentum_buf)) and (
+            not centered or is_f32(average_grad)):
+        return _C.rmsprop_update(p, g, velocity, momentum_buf, average_grad, lr, rho, momentum, eps, centered,
+                                 grad_scale)
     _param(p, "rmsprop_update")
     _param(velocity, "rmsprop_update", "velocity")
     if momentum > 0.0:
@@ -361,6 +409,8 @@ def rmsprop_update(p, g, velocity, momentum_buf, average_grad, lr, rho, momentum
 
 def adagrad_update(p, g, accumulator, lr, eps, grad_scale=1.0):
     """One Adagrad step in place (Keras 3): accumulator += g^2; p -= lr*g/sqrt(accumulator + eps)."""
+    if is_f32(p) and is_f32(g) and is_f32(accumulator):
+        return _C.adagrad_update(p, g, accumulator, lr, eps, grad_scale)
     _param(p, "adagrad_update")
     _param(accumulator, "adagrad_update", "accumulator")
     _C.adagrad_update(p, _f32(g, "adagrad_update: g"), accumulator, lr, eps, grad_scale)
@@ -368,15 +418,62 @@ def adagrad_update(p, g, accumulator, lr, eps, grad_scale=1.0):
 
 def decay_weights(p, factor):
     """Decoupled weight decay in place: p -= p * factor (factor = learning_rate * weight_decay)."""
-    _C.decay_weights(_param(p, "decay_weights"), factor)
+    _C.decay_weights(p if is_f32(p) else _param(p, "decay_weights"), factor)
 
 
 def clip_values(x, limit):
     """Clip x in place to [-limit, limit] (limit >= 0); NaN stays NaN."""
-    _C.clip_values(_param(x, "clip_values", "x"), limit)
+    _C.clip_values(x if is_f32(x) else _param(x, "clip_values", "x"), limit)
 
 
 def l2_norm(x):
     """The Euclidean norm of all of x's values as a float, summed in float64 in fixed chunks, so it
     does not depend on the thread count."""
-    return math.sqrt(_C.sum_squares(_f32(x, "l2_norm: x")))
+    return math.sqrt(_C.sum_squares(x if is_f32(x) else _f32(x, "l2_norm: x")))
+
+
+# ---- accuracy metrics ----
+
+ACCURACY_KINDS = tuple(_C.ACCURACY_KINDS)
+_ACCURACY_CODES = _C.ACCURACY_KINDS
+_SPARSE_ACCURACY = {_ACCURACY_CODES["sparse_categorical"], _ACCURACY_CODES["sparse_top_k"]}
+
+
+def accuracy_counts(kind, y_true, y_pred, sample_weight=None, threshold=0.5, k=1):
+    """The weighted hits and total weight of one batch for an accuracy metric, in one pass.
+
+    Args:
+        kind: one of ACCURACY_KINDS: 'binary' (the fraction of a sample's values where
+            y_true == (y_pred > threshold)), 'categorical' (argmax y_true == argmax y_pred), 'sparse_categorical'
+            (label == argmax y_pred), 'top_k' / 'sparse_top_k' (fewer than k scores exceed the target
+            class's; ties count as in).
+        y_true: targets of y_pred's shape (a trailing axis of size 1 may be missing or extra, as Keras
+            allows; a 1-D pair holds one value per sample), or for the sparse kinds integer labels of
+            shape y_pred.shape[:-1] (or with a trailing 1).
+        y_pred: (B, ..., C) predictions.
+        sample_weight: None, or one weight per sample.
+        threshold: the decision threshold of 'binary'.
+        k: how many top scores count for the top-k kinds.
+
+    Returns:
+        (hits, total) floats: sum of w * hit and sum of w (the number of samples when unweighted),
+        summed in sample order in float64.
+    """
+    code = _ACCURACY_CODES.get(kind) if type(kind) is str else None
+    if code is None:
+        raise ValueError(f"accuracy_counts: unknown kind {kind!r}; expected one of {', '.join(ACCURACY_KINDS)}")
+    sparse = code in _SPARSE_ACCURACY
+    if is_f32(y_pred) and (is_i64(y_true) if sparse else is_f32(y_true)) and (
+            sample_weight is None or is_f32(sample_weight)):
+        return _C.accuracy_counts(code, y_true, y_pred, sample_weight, threshold, k)
+    y_pred = _f32(y_pred, "accuracy_counts: y_pred")
+    if sparse:
+        labels = np.asarray(y_true)
+        if labels.dtype.kind not in "biuf":
+            raise TypeError(f"accuracy_counts: labels must be integer class indices, got dtype {labels.dtype}")
+        y_true = np.ascontiguousarray(labels, dtype=_I64)  # float labels are truncated, as Keras casts them
+    else:
+        y_true = _f32(y_true, "accuracy_counts: y_true")
+    if sample_weight is not None:
+        sample_weight = _f32(sample_weight, "accuracy_counts: sample_weight")
+    return _C.accuracy_counts(code, y_true, y_pred, sample_weight, threshold, k)

@@ -1,0 +1,74 @@
+"""Keras-style stateful metrics: update_state(y_true, y_pred, sample_weight=None), result(), reset_state().
+
+The accuracy metrics count each batch in one C pass (fastnn.ops.accuracy_counts); the others are a few
+vectorised NumPy operations per batch. State is kept in float64.
+"""
+from .. import losses as _losses
+from .._registry import Registry as _Registry
+from .._registry import canonical as _canonical
+from .accuracy import (AutoAccuracy, BinaryAccuracy, CategoricalAccuracy, SparseCategoricalAccuracy,
+                       SparseTopKCategoricalAccuracy, TopKCategoricalAccuracy)
+from .base import Mean, Metric
+from .confusion import AUC, Precision, Recall
+from .regression import MeanAbsoluteError, MeanSquaredError, RootMeanSquaredError
+
+__all__ = ["Metric", "Mean", "BinaryAccuracy", "CategoricalAccuracy", "SparseCategoricalAccuracy",
+           "TopKCategoricalAccuracy", "SparseTopKCategoricalAccuracy", "MeanAbsoluteError", "MeanSquaredError",
+           "RootMeanSquaredError", "AutoAccuracy", "Precision", "Recall", "AUC", "get", "serialize", "deserialize"]
+
+
+_registry = _Registry("metric", Metric)
+_registry.add(Mean, "mean")
+_registry.add(BinaryAccuracy, "binary_accuracy")
+_registry.add(CategoricalAccuracy, "categorical_accuracy")
+_registry.add(SparseCategoricalAccuracy, "sparse_categorical_accuracy")
+_registry.add(TopKCategoricalAccuracy, "top_k_categorical_accuracy")
+_registry.add(SparseTopKCategoricalAccuracy, "sparse_top_k_categorical_accuracy")
+_registry.add(MeanAbsoluteError, "mae", "mean_absolute_error")
+_registry.add(MeanSquaredError, "mse", "mean_squared_error")
+_registry.add(RootMeanSquaredError, "root_mean_squared_error")
+_registry.add(Precision, "precision")
+_registry.add(Recall, "recall")
+_registry.add(AUC, "auc")
+_registry.add(AutoAccuracy)
+
+_ACCURACY_BY_LOSS = {_losses.BinaryCrossentropy: BinaryAccuracy, _losses.CategoricalCrossentropy: CategoricalAccuracy,
+                     _losses.SparseCategoricalCrossentropy: SparseCategoricalAccuracy}
+
+
+def get(identifier, loss=None, output_shape=None):
+    """A Metric from a name, an instance or a config dict; 'accuracy'/'acc' resolved as Keras does.
+
+    A metric given by name is named as given ('mae' logs as 'mae', 'accuracy' as 'accuracy').
+    'accuracy' becomes binary, categorical or sparse categorical accuracy from the loss (binary, categorical
+    or sparse categorical cross-entropy); otherwise binary when the output's last axis is 1; otherwise an
+    AutoAccuracy that decides from the shapes of the first batch (Keras 3's rules).
+
+    Args:
+        identifier: the metric.
+        loss: the model's loss (name, Loss or config), used only for 'accuracy'.
+        output_shape: the model's output shape, used only for 'accuracy'.
+
+    Returns:
+        A Metric.
+    """
+    if isinstance(identifier, str) and _canonical(identifier) in ("accuracy", "acc"):
+        loss_class = type(_losses.get(loss)) if loss is not None else None
+        if loss_class in _ACCURACY_BY_LOSS:
+            return _ACCURACY_BY_LOSS[loss_class](name=identifier)
+        if output_shape is not None and tuple(output_shape)[-1:] == (1,):
+            return BinaryAccuracy(name=identifier)
+        return AutoAccuracy(name=identifier)
+    if isinstance(identifier, str):
+        return _registry.lookup(identifier)(name=identifier)
+    return _registry.get(identifier)
+
+
+def serialize(metric):
+    """{'class_name': ..., 'config': ...} for a Metric."""
+    return _registry.serialize(metric)
+
+
+def deserialize(data):
+    """Inverse of serialize."""
+    return _registry.deserialize(data)
