@@ -2,11 +2,16 @@
    A into mc x kc blocks that stay in L2, and sweep the micro-kernel over the tiles. It knows no
    instruction set: the micro-kernel and block sizes come from the config picked in cpu.c.
 
-   Threads split the output C into contiguous ranges of whole tiles along M or N (never K), each
-   thread running the sequential loop nest on its range with its own pack buffers. Every output
-   element therefore sums its k terms in the same order whatever the thread count. */
+   Threads split the output C into chunks of whole tiles along M or N (never K), each thread running
+   the sequential loop nest on the chunks it takes, with its own pack buffers. Every output element
+   therefore sums its k terms in the same order whatever the thread count or chunk order. */
 #include <stdlib.h>
 #include "gemm_internal.h"
+
+/* Threads take chunks of the split dimension in turn: at most this many a thread, of at least this
+   many rows or columns. */
+#define FNN_GEMM_CHUNKS_PER_THREAD 4
+#define FNN_GEMM_MIN_CHUNK 96
 
 /* Below this many multiply-adds a second thread costs more to wake than it saves. */
 #define FNN_GEMM_PARALLEL_MIN_WORK (96 * 96 * 96)
@@ -183,6 +188,12 @@ int fnn_sgemm(int trans_a, int trans_b, idx_t m, idx_t n, idx_t k,
         gemm_range(cfg, &pr, buffer, direct_a, direct_b, 0, m, 0, n);
         return 0;
     }
+    /* Up to FNN_GEMM_CHUNKS_PER_THREAD chunks a thread, each at least FNN_GEMM_MIN_CHUNK rows (or
+       columns) so that packing the other operand once per chunk stays cheap. */
+    idx_t chunk_tiles = FNN_MAX((tiles + threads * FNN_GEMM_CHUNKS_PER_THREAD - 1) / (threads * FNN_GEMM_CHUNKS_PER_THREAD),
+                                (FNN_GEMM_MIN_CHUNK + tile - 1) / tile);
+    chunk_tiles = FNN_MIN(chunk_tiles, (tiles + threads - 1) / threads);
+    idx_t chunks = (tiles + chunk_tiles - 1) / chunk_tiles;
     int failed = 0;
 #pragma omp parallel num_threads(threads)
     {
@@ -193,13 +204,15 @@ int fnn_sgemm(int trans_a, int trans_b, idx_t m, idx_t n, idx_t k,
             failed = 1;
         }
 #pragma omp barrier
-        int t = fnn_thread_id();
-        idx_t lo = FNN_MIN(extent, tiles * t / threads * tile);
-        idx_t hi = FNN_MIN(extent, tiles * (t + 1) / threads * tile);
         int give_up;
 #pragma omp atomic read
         give_up = failed;
-        if (!give_up && hi > lo) {
+        /* Chunks are handed out as threads come free, so a thread the OS delays (another library's
+           spinning workers, a busy core) costs its share of chunks, not the whole call. */
+#pragma omp for schedule(dynamic, 1)
+        for (idx_t chunk = 0; chunk < chunks; chunk++) {
+            idx_t lo = chunk * chunk_tiles * tile, hi = FNN_MIN(extent, lo + chunk_tiles * tile);
+            if (give_up) continue;
             if (split_m) gemm_range(cfg, &pr, buffer, direct_a, direct_b, lo, hi, 0, n);
             else gemm_range(cfg, &pr, buffer, direct_a, direct_b, 0, m, lo, hi);
         }
