@@ -10,16 +10,12 @@ import warnings
 
 import numpy as np
 
-from . import _config
+from . import _config, _inputs
 from .callbacks import CallbackList, History, TerminateOnNaN
-from .ops._convert import as_contiguous_float32, as_float32
 from .progress import ProgressBar
 
 __all__ = ["fit", "evaluate", "predict", "train_on_batch", "test_on_batch", "predict_on_batch", "call",
            "reset_metrics"]
-
-DEFAULT_BATCH_SIZE = 32
-
 
 class _Engine:
     """Step functions and running loss for one model structure + compile."""
@@ -136,107 +132,6 @@ def _engine(model, need_training=False):
     return engine
 
 
-# ----- input handling ----------------------------------------------------------------------------
-def _as_inputs(model, x, what):
-    if x is None:
-        raise ValueError(f"{what}: x is required")
-    x = as_contiguous_float32(x, f"{what}: x")
-    if x.ndim < 1:
-        raise ValueError(f"{what}: x must have a batch dimension, got a scalar")
-    if not model.built:
-        if not model._layers:
-            raise ValueError(f"Sequential '{model.name}' has no layers")
-        model.build((None,) + x.shape[1:])
-    expected = model._build_input_shape
-    if x.shape[1:] == expected[1:]:
-        return x
-    if len(expected) != x.ndim or any(e is not None and e != d for e, d in zip(expected[1:], x.shape[1:])):
-        first = model._layers[0]
-        if hasattr(first, "input_dim") and x.ndim == len(expected):
-            raise ValueError(f"{type(first).__name__} '{first.name}' expected input with last dimension "
-                             f"{expected[-1]}, got shape {x.shape}")
-        raise ValueError(f"{type(first).__name__} '{first.name}' expected input of shape {expected}, "
-                         f"got shape {x.shape}")
-    return x
-
-
-def _as_targets(model, y, n, what):
-    if y is None:
-        raise ValueError(f"{what}: y is required")
-    y = np.asarray(y)
-    if y.dtype.kind not in "biuf":
-        raise TypeError(f"{what}: y must hold numbers, got dtype {y.dtype}")
-    if y.ndim == 0 or len(y) != n:
-        raise ValueError(f"{what}: x and y must have the same number of samples, got x with {n} and y with "
-                         f"{'no batch dimension' if y.ndim == 0 else len(y)}")
-    from .losses import SparseCategoricalCrossentropy
-
-    if isinstance(model.loss, SparseCategoricalCrossentropy) and y.dtype.kind in "biu":
-        return np.ascontiguousarray(y, dtype=np.int64)
-    y = np.ascontiguousarray(y, dtype=np.float32)
-    if y.ndim == 1 and model.output_shape[1:] == (1,):
-        y = y.reshape(-1, 1)
-    return y
-
-
-def _as_sample_weight(sample_weight, class_weight, y, n, what):
-    if sample_weight is not None and class_weight is not None:
-        raise ValueError(f"{what}: give sample_weight or class_weight, not both")
-    if class_weight is not None:
-        if not isinstance(class_weight, dict):
-            raise TypeError(f"{what}: class_weight must be a dict {{class index: weight}}")
-        labels = y if y.ndim == 1 else (y[:, 0] if y.shape[-1] == 1 else np.argmax(y.reshape(n, -1), axis=-1))
-        labels = np.round(labels.reshape(-1)).astype(np.int64)
-        weights = np.ones(n, np.float32)
-        for cls, weight in class_weight.items():
-            weights[labels == int(cls)] = weight
-        return weights
-    if sample_weight is None:
-        return None
-    weights = np.ascontiguousarray(as_float32(sample_weight, f"{what}: sample_weight")).reshape(-1)
-    if weights.size != n:
-        raise ValueError(f"{what}: sample_weight needs one weight per sample ({n}), got shape {np.shape(sample_weight)}")
-    if not np.isfinite(weights).all():
-        raise ValueError(f"{what}: sample_weight contains NaN or infinity")
-    return weights
-
-
-def _check_finite(arr, name, what):
-    if arr.dtype.kind == "f" and not np.isfinite(arr).all():
-        raise ValueError(f"{what}: {name} contains NaN or infinity")
-
-
-def _batch_size(batch_size, what):
-    if batch_size is None:
-        return DEFAULT_BATCH_SIZE
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-        raise ValueError(f"{what}: batch_size must be a positive int, got {batch_size!r}")
-    return int(batch_size)
-
-
-def _verbosity(verbose, what, default=1):
-    if verbose == "auto":
-        return default
-    if verbose not in (0, 1, 2) or isinstance(verbose, bool):
-        raise ValueError(f"{what}: verbose must be 'auto', 0, 1 or 2, got {verbose!r}")
-    return verbose
-
-
-def _require_compiled(model, what):
-    if not model.compiled:
-        raise RuntimeError(f"Sequential '{model.name}': you must call compile() before {what}()")
-    if model.loss is None:
-        raise RuntimeError(f"Sequential '{model.name}': {what}() needs a loss; pass loss= to compile()")
-
-
-def _training_arrays(model, x, y, sample_weight, class_weight, what):
-    x = _as_inputs(model, x, what)
-    y = _as_targets(model, y, len(x), what)
-    _check_finite(x, "x", what)
-    _check_finite(y, "y", what)
-    return x, y, _as_sample_weight(sample_weight, class_weight, y, len(x), what)
-
-
 def _ensure_optimizer(model):
     if model._optimizer_version != model._version:
         model._build_optimizer()
@@ -247,16 +142,16 @@ def fit(model, x, y, batch_size=None, epochs=1, verbose="auto", callbacks=None, 
         validation_data=None, shuffle=True, class_weight=None, sample_weight=None, initial_epoch=0,
         steps_per_epoch=None, validation_steps=None, validation_batch_size=None, validation_freq=1):
     """Sequential.fit (see there)."""
-    _require_compiled(model, "fit")
-    batch_size = _batch_size(batch_size, "fit")
-    verbose = _verbosity(verbose, "fit")
-    x, y, sw = _training_arrays(model, x, y, sample_weight, class_weight, "fit")
+    _inputs.require_compiled(model, "fit")
+    batch_size = _inputs.batch_size(batch_size, "fit")
+    verbose = _inputs.verbosity(verbose, "fit")
+    x, y, sw = _inputs.training_arrays(model, x, y, sample_weight, class_weight, "fit")
     validation = None
     if validation_data is not None:
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
             raise ValueError("fit: validation_data must be (x_val, y_val) or (x_val, y_val, sample_weight_val)")
         vx, vy, vsw = (tuple(validation_data) + (None,))[:3]
-        validation = _training_arrays(model, vx, vy, vsw, None, "fit: validation_data")
+        validation = _inputs.training_arrays(model, vx, vy, vsw, None, "fit: validation_data")
     elif validation_split:
         if not 0.0 < validation_split < 1.0:
             raise ValueError(f"fit: validation_split must be in [0, 1), got {validation_split!r}")
@@ -315,7 +210,7 @@ def fit(model, x, y, batch_size=None, epochs=1, verbose="auto", callbacks=None, 
                 break
         logs = engine.logs()
         if validation is not None and (epoch + 1 - initial_epoch) % validation_freq == 0:
-            val_batch = _batch_size(validation_batch_size, "fit") if validation_batch_size else batch_size
+            val_batch = _inputs.batch_size(validation_batch_size, "fit") if validation_batch_size else batch_size
             callback_list.on_test_begin()
             val_logs = _run_test(model, engine, *validation, val_batch, validation_steps, callback_list, None)
             callback_list.on_test_end(val_logs)
@@ -369,12 +264,12 @@ def _run_test(model, engine, x, y, sw, batch_size, steps, callback_list, bar):
 def evaluate(model, x, y, batch_size=None, verbose="auto", sample_weight=None, steps=None, callbacks=None,
              return_dict=False):
     """Sequential.evaluate (see there)."""
-    _require_compiled(model, "evaluate")
-    batch_size = _batch_size(batch_size, "evaluate")
-    verbose = _verbosity(verbose, "evaluate")
-    x = _as_inputs(model, x, "evaluate")
-    y = _as_targets(model, y, len(x), "evaluate")
-    sw = _as_sample_weight(sample_weight, None, y, len(x), "evaluate")
+    _inputs.require_compiled(model, "evaluate")
+    batch_size = _inputs.batch_size(batch_size, "evaluate")
+    verbose = _inputs.verbosity(verbose, "evaluate")
+    x = _inputs.as_inputs(model, x, "evaluate")
+    y = _inputs.as_targets(model, y, len(x), "evaluate")
+    sw = _inputs.as_sample_weight(sample_weight, None, y, len(x), "evaluate")
     engine = _engine(model, need_training=True)
     total = max(1, math.ceil(len(x) / batch_size))
     callback_list = CallbackList(callbacks, model, None, {"steps": total, "verbose": verbose})
@@ -387,10 +282,10 @@ def evaluate(model, x, y, batch_size=None, verbose="auto", sample_weight=None, s
 
 def predict(model, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
     """Sequential.predict (see there)."""
-    batch_size = _batch_size(batch_size, "predict")
-    x = _as_inputs(model, x, "predict")
+    batch_size = _inputs.batch_size(batch_size, "predict")
+    x = _inputs.as_inputs(model, x, "predict")
     n = len(x)
-    verbose = _verbosity(verbose, "predict", default=1 if n > batch_size else 0)
+    verbose = _inputs.verbosity(verbose, "predict", default=1 if n > batch_size else 0)
     infer = _engine(model).infer
     if n <= batch_size and not verbose and not callbacks and n:
         h = x
@@ -421,8 +316,8 @@ def predict(model, x, batch_size=None, verbose="auto", steps=None, callbacks=Non
 
 def train_on_batch(model, x, y, sample_weight=None, class_weight=None, return_dict=False):
     """Sequential.train_on_batch (see there)."""
-    _require_compiled(model, "train_on_batch")
-    x, y, sw = _training_arrays(model, x, y, sample_weight, class_weight, "train_on_batch")
+    _inputs.require_compiled(model, "train_on_batch")
+    x, y, sw = _inputs.training_arrays(model, x, y, sample_weight, class_weight, "train_on_batch")
     _ensure_optimizer(model)
     engine = _engine(model, need_training=True)
     engine.train_step(x, y, sw)
@@ -432,10 +327,10 @@ def train_on_batch(model, x, y, sample_weight=None, class_weight=None, return_di
 
 def test_on_batch(model, x, y, sample_weight=None, return_dict=False):
     """Sequential.test_on_batch (see there)."""
-    _require_compiled(model, "test_on_batch")
-    x = _as_inputs(model, x, "test_on_batch")
-    y = _as_targets(model, y, len(x), "test_on_batch")
-    sw = _as_sample_weight(sample_weight, None, y, len(x), "test_on_batch")
+    _inputs.require_compiled(model, "test_on_batch")
+    x = _inputs.as_inputs(model, x, "test_on_batch")
+    y = _inputs.as_targets(model, y, len(x), "test_on_batch")
+    sw = _inputs.as_sample_weight(sample_weight, None, y, len(x), "test_on_batch")
     engine = _engine(model, need_training=True)
     engine.test_step(x, y, sw)
     logs = engine.logs()
@@ -444,7 +339,7 @@ def test_on_batch(model, x, y, sample_weight=None, return_dict=False):
 
 def predict_on_batch(model, x):
     """Sequential.predict_on_batch (see there)."""
-    h = _as_inputs(model, x, "predict_on_batch")
+    h = _inputs.as_inputs(model, x, "predict_on_batch")
     for forward in _engine(model).infer:
         h = forward(h, False)
     return h.copy()
@@ -452,7 +347,7 @@ def predict_on_batch(model, x):
 
 def call(model, x, training=False):
     """model(x): the forward pass on one batch, as a new array."""
-    h = _as_inputs(model, x, "Sequential call")
+    h = _inputs.as_inputs(model, x, "Sequential call")
     for forward in _engine(model).infer:
         h = forward(h, training)
     return h.copy()
