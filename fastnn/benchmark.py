@@ -145,9 +145,9 @@ def gemm_rows(threads=2):
     return rows
 
 
-def main(threads=None, file=None):
-    """Print the fastnn-vs-NumPy GEMM table."""
+def main(threads=None, file=None, samples=5):
+    """Print the fastnn-vs-NumPy GEMM table (benchmarks/compare.py takes more samples)."""
     threads = threads or fastnn.get_num_threads()
-    rows = [measure(r) for r in gemm_rows(threads)]
+    rows = [measure(r, samples=samples) for r in gemm_rows(threads)]
     print_table(rows, file=file)
     return rows
