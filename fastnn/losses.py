@@ -76,7 +76,7 @@ class Loss(_Configurable):
         return False
 
     def _run(self, y_true, y_pred, sample_weight, grad_out, from_logits):
-        shape = np.shape(y_pred)
+        shape = y_pred.shape if type(y_pred) is np.ndarray else np.shape(y_pred)
         if self._per_element and len(shape) == 1:  # (B,) predictions are one value per sample, as (B, 1)
             y_pred = np.reshape(y_pred, (-1, 1))
             y_true = np.reshape(y_true, (-1, 1)) if np.size(y_true) == np.size(y_pred) else y_true
@@ -88,7 +88,7 @@ class Loss(_Configurable):
             samples = grad.size // grad.shape[-1]
             loss *= samples
             grad *= samples
-        return float(loss), grad.reshape(shape)
+        return float(loss), grad if grad.shape == shape else grad.reshape(shape)
 
     def _kernel_options(self, from_logits):
         return {}

@@ -21,7 +21,7 @@ def test_avx512_kernel_under_emulation(tmp_path):
     isa_flags = {"kernel_avx2.c": ["-mavx2", "-mfma"],
                  "kernel_avx512.c": ["-mavx2", "-mfma", "-DFNN_EMULATE_AVX512"]}
     objects = []
-    for src in [csrc / "cpu.c", *sorted((csrc / "gemm").glob("*.c"))]:
+    for src in [csrc / "cpu.c", csrc / "parallel.c", *sorted((csrc / "gemm").glob("*.c"))]:
         obj = tmp_path / (src.stem + ".o")
         flags = isa_flags.get(src.name, [])
         subprocess.run(["gcc", "-O2", "-std=c11", "-fopenmp", "-DFASTNN_X86", f"-I{csrc}", *flags,

@@ -166,12 +166,83 @@ static void gemm_range(const fnn_gemm_config *cfg, const gemm_problem *pr, float
     }
 }
 
+/* Columns one task of the one-row path computes; their sums stay in L1. */
+#define GEMV_BLOCK 256
+/* Independent partial sums of a dot product: they let the compiler vectorise it without
+   reordering it, and fix the order whatever the thread count. */
+#define GEMV_LANES 8
+
+// a is (1, k) with element stride csa; op(b) is (k, n); c is (1, n); columns [j0, j1) of c
+static void gemv_columns(const gemm_problem *pr, idx_t csa, idx_t j0, idx_t j1) {
+    const idx_t k = pr->k;
+    float sum[GEMV_BLOCK];
+    for (idx_t jb = j0; jb < j1; jb += GEMV_BLOCK) {
+        idx_t width = FNN_MIN(GEMV_BLOCK, j1 - jb);
+        if (!pr->trans_b) {
+            /* c += a_p * (row p of B), four rows a pass: B streams past once and the sums are
+               loaded and stored a quarter as often */
+            for (idx_t j = 0; j < width; j++) sum[j] = 0.0f;
+            idx_t p = 0;
+            for (; p + 4 <= k; p += 4) {
+                const float a0 = pr->a[p * csa], a1 = pr->a[(p + 1) * csa];
+                const float a2 = pr->a[(p + 2) * csa], a3 = pr->a[(p + 3) * csa];
+                const float *b0 = pr->b + p * pr->ldb + jb, *b1 = b0 + pr->ldb, *b2 = b1 + pr->ldb, *b3 = b2 + pr->ldb;
+                for (idx_t j = 0; j < width; j++) sum[j] += (a0 * b0[j] + a1 * b1[j]) + (a2 * b2[j] + a3 * b3[j]);
+            }
+            for (; p < k; p++) {
+                const float a_p = pr->a[p * csa], *b_p = pr->b + p * pr->ldb + jb;
+                for (idx_t j = 0; j < width; j++) sum[j] += a_p * b_p[j];
+            }
+        } else {
+            /* B is stored (n, k): each output is a dot product of two contiguous rows */
+            for (idx_t j = 0; j < width; j++) {
+                const float *b_j = pr->b + (jb + j) * pr->ldb;
+                float lane[GEMV_LANES] = {0.0f};
+                idx_t p = 0;
+                for (; p + GEMV_LANES <= k; p += GEMV_LANES)
+                    for (int l = 0; l < GEMV_LANES; l++) lane[l] += pr->a[(p + l) * csa] * b_j[p + l];
+                for (int l = 0; p < k; p++, l++) lane[l] += pr->a[p * csa] * b_j[p];
+                float total = 0.0f;
+                for (int l = 0; l < GEMV_LANES; l++) total += lane[l];
+                sum[j] = total;
+            }
+        }
+        float *c = pr->c + jb;
+        for (idx_t j = 0; j < width; j++) {
+            float v = pr->accumulate ? c[j] + sum[j] : sum[j];
+            if (pr->bias) v += pr->bias[jb + j];
+            c[j] = fnn_activate_scalar(v, pr->act);
+        }
+    }
+}
+
+typedef struct {
+    const gemm_problem *pr;
+    idx_t csa, n;
+} gemv_task;
+
+// blocks [lo, hi) of GEMV_BLOCK columns
+static void gemv_blocks(void *ctx, idx_t lo, idx_t hi) {
+    const gemv_task *task = ctx;
+    gemv_columns(task->pr, task->csa, lo * GEMV_BLOCK, FNN_MIN(hi * GEMV_BLOCK, task->n));
+}
+
+/* Multiply-adds a thread should have before the one-row path splits its columns. */
+#define GEMV_PARALLEL_MIN_WORK 65536
+
 int fnn_sgemm(int trans_a, int trans_b, idx_t m, idx_t n, idx_t k,
               const float *a, idx_t lda, const float *b, idx_t ldb,
               float *c, idx_t ldc, int accumulate, const float *bias, int act) {
     if (m <= 0 || n <= 0) return 0;
     const fnn_gemm_config *cfg = active_config();
     gemm_problem pr = {trans_a, trans_b, a, b, lda, ldb, k, c, ldc, accumulate, act, bias};
+    if (m == 1) {
+        /* One row: packing B would copy more than the product reads, so B streams past in place. */
+        gemv_task task = {&pr, trans_a ? lda : 1, n};
+        idx_t blocks = (n + GEMV_BLOCK - 1) / GEMV_BLOCK, block_work = GEMV_BLOCK * FNN_MAX(k, 1);
+        fnn_parallel_for(blocks, (GEMV_PARALLEL_MIN_WORK + block_work - 1) / block_work, gemv_blocks, &task);
+        return 0;
+    }
     size_t buffer_floats = pack_floats(cfg, m, n, k);
     int direct_a = (double)m * n * k <= FNN_GEMM_DIRECT_MAX_WORK;
     int direct_b = !trans_b && (direct_a || (m <= FNN_GEMM_DIRECT_B_MAX_M && ldb % FNN_GEMM_ALIASING_STRIDE != 0));

@@ -3,7 +3,18 @@
 #ifndef FNN_GEMM_INTERNAL_H
 #define FNN_GEMM_INTERNAL_H
 
+#include <math.h>
 #include "../fastnn.h"
+
+/* The epilogue activation on one value: the portable kernel, the naive oracle and the one-row path. */
+static inline float fnn_activate_scalar(float v, int act) {
+    switch (act) {
+    case FNN_ACT_RELU: return v > 0.0f ? v : 0.0f;
+    case FNN_ACT_SIGMOID: return 1.0f / (1.0f + expf(-v));
+    case FNN_ACT_TANH: return tanhf(v);
+    default: return v;
+    }
+}
 
 /* Computes one MR x NR tile of c. Step p of row r of A is a[r * rsa + p * csa]: a packed panel
    (rsa = 1, csa = MR) or the matrix itself, either orientation; rows at or past mr are never read.

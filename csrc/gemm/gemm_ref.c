@@ -1,16 +1,6 @@
 /* The naive GEMM: one dot product per output, float accumulation in k order. It is the oracle the
    blocked driver is tested against and has exactly fnn_sgemm's contract. */
-#include <math.h>
-#include "../fastnn.h"
-
-static float apply_act(float v, int act) {
-    switch (act) {
-    case FNN_ACT_RELU: return v > 0.0f ? v : 0.0f;
-    case FNN_ACT_SIGMOID: return 1.0f / (1.0f + expf(-v));
-    case FNN_ACT_TANH: return tanhf(v);
-    default: return v;
-    }
-}
+#include "gemm_internal.h"
 
 // a is (m, k) or stored (k, m) when trans_a; b is (k, n) or stored (n, k) when trans_b; c is (m, n)
 void fnn_sgemm_ref(int trans_a, int trans_b, idx_t m, idx_t n, idx_t k,
@@ -25,7 +15,7 @@ void fnn_sgemm_ref(int trans_a, int trans_b, idx_t m, idx_t n, idx_t k,
                 sum += a_ip * b_pj;
             }
             float v = (accumulate ? c[i * ldc + j] : 0.0f) + sum + (bias ? bias[j] : 0.0f);
-            c[i * ldc + j] = apply_act(v, act);
+            c[i * ldc + j] = fnn_activate_scalar(v, act);
         }
     }
 }

@@ -1,19 +1,9 @@
 /* The portable micro-kernel: plain C that any compiler vectorises with its baseline SIMD. */
-#include <math.h>
 #include <string.h>
 #include "gemm_internal.h"
 
 #define MR 4
 #define NR 8
-
-static float activate(float v, int act) {
-    switch (act) {
-    case FNN_ACT_RELU: return v > 0.0f ? v : 0.0f;
-    case FNN_ACT_SIGMOID: return 1.0f / (1.0f + expf(-v));
-    case FNN_ACT_TANH: return tanhf(v);
-    default: return v;
-    }
-}
 
 // a is (mr, k) with strides (rsa, csa), b is (k, NR) with row stride rsb, c is (mr, nr) of an (., ldc) matrix
 static void sgemm_scalar_4x8(idx_t k, const float *a, idx_t rsa, idx_t csa, const float *b, idx_t rsb,
@@ -33,7 +23,7 @@ static void sgemm_scalar_4x8(idx_t k, const float *a, idx_t rsa, idx_t csa, cons
             float v = acc[r][j];
             if (load_c) v = c_r[j] + v;
             if (bias) v += bias[j];
-            c_r[j] = activate(v, act);
+            c_r[j] = fnn_activate_scalar(v, act);
         }
     }
 }
