@@ -1,4 +1,4 @@
-"""Core layers: Input, Dense, Activation, Dropout, Flatten, Reshape.
+"""Core layers: Input and Dense.
 
 Every layer keeps its forward outputs and backward results in buffers it allocates once per input
 shape and reuses, so a training step makes no temporary arrays.
@@ -7,17 +7,10 @@ import math
 
 import numpy as np
 
-from .. import _config, ops
-from ..ops import nn as _nn
+from .. import ops
 from .base import Layer, deserialize_object, normalize_shape, register, serialize_object
 
-__all__ = ["InputLayer", "Input", "Dense", "Activation", "Dropout", "Flatten", "Reshape"]
-
-
-def _activations():
-    from .. import activations
-
-    return activations
+__all__ = ["InputLayer", "Input", "Dense"]
 
 
 @register
@@ -89,10 +82,10 @@ class Dense(Layer):
         super().__init__(**kwargs)
         if isinstance(units, bool) or not isinstance(units, (int, np.integer)) or units <= 0:
             raise ValueError(f"Dense '{self.name}': units must be a positive int, got {units!r}")
-        from .. import initializers, regularizers
+        from .. import activations, initializers, regularizers
 
         self.units = int(units)
-        self.activation = _activations().get(activation)
+        self.activation = activations.get(activation)
         self.use_bias = bool(use_bias)
         self.kernel_initializer = deserialize_object(initializers, kernel_initializer)
         self.bias_initializer = deserialize_object(initializers, bias_initializer)
@@ -219,201 +212,3 @@ class Dense(Layer):
 
 def _initializer_fn(initializer):
     return initializer if callable(initializer) else initializer.init
-
-
-@register
-class Activation(Layer):
-    """Applies an activation function elementwise (softmax: over the last axis).
-
-    Args:
-        activation: name or fastnn.activations.Activation.
-
-    Input shape:
-        any. Output shape: the same.
-    """
-
-    def __init__(self, activation, **kwargs):
-        super().__init__(**kwargs)
-        self.activation = _activations().get(activation)
-        self._act_forward = self.activation.forward
-        self._act_backward = self.activation.backward
-        self._x_shape = None
-        self._buffers = {}
-
-    def _prepare(self, shape):
-        buffers = self._buffers.get(shape)
-        if buffers is None:
-            buffers = self._buffers[shape] = (np.empty(shape, np.float32), np.empty(shape, np.float32))
-        self._y, self._dx = buffers
-        self._x_shape = shape
-
-    def forward(self, x, training=False):
-        if x.shape != self._x_shape:
-            self._prepare(x.shape)
-        self._x = x
-        return self._act_forward(x, out=self._y)
-
-    def backward(self, dy):
-        return self._act_backward(self._x, self._y, dy, out=self._dx)
-
-    def forward_logits(self, x):
-        """The input itself: the pre-activation for a loss fused with this activation."""
-        if x.shape != self._x_shape:
-            self._prepare(x.shape)
-        self._x = x
-        return x
-
-    def activate_logits(self):
-        return self._act_forward(self._x, out=self._y)
-
-    def backward_logits(self, dz):
-        return dz
-
-    def get_config(self):
-        from .. import activations
-
-        config = super().get_config()
-        config["activation"] = activations.serialize(self.activation)
-        return config
-
-
-@register
-class Dropout(Layer):
-    """Inverted dropout: while training, zero each input with probability `rate` and scale the rest by 1/(1-rate).
-
-    Args:
-        rate: fraction to drop, in [0, 1).
-        noise_shape: optional mask shape broadcast against the input (None entries take the input's size).
-        seed: optional int for a private generator; otherwise masks come from fastnn's seeded generator.
-
-    Input shape:
-        any. Output shape: the same. At inference the layer is the identity.
-    """
-
-    def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
-        super().__init__(**kwargs)
-        if isinstance(rate, bool) or not isinstance(rate, (int, float, np.floating, np.integer)) or not 0 <= rate < 1:
-            raise ValueError(f"Dropout '{self.name}': rate must be a number in [0, 1), got {rate!r}")
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
-            raise ValueError(f"Dropout '{self.name}': seed must be a non-negative int or None, got {seed!r}")
-        self.rate = float(rate)
-        self.noise_shape = None if noise_shape is None else tuple(None if d is None else int(d) for d in noise_shape)
-        self.seed = None if seed is None else int(seed)
-        self._rng = None if seed is None else np.random.default_rng(self.seed)
-        self._scale = np.float32(1.0 / (1.0 - self.rate))
-        self._rate32 = np.float32(self.rate)
-        self._x_shape = None
-        self._mask = None
-        self._buffers = {}
-
-    def _prepare(self, shape):
-        mask_shape = shape
-        if self.noise_shape is not None:
-            if len(self.noise_shape) != len(shape):
-                raise self._error(f"noise_shape {self.noise_shape} does not match inputs of shape {shape}")
-            mask_shape = tuple(s if n is None else n for n, s in zip(self.noise_shape, shape))
-        buffers = self._buffers.get(shape)
-        if buffers is None:
-            buffers = self._buffers[shape] = (np.empty(mask_shape, np.float32), np.empty(mask_shape, np.float32),
-                                              np.empty(shape, np.float32), np.empty(shape, np.float32))
-        self._uniform, self._mask_buf, self._y, self._dx = buffers
-        self._x_shape = shape
-
-    def forward(self, x, training=False):
-        if not training or self.rate == 0.0:
-            self._mask = None
-            return x
-        if x.shape != self._x_shape:
-            self._prepare(x.shape)
-        rng = self._rng or _config.generator()
-        uniform, mask = self._uniform, self._mask_buf
-        rng.random(dtype=np.float32, out=uniform)
-        np.greater_equal(uniform, self._rate32, out=mask)
-        mask *= self._scale
-        self._mask = mask
-        return np.multiply(x, mask, out=self._y)
-
-    def backward(self, dy):
-        if self._mask is None:
-            return dy
-        return np.multiply(dy, self._mask, out=self._dx)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(rate=self.rate, noise_shape=None if self.noise_shape is None else list(self.noise_shape),
-                      seed=self.seed)
-        return config
-
-
-@register
-class Flatten(Layer):
-    """Flattens each sample to one dimension: (batch, d1, d2, ...) -> (batch, d1*d2*...)."""
-
-    def __init__(self, data_format=None, **kwargs):
-        super().__init__(**kwargs)
-        if data_format not in (None, "channels_last"):
-            raise ValueError(f"Flatten '{self.name}': only data_format='channels_last' is supported")
-
-    def compute_output_shape(self, input_shape):
-        rest = input_shape[1:]
-        return (input_shape[0], None if None in rest else math.prod(rest))
-
-    def forward(self, x, training=False):
-        self._x_shape = x.shape
-        return x.reshape(x.shape[0], -1)
-
-    def backward(self, dy):
-        return dy.reshape(self._x_shape)
-
-
-@register
-class Reshape(Layer):
-    """Reshapes each sample to `target_shape` (one entry may be -1).
-
-    Args:
-        target_shape: the shape of one output sample, without the batch dimension.
-    """
-
-    def __init__(self, target_shape, **kwargs):
-        super().__init__(**kwargs)
-        try:
-            target = tuple(int(d) for d in target_shape)
-        except (TypeError, ValueError):
-            raise TypeError(f"Reshape '{self.name}': target_shape must be a tuple of ints, got {target_shape!r}") from None
-        if sum(d == -1 for d in target) > 1 or any(d == 0 or d < -1 for d in target):
-            raise ValueError(f"Reshape '{self.name}': target_shape needs positive sizes and at most one -1, "
-                             f"got {target}")
-        self.target_shape = target
-
-    def compute_output_shape(self, input_shape):
-        rest = input_shape[1:]
-        if -1 not in self.target_shape:
-            if None not in rest and math.prod(rest) != math.prod(self.target_shape):
-                raise self._error(f"cannot reshape samples of shape {tuple(rest)} to {self.target_shape}")
-            return (input_shape[0],) + self.target_shape
-        if None in rest:
-            return (input_shape[0],) + tuple(None if d == -1 else d for d in self.target_shape)
-        known = -math.prod(self.target_shape)
-        size = math.prod(rest)
-        if size % known:
-            raise self._error(f"cannot reshape samples of shape {tuple(rest)} to {self.target_shape}")
-        return (input_shape[0],) + tuple(size // known if d == -1 else d for d in self.target_shape)
-
-    def build(self, input_shape):
-        self.compute_output_shape(tuple(input_shape))
-        super().build(input_shape)
-
-    def forward(self, x, training=False):
-        self._x_shape = x.shape
-        try:
-            return x.reshape((x.shape[0],) + self.target_shape)
-        except ValueError:
-            raise self._error(f"cannot reshape input of shape {x.shape} to (batch,) + {self.target_shape}") from None
-
-    def backward(self, dy):
-        return dy.reshape(self._x_shape)
-
-    def get_config(self):
-        config = super().get_config()
-        config["target_shape"] = list(self.target_shape)
-        return config

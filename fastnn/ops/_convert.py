@@ -1,7 +1,7 @@
 """Turning user input into the float32 C-contiguous arrays the kernels take, with clear errors."""
 import numpy as np
 
-from .._C import contiguous_f32
+from .._C import contiguous_f32, is_f32
 
 
 def as_float32(x, what):
@@ -21,6 +21,15 @@ def as_contiguous_float32(x, what):
     """x as a C-contiguous float32 ndarray (at most one copy); TypeError for non-numbers."""
     converted = contiguous_f32(x)
     return converted if converted is not None else np.ascontiguousarray(as_float32(x, what))
+
+
+def as_float32_operand(x, what):
+    """x as a C-contiguous float32 ndarray for a kernel, without a copy when it already is one; a 0-d x
+    stays 0-d (as_contiguous_float32 makes it 1-d)."""
+    if is_f32(x):
+        return x
+    x = as_float32(x, what)
+    return x if x.flags.c_contiguous else np.ascontiguousarray(x)
 
 
 def as_matrix(x, what):

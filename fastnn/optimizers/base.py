@@ -1,26 +1,17 @@
-"""Keras 3 optimizers over one flat float32 vector of all parameters.
+"""The Optimizer base: learning rate or schedule, gradient clipping, decoupled weight decay, state and config.
 
-A model keeps every parameter in one flat vector (layer weights are views into it) and every gradient in
-another, so a step is: evaluate the learning rate, clip, decay the weights, then ONE fused update kernel
-over the whole vector. Everything a step needs is prepared in build(), so apply() costs a few attribute
-lookups plus the kernel.
-
-Example:
-    >>> opt = fastnn.optimizers.Adam(1e-3)
-    >>> opt.build(flat_params, [(0, (4, 3)), (12, (3,))])
-    >>> opt.apply(flat_grads)     # params updated in place, opt.iterations == 1
+A subclass names its state buffers (_state_layout) and returns the closure that runs its fused update
+kernel (_make_update); everything else about a step lives here.
 """
 import math
 
 import numpy as np
 
-from . import schedules
-from ._registry import Registry as _Registry
-from .ops import nn as _nn
-from .schedules import LearningRateSchedule
+from .. import schedules
+from ..ops import nn as _nn
+from ..schedules import LearningRateSchedule
 
-__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "schedules", "get", "serialize",
-           "deserialize"]
+__all__ = ["Optimizer"]
 
 # Keras 3 optimizer arguments fastnn accepts only at their defaults, so Keras configs still load.
 _UNSUPPORTED_DEFAULTS = {"use_ema": False, "ema_momentum": 0.99, "ema_overwrite_frequency": None,
@@ -247,181 +238,3 @@ class Optimizer:
 
     def __repr__(self):
         return f"{type(self).__name__}(learning_rate={self.get_config()['learning_rate']!r}, name={self.name!r})"
-
-
-class SGD(Optimizer):
-    """Gradient descent with optional (Nesterov) momentum.
-
-    v = momentum * v - lr * g; p += v (Nesterov: p += momentum * v - lr * g); without momentum p -= lr * g.
-
-    Args:
-        learning_rate: float or schedule.
-        momentum: in [0, 1].
-        nesterov: use Nesterov momentum.
-        **kwargs: the base Optimizer arguments.
-    """
-
-    _default_name = "SGD"
-
-    def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, **kwargs):
-        super().__init__(learning_rate, **kwargs)
-        self.momentum = _fraction(momentum, "SGD: momentum")
-        self.nesterov = bool(nesterov)
-
-    def _state_layout(self):
-        return (("momentum", 0.0),) if self.momentum > 0 else ()
-
-    def _make_update(self, params, state):
-        kernel, momentum, nesterov = _nn.sgd_update, self.momentum, self.nesterov
-        velocity = state.get("momentum")
-
-        def update(grads, lr, step, scale):
-            kernel(params, grads, velocity, lr, momentum, nesterov, scale)
-        return update
-
-    def get_config(self):
-        return {**super().get_config(), "momentum": self.momentum, "nesterov": self.nesterov}
-
-
-class Adam(Optimizer):
-    """Adam (Kingma & Ba) with Keras's epsilon-hat form, optionally AMSGrad.
-
-    Args:
-        learning_rate: float or schedule.
-        beta_1, beta_2: decay rates of the first and second moment estimates, in [0, 1).
-        epsilon: added to sqrt(v) (after bias correction of the step size, as Keras).
-        amsgrad: use the running maximum of v.
-        **kwargs: the base Optimizer arguments.
-    """
-
-    _default_name = "adam"
-
-    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, amsgrad=False, **kwargs):
-        super().__init__(learning_rate, **kwargs)
-        self.beta_1 = _fraction(beta_1, f"{type(self).__name__}: beta_1", upper_open=True)
-        self.beta_2 = _fraction(beta_2, f"{type(self).__name__}: beta_2", upper_open=True)
-        self.epsilon = float(epsilon)
-        self.amsgrad = bool(amsgrad)
-
-    def _state_layout(self):
-        return (("m", 0.0), ("v", 0.0)) + ((("vhat", 0.0),) if self.amsgrad else ())
-
-    def _make_update(self, params, state):
-        kernel, beta_1, beta_2, epsilon = _nn.adam_update, self.beta_1, self.beta_2, self.epsilon
-        m, v, vhat = state["m"], state["v"], state.get("vhat")
-
-        def update(grads, lr, step, scale):
-            kernel(params, grads, m, v, vhat, lr, beta_1, beta_2, epsilon, step, scale)
-        return update
-
-    def get_config(self):
-        return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon,
-                "amsgrad": self.amsgrad}
-
-
-class AdamW(Adam):
-    """Adam with decoupled weight decay (default 0.004, as Keras); see Adam for the arguments."""
-
-    _default_name = "adamw"
-
-    def __init__(self, learning_rate=0.001, weight_decay=0.004, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
-                 amsgrad=False, **kwargs):
-        if weight_decay is None:
-            raise ValueError("AdamW: weight_decay must be a number, got None")
-        super().__init__(learning_rate, beta_1, beta_2, epsilon, amsgrad, weight_decay=weight_decay, **kwargs)
-
-
-class RMSprop(Optimizer):
-    """RMSprop: divide the gradient by a running RMS of recent gradients (eps inside the sqrt, as Keras).
-
-    Args:
-        learning_rate: float or schedule.
-        rho: decay of the running average of squared gradients.
-        momentum: momentum of the increments (0 disables).
-        epsilon: added to the average before the sqrt.
-        centered: divide by the running variance instead (subtract the squared mean gradient).
-        **kwargs: the base Optimizer arguments.
-    """
-
-    _default_name = "rmsprop"
-
-    def __init__(self, learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7, centered=False, **kwargs):
-        super().__init__(learning_rate, **kwargs)
-        self.rho = _fraction(rho, "RMSprop: rho")
-        self.momentum = _fraction(momentum, "RMSprop: momentum")
-        self.epsilon = float(epsilon)
-        self.centered = bool(centered)
-
-    def _state_layout(self):
-        return ((("velocity", 0.0),) + ((("momentum", 0.0),) if self.momentum > 0 else ())
-                + ((("average_gradient", 0.0),) if self.centered else ()))
-
-    def _make_update(self, params, state):
-        kernel, rho, momentum, epsilon, centered = _nn.rmsprop_update, self.rho, self.momentum, self.epsilon, \
-            self.centered
-        velocity, momentum_buf, average = state["velocity"], state.get("momentum"), state.get("average_gradient")
-
-        def update(grads, lr, step, scale):
-            kernel(params, grads, velocity, momentum_buf, average, lr, rho, momentum, epsilon, centered, scale)
-        return update
-
-    def get_config(self):
-        return {**super().get_config(), "rho": self.rho, "momentum": self.momentum, "epsilon": self.epsilon,
-                "centered": self.centered}
-
-
-class Adagrad(Optimizer):
-    """Adagrad: acc += g^2; p -= lr * g / sqrt(acc + epsilon).
-
-    Args:
-        learning_rate: float or schedule.
-        initial_accumulator_value: the starting value of every accumulator (>= 0).
-        epsilon: added inside the sqrt.
-        **kwargs: the base Optimizer arguments.
-    """
-
-    _default_name = "adagrad"
-
-    def __init__(self, learning_rate=0.001, initial_accumulator_value=0.1, epsilon=1e-7, **kwargs):
-        super().__init__(learning_rate, **kwargs)
-        self.initial_accumulator_value = float(initial_accumulator_value)
-        if not self.initial_accumulator_value >= 0:
-            raise ValueError(f"Adagrad: initial_accumulator_value must be >= 0, got {initial_accumulator_value!r}")
-        self.epsilon = float(epsilon)
-
-    def _state_layout(self):
-        return (("accumulator", self.initial_accumulator_value),)
-
-    def _make_update(self, params, state):
-        kernel, epsilon, accumulator = _nn.adagrad_update, self.epsilon, state["accumulator"]
-
-        def update(grads, lr, step, scale):
-            kernel(params, grads, accumulator, lr, epsilon, scale)
-        return update
-
-    def get_config(self):
-        return {**super().get_config(), "initial_accumulator_value": self.initial_accumulator_value,
-                "epsilon": self.epsilon}
-
-
-_registry = _Registry("optimizer", Optimizer)
-_registry.add(SGD, "sgd")
-_registry.add(Adam, "adam")
-_registry.add(AdamW, "adamw")
-_registry.add(RMSprop, "rmsprop")
-_registry.add(Adagrad, "adagrad")
-
-
-def get(identifier):
-    """An optimizer from a name ('sgd', 'adam', 'adamw', 'rmsprop', 'adagrad'), an instance or a config."""
-    return _registry.get(identifier)
-
-
-def serialize(optimizer):
-    """{'class_name': ..., 'config': ...} for an optimizer (its state is not included)."""
-    return _registry.serialize(optimizer)
-
-
-def deserialize(data):
-    """Inverse of serialize: a fresh, unbuilt optimizer."""
-    return _registry.deserialize(data)

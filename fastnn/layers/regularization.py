@@ -1,0 +1,75 @@
+"""Regularization layers: Dropout."""
+import numpy as np
+
+from .. import _config
+from .base import Layer, register
+
+__all__ = ["Dropout"]
+
+
+@register
+class Dropout(Layer):
+    """Inverted dropout: while training, zero each input with probability `rate` and scale the rest by 1/(1-rate).
+
+    Args:
+        rate: fraction to drop, in [0, 1).
+        noise_shape: optional mask shape broadcast against the input (None entries take the input's size).
+        seed: optional int for a private generator; otherwise masks come from fastnn's seeded generator.
+
+    Input shape:
+        any. Output shape: the same. At inference the layer is the identity.
+    """
+
+    def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(rate, bool) or not isinstance(rate, (int, float, np.floating, np.integer)) or not 0 <= rate < 1:
+            raise ValueError(f"Dropout '{self.name}': rate must be a number in [0, 1), got {rate!r}")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
+            raise ValueError(f"Dropout '{self.name}': seed must be a non-negative int or None, got {seed!r}")
+        self.rate = float(rate)
+        self.noise_shape = None if noise_shape is None else tuple(None if d is None else int(d) for d in noise_shape)
+        self.seed = None if seed is None else int(seed)
+        self._rng = None if seed is None else np.random.default_rng(self.seed)
+        self._scale = np.float32(1.0 / (1.0 - self.rate))
+        self._rate32 = np.float32(self.rate)
+        self._x_shape = None
+        self._mask = None
+        self._buffers = {}
+
+    def _prepare(self, shape):
+        mask_shape = shape
+        if self.noise_shape is not None:
+            if len(self.noise_shape) != len(shape):
+                raise self._error(f"noise_shape {self.noise_shape} does not match inputs of shape {shape}")
+            mask_shape = tuple(s if n is None else n for n, s in zip(self.noise_shape, shape))
+        buffers = self._buffers.get(shape)
+        if buffers is None:
+            buffers = self._buffers[shape] = (np.empty(mask_shape, np.float32), np.empty(mask_shape, np.float32),
+                                              np.empty(shape, np.float32), np.empty(shape, np.float32))
+        self._uniform, self._mask_buf, self._y, self._dx = buffers
+        self._x_shape = shape
+
+    def forward(self, x, training=False):
+        if not training or self.rate == 0.0:
+            self._mask = None
+            return x
+        if x.shape != self._x_shape:
+            self._prepare(x.shape)
+        rng = self._rng or _config.generator()
+        uniform, mask = self._uniform, self._mask_buf
+        rng.random(dtype=np.float32, out=uniform)
+        np.greater_equal(uniform, self._rate32, out=mask)
+        mask *= self._scale
+        self._mask = mask
+        return np.multiply(x, mask, out=self._y)
+
+    def backward(self, dy):
+        if self._mask is None:
+            return dy
+        return np.multiply(dy, self._mask, out=self._dx)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(rate=self.rate, noise_shape=None if self.noise_shape is None else list(self.noise_shape),
+                      seed=self.seed)
+        return config

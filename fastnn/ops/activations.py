@@ -1,0 +1,146 @@
+"""Activation functions forward and backward, and the gradient of a bias, on fastnn's C kernels."""
+import numpy as np
+
+from .. import _C
+from .._C import is_f32
+from ._convert import as_float32_operand, check_out
+
+__all__ = ["ACTIVATIONS", "activation_forward", "activation_backward", "activation_backward_input", "bias_grad"]
+
+ACTIVATIONS = ("linear", "relu", "leaky_relu", "elu", "gelu", "silu", "sigmoid", "tanh", "softplus", "softmax")
+_ACTIVATION_CODES = {name: code for code, name in enumerate(ACTIVATIONS)}
+# Keras's defaults for the activations that take a parameter.
+_DEFAULT_ALPHA = {"leaky_relu": 0.2, "elu": 1.0}
+_BACKWARD_INPUT = {name: _C.activation_backward_input(code) for name, code in _ACTIVATION_CODES.items()}
+_F32 = np.dtype(np.float32)
+# The fast paths' view of the tables above: name -> (code, default alpha[, which input backward reads]).
+_FORWARD_FAST = {name: (code, _DEFAULT_ALPHA.get(name, 0.0)) for name, code in _ACTIVATION_CODES.items()}
+_BACKWARD_FAST = {name: (code, alpha, _BACKWARD_INPUT[name]) for name, (code, alpha) in _FORWARD_FAST.items()}
+
+
+def _activation(name, alpha, what):
+    code = _ACTIVATION_CODES.get(name) if type(name) is str else None
+    if code is None:
+        raise ValueError(f"{what}: unknown activation {name!r}; expected one of {', '.join(ACTIVATIONS)}")
+    if alpha is None:
+        return code, _DEFAULT_ALPHA.get(name, 0.0)
+    if name not in _DEFAULT_ALPHA:
+        raise ValueError(f"{what}: alpha only applies to leaky_relu and elu, not {name}")
+    alpha = float(alpha)
+    if name == "elu" and not alpha >= 0.0:
+        raise ValueError(f"{what}: elu needs alpha >= 0 (its backward reads y), got {alpha}")
+    return code, alpha
+
+
+def activation_backward_input(name):
+    """Which array activation_backward(name, ...) reads besides dy: 'x', 'y' or None (linear).
+
+    relu, elu, sigmoid, tanh and softmax read their output y; leaky_relu, gelu, silu and softplus
+    read their input x.
+    """
+    if name not in _BACKWARD_INPUT:
+        raise ValueError(f"activation_backward_input: unknown activation {name!r}; "
+                         f"expected one of {', '.join(ACTIVATIONS)}")
+    return _BACKWARD_INPUT[name]
+
+
+def activation_forward(name, x, out=None, alpha=None):
+    """y = activation(x) in float32.
+
+    Args:
+        name: one of ACTIVATIONS. softmax normalises over the last axis.
+        x: array-like of any shape (at least 1-D for softmax).
+        out: optional C-contiguous float32 array of x's shape; may be x itself (in place).
+        alpha: leaky_relu's negative slope (default 0.2) or elu's alpha (default 1.0, must be >= 0).
+
+    Returns:
+        y, float32, shaped like x.
+
+    Example:
+        >>> fastnn.ops.activation_forward("relu", np.array([-1.0, 2.0]))
+        array([0., 2.], dtype=float32)
+    """
+    if alpha is None and type(name) is str and is_f32(x) and (out is None or is_f32(out)):
+        fast = _FORWARD_FAST.get(name)
+        if fast is not None:
+            return _C.activation_forward(fast[0], x, out, fast[1])
+    code, alpha = _activation(name, alpha, "activation_forward")
+    x = as_float32_operand(x, "activation_forward: x")
+    if out is None:
+        out = np.empty(x.shape, _F32)
+    else:
+        check_out(out, x.shape, "activation_forward")
+    return _C.activation_forward(code, x, out, alpha)
+
+
+def activation_backward(name, x, y, dy, out=None, alpha=None):
+    """dx = dy * activation'(x) in float32.
+
+    Args:
+        name: one of ACTIVATIONS.
+        x: the activation's input; read by leaky_relu, gelu, silu, softplus (None is fine otherwise).
+        y: the activation's output; read by relu, elu, sigmoid, tanh, softmax (None is fine otherwise).
+        dy: the gradient with respect to y.
+        out: optional C-contiguous float32 array of dy's shape; may be dy itself (in place).
+        alpha: as in activation_forward.
+
+    Returns:
+        dx, float32, shaped like dy.
+
+    The derivative of relu at 0 is taken as 0 and of elu at 0 as alpha (the left-hand limits).
+    """
+    if alpha is None and type(name) is str and is_f32(dy) and (out is None or is_f32(out)):
+        fast = _BACKWARD_FAST.get(name)
+        if fast is not None:
+            code, default_alpha, needs = fast
+            x = x if needs == "x" else None  # the binding must not see what the kernel does not read
+            y = y if needs == "y" else None
+            if needs is None or is_f32(x if needs == "x" else y):
+                return _C.activation_backward(code, x, y, dy, out, default_alpha)
+    code, alpha = _activation(name, alpha, "activation_backward")
+    dy = as_float32_operand(dy, "activation_backward: dy")
+    needs = _BACKWARD_INPUT[name]
+    if needs == "x":
+        if x is None:
+            raise ValueError(f"activation_backward: {name} needs x (the activation's input), got None")
+        x = as_float32_operand(x, "activation_backward: x")
+        if x.shape != dy.shape:
+            raise ValueError(f"activation_backward: x has shape {x.shape} but dy has shape {dy.shape}")
+        y = None
+    elif needs == "y":
+        if y is None:
+            raise ValueError(f"activation_backward: {name} needs y (the activation's output), got None")
+        y = as_float32_operand(y, "activation_backward: y")
+        if y.shape != dy.shape:
+            raise ValueError(f"activation_backward: y has shape {y.shape} but dy has shape {dy.shape}")
+        x = None
+    else:
+        x = y = None
+    if out is None:
+        out = np.empty(dy.shape, _F32)
+    else:
+        check_out(out, dy.shape, "activation_backward")
+    return _C.activation_backward(code, x, y, dy, out, alpha)
+
+
+def bias_grad(dy, out=None):
+    """Column sums of dy: the gradient of a bias added along dy's last axis.
+
+    Args:
+        dy: (B, N) array-like (more leading axes are summed too).
+        out: optional C-contiguous float32 array of shape (N,).
+
+    Returns:
+        (N,) float32. Each column is summed in float64 in row order, so the result does not depend on
+        the thread count.
+    """
+    if is_f32(dy) and (out is None or is_f32(out)):
+        return _C.bias_grad(dy, out)
+    dy = as_float32_operand(dy, "bias_grad: dy")
+    if dy.ndim < 2:
+        raise ValueError(f"bias_grad: dy must be at least 2-D (batch, units), got shape {dy.shape}")
+    if out is None:
+        out = np.empty(dy.shape[-1:], _F32)
+    else:
+        check_out(out, dy.shape[-1:], "bias_grad")
+    return _C.bias_grad(dy, out)

@@ -1,0 +1,39 @@
+"""Adagrad: steps scaled by the accumulated squares of all past gradients."""
+from ..ops import nn as _nn
+from .base import Optimizer
+
+__all__ = ["Adagrad"]
+
+
+class Adagrad(Optimizer):
+    """Adagrad: acc += g^2; p -= lr * g / sqrt(acc + epsilon).
+
+    Args:
+        learning_rate: float or schedule.
+        initial_accumulator_value: the starting value of every accumulator (>= 0).
+        epsilon: added inside the sqrt.
+        **kwargs: the base Optimizer arguments.
+    """
+
+    _default_name = "adagrad"
+
+    def __init__(self, learning_rate=0.001, initial_accumulator_value=0.1, epsilon=1e-7, **kwargs):
+        super().__init__(learning_rate, **kwargs)
+        self.initial_accumulator_value = float(initial_accumulator_value)
+        if not self.initial_accumulator_value >= 0:
+            raise ValueError(f"Adagrad: initial_accumulator_value must be >= 0, got {initial_accumulator_value!r}")
+        self.epsilon = float(epsilon)
+
+    def _state_layout(self):
+        return (("accumulator", self.initial_accumulator_value),)
+
+    def _make_update(self, params, state):
+        kernel, epsilon, accumulator = _nn.adagrad_update, self.epsilon, state["accumulator"]
+
+        def update(grads, lr, step, scale):
+            kernel(params, grads, accumulator, lr, epsilon, scale)
+        return update
+
+    def get_config(self):
+        return {**super().get_config(), "initial_accumulator_value": self.initial_accumulator_value,
+                "epsilon": self.epsilon}
