@@ -259,11 +259,11 @@ int fnn_sgemm(int trans_a, int trans_b, idx_t m, idx_t n, idx_t k,
         gemm_range(cfg, &pr, buffer, direct_a, direct_b, 0, m, 0, n);
         return 0;
     }
-    /* Up to FNN_GEMM_CHUNKS_PER_THREAD chunks a thread, each at least FNN_GEMM_MIN_CHUNK rows (or
-       columns) so that packing the other operand once per chunk stays cheap. */
-    idx_t chunk_tiles = FNN_MAX((tiles + threads * FNN_GEMM_CHUNKS_PER_THREAD - 1) / (threads * FNN_GEMM_CHUNKS_PER_THREAD),
-                                (FNN_GEMM_MIN_CHUNK + tile - 1) / tile);
-    chunk_tiles = FNN_MIN(chunk_tiles, (tiles + threads - 1) / threads);
+    /* The same number of chunks for every thread (up to FNN_GEMM_CHUNKS_PER_THREAD, each at least
+       FNN_GEMM_MIN_CHUNK rows or columns so that packing the other operand once per chunk stays
+       cheap), in equal whole-tile chunks. */
+    idx_t per_thread = FNN_MAX(1, FNN_MIN(FNN_GEMM_CHUNKS_PER_THREAD, extent / threads / FNN_GEMM_MIN_CHUNK));
+    idx_t chunk_tiles = (tiles + threads * per_thread - 1) / (threads * per_thread);
     idx_t chunks = (tiles + chunk_tiles - 1) / chunk_tiles;
     int failed = 0;
 #pragma omp parallel num_threads(threads)
