@@ -7,7 +7,7 @@ import numpy as np
 
 from . import training
 from ._summary import summary_lines
-from .layers.base import Layer, deserialize_object, get_layer_class, unique_name
+from .layers.base import Layer, checked_weight_value, deserialize_object, get_layer_class, unique_name
 from .layers.core import InputLayer
 
 __all__ = ["Sequential"]
@@ -179,16 +179,8 @@ class Sequential:
         if len(weights) != len(targets):
             raise ValueError(f"Sequential '{self.name}': set_weights expected a list of {len(targets)} arrays, "
                              f"got {len(weights)}")
-        values = []
-        for i, ((layer, name, target), value) in enumerate(zip(targets, weights)):
-            value = np.asarray(value)
-            if value.dtype.kind not in "biuf":
-                raise TypeError(f"Sequential '{self.name}': weight {i} ({layer.name}/{name}) must be numeric, "
-                                f"got dtype {value.dtype}")
-            if value.shape != target.shape:
-                raise ValueError(f"Sequential '{self.name}': weight {i} ({layer.name}/{name}) expected shape "
-                                 f"{target.shape}, got {value.shape}")
-            values.append(value)
+        values = [checked_weight_value(value, target, f"Sequential '{self.name}': weight {i} ({layer.name}/{name})")
+                  for i, ((layer, name, target), value) in enumerate(zip(targets, weights))]
         for (_, _, target), value in zip(targets, values):
             target[...] = value
 

@@ -57,6 +57,16 @@ def deserialize_object(module, identifier):
     return module.get(identifier)
 
 
+def checked_weight_value(value, target, what):
+    """value as an array that can be copied into target, or an error naming `what` and both shapes."""
+    value = np.asarray(value)
+    if value.dtype.kind not in "biuf":
+        raise TypeError(f"{what} must be numeric, got dtype {value.dtype}")
+    if value.shape != target.shape:
+        raise ValueError(f"{what} expected shape {target.shape}, got {value.shape}")
+    return value
+
+
 def normalize_shape(shape, what):
     """A shape argument (int or sequence of positive ints / None) as a tuple."""
     if isinstance(shape, (int, np.integer)) and not isinstance(shape, bool):
@@ -151,16 +161,8 @@ class Layer:
         if len(weights) != len(self._weights):
             raise ValueError(f"{type(self).__name__} '{self.name}': expected {len(self._weights)} weight arrays "
                              f"({', '.join(self._weight_names) or 'none'}), got {len(weights)}")
-        values = []
-        for name, target, value in zip(self._weight_names, self._weights, weights):
-            value = np.asarray(value)
-            if value.dtype.kind not in "biuf":
-                raise TypeError(f"{type(self).__name__} '{self.name}': weight '{name}' must be numeric, "
-                                f"got dtype {value.dtype}")
-            if value.shape != target.shape:
-                raise ValueError(f"{type(self).__name__} '{self.name}': weight '{name}' expected shape "
-                                 f"{target.shape}, got {value.shape}")
-            values.append(value)
+        values = [checked_weight_value(value, target, f"{type(self).__name__} '{self.name}': weight '{name}'")
+                  for name, target, value in zip(self._weight_names, self._weights, weights)]
         for target, value in zip(self._weights, values):
             target[...] = value
 
