@@ -4,17 +4,25 @@
    Rows are cut into FNN_REDUCE_CHUNKS fixed slices; fnn_parallel_for hands threads whole slices (or
    runs them all inline when the work is small), each slice sums its rows in order in float64, and the
    slices are added in order, so the value does not depend on the thread count. grad may be p itself:
-   each row reads p before writing grad. */
+   each row reads p before writing grad.
+
+   Elementwise work (the logs and exps of vmath.h) runs in loops gcc vectorises, which therefore hold
+   no float64 sum (gcc may not reorder one): they leave each element's loss term in a block of floats
+   on the stack, and vm_sum_f64 adds the block in a fixed order. */
 #include <math.h>
 #include "fastnn.h"
+#include "vmath.h"
+
+/* Elements whose loss terms a row keeps on the stack before summing them. */
+#define TERM_BLOCK 256
 
 /* Keras's epsilon(): probabilities are clipped to [EPS, 1 - EPS] before any log. Where a probability
    is clipped, the gradient through it is zero, as for Keras's clip. */
 #define EPS 1e-7f
 #define ONE_MINUS_EPS (1.0f - 1e-7f)
 
-static inline float clip_prob(float q) { return q < EPS ? EPS : (q > ONE_MINUS_EPS ? ONE_MINUS_EPS : q); }
-static inline int inside(float q) { return q >= EPS && q <= ONE_MINUS_EPS; }
+static inline float clip_prob(float q) { return vm_clampf(q, EPS, ONE_MINUS_EPS); }
+static inline int inside(float q) { return (q >= EPS) & (q <= ONE_MINUS_EPS); }
 
 /* Rows [r0, r1) of slice c out of FNN_REDUCE_CHUNKS. */
 static inline idx_t slice_start(idx_t rows, idx_t c) {
@@ -44,9 +52,54 @@ static double sum_slices(struct loss_args *args, fnn_range_fn body, idx_t min_wo
     return total;
 }
 
+/* Columns [0, n) of one row of a pointwise loss: g = l'(p) * gscale, term = l(t, p). */
+static void pointwise_block(int loss, idx_t n, const float *t, const float *p, float *g, float *term,
+                            float gscale, float delta) {
+    switch (loss) {
+    case FNN_LOSS_MSE:
+        for (idx_t j = 0; j < n; j++) {
+            float e = p[j] - t[j];
+            term[j] = e * e;
+            g[j] = 2.0f * e * gscale;
+        }
+        break;
+    case FNN_LOSS_MAE:
+        for (idx_t j = 0; j < n; j++) {
+            float e = p[j] - t[j];
+            term[j] = fabsf(e);
+            g[j] = (e > 0.0f ? gscale : (e < 0.0f ? -gscale : 0.0f));
+        }
+        break;
+    case FNN_LOSS_HUBER:
+        for (idx_t j = 0; j < n; j++) {
+            float e = p[j] - t[j], a = fabsf(e);
+            int quadratic = a <= delta;
+            term[j] = vm_select(quadratic, 0.5f * e * e, delta * a - 0.5f * delta * delta);
+            g[j] = vm_select(quadratic, e, e > 0.0f ? delta : -delta) * gscale;
+        }
+        break;
+    case FNN_LOSS_BCE:
+        for (idx_t j = 0; j < n; j++) {
+            float q = clip_prob(p[j]), y = t[j];
+            term[j] = -(y * vm_logf(q) + (1.0f - y) * vm_logf(1.0f - q));
+            g[j] = vm_select(inside(p[j]), (q - y) / (q * (1.0f - q)) * gscale, 0.0f);
+        }
+        break;
+    case FNN_LOSS_BCE_LOGITS:
+        /* -(y log s(z) + (1-y) log s(-z)): both terms <= 0, so nothing cancels; d/dz = s(z) - y */
+        for (idx_t j = 0; j < n; j++) {
+            float z = p[j], y = t[j];
+            term[j] = -(y * vm_log_sigmoidf(z) + (1.0f - y) * vm_log_sigmoidf(-z));
+            g[j] = (vm_sigmoidf(z) - y) * gscale;
+        }
+        break;
+    }
+}
+
 // t, p, g are (rows, cols) rows [r0, r1); returns sum_r w_r * sum_c l(t, p), g = l'(p) * w_r * scale
 static double pointwise_rows(int loss, idx_t r0, idx_t r1, idx_t cols, const float *t, const float *p,
                              const float *sample_weight, float *g, double scale, float delta) {
+    float term[TERM_BLOCK];
     double total = 0.0;
     for (idx_t r = r0; r < r1; r++) {
         const float *t_r = t + r * cols, *p_r = p + r * cols;
@@ -54,47 +107,10 @@ static double pointwise_rows(int loss, idx_t r0, idx_t r1, idx_t cols, const flo
         float w = sample_weight ? sample_weight[r] : 1.0f;
         float gscale = (float)(w * scale);
         double sum = 0.0;
-        switch (loss) {
-        case FNN_LOSS_MSE:
-            for (idx_t j = 0; j < cols; j++) {
-                float e = p_r[j] - t_r[j];
-                sum += (double)e * e;
-                g_r[j] = 2.0f * e * gscale;
-            }
-            break;
-        case FNN_LOSS_MAE:
-            for (idx_t j = 0; j < cols; j++) {
-                float e = p_r[j] - t_r[j];
-                sum += fabsf(e);
-                g_r[j] = (e > 0.0f ? gscale : (e < 0.0f ? -gscale : 0.0f));
-            }
-            break;
-        case FNN_LOSS_HUBER:
-            for (idx_t j = 0; j < cols; j++) {
-                float e = p_r[j] - t_r[j], a = fabsf(e);
-                int quadratic = a <= delta;
-                sum += quadratic ? 0.5 * e * e : (double)delta * a - 0.5 * delta * delta;
-                g_r[j] = (quadratic ? e : (e > 0.0f ? delta : -delta)) * gscale;
-            }
-            break;
-        case FNN_LOSS_BCE:
-            for (idx_t j = 0; j < cols; j++) {
-                float q = clip_prob(p_r[j]), y = t_r[j];
-                int live = inside(p_r[j]);
-                sum -= (double)y * logf(q) + (double)(1.0f - y) * logf(1.0f - q);
-                g_r[j] = live ? (q - y) / (q * (1.0f - q)) * gscale : 0.0f;
-            }
-            break;
-        case FNN_LOSS_BCE_LOGITS:
-            /* max(z, 0) - z*y + log(1 + e^-|z|) = -(y log s(z) + (1-y) log(1 - s(z))); d/dz = s(z) - y */
-            for (idx_t j = 0; j < cols; j++) {
-                float z = p_r[j], y = t_r[j];
-                float e = expf(-fabsf(z));
-                float s = z >= 0.0f ? 1.0f / (1.0f + e) : e / (1.0f + e);
-                sum += (double)(z > 0.0f ? z : 0.0f) - (double)z * y + log1pf(e);
-                g_r[j] = (s - y) * gscale;
-            }
-            break;
+        for (idx_t j0 = 0; j0 < cols; j0 += TERM_BLOCK) {
+            idx_t n = FNN_MIN(TERM_BLOCK, cols - j0);
+            pointwise_block(loss, n, t_r + j0, p_r + j0, g_r + j0, term, gscale, delta);
+            sum += vm_sum_f64(term, n);
         }
         total += w * sum;
     }
@@ -114,7 +130,7 @@ double fnn_loss_pointwise(int loss, idx_t rows, idx_t cols, const float *t, cons
     double scale = 1.0 / ((double)rows * (double)cols);
     struct loss_args args = {.kind = loss, .rows = rows, .cols = cols, .t = t, .p = p,
                              .sample_weight = sample_weight, .grad = grad, .scale = scale, .delta = delta};
-    /* the crossentropies call logf/expf per element */
+    /* the crossentropies take a log or exp per element */
     idx_t min_work = loss >= FNN_LOSS_BCE ? FNN_ELEMENTWISE_GRAIN / 4 : FNN_ELEMENTWISE_GRAIN;
     return sum_slices(&args, pointwise_slices, min_work) * scale;
 }
@@ -122,25 +138,30 @@ double fnn_loss_pointwise(int loss, idx_t rows, idx_t cols, const float *t, cons
 // t, p, g are (rows, cols) rows [r0, r1); q = p / sum(p) per row, clipped; loss_r = -sum t log q
 static double categorical_rows(idx_t r0, idx_t r1, idx_t cols, const float *t, const float *p,
                                const float *sample_weight, float *g, double scale) {
+    float term[TERM_BLOCK], live[TERM_BLOCK];
     double total = 0.0;
     for (idx_t r = r0; r < r1; r++) {
         const float *t_r = t + r * cols, *p_r = p + r * cols;
         float *g_r = g + r * cols;
         float w = sample_weight ? sample_weight[r] : 1.0f;
-        double psum = 0.0;
-        for (idx_t j = 0; j < cols; j++) psum += p_r[j];
-        float s = (float)psum;
+        float s = (float)vm_sum_f64(p_r, cols);
         /* d/dp_k of -sum_j t_j log(p_j / s) over unclipped j: (sum_j t_j - t_k / q_k) / s */
         double loss = 0.0, live_t = 0.0;
-        for (idx_t j = 0; j < cols; j++) {
-            float q = p_r[j] / s;
-            loss -= (double)t_r[j] * logf(clip_prob(q));
-            if (inside(q)) live_t += t_r[j];
+        for (idx_t j0 = 0; j0 < cols; j0 += TERM_BLOCK) {
+            idx_t n = FNN_MIN(TERM_BLOCK, cols - j0);
+            const float *t_b = t_r + j0, *p_b = p_r + j0;
+            for (idx_t j = 0; j < n; j++) {
+                float q = p_b[j] / s;
+                term[j] = t_b[j] * vm_logf(clip_prob(q));
+                live[j] = vm_select(inside(q), t_b[j], 0.0f);
+            }
+            loss -= vm_sum_f64(term, n);
+            live_t += vm_sum_f64(live, n);
         }
         float gscale = (float)(w * scale) / s, live_t_f = (float)live_t;
         for (idx_t j = 0; j < cols; j++) {
             float q = p_r[j] / s;
-            g_r[j] = (live_t_f - (inside(q) ? t_r[j] / q : 0.0f)) * gscale;
+            g_r[j] = (live_t_f - vm_select(inside(q), t_r[j] / q, 0.0f)) * gscale;
         }
         total += w * loss;
     }
@@ -150,6 +171,7 @@ static double categorical_rows(idx_t r0, idx_t r1, idx_t cols, const float *t, c
 // t, z, g are (rows, cols) rows [r0, r1); loss_r = -sum t log softmax(z); d/dz = softmax(z) sum(t) - t
 static double categorical_logits_rows(idx_t r0, idx_t r1, idx_t cols, const float *t, const float *z,
                                       const float *sample_weight, float *g, double scale) {
+    float term[TERM_BLOCK];
     double total = 0.0;
     for (idx_t r = r0; r < r1; r++) {
         const float *t_r = t + r * cols, *z_r = z + r * cols;
@@ -158,14 +180,15 @@ static double categorical_logits_rows(idx_t r0, idx_t r1, idx_t cols, const floa
         float max = z_r[0];
         for (idx_t j = 1; j < cols; j++) max = z_r[j] > max ? z_r[j] : max;
         /* -sum t_j (z_j - max - log se) = sum(t) log se - sum t_j (z_j - max); g holds e^(z - max) */
-        double se = 0.0, tz = 0.0, tsum = 0.0;
-        for (idx_t j = 0; j < cols; j++) {
-            float shifted = z_r[j] - max;
-            tz += (double)t_r[j] * shifted;
-            tsum += t_r[j];
-            g_r[j] = expf(shifted);
-            se += g_r[j];
+        double tz = 0.0, tsum = vm_sum_f64(t_r, cols);
+        for (idx_t j0 = 0; j0 < cols; j0 += TERM_BLOCK) {
+            idx_t n = FNN_MIN(TERM_BLOCK, cols - j0);
+            const float *t_b = t_r + j0, *z_b = z_r + j0;
+            for (idx_t j = 0; j < n; j++) term[j] = t_b[j] * (z_b[j] - max);
+            tz += vm_sum_f64(term, n);
         }
+        for (idx_t j = 0; j < cols; j++) g_r[j] = vm_expf(z_r[j] - max);
+        double se = vm_sum_f64(g_r, cols);
         float gscale = (float)(w * scale), prob_scale = (float)(tsum / se);
         for (idx_t j = 0; j < cols; j++) g_r[j] = (g_r[j] * prob_scale - t_r[j]) * gscale;
         total += w * (tsum * log(se) - tz);
@@ -201,9 +224,7 @@ static double sparse_categorical_rows(idx_t r0, idx_t r1, idx_t cols, const int6
         float *g_r = g + r * cols;
         float w = sample_weight ? sample_weight[r] : 1.0f;
         idx_t label = (idx_t)labels[r];
-        double psum = 0.0;
-        for (idx_t j = 0; j < cols; j++) psum += p_r[j];
-        float s = (float)psum;
+        float s = (float)vm_sum_f64(p_r, cols);
         float q = p_r[label] / s;
         /* d/dp_k of -log(p_l / s): 1/s - [k == l] / (q_l s), zero when q_l is clipped */
         float gscale = inside(q) ? (float)(w * scale) / s : 0.0f;
@@ -226,11 +247,8 @@ static double sparse_categorical_logits_rows(idx_t r0, idx_t r1, idx_t cols, con
         float max = z_r[0];
         for (idx_t j = 1; j < cols; j++) max = z_r[j] > max ? z_r[j] : max;
         float z_label = z_r[label] - max;
-        double se = 0.0;
-        for (idx_t j = 0; j < cols; j++) {
-            g_r[j] = expf(z_r[j] - max);
-            se += g_r[j];
-        }
+        for (idx_t j = 0; j < cols; j++) g_r[j] = vm_expf(z_r[j] - max);
+        double se = vm_sum_f64(g_r, cols);
         float gscale = (float)(w * scale), prob_scale = (float)(1.0 / se);
         for (idx_t j = 0; j < cols; j++) g_r[j] = g_r[j] * prob_scale * gscale;
         g_r[label] -= gscale;

@@ -3,6 +3,11 @@
 Every kernel is checked against tests/reference.py in float64, every gradient against finite
 differences of the float64 reference, and every reduction for bitwise equality across thread counts.
 """
+import ctypes
+import pathlib
+import shutil
+import subprocess
+
 import numpy as np
 import pytest
 
@@ -165,6 +170,195 @@ def test_activation_stability_extremes():
     np.testing.assert_allclose(ops.activation_forward("softplus", x)[0, -1], 1e4)
     np.testing.assert_allclose(ops.activation_forward("softmax", x)[0, -1], 1.0)
     assert ops.activation_forward("gelu", np.array([-8.0], np.float32))[0] < 0  # erfc keeps the tail
+
+
+# ---- accuracy of csrc/vmath.h over the whole float range ----
+
+EXTREMES = [0.0, -0.0, 1e-45, -1e-45, 1e-38, -1e-38, 1e-30, -1e-30, 1e-8, -1e-8, 80.0, -80.0, 88.7, -88.7,
+            90.0, -90.0, 104.0, -104.0, 1e4, -1e4, 3e38, -3e38, np.inf, -np.inf, np.nan]
+
+
+def wide_floats(rng, lo=-120.0, hi=120.0):
+    """Dense uniform values on [lo, hi], every binade of both signs, and EXTREMES, as float32."""
+    magnitudes = 10.0 ** rng.uniform(-45, 38.5, size=20000)
+    x = np.concatenate([rng.uniform(lo, hi, size=100000), magnitudes, -magnitudes, EXTREMES])
+    with np.errstate(over="ignore"):
+        return x.astype(np.float32)
+
+
+def ulp_error(got, ref, floor=2.0 ** -149):
+    """|got - ref| in units of the float32 spacing at ref (at least floor, the smallest subnormal by
+    default); 0 where both are the same inf or both NaN, inf where only one of them is."""
+    with np.errstate(invalid="ignore"):
+        got = np.asarray(got, np.float64)
+    # values that round to float32 infinity are infinity
+    ref = np.where(np.abs(ref) >= 2.0 ** 128 * (1 - 2.0 ** -25), np.copysign(np.inf, ref), ref)
+    with np.errstate(over="ignore", invalid="ignore"):
+        spacing = np.spacing(np.abs(ref).astype(np.float32)).astype(np.float64)
+        err = np.abs(got - ref) / np.maximum(spacing, floor)
+    same_special = (np.isnan(got) & np.isnan(ref)) | (np.isinf(ref) & (got == ref))
+    err[same_special] = 0.0
+    err[np.isnan(err)] = np.inf
+    return err
+
+
+def sigmoid64(x):
+    with np.errstate(over="ignore"):
+        return np.where(x >= 0, 1 / (1 + np.exp(-np.abs(x))), np.exp(-np.abs(x)) / (1 + np.exp(-np.abs(x))))
+
+
+# name -> (float64 reference, max ulp of forward); backward checked for the kernels that read x
+VMATH_ACTIVATIONS = {
+    "sigmoid": (sigmoid64, 3),
+    "tanh": (np.tanh, 3),
+    "softplus": (lambda x: np.logaddexp(0.0, x), 2),
+    "elu": (np.expm1, 2),  # alpha = 1: expm1 itself for x <= 0
+    "silu": (lambda x: x * sigmoid64(x), 4),
+}
+
+
+@pytest.mark.parametrize("name", list(VMATH_ACTIVATIONS))
+def test_activation_ulp_accuracy_over_all_floats(name, rng):
+    reference, max_ulp = VMATH_ACTIVATIONS[name]
+    x = wide_floats(rng)
+    x64 = x.astype(np.float64)
+    with np.errstate(all="ignore"):
+        want = np.where(x64 > 0, x64, reference(x64)) if name == "elu" else reference(x64)
+    # silu multiplies by x a sigmoid that is subnormal below -87: its ulps are then x times bigger
+    floor = 2.0 ** -149 * np.maximum(np.abs(x64), 1.0) if name == "silu" else 2.0 ** -149
+    err = ulp_error(ops.activation_forward(name, x), want, floor)
+    assert err.max() <= max_ulp, (name, x[np.argmax(err)], err.max())
+
+
+def test_gelu_accuracy_over_all_floats(rng):
+    x = wide_floats(rng, -14.0, 14.0)
+    x64 = x.astype(np.float64)
+    with np.errstate(all="ignore"):
+        cdf = ref._normal_cdf(x64)
+        want = x64 * cdf
+        want_grad = cdf + x64 * np.exp(-0.5 * x64 * x64) / np.sqrt(2 * np.pi)
+    y = ops.activation_forward("gelu", x).astype(np.float64)
+    dx = ops.activation_backward("gelu", x, None, np.ones_like(x)).astype(np.float64)
+    finite = np.isfinite(want)
+    np.testing.assert_array_equal(np.isnan(y), np.isnan(want))
+    # the CDF keeps its relative precision into the lower tail: x^2/2 carries one float rounding into
+    # exp, so the error grows like x^2 2^-25 (2.3e-6 at x = -10); above ~1e-7 the absolute error rules
+    big = finite & (np.abs(want) > 1e-30)
+    rel = np.abs(y[big] - want[big]) / np.maximum(np.abs(want[big]), 1e-7 * np.maximum(np.abs(x64[big]), 1))
+    assert np.all(rel < 2e-6 * (1 + x64[big] ** 2 / 50))
+    assert np.all(np.abs(y[finite & ~big]) <= 1e-29)
+    fin_grad = np.isfinite(want_grad)
+    np.testing.assert_allclose(dx[fin_grad], want_grad[fin_grad], rtol=1e-6, atol=3e-7)
+
+
+@pytest.mark.parametrize("name", ["sigmoid", "tanh", "softplus", "silu", "gelu", "elu"])
+def test_activation_specials(name):
+    x = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 1e-45, -1e-45], np.float32)
+    y = ops.activation_forward(name, x)
+    limits = {  # f(0), f(-0), f(inf), f(-inf) (NaN where x * f'(..) is inf * 0 in the formula too)
+        "sigmoid": [0.5, 0.5, 1.0, 0.0], "tanh": [0.0, -0.0, 1.0, -1.0], "softplus": [np.log(2), np.log(2), np.inf, 0.0],
+        "silu": [0.0, 0.0, np.inf, np.nan], "gelu": [0.0, 0.0, np.inf, np.nan], "elu": [0.0, 0.0, np.inf, -1.0],
+    }[name]
+    np.testing.assert_allclose(y[:4], np.array(limits, np.float32), rtol=1e-7)
+    assert np.isnan(y[4])
+    if name == "tanh":
+        assert np.signbit(y[1]) and not np.signbit(y[0]) and y[5] == x[5] and y[6] == x[6]
+
+
+def test_bce_from_logits_accuracy_at_extremes():
+    z = np.array([[-1e4, -90.0, -80.0, -20.0, -1e-8, 0.0, 1e-8, 20.0, 80.0, 90.0, 1e4]], np.float32)
+    for t in (np.zeros_like(z), np.ones_like(z), np.full_like(z, 0.25)):
+        value, grad = ops.loss_binary_crossentropy(t, z, from_logits=True)
+        with np.errstate(over="ignore"):
+            ref_value, ref_grad = ref.loss_value_and_grad("bce_logits", t, z, None)
+        assert value == pytest.approx(ref_value, rel=1e-6)
+        # s(z) - y: s(z) near 1 is rounded to float, so the absolute error is ~2^-25 / n
+        np.testing.assert_allclose(grad, ref_grad, rtol=1e-6, atol=6e-8 / z.size)
+
+
+def test_cross_entropies_accuracy_wide_range(rng):
+    z = (rng.standard_normal((64, 33)) * 30).astype(np.float32)
+    p = np.exp(rng.uniform(-16, 0, size=(64, 33))).astype(np.float32)
+    t = rng.uniform(size=(64, 33)).astype(np.float32)
+    tc = rng.dirichlet(np.ones(33), size=64).astype(np.float32)
+    for kind, tt, pp in [("bce", t, np.clip(p, 0, 1)), ("bce_logits", t, z), ("cce", tc, p), ("cce_logits", tc, z)]:
+        value, grad = LOSS_KINDS[kind](tt, pp)
+        ref_value, ref_grad = ref.loss_value_and_grad(kind, tt, pp, None)
+        assert value == pytest.approx(ref_value, rel=2e-6), kind
+        np.testing.assert_allclose(grad, ref_grad, rtol=2e-5, atol=1e-6 * np.abs(ref_grad).max(), err_msg=kind)
+
+
+VMATH_SHIM = """
+#include "vmath.h"
+#define WRAP(name, expr) void name##_n(const float *x, float *y, ptrdiff_t n) { \\
+    for (ptrdiff_t i = 0; i < n; i++) { float v = x[i]; y[i] = expr; } }
+WRAP(exp, vm_expf(v))
+WRAP(expm1, vm_expm1f(v))
+WRAP(log, vm_logf(v))
+WRAP(log1p, vm_log1pf(v))
+WRAP(log_sigmoid, vm_log_sigmoidf(v))
+WRAP(normal_cdf, vm_normal_cdf(v, vm_expf(-0.5f * v * v)))
+"""
+
+
+@pytest.fixture(scope="module")
+def vmath_lib(tmp_path_factory):
+    """vmath.h built as the extension builds it (-O3, no ISA flags, no -ffast-math), one loop per function;
+    gcc must report every loop vectorised."""
+    if shutil.which("gcc") is None:
+        pytest.skip("needs gcc")
+    tmp = tmp_path_factory.mktemp("vmath")
+    (tmp / "shim.c").write_text(VMATH_SHIM)
+    csrc = pathlib.Path(__file__).resolve().parent.parent / "csrc"
+    lib = tmp / "libvmath.so"
+    result = subprocess.run(["gcc", "-O3", "-std=c11", "-fno-math-errno", "-Wall", "-shared", "-fPIC",
+                             "-fopt-info-vec-optimized", f"-I{csrc}", str(tmp / "shim.c"), "-o", str(lib)],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    vectorised = {line.split(":")[1] for line in result.stderr.splitlines() if "loop vectorized" in line}
+    wrappers = [i + 1 for i, line in enumerate(VMATH_SHIM.splitlines()) if line.startswith("WRAP(")]
+    assert {str(i) for i in wrappers} <= vectorised, result.stderr
+    return ctypes.CDLL(str(lib))
+
+
+def vmath_call(lib, name, x):
+    x = np.ascontiguousarray(x, np.float32)
+    y = np.empty_like(x)
+    getattr(lib, name + "_n")(ctypes.c_void_p(x.ctypes.data), ctypes.c_void_p(y.ctypes.data), ctypes.c_ssize_t(x.size))
+    return y
+
+
+# name -> (float64 reference, max ulp)
+VMATH_FUNCTIONS = {
+    "exp": (np.exp, 1.5),
+    "expm1": (np.expm1, 2),
+    "log": (np.log, 1),
+    "log1p": (np.log1p, 1),
+    "log_sigmoid": (lambda x: -np.logaddexp(0.0, -x), 2),
+}
+
+
+@pytest.mark.parametrize("name", list(VMATH_FUNCTIONS))
+def test_vmath_ulp_accuracy(name, vmath_lib, rng):
+    reference, max_ulp = VMATH_FUNCTIONS[name]
+    every_bit_pattern = rng.integers(0, 2 ** 32, size=500000, dtype=np.uint64).astype(np.uint32).view(np.float32)
+    x = np.concatenate([wide_floats(rng), every_bit_pattern, rng.uniform(-1, 4, 100000).astype(np.float32)])
+    with np.errstate(all="ignore"):
+        want = reference(x.astype(np.float64))
+    err = ulp_error(vmath_call(vmath_lib, name, x), want)
+    assert err.max() <= max_ulp, (name, x[np.argmax(err)], err.max())
+
+
+def test_vmath_normal_cdf(vmath_lib, rng):
+    x = np.concatenate([rng.uniform(-11, 11, 200000), rng.uniform(-1.5, 1.5, 100000)]).astype(np.float32)
+    want = ref._normal_cdf(x.astype(np.float64))
+    got = vmath_call(vmath_lib, "normal_cdf", x).astype(np.float64)
+    assert np.abs(got - want).max() < 1.2e-7  # ~1 ulp of 1
+    assert (np.abs(got - want) / want).max() < 2.5e-6  # relative, down to 1e-28 at x = -11
+    tail = x < -1.5
+    assert (np.abs(got - want) / want)[tail & (x > -4)].max() < 1e-6
+    specials = vmath_call(vmath_lib, "normal_cdf", np.array([np.inf, -np.inf, np.nan, 0.0], np.float32))
+    assert specials[0] == 1.0 and specials[1] == 0.0 and np.isnan(specials[2]) and specials[3] == 0.5
 
 
 def test_activation_accepts_lists_and_other_dtypes():
