@@ -145,10 +145,9 @@ def _labels(labels, lead, what):
         if lab.dtype.kind in "iu":
             lab = np.ascontiguousarray(lab, dtype=_I64)
         elif lab.dtype.kind == "f":
-            as_int = lab.astype(_I64)
-            if not np.array_equal(as_int, lab):
+            if not (np.isfinite(lab).all() and np.array_equal(np.floor(lab), lab)):
                 raise ValueError(f"{what}: labels must be whole numbers (class indices)")
-            lab = as_int
+            lab = lab.astype(_I64)
         else:
             raise TypeError(f"{what}: labels must be integer class indices, got dtype {lab.dtype}")
     if lab.shape != lead and lab.shape != lead + (1,):
