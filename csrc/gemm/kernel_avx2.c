@@ -107,6 +107,23 @@ static inline void store_tile(__m256 acc[MR][2], float *c, idx_t ldc, idx_t mr, 
     }
 }
 
+/* acc[0:rows] += A rows @ B panel over k steps. rows is a compile-time constant after inlining: a
+   tile with at most half its rows runs the half-height loop, so a 32-row problem's last 2-row tile
+   costs half a tile rather than a whole one. */
+static inline void accumulate_rows(const int rows, __m256 acc[MR][2], idx_t k, const float *const a_row[MR],
+                                   idx_t csa, const float *b, idx_t rsb) {
+#pragma GCC unroll 4
+    for (idx_t p = 0; p < k; p++) {
+        __m256 b0 = _mm256_loadu_ps(b + p * rsb), b1 = _mm256_loadu_ps(b + p * rsb + 8);
+#pragma GCC unroll 6
+        for (int r = 0; r < rows; r++) {
+            __m256 a_r = _mm256_broadcast_ss(a_row[r] + p * csa);
+            acc[r][0] = _mm256_fmadd_ps(a_r, b0, acc[r][0]);
+            acc[r][1] = _mm256_fmadd_ps(a_r, b1, acc[r][1]);
+        }
+    }
+}
+
 // a is (mr, k) with strides (rsa, csa), b is (k, NR) with row stride rsb, c is (mr, nr) of an (., ldc) matrix
 static void sgemm_avx2_6x16(idx_t k, const float *a, idx_t rsa, idx_t csa, const float *b, idx_t rsb,
                             float *c, idx_t ldc, idx_t mr, idx_t nr, int load_c, const float *bias, int act) {
@@ -117,16 +134,10 @@ static void sgemm_avx2_6x16(idx_t k, const float *a, idx_t rsa, idx_t csa, const
         a_row[r] = a + FNN_MIN(r, mr - 1) * rsa;  /* rows past mr repeat the last one, never stored */
         acc[r][0] = acc[r][1] = _mm256_setzero_ps();
     }
-#pragma GCC unroll 4
-    for (idx_t p = 0; p < k; p++) {
-        __m256 b0 = _mm256_loadu_ps(b + p * rsb), b1 = _mm256_loadu_ps(b + p * rsb + 8);
-#pragma GCC unroll 6
-        for (int r = 0; r < MR; r++) {
-            __m256 a_r = _mm256_broadcast_ss(a_row[r] + p * csa);
-            acc[r][0] = _mm256_fmadd_ps(a_r, b0, acc[r][0]);
-            acc[r][1] = _mm256_fmadd_ps(a_r, b1, acc[r][1]);
-        }
-    }
+    if (mr > MR / 2)
+        accumulate_rows(MR, acc, k, a_row, csa, b, rsb);
+    else
+        accumulate_rows(MR / 2, acc, k, a_row, csa, b, rsb);
     if (mr == MR && nr == NR)
         store_tile(acc, c, ldc, MR, NR, 1, load_c, bias, act);
     else
