@@ -54,11 +54,13 @@ class Registry:
         return cls
 
     def serialize(self, obj):
+        """{'class_name': ..., 'config': ...} for a registered object (no state, only its config)."""
         if not isinstance(obj, self.base):
             raise TypeError(f"serialize: expected a {self.base.__name__}, got {type(obj).__name__}")
         return {"class_name": type(obj).__name__, "config": obj.get_config()}
 
     def deserialize(self, data):
+        """Inverse of serialize: a fresh object of a registered class; unknown names are refused."""
         if not isinstance(data, dict) or "class_name" not in data:
             raise TypeError(f"deserialize: expected a dict with 'class_name' and 'config' for a {self.kind}, "
                             f"got {data!r}")

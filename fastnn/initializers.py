@@ -335,11 +335,5 @@ def get(identifier):
     return _registry.get(identifier)
 
 
-def serialize(initializer):
-    """{'class_name': ..., 'config': ...} for an initializer."""
-    return _registry.serialize(initializer)
-
-
-def deserialize(data):
-    """Inverse of serialize."""
-    return _registry.deserialize(data)
+serialize = _registry.serialize
+deserialize = _registry.deserialize

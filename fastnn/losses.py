@@ -257,16 +257,6 @@ _registry.add(CategoricalCrossentropy, "categorical_crossentropy")
 _registry.add(SparseCategoricalCrossentropy, "sparse_categorical_crossentropy")
 
 
-def get(identifier):
-    """A Loss from a Keras name ('mse', 'binary_crossentropy', ...), a Loss, or a serialized loss."""
-    return _registry.get(identifier)
-
-
-def serialize(loss):
-    """{'class_name': ..., 'config': ...} for a Loss."""
-    return _registry.serialize(loss)
-
-
-def deserialize(data):
-    """Inverse of serialize."""
-    return _registry.deserialize(data)
+get = _registry.get
+serialize = _registry.serialize
+deserialize = _registry.deserialize

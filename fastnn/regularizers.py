@@ -108,11 +108,5 @@ def get(identifier):
     return _registry.get(identifier)
 
 
-def serialize(regularizer):
-    """{'class_name': ..., 'config': ...} for a regularizer."""
-    return _registry.serialize(regularizer)
-
-
-def deserialize(data):
-    """Inverse of serialize."""
-    return _registry.deserialize(data)
+serialize = _registry.serialize
+deserialize = _registry.deserialize

@@ -135,16 +135,6 @@ _registry.add(CosineDecay)
 _registry.add(PiecewiseConstantDecay, "PiecewiseConstant")
 
 
-def get(identifier):
-    """A schedule from a schedule instance or a serialized schedule."""
-    return _registry.get(identifier)
-
-
-def serialize(schedule):
-    """{'class_name': ..., 'config': ...} for a schedule."""
-    return _registry.serialize(schedule)
-
-
-def deserialize(data):
-    """Inverse of serialize."""
-    return _registry.deserialize(data)
+get = _registry.get
+serialize = _registry.serialize
+deserialize = _registry.deserialize

@@ -64,11 +64,5 @@ def get(identifier, loss=None, output_shape=None):
     return _registry.get(identifier)
 
 
-def serialize(metric):
-    """{'class_name': ..., 'config': ...} for a Metric."""
-    return _registry.serialize(metric)
-
-
-def deserialize(data):
-    """Inverse of serialize."""
-    return _registry.deserialize(data)
+serialize = _registry.serialize
+deserialize = _registry.deserialize

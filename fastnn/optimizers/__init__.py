@@ -30,16 +30,6 @@ _registry.add(RMSprop, "rmsprop")
 _registry.add(Adagrad, "adagrad")
 
 
-def get(identifier):
-    """An optimizer from a name ('sgd', 'adam', 'adamw', 'rmsprop', 'adagrad'), an instance or a config."""
-    return _registry.get(identifier)
-
-
-def serialize(optimizer):
-    """{'class_name': ..., 'config': ...} for an optimizer (its state is not included)."""
-    return _registry.serialize(optimizer)
-
-
-def deserialize(data):
-    """Inverse of serialize: a fresh, unbuilt optimizer."""
-    return _registry.deserialize(data)
+get = _registry.get
+serialize = _registry.serialize
+deserialize = _registry.deserialize
