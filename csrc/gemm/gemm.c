@@ -2,16 +2,18 @@
    A into mc x kc blocks that stay in L2, and sweep the micro-kernel over the tiles. It knows no
    instruction set: the micro-kernel and block sizes come from the config picked in cpu.c.
 
-   Threads split the output C into chunks of whole tiles along M or N (never K), each thread running
-   the sequential loop nest on the chunks it takes, with its own pack buffers. Every output element
-   therefore sums its k terms in the same order whatever the thread count or chunk order. */
+   Threads split the output C along M or N (never K), so every output element sums its k terms in the
+   same order whatever the thread count or the order threads take their work. Along M, the threads
+   pack each block of B once, together, and share it (as BLIS does); along N, each chunk of columns
+   packs its own part of B and, when A is packed, its own copy of A. */
 #include <stdlib.h>
 #include "gemm_internal.h"
 
 /* Threads take chunks of the split dimension in turn: at most this many a thread, of at least this
-   many rows or columns. */
+   many rows or columns. Splitting along N a chunk re-reads all of A, so those chunks are wider. */
 #define FNN_GEMM_CHUNKS_PER_THREAD 4
-#define FNN_GEMM_MIN_CHUNK 96
+#define FNN_GEMM_MIN_ROW_CHUNK 48
+#define FNN_GEMM_MIN_COLUMN_CHUNK 96
 
 /* Below this many multiply-adds a second thread costs more to wake than it saves. */
 #define FNN_GEMM_PARALLEL_MIN_WORK (96 * 96 * 96)
@@ -26,6 +28,13 @@ typedef struct {
     const float *bias;
 } gemm_problem;
 
+/* How one call runs: the micro-kernel and blocks, which operands are read in place, the K step. */
+typedef struct {
+    const fnn_gemm_config *cfg;
+    int direct_a, direct_b;
+    idx_t k_step;
+} gemm_plan;
+
 static const fnn_gemm_config *active_config(void) {
 #ifdef FASTNN_X86
     switch (fnn_simd_get()) {
@@ -36,21 +45,25 @@ static const fnn_gemm_config *active_config(void) {
     return &fnn_gemm_scalar_config;
 }
 
-/* Per-thread pack buffers, grown on demand and kept for the life of the thread, so the hot path
-   does not allocate. */
-static _Thread_local float *pack_buffer;
-static _Thread_local size_t pack_capacity;
+/* Per-thread pack buffers, one for A blocks and one for B blocks, grown on demand and kept for the
+   life of the thread, so the hot path does not allocate. */
+typedef struct {
+    float *data;
+    size_t capacity;
+} pack_buffer;
 
-static float *thread_pack_buffer(size_t floats) {
-    if (floats > pack_capacity) {
+static _Thread_local pack_buffer a_buffer, b_buffer;
+
+static float *grow_buffer(pack_buffer *buffer, size_t floats) {
+    if (floats > buffer->capacity) {
         size_t bytes = ((floats * sizeof(float) + FNN_ALIGN - 1) / FNN_ALIGN) * FNN_ALIGN;
         float *grown = aligned_alloc(FNN_ALIGN, bytes);
         if (!grown) return NULL;
-        free(pack_buffer);
-        pack_buffer = grown;
-        pack_capacity = bytes / sizeof(float);
+        free(buffer->data);
+        buffer->data = grown;
+        buffer->capacity = bytes / sizeof(float);
     }
-    return pack_buffer;
+    return buffer->data;
 }
 
 // a block op(A)[i0:i0+mc, p0:p0+kc] into panels of MR rows: dst is (mc/MR panels, kc, MR)
@@ -103,67 +116,175 @@ static idx_t round_up(idx_t x, idx_t to) { return (x + to - 1) / to * to; }
    read once or twice, so copying them costs more than the strided reads it saves. */
 #define FNN_GEMM_DIRECT_MAX_WORK (64 * 64 * 64)
 
-/* With at most this many rows, each panel of B serves few tiles, so B is read in place (when not
-   transposed) rather than packed; except when its rows lie a multiple of 4 KiB apart, where a panel's
-   rows would all compete for the same few cache sets. */
-#define FNN_GEMM_DIRECT_B_MAX_M 64
+/* Operands whose rows lie a multiple of 4 KiB apart are packed: read in place, the rows a
+   micro-kernel steps through together would all compete for the same few L1 sets. */
 #define FNN_GEMM_ALIASING_STRIDE 1024
 
-/* Floats of pack buffer that any thread's range of an (m, n, k) problem needs. */
-static size_t pack_floats(const fnn_gemm_config *cfg, idx_t m, idx_t n, idx_t k) {
-    idx_t kc = FNN_MIN(cfg->kc, k), nc = round_up(FNN_MIN(cfg->nc, n), cfg->nr);
-    idx_t mc = round_up(FNN_MIN(cfg->mc, m), cfg->mr);
-    return (size_t)(kc * (nc + mc)) + 16;
+/* With at most this many rows, each panel of B serves few tiles, so B (when not transposed) is read
+   in place rather than packed. */
+#define FNN_GEMM_DIRECT_B_MAX_M 64
+
+static gemm_plan make_plan(const fnn_gemm_config *cfg, int trans_a, int trans_b, idx_t m, idx_t k,
+                           idx_t lda, idx_t ldb, double work) {
+    gemm_plan plan = {cfg, 0, 0, 1};
+    int small = work <= FNN_GEMM_DIRECT_MAX_WORK;
+    /* A not transposed is read in place at any size: each micro-kernel row walks a contiguous stretch
+       of its row, which the prefetchers follow as well as a packed panel, and skipping the copy saves
+       ~8 % of a mid-size product. */
+    plan.direct_a = small || (!trans_a && lda % FNN_GEMM_ALIASING_STRIDE != 0);
+    plan.direct_b = !trans_b && (small || (m <= FNN_GEMM_DIRECT_B_MAX_M && ldb % FNN_GEMM_ALIASING_STRIDE != 0));
+    /* Equal K blocks of at most cfg->kc: 784 splits as 3 x 262 rather than 256 + 256 + 256 + 16. */
+    idx_t k_blocks = (k + cfg->kc - 1) / cfg->kc;
+    plan.k_step = k_blocks ? (k + k_blocks - 1) / k_blocks : 1;
+    return plan;
 }
 
-/* The sequential loop nest over C[m0:m1, n0:n1], packing into buffer. With direct_a, A is read in
-   place; with direct_b (B not transposed), so is every full-width panel of B, and only the last,
-   partial panel is packed. */
-static void gemm_range(const fnn_gemm_config *cfg, const gemm_problem *pr, float *buffer, int direct_a,
-                       int direct_b, idx_t m0, idx_t m1, idx_t n0, idx_t n1) {
-    const idx_t MR = cfg->mr, NR = cfg->nr, k = pr->k;
+/* Panels [p0, p1) of op(B)[pc:pc+kc, jc:jc+nc] into dst, panel p at dst + p * NR * kc. When B is read
+   in place only a last, partial panel is packed. */
+static void pack_b_panels(const gemm_problem *pr, const gemm_plan *plan, idx_t pc, idx_t kc, idx_t jc,
+                          idx_t nc, idx_t p0, idx_t p1, float *dst) {
+    const idx_t NR = plan->cfg->nr;
+    for (idx_t p = p0; p < p1; p++) {
+        idx_t nr = FNN_MIN(NR, nc - p * NR);
+        if (!plan->direct_b || nr < NR) pack_b(pr, NR, pc, kc, jc + p * NR, nr, dst + p * NR * kc);
+    }
+}
+
+/* Rows [i0, i1) of C[:, jc:jc+nc] gain the k block [pc, pc+kc): A is packed block by block into
+   a_packed (unless read in place), B comes packed in b_packed (or in place, see pack_b_panels). */
+static void gemm_rows(const gemm_problem *pr, const gemm_plan *plan, float *a_packed, const float *b_packed,
+                      idx_t i0, idx_t i1, idx_t jc, idx_t nc, idx_t pc, idx_t kc) {
+    const fnn_gemm_config *cfg = plan->cfg;
+    const idx_t MR = cfg->mr, NR = cfg->nr;
     const idx_t rsa = pr->trans_a ? 1 : pr->lda, csa = pr->trans_a ? pr->lda : 1;
-    float *b_packed = buffer;
-    float *a_packed = buffer + FNN_MIN(cfg->kc, k) * round_up(FNN_MIN(cfg->nc, n1 - n0), NR) + 16;
-    /* Equal K blocks of at most cfg->kc: 784 splits as 3 x 262 rather than 256 + 256 + 256 + 16. */
-    idx_t k_blocks = (k + cfg->kc - 1) / cfg->kc, k_step = k_blocks ? (k + k_blocks - 1) / k_blocks : 1;
+    int last = pc + kc >= pr->k, load_c = pr->accumulate || pc > 0;
+    int act = last ? pr->act : FNN_ACT_NONE;
+    for (idx_t ic = i0; ic < i1; ic += cfg->mc) {
+        idx_t mc = FNN_MIN(cfg->mc, i1 - ic);
+        if (!plan->direct_a) pack_a(pr, MR, ic, mc, pc, kc, a_packed);
+        for (idx_t jr = 0; jr < nc; jr += NR) {
+            idx_t nr = FNN_MIN(NR, nc - jr);
+            const float *bias = last && pr->bias ? pr->bias + jc + jr : NULL;
+            const float *b_panel = b_packed + jr * kc;
+            idx_t rsb = NR;
+            if (plan->direct_b && nr == NR) {
+                b_panel = pr->b + pc * pr->ldb + jc + jr;
+                rsb = pr->ldb;
+            }
+            for (idx_t ir = 0; ir < mc; ir += MR) {
+                idx_t mr = FNN_MIN(MR, mc - ir);
+                float *c_tile = pr->c + (ic + ir) * pr->ldc + jc + jr;
+                if (plan->direct_a)
+                    cfg->kernel(kc, pr->a + (ic + ir) * rsa + pc * csa, rsa, csa, b_panel, rsb,
+                                c_tile, pr->ldc, mr, nr, load_c, bias, act);
+                else
+                    cfg->kernel(kc, a_packed + ir * kc, 1, MR, b_panel, rsb, c_tile, pr->ldc, mr, nr,
+                                load_c, bias, act);
+            }
+        }
+    }
+}
+
+/* The K blocks in order; k = 0 still takes one pass, so that bias, activation and accumulate apply
+   to an empty sum. */
+#define FOR_EACH_K_BLOCK(plan, k, pc, kc) \
+    for (idx_t pc = 0, kc = FNN_MIN((plan)->k_step, (k)); pc < (k) || (pc == 0 && (k) == 0); \
+         pc += (plan)->k_step, kc = FNN_MIN((plan)->k_step, (k) - pc))
+
+/* The whole loop nest over C[m0:m1, n0:n1] on one thread, with its own buffers. */
+static void gemm_range(const gemm_problem *pr, const gemm_plan *plan, float *a_packed, float *b_packed,
+                       idx_t m0, idx_t m1, idx_t n0, idx_t n1) {
+    const fnn_gemm_config *cfg = plan->cfg;
     for (idx_t jc = n0; jc < n1; jc += cfg->nc) {
-        idx_t nc = FNN_MIN(cfg->nc, n1 - jc);
-        /* k = 0 still takes one pass, so that bias, activation and accumulate apply to an empty sum. */
-        for (idx_t pc = 0; pc < k || (pc == 0 && k == 0); pc += k_step) {
-            idx_t kc = FNN_MIN(k_step, k - pc);
-            int last = pc + kc >= k, load_c = pr->accumulate || pc > 0;
-            int act = last ? pr->act : FNN_ACT_NONE;
-            if (!direct_b) pack_b(pr, NR, pc, kc, jc, nc, b_packed);
-            for (idx_t ic = m0; ic < m1; ic += cfg->mc) {
-                idx_t mc = FNN_MIN(cfg->mc, m1 - ic);
-                if (!direct_a) pack_a(pr, MR, ic, mc, pc, kc, a_packed);
-                for (idx_t jr = 0; jr < nc; jr += NR) {
-                    idx_t nr = FNN_MIN(NR, nc - jr);
-                    const float *bias = last && pr->bias ? pr->bias + jc + jr : NULL;
-                    const float *b_panel = b_packed + jr * kc;
-                    idx_t rsb = NR;
-                    if (direct_b && nr == NR) {
-                        b_panel = pr->b + pc * pr->ldb + jc + jr;
-                        rsb = pr->ldb;
-                    } else if (direct_b) {
-                        pack_b(pr, NR, pc, kc, jc + jr, nr, b_packed);
-                        b_panel = b_packed;
-                    }
-                    for (idx_t ir = 0; ir < mc; ir += MR) {
-                        idx_t mr = FNN_MIN(MR, mc - ir);
-                        float *c_tile = pr->c + (ic + ir) * pr->ldc + jc + jr;
-                        if (direct_a)
-                            cfg->kernel(kc, pr->a + (ic + ir) * rsa + pc * csa, rsa, csa, b_panel, rsb,
-                                        c_tile, pr->ldc, mr, nr, load_c, bias, act);
-                        else
-                            cfg->kernel(kc, a_packed + ir * kc, 1, MR, b_panel, rsb,
-                                        c_tile, pr->ldc, mr, nr, load_c, bias, act);
-                    }
+        idx_t nc = FNN_MIN(cfg->nc, n1 - jc), panels = (nc + cfg->nr - 1) / cfg->nr;
+        FOR_EACH_K_BLOCK(plan, pr->k, pc, kc) {
+            pack_b_panels(pr, plan, pc, kc, jc, nc, 0, panels, b_packed);
+            gemm_rows(pr, plan, a_packed, b_packed, m0, m1, jc, nc, pc, kc);
+        }
+    }
+}
+
+/* Sizes in floats of the A and B pack buffers for an (m, n, k) problem. */
+static size_t a_buffer_floats(const gemm_plan *plan, idx_t m, idx_t k) {
+    return (size_t)(FNN_MIN(plan->cfg->kc, k) * round_up(FNN_MIN(plan->cfg->mc, m), plan->cfg->mr)) + 16;
+}
+
+static size_t b_buffer_floats(const gemm_plan *plan, idx_t n, idx_t k) {
+    return (size_t)(FNN_MIN(plan->cfg->kc, k) * round_up(FNN_MIN(plan->cfg->nc, n), plan->cfg->nr)) + 16;
+}
+
+/* Called by every thread of a team with whether it got its pack buffers: all go on or, if any failed,
+   none does, so that a failure leaves C untouched. */
+static int team_has_buffers(int ok, int *failed) {
+    if (!ok) {
+#pragma omp atomic write
+        *failed = 1;
+    }
+#pragma omp barrier
+    int any_failed;
+#pragma omp atomic read
+    any_failed = *failed;
+    return !any_failed;
+}
+
+/* Splitting along M: for each block of B, the team packs its panels into the caller's buffer, then
+   takes chunks of rows as threads come free, each packing its own A. A thread the OS delays costs
+   its share of chunks, not the whole call. Returns -1 (C untouched) if a buffer cannot be had. */
+static int gemm_parallel_rows(const gemm_problem *pr, const gemm_plan *plan, idx_t m, idx_t n, int threads,
+                              idx_t chunk_rows) {
+    const fnn_gemm_config *cfg = plan->cfg;
+    float *b_shared = grow_buffer(&b_buffer, b_buffer_floats(plan, n, pr->k));
+    if (!b_shared) return -1;
+    size_t a_floats = a_buffer_floats(plan, FNN_MIN(m, chunk_rows), pr->k);
+    idx_t chunks = (m + chunk_rows - 1) / chunk_rows;
+    int failed = 0;
+#pragma omp parallel num_threads(threads)
+    {
+        float *a_packed = grow_buffer(&a_buffer, a_floats);
+        int go = team_has_buffers(a_packed != NULL, &failed);
+        for (idx_t jc = 0; jc < n && go; jc += cfg->nc) {
+            idx_t nc = FNN_MIN(cfg->nc, n - jc), panels = (nc + cfg->nr - 1) / cfg->nr;
+            FOR_EACH_K_BLOCK(plan, pr->k, pc, kc) {
+                /* the barriers closing these loops keep B whole while any thread reads it */
+#pragma omp for schedule(dynamic, 1)
+                for (idx_t p = 0; p < panels; p++) pack_b_panels(pr, plan, pc, kc, jc, nc, p, p + 1, b_shared);
+#pragma omp for schedule(dynamic, 1)
+                for (idx_t chunk = 0; chunk < chunks; chunk++) {
+                    idx_t lo = chunk * chunk_rows, hi = FNN_MIN(m, lo + chunk_rows);
+                    gemm_rows(pr, plan, a_packed, b_shared, lo, hi, jc, nc, pc, kc);
                 }
             }
         }
     }
+    return failed ? -1 : 0;
+}
+
+/* Splitting along N: chunks of columns as threads come free, each running the whole loop nest with
+   its own buffers. */
+static int gemm_parallel_columns(const gemm_problem *pr, const gemm_plan *plan, idx_t m, idx_t n, int threads,
+                                 idx_t chunk_columns) {
+    size_t a_floats = a_buffer_floats(plan, m, pr->k), b_floats = b_buffer_floats(plan, chunk_columns, pr->k);
+    idx_t chunks = (n + chunk_columns - 1) / chunk_columns;
+    int failed = 0;
+#pragma omp parallel num_threads(threads)
+    {
+        float *a_packed = grow_buffer(&a_buffer, a_floats), *b_packed = grow_buffer(&b_buffer, b_floats);
+        int go = team_has_buffers(a_packed && b_packed, &failed);
+#pragma omp for schedule(dynamic, 1)
+        for (idx_t chunk = 0; chunk < chunks; chunk++) {
+            idx_t lo = chunk * chunk_columns, hi = FNN_MIN(n, lo + chunk_columns);
+            if (go) gemm_range(pr, plan, a_packed, b_packed, 0, m, lo, hi);
+        }
+    }
+    return failed ? -1 : 0;
+}
+
+/* Whole tiles per chunk so that each thread gets up to FNN_GEMM_CHUNKS_PER_THREAD chunks of at least
+   min_chunk rows or columns (one chunk a thread when the extent is short). */
+static idx_t chunk_extent(idx_t extent, idx_t tile, int threads, idx_t min_chunk) {
+    idx_t tiles = (extent + tile - 1) / tile;
+    idx_t per_thread = FNN_MAX(1, FNN_MIN(FNN_GEMM_CHUNKS_PER_THREAD, extent / threads / min_chunk));
+    return (tiles + threads * per_thread - 1) / (threads * per_thread) * tile;
 }
 
 /* Columns one task of the one-row path computes; their sums stay in L1. */
@@ -234,7 +355,6 @@ int fnn_sgemm(int trans_a, int trans_b, idx_t m, idx_t n, idx_t k,
               const float *a, idx_t lda, const float *b, idx_t ldb,
               float *c, idx_t ldc, int accumulate, const float *bias, int act) {
     if (m <= 0 || n <= 0) return 0;
-    const fnn_gemm_config *cfg = active_config();
     gemm_problem pr = {trans_a, trans_b, a, b, lda, ldb, k, c, ldc, accumulate, act, bias};
     if (m == 1) {
         /* One row: packing B would copy more than the product reads, so B streams past in place. */
@@ -243,50 +363,24 @@ int fnn_sgemm(int trans_a, int trans_b, idx_t m, idx_t n, idx_t k,
         fnn_parallel_for(blocks, (GEMV_PARALLEL_MIN_WORK + block_work - 1) / block_work, gemv_blocks, &task);
         return 0;
     }
-    size_t buffer_floats = pack_floats(cfg, m, n, k);
-    int direct_a = (double)m * n * k <= FNN_GEMM_DIRECT_MAX_WORK;
-    int direct_b = !trans_b && (direct_a || (m <= FNN_GEMM_DIRECT_B_MAX_M && ldb % FNN_GEMM_ALIASING_STRIDE != 0));
-    /* Split the side whose panels are cheaper to pack twice: along M each thread packs all of B. */
-    int split_m = m >= n;
+    double work = (double)m * n * FNN_MAX(k, 1);
+    gemm_plan plan = make_plan(active_config(), trans_a, trans_b, m, k, lda, ldb, work);
+    const fnn_gemm_config *cfg = plan.cfg;
+    /* Along M the team packs each block of B once and shares it. Along N nothing is packed twice
+       only when both operands are read in place; then the longer side balances better. */
+    int split_m = m >= n || !(plan.direct_a && plan.direct_b);
     idx_t tile = split_m ? cfg->mr : cfg->nr, extent = split_m ? m : n;
-    idx_t tiles = (extent + tile - 1) / tile;
     int threads = fnn_get_num_threads();
-    if ((double)m * n * (k > 0 ? k : 1) < FNN_GEMM_PARALLEL_MIN_WORK) threads = 1;
-    if (threads > tiles) threads = (int)tiles;
+    if (work < FNN_GEMM_PARALLEL_MIN_WORK) threads = 1;
+    if (threads > (extent + tile - 1) / tile) threads = (int)((extent + tile - 1) / tile);
     if (threads <= 1) {
-        float *buffer = thread_pack_buffer(buffer_floats);
-        if (!buffer) return -1;
-        gemm_range(cfg, &pr, buffer, direct_a, direct_b, 0, m, 0, n);
+        float *a_packed = grow_buffer(&a_buffer, a_buffer_floats(&plan, m, k));
+        float *b_packed = grow_buffer(&b_buffer, b_buffer_floats(&plan, n, k));
+        if (!a_packed || !b_packed) return -1;
+        gemm_range(&pr, &plan, a_packed, b_packed, 0, m, 0, n);
         return 0;
     }
-    /* The same number of chunks for every thread (up to FNN_GEMM_CHUNKS_PER_THREAD, each at least
-       FNN_GEMM_MIN_CHUNK rows or columns so that packing the other operand once per chunk stays
-       cheap), in equal whole-tile chunks. */
-    idx_t per_thread = FNN_MAX(1, FNN_MIN(FNN_GEMM_CHUNKS_PER_THREAD, extent / threads / FNN_GEMM_MIN_CHUNK));
-    idx_t chunk_tiles = (tiles + threads * per_thread - 1) / (threads * per_thread);
-    idx_t chunks = (tiles + chunk_tiles - 1) / chunk_tiles;
-    int failed = 0;
-#pragma omp parallel num_threads(threads)
-    {
-        /* Every thread gets its buffer before any writes to C, so a failure leaves C untouched. */
-        float *buffer = thread_pack_buffer(buffer_floats);
-        if (!buffer) {
-#pragma omp atomic write
-            failed = 1;
-        }
-#pragma omp barrier
-        int give_up;
-#pragma omp atomic read
-        give_up = failed;
-        /* Chunks are handed out as threads come free, so a thread the OS delays (another library's
-           spinning workers, a busy core) costs its share of chunks, not the whole call. */
-#pragma omp for schedule(dynamic, 1)
-        for (idx_t chunk = 0; chunk < chunks; chunk++) {
-            idx_t lo = chunk * chunk_tiles * tile, hi = FNN_MIN(extent, lo + chunk_tiles * tile);
-            if (give_up) continue;
-            if (split_m) gemm_range(cfg, &pr, buffer, direct_a, direct_b, lo, hi, 0, n);
-            else gemm_range(cfg, &pr, buffer, direct_a, direct_b, 0, m, lo, hi);
-        }
-    }
-    return failed ? -1 : 0;
+    if (split_m)
+        return gemm_parallel_rows(&pr, &plan, m, n, threads, chunk_extent(m, tile, threads, FNN_GEMM_MIN_ROW_CHUNK));
+    return gemm_parallel_columns(&pr, &plan, m, n, threads, chunk_extent(n, tile, threads, FNN_GEMM_MIN_COLUMN_CHUNK));
 }

@@ -35,7 +35,7 @@ int main(int argc, char **argv) {
     int simd = argc > 1 ? atoi(argv[1]) : FNN_SIMD_AVX512;
     fnn_simd_set(simd);
     fnn_set_num_threads(2);
-    static const idx_t sizes[][3] = {{1, 1, 1}, {3, 5, 7}, {11, 31, 33}, {12, 32, 8}, {13, 33, 29}, {24, 64, 5},
+    static const idx_t sizes[][3] = {{1, 1, 1}, {3, 5, 7}, {11, 31, 33}, {12, 32, 8}, {13, 33, 29}, {24, 64, 5}, {130, 70, 1024}, {40, 4200, 20},
                                      {25, 65, 257}, {145, 47, 31}, {100, 100, 0}, {150, 200, 300}};
     int passed = 0, failed = 0;
     unsigned seed = 1;
