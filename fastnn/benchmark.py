@@ -63,12 +63,21 @@ def _calls_per_sample(fn, min_seconds):
         calls *= 2 if elapsed * 4 > min_seconds else 8
 
 
-def measure(row, samples=11, min_seconds=0.02, settle=0.2):
+def _run_for(fn, seconds):
+    """Call fn at least once and until `seconds` have passed."""
+    end = time.perf_counter() + seconds
+    fn()
+    while time.perf_counter() < end:
+        fn()
+
+
+def measure(row, samples=11, min_seconds=0.02, settle=0.2, warmup=0.1):
     """Fill row.medians (seconds per call) by interleaved sampling.
 
     Before each sample the previous implementation's idle threads are given `settle` seconds to stop
-    spinning (OpenBLAS and OpenMP workers busy-wait after a call), and one untimed call wakes the
-    sampled implementation's own threads: neither side is timed while the other holds the cores.
+    spinning (OpenBLAS and OpenMP workers busy-wait after a call), so neither side is timed while the
+    other holds the cores. Then the sampled implementation runs untimed for `warmup` seconds: on a
+    virtual machine, cores that were idle run slower for tens of milliseconds after they wake.
     """
     with same_threads(row.threads or fastnn.get_num_threads()):
         names = list(row.impls)
@@ -78,7 +87,7 @@ def measure(row, samples=11, min_seconds=0.02, settle=0.2):
             for n in names[i % len(names):] + names[:i % len(names)]:
                 fn, reps = row.impls[n], calls[n]
                 time.sleep(settle)
-                fn()
+                _run_for(fn, warmup)
                 start = time.perf_counter()
                 for _ in range(reps):
                     fn()
