@@ -144,4 +144,7 @@ static void sgemm_avx2_6x16(idx_t k, const float *a, idx_t rsa, idx_t csa, const
         store_tile(acc, c, ldc, mr, nr, 0, load_c, bias, act);
 }
 
-const fnn_gemm_config fnn_gemm_avx2_config = {"avx2_6x16", sgemm_avx2_6x16, MR, NR, 144, 256, 4080};
+/* kc 384: a 384-step B panel (24 KiB) stays in L1 beside the A rows a tile reads, and C is reloaded
+   a third less often than with 256; the A block (mc 96 x kc) keeps to ~150 KiB of L2. Measured on
+   Zen 4: ~3 % faster than 144 x 256 on the mid-size and 1024^3 products. */
+const fnn_gemm_config fnn_gemm_avx2_config = {"avx2_6x16", sgemm_avx2_6x16, MR, NR, 96, 384, 4080};
