@@ -211,3 +211,23 @@ def test_binding_refuses_none_operands():
     for args in [(None, out, out.copy()), (out, None, out.copy())]:
         with pytest.raises(TypeError):
             _C.sgemm(*args)
+
+
+def test_concurrent_calls_from_python_threads_agree_with_serial_ones(rng):
+    """The kernels release the GIL and keep pack buffers per OS thread: products run at the same time
+    from several Python threads, each with its own team, give exactly the serial results."""
+    from concurrent.futures import ThreadPoolExecutor
+    shapes = [(300, 260, 530), (256, 784, 256), (40, 900, 700), (130, 70, 1024)]
+    problems = [(*operands(rng, m, n, k, False, trans_b), trans_b)
+                for m, n, k in shapes for trans_b in (False, True)]
+
+    def product(problem):
+        a, b, trans_b = problem
+        return fastnn.ops.matmul(a, b, trans_b=trans_b)
+
+    with fastnn.threads(2):
+        serial = [product(p) for p in problems]
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            for _ in range(3):
+                for expected, got in zip(serial, pool.map(product, problems)):
+                    assert np.array_equal(expected, got)
