@@ -66,25 +66,51 @@ static float *grow_buffer(pack_buffer *buffer, size_t floats) {
     return buffer->data;
 }
 
+/* Packing copies a block of an operand into panels of `width` lanes (MR rows of A or NR columns of B)
+   by kc steps, step-major: lane j of step p goes to panel[p * width + j]; lanes at or past `valid`
+   are zero. In memory a step's lanes are either contiguous (A transposed, B not) or each lane is a
+   contiguous run of steps (A not transposed, B transposed). */
+
+static inline void copy_steps(float *panel, const float *src, idx_t ld, idx_t kc, const idx_t width) {
+    for (idx_t p = 0; p < kc; p++)
+        for (idx_t j = 0; j < width; j++) panel[p * width + j] = src[p * ld + j];
+}
+
+// lane j of step p at src[p * ld + j]
+static void pack_contiguous_lanes(float *panel, const float *src, idx_t ld, idx_t kc, idx_t valid, idx_t width) {
+    if (valid == width) {
+        /* the tile widths of the kernels, as constants, so each step is copied with straight vector moves */
+        switch (width) {
+        case 4: copy_steps(panel, src, ld, kc, 4); return;
+        case 6: copy_steps(panel, src, ld, kc, 6); return;
+        case 8: copy_steps(panel, src, ld, kc, 8); return;
+        case 12: copy_steps(panel, src, ld, kc, 12); return;
+        case 16: copy_steps(panel, src, ld, kc, 16); return;
+        case 32: copy_steps(panel, src, ld, kc, 32); return;
+        }
+    }
+    for (idx_t p = 0; p < kc; p++) {
+        for (idx_t j = 0; j < valid; j++) panel[p * width + j] = src[p * ld + j];
+        for (idx_t j = valid; j < width; j++) panel[p * width + j] = 0.0f;
+    }
+}
+
+// lane j of step p at src[j * ld + p]
+static void pack_strided_lanes(float *panel, const float *src, idx_t ld, idx_t kc, idx_t valid, idx_t width) {
+    for (idx_t j = 0; j < valid; j++)
+        for (idx_t p = 0; p < kc; p++) panel[p * width + j] = src[j * ld + p];
+    for (idx_t j = valid; j < width; j++)
+        for (idx_t p = 0; p < kc; p++) panel[p * width + j] = 0.0f;
+}
+
 // a block op(A)[i0:i0+mc, p0:p0+kc] into panels of MR rows: dst is (mc/MR panels, kc, MR)
 static void pack_a(const gemm_problem *pr, idx_t MR, idx_t i0, idx_t mc, idx_t p0, idx_t kc, float *dst) {
     for (idx_t ir = 0; ir < mc; ir += MR) {
         idx_t mr = FNN_MIN(MR, mc - ir);
-        float *panel = dst + ir * kc;
-        if (pr->trans_a) {
-            for (idx_t p = 0; p < kc; p++) {
-                const float *src = pr->a + (p0 + p) * pr->lda + i0 + ir;
-                for (idx_t r = 0; r < mr; r++) panel[p * MR + r] = src[r];
-                for (idx_t r = mr; r < MR; r++) panel[p * MR + r] = 0.0f;
-            }
-        } else {
-            for (idx_t r = 0; r < mr; r++) {
-                const float *src = pr->a + (i0 + ir + r) * pr->lda + p0;
-                for (idx_t p = 0; p < kc; p++) panel[p * MR + r] = src[p];
-            }
-            for (idx_t r = mr; r < MR; r++)
-                for (idx_t p = 0; p < kc; p++) panel[p * MR + r] = 0.0f;
-        }
+        if (pr->trans_a)
+            pack_contiguous_lanes(dst + ir * kc, pr->a + p0 * pr->lda + i0 + ir, pr->lda, kc, mr, MR);
+        else
+            pack_strided_lanes(dst + ir * kc, pr->a + (i0 + ir) * pr->lda + p0, pr->lda, kc, mr, MR);
     }
 }
 
@@ -92,21 +118,10 @@ static void pack_a(const gemm_problem *pr, idx_t MR, idx_t i0, idx_t mc, idx_t p
 static void pack_b(const gemm_problem *pr, idx_t NR, idx_t p0, idx_t kc, idx_t j0, idx_t nc, float *dst) {
     for (idx_t jr = 0; jr < nc; jr += NR) {
         idx_t nr = FNN_MIN(NR, nc - jr);
-        float *panel = dst + jr * kc;
-        if (!pr->trans_b) {
-            for (idx_t p = 0; p < kc; p++) {
-                const float *src = pr->b + (p0 + p) * pr->ldb + j0 + jr;
-                for (idx_t j = 0; j < nr; j++) panel[p * NR + j] = src[j];
-                for (idx_t j = nr; j < NR; j++) panel[p * NR + j] = 0.0f;
-            }
-        } else {
-            for (idx_t j = 0; j < nr; j++) {
-                const float *src = pr->b + (j0 + jr + j) * pr->ldb + p0;
-                for (idx_t p = 0; p < kc; p++) panel[p * NR + j] = src[p];
-            }
-            for (idx_t j = nr; j < NR; j++)
-                for (idx_t p = 0; p < kc; p++) panel[p * NR + j] = 0.0f;
-        }
+        if (pr->trans_b)
+            pack_strided_lanes(dst + jr * kc, pr->b + (j0 + jr) * pr->ldb + p0, pr->ldb, kc, nr, NR);
+        else
+            pack_contiguous_lanes(dst + jr * kc, pr->b + p0 * pr->ldb + j0 + jr, pr->ldb, kc, nr, NR);
     }
 }
 
