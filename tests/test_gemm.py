@@ -72,7 +72,7 @@ def test_blocked_driver_matches_naive_kernel(simd, rng, m, n, k):
 
 
 @pytest.mark.parametrize("trans_a,trans_b", [(False, False), (True, True)])
-@pytest.mark.parametrize("m,n,k", LARGE + [(512, 64, 1000), (40, 900, 700)])
+@pytest.mark.parametrize("m,n,k", LARGE + [(512, 64, 1000), (40, 900, 700), (100, 1100, 300)])
 def test_results_identical_for_one_and_two_threads(simd, rng, m, n, k, trans_a, trans_b):
     a, b = operands(rng, m, n, k, trans_a, trans_b)
     bias = rng.standard_normal(n).astype(np.float32)
