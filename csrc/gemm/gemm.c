@@ -381,11 +381,11 @@ int fnn_sgemm(int trans_a, int trans_b, idx_t m, idx_t n, idx_t k,
     gemm_plan plan = make_plan(active_config(), trans_a, trans_b, m, k, lda, ldb, work);
     const fnn_gemm_config *cfg = plan.cfg;
     /* Along M the team packs each block of B once and shares it, but a thread then reads half of
-       B's panels from the other core's cache. When A is read in place and B is not transposed, and
-       the product is no taller than wide, splitting N is faster (3-8 % on 128-512-row products,
-       25 % at 100x1000x1000): each thread packs only its own columns of B, and A, read by both, is
-       the smaller operand. Tall products split M, where A would be the one read twice. */
-    int split_m = m > n || !plan.direct_a || trans_b;
+       B's panels from the other core's cache. When A is read in place and the product is no taller
+       than wide, splitting N is faster (2-8 % on 128-512-row products, 15-25 % at 100x1000x1000):
+       each thread packs only its own columns of B, and A, read by both, is the smaller operand.
+       Tall products split M, where A would be the one read twice. */
+    int split_m = m > n || !plan.direct_a;
     idx_t tile = split_m ? cfg->mr : cfg->nr, extent = split_m ? m : n;
     int threads = fnn_get_num_threads();
     if (work < FNN_GEMM_PARALLEL_MIN_WORK) threads = 1;
