@@ -1,6 +1,6 @@
-/* The blocked GEMM driver (the BLIS loop nest): pack B into kc x NR panels that stay in L1/L3, pack
-   A into mc x kc blocks that stay in L2, and sweep the micro-kernel over the tiles. It knows no
-   instruction set: the micro-kernel and block sizes come from the config picked in cpu.c.
+/* The blocked GEMM driver (the BLIS loop nest): pack B into kc x NR panels that stay in L1/L3, read A
+   in place or pack it into mc x kc blocks that stay in L2, and sweep the micro-kernel over the tiles.
+   It knows no instruction set: the micro-kernel and block sizes come from the config picked in cpu.c.
 
    Threads split the output C along M or N (never K), so every output element sums its k terms in the
    same order whatever the thread count or the order threads take their work. Along M, the threads
@@ -273,21 +273,21 @@ static int gemm_parallel_rows(const gemm_problem *pr, const gemm_plan *plan, idx
     return failed ? -1 : 0;
 }
 
-/* Splitting along N: chunks of columns, each run through the whole loop nest by one thread with its
-   own buffers. */
+/* Splitting along N (only done when A is read in place): chunks of columns, each run through the
+   whole loop nest by one thread with its own B buffer. */
 static int gemm_parallel_columns(const gemm_problem *pr, const gemm_plan *plan, idx_t m, idx_t n, int threads,
                                  idx_t chunk_columns) {
-    size_t a_floats = a_buffer_floats(plan, m, pr->k), b_floats = b_buffer_floats(plan, chunk_columns, pr->k);
+    size_t b_floats = b_buffer_floats(plan, chunk_columns, pr->k);
     idx_t chunks = (n + chunk_columns - 1) / chunk_columns;
     int failed = 0;
 #pragma omp parallel num_threads(threads)
     {
-        float *a_packed = grow_buffer(&a_buffer, a_floats), *b_packed = grow_buffer(&b_buffer, b_floats);
-        int go = team_has_buffers(a_packed && b_packed, &failed);
+        float *b_packed = grow_buffer(&b_buffer, b_floats);
+        int go = team_has_buffers(b_packed != NULL, &failed);
 #pragma omp for schedule(dynamic, 1)
         for (idx_t chunk = 0; chunk < chunks; chunk++) {
             idx_t lo = chunk * chunk_columns, hi = FNN_MIN(n, lo + chunk_columns);
-            if (go) gemm_range(pr, plan, a_packed, b_packed, 0, m, lo, hi);
+            if (go) gemm_range(pr, plan, NULL, b_packed, 0, m, lo, hi);
         }
     }
     return failed ? -1 : 0;
