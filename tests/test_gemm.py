@@ -10,13 +10,13 @@ import reference as ref
 ACTS = [None, "relu", "sigmoid", "tanh"]
 # 1, primes, register-tile sizes +-1 (6x16 AVX2, 12x32 AVX-512, 4x8 portable), cache-block edges
 # (mc 96/128/144, kc 256/384) +-1, one-row products, and shapes large enough to split across threads and
-# K blocks; in LARGE, rows 4 KiB apart (packed rather than read in place) and more columns than one
-# B block holds (nc 2048-4096).
+# K blocks; in LARGE, rows 4 KiB apart (packed rather than read in place), more columns than one
+# B block holds (nc 2048-4096), and more of B than threads share in one round (2M floats).
 SHAPES = [(1, 1, 1), (1, 7, 1), (3, 5, 7), (5, 15, 17), (6, 16, 8), (7, 17, 9), (11, 31, 33), (12, 32, 13),
           (13, 33, 29), (4, 8, 255), (8, 9, 256), (9, 4, 257), (143, 47, 31), (145, 33, 3),
           (97, 101, 103), (95, 17, 383), (96, 9, 384), (193, 20, 385), (127, 129, 300), (200, 150, 520),
           (1, 700, 300), (1, 257, 13)]
-LARGE = [(300, 260, 530), (64, 700, 300), (1, 1100, 900), (130, 70, 1024), (40, 4200, 20)]
+LARGE = [(300, 260, 530), (64, 700, 300), (1, 1100, 900), (130, 70, 1024), (40, 4200, 20), (40, 1100, 2000)]
 
 
 def operands(rng, m, n, k, trans_a, trans_b):

@@ -241,15 +241,25 @@ static int team_has_buffers(int ok, int *failed) {
     return !any_failed;
 }
 
-/* Splitting along M: for each block of B, the team packs its panels into the caller's buffer, then
-   takes chunks of rows as threads come free, each packing its own A. A thread the OS delays costs
-   its share of chunks, not the whole call. Returns -1 (C untouched) if a buffer cannot be had. */
+/* Along M the team packs up to this many floats of B (several K blocks) between two meetings at a
+   barrier: a thread the OS delays then holds the others up rarely, and the shared B stays near the
+   size of L3. */
+#define FNN_GEMM_SHARED_B_FLOATS (2 << 20)
+
+/* Splitting along M: for each round of K blocks of B, the team packs their panels into the caller's
+   buffer, then takes chunks of rows as threads come free, each packing its own A and running the
+   round's K blocks in order. A thread the OS delays costs its share of chunks, not the whole call.
+   Returns -1 (C untouched) if a buffer cannot be had. */
 static int gemm_parallel_rows(const gemm_problem *pr, const gemm_plan *plan, idx_t m, idx_t n, int threads,
                               idx_t chunk_rows) {
     const fnn_gemm_config *cfg = plan->cfg;
-    float *b_shared = grow_buffer(&b_buffer, b_buffer_floats(plan, n, pr->k));
+    const idx_t k = pr->k, k_step = plan->k_step;
+    idx_t k_blocks = FNN_MAX(1, (k + k_step - 1) / k_step);  /* k = 0 still takes one (empty) block */
+    idx_t block_floats = k_step * round_up(FNN_MIN(cfg->nc, n), cfg->nr);
+    idx_t round_blocks = FNN_MAX(1, FNN_MIN(k_blocks, FNN_GEMM_SHARED_B_FLOATS / block_floats));
+    float *b_shared = grow_buffer(&b_buffer, (size_t)(round_blocks * block_floats) + 16);
     if (!b_shared) return -1;
-    size_t a_floats = a_buffer_floats(plan, FNN_MIN(m, chunk_rows), pr->k);
+    size_t a_floats = a_buffer_floats(plan, FNN_MIN(m, chunk_rows), k);
     idx_t chunks = (m + chunk_rows - 1) / chunk_rows;
     int failed = 0;
 #pragma omp parallel num_threads(threads)
@@ -258,14 +268,23 @@ static int gemm_parallel_rows(const gemm_problem *pr, const gemm_plan *plan, idx
         int go = team_has_buffers(a_packed != NULL, &failed);
         for (idx_t jc = 0; jc < n && go; jc += cfg->nc) {
             idx_t nc = FNN_MIN(cfg->nc, n - jc), panels = (nc + cfg->nr - 1) / cfg->nr;
-            FOR_EACH_K_BLOCK(plan, pr->k, pc, kc) {
+            for (idx_t first = 0; first < k_blocks; first += round_blocks) {
+                idx_t blocks = FNN_MIN(round_blocks, k_blocks - first);
                 /* the barriers closing these loops keep B whole while any thread reads it */
 #pragma omp for schedule(dynamic, 1)
-                for (idx_t p = 0; p < panels; p++) pack_b_panels(pr, plan, pc, kc, jc, nc, p, p + 1, b_shared);
+                for (idx_t task = 0; task < blocks * panels; task++) {
+                    idx_t block = task / panels, p = task % panels, pc = (first + block) * k_step;
+                    pack_b_panels(pr, plan, pc, FNN_MIN(k_step, k - pc), jc, nc, p, p + 1,
+                                  b_shared + block * block_floats);
+                }
 #pragma omp for schedule(dynamic, 1)
                 for (idx_t chunk = 0; chunk < chunks; chunk++) {
                     idx_t lo = chunk * chunk_rows, hi = FNN_MIN(m, lo + chunk_rows);
-                    gemm_rows(pr, plan, a_packed, b_shared, lo, hi, jc, nc, pc, kc);
+                    for (idx_t block = 0; block < blocks; block++) {
+                        idx_t pc = (first + block) * k_step;
+                        gemm_rows(pr, plan, a_packed, b_shared + block * block_floats, lo, hi, jc, nc, pc,
+                                  FNN_MIN(k_step, k - pc));
+                    }
                 }
             }
         }
