@@ -73,6 +73,19 @@ def activation_forward(name, x, out=None, alpha=None):
     return _C.activation_forward(code, x, out, alpha)
 
 
+_OPERAND_ROLE = {"x": "the activation's input", "y": "the activation's output"}
+
+
+def _backward_operand(name, which, value, dy):
+    """x or y for a backward that reads it: present, float32 and shaped like dy."""
+    if value is None:
+        raise ValueError(f"activation_backward: {name} needs {which} ({_OPERAND_ROLE[which]}), got None")
+    value = as_float32_operand(value, f"activation_backward: {which}")
+    if value.shape != dy.shape:
+        raise ValueError(f"activation_backward: {which} has shape {value.shape} but dy has shape {dy.shape}")
+    return value
+
+
 def activation_backward(name, x, y, dy, out=None, alpha=None):
     """dx = dy * activation'(x) in float32.
 
@@ -100,22 +113,8 @@ def activation_backward(name, x, y, dy, out=None, alpha=None):
     code, alpha = _activation(name, alpha, "activation_backward")
     dy = as_float32_operand(dy, "activation_backward: dy")
     needs = _BACKWARD_INPUT[name]
-    if needs == "x":
-        if x is None:
-            raise ValueError(f"activation_backward: {name} needs x (the activation's input), got None")
-        x = as_float32_operand(x, "activation_backward: x")
-        if x.shape != dy.shape:
-            raise ValueError(f"activation_backward: x has shape {x.shape} but dy has shape {dy.shape}")
-        y = None
-    elif needs == "y":
-        if y is None:
-            raise ValueError(f"activation_backward: {name} needs y (the activation's output), got None")
-        y = as_float32_operand(y, "activation_backward: y")
-        if y.shape != dy.shape:
-            raise ValueError(f"activation_backward: y has shape {y.shape} but dy has shape {dy.shape}")
-        x = None
-    else:
-        x = y = None
+    x = _backward_operand(name, "x", x, dy) if needs == "x" else None
+    y = _backward_operand(name, "y", y, dy) if needs == "y" else None
     if out is None:
         out = np.empty(dy.shape, _F32)
     else:
