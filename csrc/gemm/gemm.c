@@ -27,11 +27,13 @@ typedef struct {
     const float *bias;
 } gemm_problem;
 
-/* How one call runs: the micro-kernel and blocks, which operands are read in place, the K step. */
+/* How one call runs: the micro-kernel and blocks, which operands are read in place, and the K blocks
+   (k_blocks of k_step; k = 0 still takes one, empty, so that bias, activation and accumulate apply to
+   an empty sum). */
 typedef struct {
     const fnn_gemm_config *cfg;
     int direct_a, direct_b;
-    idx_t k_step;
+    idx_t k_step, k_blocks;
 } gemm_plan;
 
 static const fnn_gemm_config *active_config(void) {
@@ -140,7 +142,7 @@ static idx_t round_up(idx_t x, idx_t to) { return (x + to - 1) / to * to; }
 
 static gemm_plan make_plan(const fnn_gemm_config *cfg, int trans_a, int trans_b, idx_t m, idx_t k,
                            idx_t lda, idx_t ldb, double work) {
-    gemm_plan plan = {cfg, 0, 0, 1};
+    gemm_plan plan = {cfg, 0, 0, 1, 1};
     int small = work <= FNN_GEMM_DIRECT_MAX_WORK;
     /* A not transposed is read in place at any size: each micro-kernel row walks a contiguous stretch
        of its row, which the prefetchers follow as well as a packed panel, and skipping the copy saves
@@ -149,7 +151,10 @@ static gemm_plan make_plan(const fnn_gemm_config *cfg, int trans_a, int trans_b,
     plan.direct_b = !trans_b && (small || (m <= FNN_GEMM_DIRECT_B_MAX_M && ldb % FNN_GEMM_ALIASING_STRIDE != 0));
     /* Equal K blocks of at most cfg->kc: 784 splits as 3 x 262 rather than 256 + 256 + 256 + 16. */
     idx_t k_blocks = (k + cfg->kc - 1) / cfg->kc;
-    plan.k_step = k_blocks ? (k + k_blocks - 1) / k_blocks : 1;
+    if (k_blocks > 0) {
+        plan.k_step = (k + k_blocks - 1) / k_blocks;
+        plan.k_blocks = (k + plan.k_step - 1) / plan.k_step;
+    }
     return plan;
 }
 
@@ -199,19 +204,14 @@ static void gemm_rows(const gemm_problem *pr, const gemm_plan *plan, float *a_pa
     }
 }
 
-/* The K blocks in order; k = 0 still takes one pass, so that bias, activation and accumulate apply
-   to an empty sum. */
-#define FOR_EACH_K_BLOCK(plan, k, pc, kc) \
-    for (idx_t pc = 0, kc = FNN_MIN((plan)->k_step, (k)); pc < (k) || (pc == 0 && (k) == 0); \
-         pc += (plan)->k_step, kc = FNN_MIN((plan)->k_step, (k) - pc))
-
 /* The whole loop nest over C[m0:m1, n0:n1] on one thread, with its own buffers. */
 static void gemm_range(const gemm_problem *pr, const gemm_plan *plan, float *a_packed, float *b_packed,
                        idx_t m0, idx_t m1, idx_t n0, idx_t n1) {
     const fnn_gemm_config *cfg = plan->cfg;
     for (idx_t jc = n0; jc < n1; jc += cfg->nc) {
         idx_t nc = FNN_MIN(cfg->nc, n1 - jc), panels = (nc + cfg->nr - 1) / cfg->nr;
-        FOR_EACH_K_BLOCK(plan, pr->k, pc, kc) {
+        for (idx_t block = 0; block < plan->k_blocks; block++) {
+            idx_t pc = block * plan->k_step, kc = FNN_MIN(plan->k_step, pr->k - pc);
             pack_b_panels(pr, plan, pc, kc, jc, nc, 0, panels, b_packed);
             gemm_rows(pr, plan, a_packed, b_packed, m0, m1, jc, nc, pc, kc);
         }
@@ -253,8 +253,7 @@ static int team_has_buffers(int ok, int *failed) {
 static int gemm_parallel_rows(const gemm_problem *pr, const gemm_plan *plan, idx_t m, idx_t n, int threads,
                               idx_t chunk_rows) {
     const fnn_gemm_config *cfg = plan->cfg;
-    const idx_t k = pr->k, k_step = plan->k_step;
-    idx_t k_blocks = FNN_MAX(1, (k + k_step - 1) / k_step);  /* k = 0 still takes one (empty) block */
+    const idx_t k = pr->k, k_step = plan->k_step, k_blocks = plan->k_blocks;
     idx_t block_floats = k_step * round_up(FNN_MIN(cfg->nc, n), cfg->nr);
     idx_t round_blocks = FNN_MAX(1, FNN_MIN(k_blocks, FNN_GEMM_SHARED_B_FLOATS / block_floats));
     float *b_shared = grow_buffer(&b_buffer, (size_t)(round_blocks * block_floats) + 16);
