@@ -1,4 +1,5 @@
-/* Activation functions: each backward sits right under its forward with the same loop and names.
+/* Activation functions. Every elementwise forward is activation_math.h's loop, the same code the GEMM
+   epilogue runs; the backwards follow in the order of the enumeration, softmax (a row op) last.
 
    Each kernel is a range function over elements [lo, hi) (softmax: rows) that fnn_parallel_for runs
    inline for small inputs or split over threads for large ones; its arguments come in one act_args.
@@ -23,17 +24,13 @@ struct act_args {
     float *out;
     float alpha;
     idx_t cols;
+    int act;
 };
 
-// x, y are (n,); NaN passes through as in Keras
-static void relu_forward(void *ctx, idx_t lo, idx_t hi) {
+/* Every elementwise forward: activation_math.h's loop over this range. */
+static void elementwise_forward(void *ctx, idx_t lo, idx_t hi) {
     const struct act_args *a = ctx;
-    const float *x = a->x;
-    float *y = a->out;
-    for (idx_t i = lo; i < hi; i++) {
-        float x_i = x[i];
-        y[i] = x_i < 0.0f ? 0.0f : x_i;
-    }
+    fnn_activate_span(a->act, a->alpha, hi - lo, a->x + lo, a->out + lo);
 }
 
 // y, dy, dx are (n,); the derivative at 0 is taken as 0
@@ -44,20 +41,6 @@ static void relu_backward(void *ctx, idx_t lo, idx_t hi) {
     for (idx_t i = lo; i < hi; i++) {
         float y_i = y[i], dy_i = dy[i];
         dx[i] = y_i > 0.0f ? dy_i : 0.0f;
-    }
-}
-
-// x, y are (n,)
-static void leaky_relu_forward(void *ctx, idx_t lo, idx_t hi) {
-    const struct act_args *a = ctx;
-    const float *x = a->x;
-    float *y = a->out;
-    float slope = a->alpha;
-    for (idx_t i = lo; i < hi; i++) {
-        /* max(x, 0) + slope * min(x, 0): selects against 0 are what gcc vectorises without
-           -fno-trapping-math, and each sum adds an exact zero */
-        float x_i = x[i], pos = x_i < 0.0f ? 0.0f : x_i, neg = x_i > 0.0f ? 0.0f : x_i;
-        y[i] = pos + slope * neg;
     }
 }
 
@@ -73,15 +56,6 @@ static void leaky_relu_backward(void *ctx, idx_t lo, idx_t hi) {
     }
 }
 
-// x, y are (n,)
-static void elu_forward(void *ctx, idx_t lo, idx_t hi) {
-    const struct act_args *a = ctx;
-    const float *x = a->x;
-    float *y = a->out;
-    float alpha = a->alpha;
-    for (idx_t i = lo; i < hi; i++) y[i] = vm_select(x[i] > 0.0f, x[i], alpha * vm_expm1f(x[i]));
-}
-
 // y, dy, dx are (n,); for x <= 0, d/dx alpha*(e^x - 1) = alpha*e^x = y + alpha (needs alpha >= 0)
 static void elu_backward(void *ctx, idx_t lo, idx_t hi) {
     const struct act_args *a = ctx;
@@ -92,14 +66,6 @@ static void elu_backward(void *ctx, idx_t lo, idx_t hi) {
         float y_i = y[i], dy_i = dy[i], pos = y_i > 0.0f ? dy_i : 0.0f, neg = y_i > 0.0f ? 0.0f : dy_i;
         dx[i] = pos + neg * ((y_i > 0.0f ? 0.0f : y_i) + alpha);
     }
-}
-
-// x, y are (n,); y = x * Phi(x), Phi keeping its relative precision for x << 0 (vm_normal_cdf)
-static void gelu_forward(void *ctx, idx_t lo, idx_t hi) {
-    const struct act_args *a = ctx;
-    const float *x = a->x;
-    float *y = a->out;
-    for (idx_t i = lo; i < hi; i++) y[i] = x[i] * vm_normal_cdf(x[i], vm_expf(-0.5f * x[i] * x[i]));
 }
 
 // x, dy, dx are (n,); d/dx x*Phi(x) = Phi(x) + x*phi(x)
@@ -113,14 +79,6 @@ static void gelu_backward(void *ctx, idx_t lo, idx_t hi) {
     }
 }
 
-// x, y are (n,); y = x * sigmoid(x)
-static void silu_forward(void *ctx, idx_t lo, idx_t hi) {
-    const struct act_args *a = ctx;
-    const float *x = a->x;
-    float *y = a->out;
-    for (idx_t i = lo; i < hi; i++) y[i] = x[i] * vm_sigmoidf(x[i]);
-}
-
 // x, dy, dx are (n,); d/dx x*s(x) = s + x*s*(1-s)
 static void silu_backward(void *ctx, idx_t lo, idx_t hi) {
     const struct act_args *a = ctx;
@@ -132,14 +90,6 @@ static void silu_backward(void *ctx, idx_t lo, idx_t hi) {
     }
 }
 
-// x, y are (n,)
-static void sigmoid_forward(void *ctx, idx_t lo, idx_t hi) {
-    const struct act_args *a = ctx;
-    const float *x = a->x;
-    float *y = a->out;
-    for (idx_t i = lo; i < hi; i++) y[i] = vm_sigmoidf(x[i]);
-}
-
 // y, dy, dx are (n,)
 static void sigmoid_backward(void *ctx, idx_t lo, idx_t hi) {
     const struct act_args *a = ctx;
@@ -148,28 +98,12 @@ static void sigmoid_backward(void *ctx, idx_t lo, idx_t hi) {
     for (idx_t i = lo; i < hi; i++) dx[i] = dy[i] * y[i] * (1.0f - y[i]);
 }
 
-// x, y are (n,)
-static void tanh_forward(void *ctx, idx_t lo, idx_t hi) {
-    const struct act_args *a = ctx;
-    const float *x = a->x;
-    float *y = a->out;
-    for (idx_t i = lo; i < hi; i++) y[i] = vm_tanhf(x[i]);
-}
-
 // y, dy, dx are (n,)
 static void tanh_backward(void *ctx, idx_t lo, idx_t hi) {
     const struct act_args *a = ctx;
     const float *y = a->y, *dy = a->dy;
     float *dx = a->out;
     for (idx_t i = lo; i < hi; i++) dx[i] = dy[i] * (1.0f - y[i] * y[i]);
-}
-
-// x, y are (n,); y = log(1 + e^x)
-static void softplus_forward(void *ctx, idx_t lo, idx_t hi) {
-    const struct act_args *a = ctx;
-    const float *x = a->x;
-    float *y = a->out;
-    for (idx_t i = lo; i < hi; i++) y[i] = vm_softplusf(x[i]);
 }
 
 // x, dy, dx are (n,)
@@ -215,14 +149,14 @@ static const struct {
     fnn_range_fn forward, backward;
     idx_t forward_grain, backward_grain;
 } KERNELS[FNN_ACTIVATION_COUNT] = {
-    [FNN_ACTIVATION_RELU] = {relu_forward, relu_backward, CHEAP_GRAIN, CHEAP_GRAIN},
-    [FNN_ACTIVATION_LEAKY_RELU] = {leaky_relu_forward, leaky_relu_backward, CHEAP_GRAIN, CHEAP_GRAIN},
-    [FNN_ACTIVATION_ELU] = {elu_forward, elu_backward, COSTLY_GRAIN, CHEAP_GRAIN},
-    [FNN_ACTIVATION_GELU] = {gelu_forward, gelu_backward, COSTLY_GRAIN, COSTLY_GRAIN},
-    [FNN_ACTIVATION_SILU] = {silu_forward, silu_backward, COSTLY_GRAIN, COSTLY_GRAIN},
-    [FNN_ACTIVATION_SIGMOID] = {sigmoid_forward, sigmoid_backward, COSTLY_GRAIN, CHEAP_GRAIN},
-    [FNN_ACTIVATION_TANH] = {tanh_forward, tanh_backward, COSTLY_GRAIN, CHEAP_GRAIN},
-    [FNN_ACTIVATION_SOFTPLUS] = {softplus_forward, softplus_backward, COSTLY_GRAIN, COSTLY_GRAIN},
+    [FNN_ACTIVATION_RELU] = {elementwise_forward, relu_backward, CHEAP_GRAIN, CHEAP_GRAIN},
+    [FNN_ACTIVATION_LEAKY_RELU] = {elementwise_forward, leaky_relu_backward, CHEAP_GRAIN, CHEAP_GRAIN},
+    [FNN_ACTIVATION_ELU] = {elementwise_forward, elu_backward, COSTLY_GRAIN, CHEAP_GRAIN},
+    [FNN_ACTIVATION_GELU] = {elementwise_forward, gelu_backward, COSTLY_GRAIN, COSTLY_GRAIN},
+    [FNN_ACTIVATION_SILU] = {elementwise_forward, silu_backward, COSTLY_GRAIN, COSTLY_GRAIN},
+    [FNN_ACTIVATION_SIGMOID] = {elementwise_forward, sigmoid_backward, COSTLY_GRAIN, CHEAP_GRAIN},
+    [FNN_ACTIVATION_TANH] = {elementwise_forward, tanh_backward, COSTLY_GRAIN, CHEAP_GRAIN},
+    [FNN_ACTIVATION_SOFTPLUS] = {elementwise_forward, softplus_backward, COSTLY_GRAIN, COSTLY_GRAIN},
     [FNN_ACTIVATION_SOFTMAX] = {softmax_forward, softmax_backward, COSTLY_GRAIN, CHEAP_GRAIN},
 };
 
@@ -253,7 +187,7 @@ void fnn_activation_forward(int act, float alpha, idx_t rows, idx_t cols, const 
         if (x != y) memcpy(y, x, (size_t)n * sizeof(float));
         return;
     }
-    struct act_args args = {.x = x, .out = y, .alpha = alpha, .cols = cols};
+    struct act_args args = {.x = x, .out = y, .alpha = alpha, .cols = cols, .act = act};
     run(act, KERNELS[act].forward, KERNELS[act].forward_grain, rows, cols, &args);
 }
 

@@ -4,6 +4,7 @@
 #define FASTNN_H
 
 #include "common.h"
+#include "activation_math.h"  /* enum fnn_activation */
 
 /* ---- CPU features and threads (cpu.c) ---- */
 enum fnn_simd { FNN_SIMD_SCALAR = 0, FNN_SIMD_AVX2 = 1, FNN_SIMD_AVX512 = 2 };
@@ -64,12 +65,6 @@ static inline idx_t fnn_chunk_grain(idx_t work, idx_t min_work) {
     return grain < 1 ? 1 : grain;
 }
 
-/* Codes in the order of fastnn.ops.nn.ACTIVATIONS. */
-enum fnn_activation {
-    FNN_ACTIVATION_LINEAR = 0, FNN_ACTIVATION_RELU, FNN_ACTIVATION_LEAKY_RELU, FNN_ACTIVATION_ELU,
-    FNN_ACTIVATION_GELU, FNN_ACTIVATION_SILU, FNN_ACTIVATION_SIGMOID, FNN_ACTIVATION_TANH,
-    FNN_ACTIVATION_SOFTPLUS, FNN_ACTIVATION_SOFTMAX, FNN_ACTIVATION_COUNT
-};
 /* Which array an activation's backward reads besides dy. */
 enum fnn_backward_input { FNN_NEEDS_NOTHING = 0, FNN_NEEDS_X = 1, FNN_NEEDS_Y = 2 };
 int fnn_activation_backward_input(int act);
