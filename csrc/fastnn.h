@@ -17,29 +17,28 @@ int fnn_get_num_threads(void);
 int fnn_openmp_enabled(void);
 
 /* ---- GEMM (gemm/) ---- */
-enum fnn_act { FNN_ACT_NONE = 0, FNN_ACT_RELU = 1, FNN_ACT_SIGMOID = 2, FNN_ACT_TANH = 3 };
-
 /* c is (m, n) row-major with row stride ldc.
    a is (m, k) row-major (lda >= k), or when trans_a it is stored (k, m) (lda >= m).
    b is (k, n) row-major (ldb >= n), or when trans_b it is stored (n, k) (ldb >= k).
    c = act(op(a) @ op(b) + bias), or with accumulate c = act(c + op(a) @ op(b) + bias).
-   bias is (n,) or NULL. Returns 0, or -1 (c untouched) when pack memory could not be had. */
+   bias is (n,) or NULL; act is an elementwise enum fnn_activation, alpha its parameter.
+   Returns 0, or -1 (c untouched) when pack memory could not be had. */
 int fnn_sgemm(int trans_a, int trans_b, idx_t m, idx_t n, idx_t k,
                const float *a, idx_t lda, const float *b, idx_t ldb,
-               float *c, idx_t ldc, int accumulate, const float *bias, int act);
+               float *c, idx_t ldc, int accumulate, const float *bias, int act, float alpha);
 
 /* The naive triple loop with the same contract: the test oracle for the blocked driver. */
 void fnn_sgemm_ref(int trans_a, int trans_b, idx_t m, idx_t n, idx_t k,
                    const float *a, idx_t lda, const float *b, idx_t ldb,
-                   float *c, idx_t ldc, int accumulate, const float *bias, int act);
+                   float *c, idx_t ldc, int accumulate, const float *bias, int act, float alpha);
 
 /* ---- dense layer (dense.c) ---- */
-/* x is (batch, in), w is (in, out), y, dy, dz are (batch, out). With act (a GEMM epilogue code) dz =
-   dy * act'(y) is written; then dw (in, out) = x^T dz, db (out,) = column sums of dz, dx (batch, in)
+/* x is (batch, in), w is (in, out), y, dy, dz are (batch, out). With act (an activation whose backward
+   reads only y, fnn_activation_backward_input) dz = dy * act'(y) is written; then dw (in, out) = x^T dz, db (out,) = column sums of dz, dx (batch, in)
    = dz w^T, each skipped when its pointer is NULL (dz is only written, and only needed, with act).
    Returns 0, or -1 when GEMM pack memory could not be had. */
 int fnn_dense_backward(idx_t batch, idx_t in, idx_t out, const float *x, const float *w, const float *y,
-                       const float *dy, float *dz, int act, float *dw, float *db, float *dx);
+                       const float *dy, float *dz, int act, float alpha, float *dw, float *db, float *dx);
 
 /* ---- activations, losses, optimizers (activations.c, losses.c, optim.c) ---- */
 #include <stdint.h>

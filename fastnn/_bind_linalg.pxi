@@ -10,16 +10,26 @@ cdef extern from "fastnn.h" nogil:
     int fnn_openmp_enabled()
     int fnn_sgemm(int trans_a, int trans_b, idx_t m, idx_t n, idx_t k,
                   const float *a, idx_t lda, const float *b, idx_t ldb,
-                  float *c, idx_t ldc, int accumulate, const float *bias, int act)
+                  float *c, idx_t ldc, int accumulate, const float *bias, int act, float alpha)
     int fnn_dense_backward(idx_t batch, idx_t n_in, idx_t n_out, const float *x, const float *w,
-                           const float *y, const float *dy, float *dz, int act, float *dw, float *db,
-                           float *dx)
+                           const float *y, const float *dy, float *dz, int act, float alpha, float *dw,
+                           float *db, float *dx)
     void fnn_sgemm_ref(int trans_a, int trans_b, idx_t m, idx_t n, idx_t k,
                        const float *a, idx_t lda, const float *b, idx_t ldb,
-                       float *c, idx_t ldc, int accumulate, const float *bias, int act)
+                       float *c, idx_t ldc, int accumulate, const float *bias, int act, float alpha)
+    enum:
+        FNN_ACTIVATION_SOFTMAX
+        FNN_NEEDS_Y
+    int fnn_activation_backward_input(int act)
 
 SIMD_PATHS = ("scalar", "avx2", "avx512")
-ACTIVATION_CODES = {None: 0, "linear": 0, "relu": 1, "sigmoid": 2, "tanh": 3}
+
+
+cdef inline int check_epilogue(int act, str name) except -1:
+    """act must be an elementwise activation code (every one but softmax, the last)."""
+    if not 0 <= act < FNN_ACTIVATION_SOFTMAX:
+        raise ValueError(f"{name}: {act} is not the code of an elementwise activation")
+    return 0
 
 
 def cpu_supports(str path):
@@ -58,8 +68,10 @@ def is_f32(x):
 
 
 def sgemm(cnp.ndarray a not None, cnp.ndarray b not None, cnp.ndarray c=None, bint trans_a=False, bint trans_b=False,
-          bint accumulate=False, cnp.ndarray bias=None, int act=0, bint reference=False, str name="sgemm"):
-    """c = act(op(a) @ op(b) + bias) (c += ... with accumulate); float32, C-contiguous, 2-D.
+          bint accumulate=False, cnp.ndarray bias=None, int act=0, float alpha=0.0, bint reference=False,
+          str name="sgemm"):
+    """c = act(op(a) @ op(b) + bias) (c += ... with accumulate); float32, C-contiguous, 2-D. act is an
+    elementwise activation code (fastnn.ops.nn.ACTIVATIONS order), alpha its parameter.
 
     With c None a new (m, n) array is returned. name labels error messages.
     """
@@ -67,8 +79,7 @@ def sgemm(cnp.ndarray a not None, cnp.ndarray b not None, cnp.ndarray c=None, bi
     check_f32(b, name)
     if cnp.PyArray_NDIM(a) != 2 or cnp.PyArray_NDIM(b) != 2:
         raise ValueError(f"{name}: expected 2-D arrays, got shapes {(<object>a).shape} and {(<object>b).shape}")
-    if not 0 <= act <= 3:
-        raise ValueError(f"{name}: unknown activation code {act}")
+    check_epilogue(act, name)
     cdef idx_t m = a.shape[1] if trans_a else a.shape[0]
     cdef idx_t k = a.shape[0] if trans_a else a.shape[1]
     cdef idx_t kb = b.shape[1] if trans_b else b.shape[0]
@@ -101,9 +112,11 @@ def sgemm(cnp.ndarray a not None, cnp.ndarray b not None, cnp.ndarray c=None, bi
     cdef int status = 0
     with nogil:
         if reference:
-            fnn_sgemm_ref(trans_a, trans_b, m, n, k, a_ptr, lda, b_ptr, ldb, c_ptr, n, accumulate, bias_ptr, act)
+            fnn_sgemm_ref(trans_a, trans_b, m, n, k, a_ptr, lda, b_ptr, ldb, c_ptr, n, accumulate, bias_ptr, act,
+                          alpha)
         else:
-            status = fnn_sgemm(trans_a, trans_b, m, n, k, a_ptr, lda, b_ptr, ldb, c_ptr, n, accumulate, bias_ptr, act)
+            status = fnn_sgemm(trans_a, trans_b, m, n, k, a_ptr, lda, b_ptr, ldb, c_ptr, n, accumulate, bias_ptr,
+                               act, alpha)
     if status != 0:
         raise MemoryError(f"{name}: could not allocate packing buffers")
     return c
@@ -129,9 +142,10 @@ cdef float *gradient_ptr(cnp.ndarray grad, tuple shape, str name, tuple inputs) 
 
 
 def dense_backward(cnp.ndarray x not None, cnp.ndarray w not None, cnp.ndarray y, cnp.ndarray dy not None,
-                   cnp.ndarray dz, int act, cnp.ndarray dw, cnp.ndarray db, cnp.ndarray dx):
-    """Gradients of y = act(x @ w + b): dz = dy * act'(y) (into dz, with act), dw = x^T dz,
-    db = column sums of dz, dx = dz w^T; dw, db, dx are written when not None. Returns dx."""
+                   cnp.ndarray dz, int act, cnp.ndarray dw, cnp.ndarray db, cnp.ndarray dx, float alpha=0.0):
+    """Gradients of y = act(x @ w + b) for an act whose backward reads y (or linear): dz = dy * act'(y)
+    (into dz), dw = x^T dz, db = column sums of dz, dx = dz w^T; dw, db, dx are written when not None.
+    Returns dx."""
     check_f32(x, "dense_backward x")
     check_f32(w, "dense_backward w")
     check_f32(dy, "dense_backward dy")
@@ -140,8 +154,9 @@ def dense_backward(cnp.ndarray x not None, cnp.ndarray w not None, cnp.ndarray y
     cdef idx_t batch = x.shape[0], n_in = x.shape[1], n_out = w.shape[1]
     check_matrix(w, n_in, n_out, "w")
     check_matrix(dy, batch, n_out, "dy")
-    if not 0 <= act <= 3:
-        raise ValueError(f"dense_backward: unknown activation code {act}")
+    check_epilogue(act, "dense_backward")
+    if act != 0 and fnn_activation_backward_input(act) != FNN_NEEDS_Y:
+        raise ValueError(f"dense_backward: activation code {act} needs its input for the backward, not y")
     cdef const float *y_ptr = NULL
     cdef float *dz_ptr = NULL
     if act != 0:
@@ -163,7 +178,7 @@ def dense_backward(cnp.ndarray x not None, cnp.ndarray w not None, cnp.ndarray y
     cdef const float *dy_ptr = f32_ptr(dy)
     cdef int status
     with nogil:
-        status = fnn_dense_backward(batch, n_in, n_out, x_ptr, w_ptr, y_ptr, dy_ptr, dz_ptr, act,
+        status = fnn_dense_backward(batch, n_in, n_out, x_ptr, w_ptr, y_ptr, dy_ptr, dz_ptr, act, alpha,
                                     dw_ptr, db_ptr, dx_ptr)
     if status != 0:
         raise MemoryError("dense_backward: could not allocate packing buffers")

@@ -6,10 +6,7 @@ from libc.stdint cimport int64_t
 cdef extern from "fastnn.h" nogil:
     enum:
         FNN_ACTIVATION_COUNT
-        FNN_ACTIVATION_SOFTMAX
         FNN_NEEDS_X
-        FNN_NEEDS_Y
-    int fnn_activation_backward_input(int act)
     void fnn_activation_forward(int act, float alpha, idx_t rows, idx_t cols, const float *x, float *y)
     void fnn_activation_backward(int act, float alpha, idx_t rows, idx_t cols,
                                  const float *x, const float *y, const float *dy, float *dx)

@@ -4,6 +4,7 @@ import pytest
 
 import fastnn
 from fastnn import _C
+from fastnn.ops.nn import ACTIVATIONS
 
 import reference as ref
 
@@ -54,7 +55,7 @@ def test_fused_epilogue_accumulate_bias_activation(simd, nthreads, rng, m, n, k,
     bias = rng.standard_normal(n).astype(np.float32)
     buf, out = guarded_output(rng, m, n)
     start = out.copy()
-    _C.sgemm(a, b, out, False, True, True, bias, _C.ACTIVATION_CODES[act])
+    _C.sgemm(a, b, out, False, True, True, bias, ACTIVATIONS.index(act or "linear"))
     check_guards(buf, m, n)
     expected = ref.gemm(a, b, False, True, c=start, bias=bias, act=act)
     np.testing.assert_allclose(out, expected, rtol=1e-5, atol=ref.gemm_tolerance(k, 3))

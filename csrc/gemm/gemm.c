@@ -24,6 +24,7 @@ typedef struct {
     float *c;
     idx_t ldc;
     int accumulate, act;
+    float alpha;
     const float *bias;
 } gemm_problem;
 
@@ -177,7 +178,7 @@ static void gemm_rows(const gemm_problem *pr, const gemm_plan *plan, float *a_pa
     const idx_t MR = cfg->mr, NR = cfg->nr;
     const idx_t rsa = pr->trans_a ? 1 : pr->lda, csa = pr->trans_a ? pr->lda : 1;
     int last = pc + kc >= pr->k, load_c = pr->accumulate || pc > 0;
-    int act = last ? pr->act : FNN_ACT_NONE;
+    int act = last ? pr->act : FNN_ACTIVATION_LINEAR;
     for (idx_t ic = i0; ic < i1; ic += cfg->mc) {
         idx_t mc = FNN_MIN(cfg->mc, i1 - ic);
         if (!plan->direct_a) pack_a(pr, MR, ic, mc, pc, kc, a_packed);
@@ -195,10 +196,11 @@ static void gemm_rows(const gemm_problem *pr, const gemm_plan *plan, float *a_pa
                 float *c_tile = pr->c + (ic + ir) * pr->ldc + jc + jr;
                 if (plan->direct_a)
                     cfg->kernel(kc, pr->a + (ic + ir) * rsa + pc * csa, rsa, csa, b_panel, rsb,
-                                c_tile, pr->ldc, mr, nr, load_c, bias, act);
+                                c_tile, pr->ldc, mr, nr, load_c, bias);
                 else
                     cfg->kernel(kc, a_packed + ir * kc, 1, MR, b_panel, rsb, c_tile, pr->ldc, mr, nr,
-                                load_c, bias, act);
+                                load_c, bias);
+                if (act != FNN_ACTIVATION_LINEAR) cfg->activate(act, pr->alpha, c_tile, pr->ldc, mr, nr);
             }
         }
     }
@@ -364,8 +366,9 @@ static void gemv_columns(const gemm_problem *pr, idx_t csa, idx_t j0, idx_t j1) 
         for (idx_t j = 0; j < width; j++) {
             float v = pr->accumulate ? c[j] + sum[j] : sum[j];
             if (pr->bias) v += pr->bias[jb + j];
-            c[j] = fnn_activate_scalar(v, pr->act);
+            c[j] = v;
         }
+        active_config()->activate(pr->act, pr->alpha, c, width, 1, width);
     }
 }
 
@@ -385,9 +388,9 @@ static void gemv_blocks(void *ctx, idx_t lo, idx_t hi) {
 
 int fnn_sgemm(int trans_a, int trans_b, idx_t m, idx_t n, idx_t k,
               const float *a, idx_t lda, const float *b, idx_t ldb,
-              float *c, idx_t ldc, int accumulate, const float *bias, int act) {
+              float *c, idx_t ldc, int accumulate, const float *bias, int act, float alpha) {
     if (m <= 0 || n <= 0) return 0;
-    gemm_problem pr = {trans_a, trans_b, a, b, lda, ldb, k, c, ldc, accumulate, act, bias};
+    gemm_problem pr = {trans_a, trans_b, a, b, lda, ldb, k, c, ldc, accumulate, act, alpha, bias};
     if (m == 1) {
         /* One row: packing B would copy more than the product reads, so B streams past in place. */
         gemv_task task = {&pr, trans_a ? lda : 1, n};

@@ -7,7 +7,7 @@
 
 // a is (mr, k) with strides (rsa, csa), b is (k, NR) with row stride rsb, c is (mr, nr) of an (., ldc) matrix
 static void sgemm_scalar_4x8(idx_t k, const float *a, idx_t rsa, idx_t csa, const float *b, idx_t rsb,
-                             float *c, idx_t ldc, idx_t mr, idx_t nr, int load_c, const float *bias, int act) {
+                             float *c, idx_t ldc, idx_t mr, idx_t nr, int load_c, const float *bias) {
     float acc[MR][NR];
     memset(acc, 0, sizeof(acc));
     for (idx_t p = 0; p < k; p++) {
@@ -23,9 +23,11 @@ static void sgemm_scalar_4x8(idx_t k, const float *a, idx_t rsa, idx_t csa, cons
             float v = acc[r][j];
             if (load_c) v = c_r[j] + v;
             if (bias) v += bias[j];
-            c_r[j] = fnn_activate_scalar(v, act);
+            c_r[j] = v;
         }
     }
 }
 
-const fnn_gemm_config fnn_gemm_scalar_config = {"scalar_4x8", sgemm_scalar_4x8, MR, NR, 128, 256, 2048};
+FNN_DEFINE_TILE_ACTIVATION(activate_tile_scalar)
+
+const fnn_gemm_config fnn_gemm_scalar_config = {"scalar_4x8", sgemm_scalar_4x8, activate_tile_scalar, MR, NR, 128, 256, 2048};

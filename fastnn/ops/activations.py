@@ -5,7 +5,8 @@ from .. import _C
 from .._C import is_f32
 from ._convert import as_float32_operand, check_out
 
-__all__ = ["ACTIVATIONS", "activation_forward", "activation_backward", "activation_backward_input", "bias_grad"]
+__all__ = ["ACTIVATIONS", "activation_forward", "activation_backward", "activation_backward_input",
+           "activation_parameter", "bias_grad"]
 
 ACTIVATIONS = ("linear", "relu", "leaky_relu", "elu", "gelu", "silu", "sigmoid", "tanh", "softplus", "softmax")
 _ACTIVATION_CODES = {name: code for code, name in enumerate(ACTIVATIONS)}
@@ -18,18 +19,24 @@ _FORWARD_FAST = {name: (code, _DEFAULT_ALPHA.get(name, 0.0)) for name, code in _
 _BACKWARD_FAST = {name: (code, alpha, _BACKWARD_INPUT[name]) for name, (code, alpha) in _FORWARD_FAST.items()}
 
 
-def _activation(name, alpha, what):
-    code = _ACTIVATION_CODES.get(name) if type(name) is str else None
-    if code is None:
-        raise ValueError(f"{what}: unknown activation {name!r}; expected one of {', '.join(ACTIVATIONS)}")
+def activation_parameter(name, alpha, what):
+    """The float parameter the kernels take for activation `name`: alpha checked, or Keras's default
+    (leaky_relu 0.2, elu 1.0; 0.0 for the activations without one)."""
     if alpha is None:
-        return code, _DEFAULT_ALPHA.get(name, 0.0)
+        return _DEFAULT_ALPHA.get(name, 0.0)
     if name not in _DEFAULT_ALPHA:
         raise ValueError(f"{what}: alpha only applies to leaky_relu and elu, not {name}")
     alpha = float(alpha)
     if name == "elu" and not alpha >= 0.0:
         raise ValueError(f"{what}: elu needs alpha >= 0 (its backward reads y), got {alpha}")
-    return code, alpha
+    return alpha
+
+
+def _activation(name, alpha, what):
+    code = _ACTIVATION_CODES.get(name) if type(name) is str else None
+    if code is None:
+        raise ValueError(f"{what}: unknown activation {name!r}; expected one of {', '.join(ACTIVATIONS)}")
+    return code, activation_parameter(name, alpha, what)
 
 
 def activation_backward_input(name):

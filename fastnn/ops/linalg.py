@@ -4,11 +4,24 @@ import numpy as np
 from .. import _C
 from .._C import is_f32
 from ._convert import as_float32, as_matrix, check_out
+from .activations import ACTIVATIONS, activation_backward_input, activation_parameter
 
-_FUSED_ACTIVATIONS = ("linear", "relu", "sigmoid", "tanh")  # applied in the GEMM epilogue
+# Every elementwise activation runs in the GEMM epilogue (softmax, a row op, does not).
+EPILOGUE_ACTIVATIONS = ACTIVATIONS[:ACTIVATIONS.index("softmax")]
+_EPILOGUE_CODES = {name: code for code, name in enumerate(EPILOGUE_ACTIVATIONS)}
+_EPILOGUE_CODES[None] = 0
 
 
-def _gemm(a, b, trans_a, trans_b, out, accumulate, bias, act, what):
+def _epilogue(activation, alpha, what, backward=False):
+    """(code, alpha) of an epilogue activation, or a ValueError naming the ones allowed."""
+    code = _EPILOGUE_CODES.get(activation) if isinstance(activation, (str, type(None))) else None
+    allowed = [n for n in EPILOGUE_ACTIVATIONS if not backward or activation_backward_input(n) != "x"]
+    if code is None or (backward and activation not in allowed and activation is not None):
+        raise ValueError(f"{what}: activation must be None or one of {', '.join(allowed)}, got {activation!r}")
+    return code, activation_parameter(activation or "linear", alpha, what)
+
+
+def _gemm(a, b, trans_a, trans_b, out, accumulate, bias, act, alpha, what):
     """The general path: convert array-likes, take F-ordered operands as transposes, check out."""
     a, a_flipped = as_matrix(a, f"{what}: a")
     b, b_flipped = as_matrix(b, f"{what}: b")
@@ -17,7 +30,7 @@ def _gemm(a, b, trans_a, trans_b, out, accumulate, bias, act, what):
         m = a.shape[1] if trans_a else a.shape[0]
         n = b.shape[0] if trans_b else b.shape[1]
         check_out(out, (m, n), what)
-    return _C.sgemm(a, b, out, trans_a, trans_b, accumulate, bias, act, False, what)
+    return _C.sgemm(a, b, out, trans_a, trans_b, accumulate, bias, act, alpha, False, what)
 
 
 def matmul(a, b, *, trans_a=False, trans_b=False, out=None, accumulate=False):
@@ -38,39 +51,38 @@ def matmul(a, b, *, trans_a=False, trans_b=False, out=None, accumulate=False):
         (2, 4)
     """
     if is_f32(a) and is_f32(b) and (out is None or is_f32(out)):
-        return _C.sgemm(a, b, out, trans_a, trans_b, accumulate, None, 0, False, "matmul")
-    return _gemm(a, b, trans_a, trans_b, out, accumulate, None, 0, "matmul")
+        return _C.sgemm(a, b, out, trans_a, trans_b, accumulate, None, 0, 0.0, False, "matmul")
+    return _gemm(a, b, trans_a, trans_b, out, accumulate, None, 0, 0.0, "matmul")
 
 
-def dense(x, w, b=None, activation=None, *, out=None):
+def dense(x, w, b=None, activation=None, *, out=None, alpha=None):
     """act(x @ w + b) with the bias and activation fused into the GEMM.
 
     Args:
         x: (N, K) inputs.
         w: (K, M) kernel.
         b: optional (M,) bias.
-        activation: None, 'linear', 'relu', 'sigmoid' or 'tanh'.
+        activation: None or any elementwise activation of fastnn.ops.nn.ACTIVATIONS (all but softmax),
+            applied to each result tile while it is still in cache.
         out: optional (N, M) C-contiguous float32 array to write into.
+        alpha: leaky_relu's slope or elu's alpha (Keras's defaults 0.2 and 1.0 when None).
 
     Returns:
         The (N, M) float32 result.
     """
-    act = _C.ACTIVATION_CODES.get(activation)
-    if act is None:
-        raise ValueError(f"dense: activation must be None or one of {', '.join(_FUSED_ACTIVATIONS)}, "
-                         f"got {activation!r}")
+    act, alpha = _epilogue(activation, alpha, "dense")
     if is_f32(x) and is_f32(w) and (b is None or is_f32(b)) and (out is None or is_f32(out)):
-        return _C.sgemm(x, w, out, False, False, False, b, act, False, "dense")
+        return _C.sgemm(x, w, out, False, False, False, b, act, alpha, False, "dense")
     bias = None
     if b is not None:
         bias = np.ascontiguousarray(as_float32(b, "dense: b"))
         w_cols = np.shape(w)[-1] if np.ndim(w) == 2 else None
         if bias.ndim != 1 or bias.shape[0] != w_cols:
             raise ValueError(f"dense: b must have shape ({w_cols},), got {bias.shape}")
-    return _gemm(x, w, False, False, out, False, bias, act, "dense")
+    return _gemm(x, w, False, False, out, False, bias, act, alpha, "dense")
 
 
-def dense_backward(x, w, dy, y=None, activation=None):
+def dense_backward(x, w, dy, y=None, activation=None, alpha=None):
     """Gradients of y = act(x @ w + b) in one call.
 
     Args:
@@ -78,7 +90,9 @@ def dense_backward(x, w, dy, y=None, activation=None):
         w: (K, M) kernel.
         dy: (N, M) gradient with respect to y.
         y: (N, M) forward output; needed with an activation.
-        activation: None, 'linear', 'relu', 'sigmoid' or 'tanh' (the forward's fused activation).
+        activation: None or the forward's fused activation, one whose backward reads only y: linear,
+            relu, elu, sigmoid or tanh.
+        alpha: elu's alpha, as in dense.
 
     Returns:
         (dx, dw, db): float32 arrays of shapes (N, K), (K, M), (M,). They do not depend on the thread count.
@@ -90,17 +104,14 @@ def dense_backward(x, w, dy, y=None, activation=None):
     f32 = np.float32
     dw, db, dx = np.empty(w.shape, f32), np.empty(w.shape[1:], f32), np.empty(x.shape, f32)
     dz = np.empty(dy.shape, f32) if activation not in (None, "linear") else None
-    dense_backward_into(x, w, dy, y, activation, dz=dz, dw=dw, db=db, dx=dx)
+    dense_backward_into(x, w, dy, y, activation, dz=dz, dw=dw, db=db, dx=dx, alpha=alpha)
     return dx, dw, db
 
 
-def dense_backward_into(x, w, dy, y, activation, *, dz, dw, db, dx):
+def dense_backward_into(x, w, dy, y, activation, *, dz, dw, db, dx, alpha=None):
     """dense_backward writing into given float32 C-contiguous arrays; an output given as None is skipped.
 
     dz (N, M) is scratch for dy * act'(y), needed with an activation. Returns dx.
     """
-    act = _C.ACTIVATION_CODES.get(activation) if isinstance(activation, (str, type(None))) else None
-    if act is None:
-        raise ValueError(f"dense_backward: activation must be None or one of {', '.join(_FUSED_ACTIVATIONS)}, "
-                         f"got {activation!r}")
-    return _C.dense_backward(x, w, y, dy, dz if act else None, act, dw, db, dx)
+    act, alpha = _epilogue(activation, alpha, "dense_backward", backward=True)
+    return _C.dense_backward(x, w, y, dy, dz if act else None, act, dw, db, dx, alpha)

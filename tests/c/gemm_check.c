@@ -20,8 +20,8 @@ static int check(idx_t m, idx_t n, idx_t k, int ta, int tb, int acc, int use_bia
     for (idx_t i = 0; i < n; i++) bias[i] = uniform(&seed);
     for (idx_t i = 0; i < m * n + 64; i++) c[i] = 7.0f;
     for (idx_t i = 0; i < m * n; i++) c[32 + i] = r[i] = uniform(&seed);
-    fnn_sgemm(ta, tb, m, n, k, a, ta ? m : k, b, tb ? k : n, c + 32, n, acc, use_bias ? bias : NULL, act);
-    fnn_sgemm_ref(ta, tb, m, n, k, a, ta ? m : k, b, tb ? k : n, r, n, acc, use_bias ? bias : NULL, act);
+    fnn_sgemm(ta, tb, m, n, k, a, ta ? m : k, b, tb ? k : n, c + 32, n, acc, use_bias ? bias : NULL, act, 0.2f);
+    fnn_sgemm_ref(ta, tb, m, n, k, a, ta ? m : k, b, tb ? k : n, r, n, acc, use_bias ? bias : NULL, act, 0.2f);
     int ok = 1;
     for (idx_t i = 0; i < 32; i++) ok &= c[i] == 7.0f && c[32 + m * n + i] == 7.0f;
     float tol = 1e-5f * (float)(k + 8);
