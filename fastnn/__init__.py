@@ -11,9 +11,9 @@ _init_from_environment()
 del _init_from_environment
 
 # The model stack loads on first use, so `import fastnn` stays cheap for code that only wants ops.
-_LAZY_MODULES = ("activations", "callbacks", "datasets", "initializers", "layers", "losses", "metrics",
-                 "models", "optimizers", "regularizers", "saving")
-_LAZY_NAMES = {"Sequential": "models", "load_model": "saving"}
+_LAZY_MODULES = ("activations", "callbacks", "data", "datasets", "engine", "initializers", "layers", "losses",
+                 "metrics", "models", "optimizers", "regularizers", "saving", "utils")
+_LAZY_NAMES = {"Sequential": "models", "Model": "models", "Input": "layers", "load_model": "saving"}
 
 
 def __getattr__(name):
@@ -21,7 +21,7 @@ def __getattr__(name):
         return importlib.import_module(f".{name}", __name__)
     if name in _LAZY_NAMES:
         return getattr(importlib.import_module(f".{_LAZY_NAMES[name]}", __name__), name)
-    raise AttributeError(f"module 'fastnn' has no attribute {name!r}")
+    raise AttributeError(f"module 'fastnn' has no attribute {name!r}")  # e.g. a Keras API fastnn lacks
 
 
 def __dir__():

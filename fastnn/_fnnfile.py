@@ -233,7 +233,7 @@ def _check_meta(meta):
     if (not isinstance(model, dict) or set(model) != {"class_name", "config"}
             or not isinstance(model["config"], dict)):
         raise ModelFileError("model.json: 'model' must be an object {class_name, config}")
-    if model["class_name"] != "Sequential":
+    if model["class_name"] not in ("Sequential", "Functional"):
         raise ModelFileError(f"model.json: unknown model class {model['class_name']!r}")
     if meta["compile_config"] is not None and not isinstance(meta["compile_config"], dict):
         raise ModelFileError("model.json: compile_config must be an object or null")

@@ -12,7 +12,6 @@ _DEFAULT_ALPHA = {"linear": None, "relu": None, "leaky_relu": 0.2, "elu": 1.0, "
                   "sigmoid": None, "tanh": None, "softplus": None, "softmax": None}
 _ALIASES = {"swish": "silu"}  # Keras's other name for silu
 _BY_CANONICAL = {_canonical(n): n for n in _DEFAULT_ALPHA} | {_canonical(a): n for a, n in _ALIASES.items()}
-_FUSED = frozenset(("linear", "relu", "sigmoid", "tanh"))
 
 
 class Activation:
@@ -26,7 +25,9 @@ class Activation:
     Attributes:
         name: the canonical name.
         alpha: the parameter, or None.
-        fused: True when the GEMM epilogue of ops.dense can apply it (linear, relu, sigmoid, tanh).
+        epilogue: True when a GEMM epilogue can apply it (every elementwise activation: all but softmax).
+        backward_reads: which array its backward needs besides dy: 'x' (the input), 'y' (the output)
+            or None (linear).
     """
 
     def __init__(self, name="linear", alpha=None):
@@ -40,7 +41,8 @@ class Activation:
             raise ValueError(f"Activation {canonical!r} takes no alpha, got alpha={alpha!r}")
         self.name = canonical
         self.alpha = None if default is None else float(default if alpha is None else alpha)
-        self.fused = canonical in _FUSED
+        self.epilogue = canonical != "softmax"
+        self.backward_reads = _nn.activation_backward_input(canonical)
 
     def forward(self, x, out=None):
         """y = act(x) as float32 (softmax over the last axis)."""

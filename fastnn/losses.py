@@ -28,6 +28,7 @@ class Loss(_Configurable):
     """
 
     _kernel_name = None  # name of the ops.nn loss function each subclass calls
+    takes_labels = False  # y_true holds integer class labels (kept as int64) rather than values like y_pred
     _per_element = True  # the per-sample loss averages the last axis (False for the cross-entropies over classes)
     _default_name = "loss"
 
@@ -92,6 +93,10 @@ class Loss(_Configurable):
 
     def _kernel_options(self, from_logits):
         return {}
+
+    def check_targets(self, y_true, output_shape, what):
+        """Refuse targets this loss cannot take (fit and evaluate check the whole data once, before any
+        weight changes). The base accepts any finite values."""
 
     def _prepare_target(self, y_true, y_pred):
         return y_true
@@ -190,6 +195,9 @@ class BinaryCrossentropy(_Crossentropy):
     def _smoothing_share(self, y_pred):
         return 0.5
 
+    def check_targets(self, y_true, output_shape, what):
+        _first_outside(y_true, 0.0, 1.0, f"{what}: binary_crossentropy needs targets in [0, 1]")
+
 
 class CategoricalCrossentropy(_Crossentropy):
     """-sum(y_true * log(p)) over the classes (last axis), reduced over samples.
@@ -223,6 +231,7 @@ class SparseCategoricalCrossentropy(Loss):
     """
 
     _kernel_name = "loss_sparse_categorical_crossentropy"
+    takes_labels = True
     _per_element = False
     _default_name = "sparse_categorical_crossentropy"
 
@@ -244,8 +253,24 @@ class SparseCategoricalCrossentropy(Loss):
     def _kernel_options(self, from_logits):
         return {"from_logits": from_logits}
 
+    def check_targets(self, y_true, output_shape, what):
+        classes = output_shape[-1]
+        if classes is not None:
+            _first_outside(y_true, 0, classes - 1, f"{what}: sparse_categorical_crossentropy needs class labels "
+                                                   f"in [0, {classes}) for an output of {classes} classes")
+
     def get_config(self):
         return {**super().get_config(), "from_logits": self.from_logits, "ignore_class": self.ignore_class}
+
+
+def _first_outside(values, low, high, message):
+    """ValueError naming the first sample whose value lies outside [low, high]."""
+    flat = values.reshape(len(values), -1)
+    bad = ((flat < low) | (flat > high)).any(axis=1) if flat.size else np.zeros(0, bool)
+    if bad.any():
+        row = int(np.argmax(bad))
+        value = flat[row][(flat[row] < low) | (flat[row] > high)][0]
+        raise ValueError(f"{message}; sample {row} has {value!r}")
 
 
 _registry = _Registry("loss", Loss)

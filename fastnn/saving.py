@@ -34,18 +34,22 @@ def save_model(model, path):
     """Save a model's architecture, weights, compile settings and optimizer state to one .fnn file.
 
     Args:
-        model: A built ``fastnn.Sequential``.
+        model: A built model (Sequential or functional).
         path: Destination file (conventionally ``*.fnn``); replaced atomically if it exists.
 
     Example:
         >>> fastnn.saving.save_model(model, "digits.fnn")
         >>> restored = fastnn.load_model("digits.fnn")
     """
+    from .engine.serialization import layer_entry
+
     weights = _weights_to_save(model)
     compiled = model.compiled
+    if compiled:
+        model._ensure_packed()
     _fnnfile.write_model_file(
         path,
-        model={"class_name": type(model).__name__, "config": model.get_config()},
+        model=layer_entry(model),
         compile_config=model.compile_config() if compiled else None,
         optimizer_iterations=int(model.optimizer.iterations) if compiled else None,
         weights=weights,
@@ -71,52 +75,17 @@ def _require_same_shapes(expected, weights, where):
         raise ModelFileError(f"{where}: weight shapes {got} do not match the model's {expected}")
 
 
-def _declared_input_shape(first_layer, config):
-    """The input shape (batch first) Sequential.from_config(config) would build with, or None.
-
-    As Sequential: an InputLayer first, else the first layer's input_shape/input_dim argument, else the
-    config's build_input_shape.
-    """
-    from .layers import InputLayer
-
-    if isinstance(first_layer, InputLayer):
-        return tuple(first_layer.batch_shape)
-    if first_layer._input_shape_arg is not None:
-        return (None,) + tuple(first_layer._input_shape_arg)
-    build_shape = config.get("build_input_shape")
-    return None if build_shape is None else tuple(build_shape)
-
-
-def _check_declared_weights(config, weights, where):
+def _check_declared_weights(model_entry, weights, where):
     """Refuse a model config whose layers would create weights other than the file's, before building it.
 
     Each layer is only configured (cheap), never built: the shapes come from layer.weight_shapes and the
     running shape from compute_output_shape, so a config declaring gigabytes of weights is refused
     without allocating them.
     """
-    from .layers import InputLayer, get_layer_class
+    from .engine.serialization import declared_weight_shapes
 
-    layer_entries = config["layers"]
-    if not layer_entries:
-        return
     try:
-        layers = []
-        for i, entry in enumerate(layer_entries):
-            layer_config = entry.get("config")
-            if not isinstance(layer_config, dict):
-                raise ValueError(f"layers[{i}] must be {{'class_name', 'config'}}")
-            if layer_config.get("name") is None:  # a generated name would use up the one the model's layer gets
-                layer_config = {**layer_config, "name": "unnamed"}
-            layers.append(get_layer_class(entry["class_name"]).from_config(layer_config))
-        shape = _declared_input_shape(layers[0], config)
-        body = [layer for layer in layers if not isinstance(layer, InputLayer)]
-        if shape is None or not body:
-            return  # nothing would be built; load_model refuses the config as not defining its input shape
-        shape = (None,) + shape[1:]
-        declared = []
-        for layer in body:
-            declared += [tuple(int(d) for d in s) for s in layer.weight_shapes(shape)]
-            shape = tuple(layer.compute_output_shape(shape))
+        declared, _ = declared_weight_shapes(model_entry)
     except _CONFIG_ERRORS as e:
         raise ModelFileError(f"{where}: invalid model config: {e!r}") from None
     _require_same_shapes(declared, weights, where)
@@ -136,24 +105,37 @@ def _rebuild_model(meta, weights, where):
         generator.bit_generator.state = state
 
 
-def _build_and_compile(meta, weights, where):
-    from . import layers, models
+def _check_layer_classes(model_entry, where):
+    """Every class_name in the config (nested models included) names a registered layer or a model kind."""
+    from .engine.serialization import MODEL_CLASSES
+    from .layers import get_layer_class
 
-    config = meta["model"]["config"]
-    layer_list = config.get("layers")
-    if not isinstance(layer_list, list):
-        raise ModelFileError(f"{where}: model config has no 'layers' list")
-    for i, layer in enumerate(layer_list):
-        if not isinstance(layer, dict) or not isinstance(layer.get("class_name"), str):
-            raise ModelFileError(f"{where}: layers[{i}] must be an object with a string class_name")
-        try:
-            layers.get_layer_class(layer["class_name"])
-        except (ValueError, KeyError, TypeError):
-            raise ModelFileError(f"{where}: layers[{i}] has the unknown layer class "
-                                 f"{layer['class_name']!r}") from None
-    _check_declared_weights(config, weights, where)
+    stack = [model_entry]
+    while stack:
+        entry = stack.pop()
+        layers = entry.get("config", {}).get("layers") if isinstance(entry.get("config"), dict) else None
+        if not isinstance(layers, list):
+            raise ModelFileError(f"{where}: model config has no 'layers' list")
+        for i, layer in enumerate(layers):
+            if not isinstance(layer, dict) or not isinstance(layer.get("class_name"), str):
+                raise ModelFileError(f"{where}: layers[{i}] must be an object with a string class_name")
+            if layer["class_name"] in MODEL_CLASSES:
+                stack.append(layer)
+                continue
+            try:
+                get_layer_class(layer["class_name"])
+            except ValueError:
+                raise ModelFileError(f"{where}: layers[{i}] has the unknown layer class "
+                                     f"{layer['class_name']!r}") from None
+
+
+def _build_and_compile(meta, weights, where):
+    from .engine.serialization import model_from_config
+
+    _check_layer_classes(meta["model"], where)
+    _check_declared_weights(meta["model"], weights, where)
     try:
-        model = models.Sequential.from_config(config)
+        model = model_from_config(meta["model"])
     except _CONFIG_ERRORS as e:
         raise ModelFileError(f"{where}: invalid model config: {e!r}") from None
     if meta["compile_config"] is not None:
@@ -191,6 +173,8 @@ def load_model(path):
     if not model.built:
         raise ModelFileError(f"{where}: the model config does not define its input shape")
     _set_checked_weights(model, weights, where)
+    if model.compiled:
+        model._ensure_packed()
     if meta["compile_config"] is None:
         if state or meta["optimizer_iterations"] is not None:
             raise ModelFileError(f"{where}: optimizer state present in a file of an uncompiled model")

@@ -4,14 +4,19 @@ import json
 import numpy as np
 
 import fastnn
+from fastnn.engine.context import CallContext
+
+
+def _context(layer, training):
+    return CallContext(training, getattr(layer, "activation", None) if layer.fuses_activation else None)
 
 
 def _objective(layer, x, probe, training, before_forward):
-    """sum(layer(x) * probe) + regularization penalty, in float64."""
+    """sum(layer(x) * probe) in float64."""
     if before_forward is not None:
         before_forward()
-    y = layer.forward(x, training)
-    return float(np.sum(y.astype(np.float64) * probe)) + float(layer.regularization_penalty())
+    y = layer.forward(_context(layer, training), x)
+    return float(np.sum(np.asarray(y, np.float64) * probe))
 
 
 def _numerical_grad(layer, array, x, probe, training, before_forward, eps, indices):
@@ -33,17 +38,17 @@ def _sample_indices(shape, rng, limit):
     return [np.unravel_index(i, shape) for i in flat]
 
 
-def check_layer(layer, input_shape, output_shape, param_count, *, x=None, training=False, before_forward=None,
+def check_layer(layer, input_shape, output_shape, param_count, *, x=None, training=True, before_forward=None,
                 eps=3e-3, rtol=2e-2, atol=2e-3, samples=24, seed=0):
     """Assert shape, parameter count, config round trip and a finite-difference check of backward.
 
     Args:
         layer: an unbuilt (or built) layer.
-        input_shape: batch input shape, e.g. (4, 8).
+        input_shape: batch input shape, e.g. (4, 8), or a list of them for a layer with several inputs.
         output_shape: the expected batch output shape.
         param_count: expected count_params() after build.
-        x: optional input (default standard normal).
-        training: the training flag for forward.
+        x: optional input (default standard normal), or a list of inputs.
+        training: the training flag for forward (backward needs a training call).
         before_forward: called before every forward (e.g. to replay a dropout mask).
         eps, rtol, atol: finite-difference step and tolerances (the layer computes in float32).
         samples: how many entries of x and of each weight to check.
@@ -53,36 +58,46 @@ def check_layer(layer, input_shape, output_shape, param_count, *, x=None, traini
     """
     rng = np.random.default_rng(seed)
     fastnn.set_seed(seed)  # the layer's initial weights too
+    multi = isinstance(input_shape, list)
+    shapes = input_shape if multi else [input_shape]
     if x is None:
-        x = rng.standard_normal(input_shape).astype(np.float32)
-        x[np.abs(x) < 0.05] += 0.1  # keep clear of the kink of relu-like activations
+        xs = [rng.standard_normal(s).astype(np.float32) for s in shapes]
+        for a in xs:
+            a[np.abs(a) < 0.05] += 0.1  # keep clear of the kink of relu-like activations
+    else:
+        xs = list(x) if multi else [x]
+    build_shape = [(None,) + tuple(s[1:]) for s in shapes] if multi else (None,) + tuple(shapes[0][1:])
     if not layer.built:
-        layer.build((None,) + tuple(input_shape[1:]))
+        layer.build(build_shape)
     assert layer.count_params() == param_count, (layer.count_params(), param_count)
-    declared = layer.weight_shapes((None,) + tuple(input_shape[1:]))
+    declared = layer.weight_shapes(build_shape)
     assert [tuple(s) for s in declared] == [w.shape for w in layer.get_weights()]
-    assert tuple(layer.compute_output_shape((None,) + tuple(input_shape[1:]))) == (None,) + tuple(output_shape[1:])
+    assert tuple(layer.compute_output_shape(build_shape)) == (None,) + tuple(output_shape[1:])
 
+    feed = xs if multi else xs[0]
     if before_forward is not None:
         before_forward()
-    y = np.array(layer.forward(x, training), dtype=np.float64)
+    ctx = _context(layer, training)
+    y = np.array(layer.forward(ctx, feed), dtype=np.float64)
     assert y.shape == tuple(output_shape), (y.shape, output_shape)
     assert np.isfinite(y).all()
 
     probe = rng.standard_normal(y.shape)
-    layer._need_dx = True
-    dx = np.array(layer.backward(probe.astype(np.float32)), dtype=np.float64)
-    assert dx.shape == x.shape
+    dx = layer.backward(ctx, probe.astype(np.float32))
+    dxs = [np.array(d, dtype=np.float64) for d in (dx if multi else [dx])]
+    assert [d.shape for d in dxs] == [a.shape for a in xs]
     analytic = [np.array(g, dtype=np.float64) for g in layer.grads]
 
-    x_work = x.copy()
-    indices = _sample_indices(x.shape, rng, samples)
-    numerical = _numerical_grad(layer, x_work, x_work, probe, training, before_forward, eps, indices)
-    np.testing.assert_allclose(np.array([dx[i] for i in indices]), numerical, rtol=rtol, atol=atol,
-                               err_msg=f"{layer.name}: input gradient")
+    for k, (a, d) in enumerate(zip(xs, dxs)):
+        work = [v.copy() for v in xs]
+        indices = _sample_indices(a.shape, rng, samples)
+        numerical = _numerical_grad(layer, work[k], work if multi else work[0], probe, training, before_forward,
+                                    eps, indices)
+        np.testing.assert_allclose(np.array([d[i] for i in indices]), numerical, rtol=rtol, atol=atol,
+                                   err_msg=f"{layer.name}: gradient of input {k}")
     for weight, grad, name in zip(layer.weights, analytic, layer._weight_names):
         indices = _sample_indices(weight.shape, rng, samples)
-        numerical = _numerical_grad(layer, weight, x, probe, training, before_forward, eps, indices)
+        numerical = _numerical_grad(layer, weight, feed, probe, training, before_forward, eps, indices)
         np.testing.assert_allclose(np.array([grad[i] for i in indices]), numerical, rtol=rtol, atol=atol,
                                    err_msg=f"{layer.name}: gradient of {name}")
 

@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 
+import fastnn
 from fastnn import activations
 
 NAMES = ["linear", "relu", "leaky_relu", "elu", "gelu", "silu", "sigmoid", "tanh", "softplus", "softmax"]
@@ -73,7 +74,8 @@ def test_config_round_trip(name):
     again = activations.Activation.from_config(act.get_config())
     assert again == act and again.get_config() == act.get_config()
     assert activations.deserialize(activations.serialize(act)) == act
-    assert act.fused == (name in ("linear", "relu", "sigmoid", "tanh"))
+    assert act.epilogue == (name != "softmax")
+    assert act.backward_reads == fastnn.ops.nn.activation_backward_input(act.name)
 
 
 def test_resolution():

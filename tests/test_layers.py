@@ -5,6 +5,7 @@ import pytest
 import fastnn
 from fastnn import layers
 from fastnn.layers import Activation, Dense, Dropout, Flatten, Input, InputLayer, Reshape
+from fastnn.engine.context import CallContext
 from layer_helpers import check_layer
 
 
@@ -60,21 +61,24 @@ def test_dropout_semantics():
     fastnn.set_seed(5)
     layer = Dropout(0.25)
     x = np.ones((400, 50), np.float32)
-    y = layer.forward(x, training=True)
+    ctx = CallContext(training=True)
+    y = layer.forward(ctx, x)
     kept = y != 0
     assert 0.72 < kept.mean() < 0.78
     np.testing.assert_allclose(y[kept], 1 / 0.75, rtol=1e-6)
-    np.testing.assert_array_equal(layer.backward(np.full_like(x, 2.0)), 2.0 * y)
-    assert layer.forward(x, training=False) is x
+    np.testing.assert_array_equal(layer.backward(ctx, np.full_like(x, 2.0)), 2.0 * y)
+    assert layer.forward(CallContext(training=False), x) is x
     fastnn.set_seed(5)
-    np.testing.assert_array_equal(Dropout(0.25).forward(x, training=True), y)
-    noise = Dropout(0.5, noise_shape=(None, 1), seed=1).forward(np.ones((6, 4), np.float32), training=True)
+    np.testing.assert_array_equal(Dropout(0.25)(x, training=True), y)
+    noise = Dropout(0.5, noise_shape=(None, 1), seed=1)(np.ones((6, 4), np.float32), training=True)
     assert all(len(set(row)) == 1 for row in noise.tolist())
 
 
 def test_input_layer_config_and_shapes():
-    layer = Input(shape=(8,))
+    tensor = Input(shape=(8,), name="pixels")
+    layer = tensor.layer
     assert isinstance(layer, InputLayer) and layer.batch_shape == (None, 8)
+    assert tensor.shape == (None, 8) and tensor.dtype == "float32" and tensor.name == "pixels"
     config = layer.get_config()
     assert config["batch_shape"] == [None, 8]
     assert InputLayer.from_config(config).batch_shape == (None, 8)
@@ -84,14 +88,14 @@ def test_input_layer_config_and_shapes():
 
 def test_registry_and_names():
     assert layers.get_layer_class("Dense") is Dense
-    with pytest.raises(ValueError, match="Unknown layer class 'Conv9D'.*Dense"):
+    with pytest.raises(ValueError, match="unknown layer class 'Conv9D'.*Dense"):
         layers.get_layer_class("Conv9D")
     a, b = Dense(2), Dense(2)
     assert a.name != b.name and a.name.startswith("dense") and b.name.startswith("dense_")
 
     @layers.register
     class Twice(layers.Layer):
-        def forward(self, x, training=False):
+        def forward(self, ctx, x):
             return 2 * x
 
     assert layers.get_layer_class("Twice") is Twice
@@ -117,7 +121,7 @@ def test_dense_rejects_wrong_input_width():
     layer = Dense(4, name="probe")
     layer.build((None, 8))
     with pytest.raises(ValueError, match=r"Dense 'probe' expected input with last dimension 8, got shape \(32, 5\)"):
-        layer.forward(np.zeros((32, 5), np.float32))
+        layer(np.zeros((32, 5), np.float32))
 
 
 def test_set_weights_validates():

@@ -32,17 +32,20 @@ def test_layers_exclude_input_and_build_is_eager():
         model.add("dense")
 
 
-def test_weights_are_views_into_one_flat_vector():
+def test_trained_weights_are_views_into_one_flat_vector():
     model = mlp()
-    flat = model._flat_params
+    model.compile(optimizer="adam", loss="mse")
+    flat = model._pack.params
     assert flat.size == model.count_params()
     for w in model.weights:
         assert np.shares_memory(w, flat) and w.flags.c_contiguous and w.dtype == np.float32
     model.layers[0].kernel[0, 0] = 123.0
     assert 123.0 in flat
-    model.add(Dense(2))  # repacking keeps the values
-    assert model.layers[0].kernel[0, 0] == 123.0 and model.count_params() == 187 + 4
-    assert all(np.shares_memory(w, model._flat_params) for w in model.weights)
+    model.add(Dense(2))  # repacking at the next training step keeps the values
+    model.train_on_batch(np.zeros((4, 8)), np.zeros((4, 2)))
+    assert model.count_params() == 187 + 4
+    assert all(np.shares_memory(w, model._pack.params) for w in model.weights)
+    assert 123.0 in model._pack.params
 
 
 def test_get_set_weights_in_keras_order_with_clear_errors():

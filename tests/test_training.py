@@ -54,7 +54,7 @@ def test_verbose_two_and_zero(capsys):
     model.predict(x[:32])  # one batch: 'auto' shows no bar
     model.predict(x, verbose=0)
     assert capsys.readouterr().out == ""
-    model.predict(x)
+    model.predict(x, batch_size=32)
     assert re.match(r"^4/4 ━{20} \d+s \d+(us|ms)/step$", capsys.readouterr().out)
 
 

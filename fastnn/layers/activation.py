@@ -1,6 +1,4 @@
 """The Activation layer: an activation function applied on its own, outside a Dense."""
-import numpy as np
-
 from .base import Layer, register
 
 __all__ = ["Activation"]
@@ -9,6 +7,10 @@ __all__ = ["Activation"]
 @register
 class Activation(Layer):
     """Applies an activation function elementwise (softmax: over the last axis).
+
+    When it directly follows a Dense (or another layer that fuses activations) and nothing else reads
+    that layer's output, the compile pass moves it into that layer's GEMM epilogue; when it feeds a
+    loss that takes logits, the loss absorbs it.
 
     Args:
         activation: name or fastnn.activations.Activation.
@@ -22,39 +24,15 @@ class Activation(Layer):
 
         super().__init__(**kwargs)
         self.activation = activations.get(activation)
-        self._act_forward = self.activation.forward
-        self._act_backward = self.activation.backward
-        self._x_shape = None
-        self._buffers = {}
 
-    def _prepare(self, shape):
-        buffers = self._buffers.get(shape)
-        if buffers is None:
-            buffers = self._buffers[shape] = (np.empty(shape, np.float32), np.empty(shape, np.float32))
-        self._y, self._dx = buffers
-        self._x_shape = shape
+    def forward(self, ctx, x):
+        y = self.activation.forward(x, out=ctx.buffer("y", x.shape))
+        if ctx.training:
+            ctx.x, ctx.y = x, y
+        return y
 
-    def forward(self, x, training=False):
-        if x.shape != self._x_shape:
-            self._prepare(x.shape)
-        self._x = x
-        return self._act_forward(x, out=self._y)
-
-    def backward(self, dy):
-        return self._act_backward(self._x, self._y, dy, out=self._dx)
-
-    def forward_logits(self, x):
-        """The input itself: the pre-activation for a loss fused with this activation."""
-        if x.shape != self._x_shape:
-            self._prepare(x.shape)
-        self._x = x
-        return x
-
-    def activate_logits(self):
-        return self._act_forward(self._x, out=self._y)
-
-    def backward_logits(self, dz):
-        return dz
+    def backward(self, ctx, dy):
+        return self.activation.backward(ctx.x, ctx.y, dy, out=ctx.buffer("dx", dy.shape))
 
     def get_config(self):
         from .. import activations

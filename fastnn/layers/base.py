@@ -1,7 +1,15 @@
-"""The Layer base class, automatic layer names and the registry that saving uses to rebuild layers."""
+"""The Layer base class, automatic layer names and the registry that saving uses to rebuild layers.
+
+A layer holds configuration and weights. Its forward(ctx, x) and backward(ctx, dy) keep whatever one
+call needs in the call's context (fastnn.engine.context.CallContext), never on the layer, so one layer
+can be called at several places of a graph and from several threads at once.
+"""
 import re
 
 import numpy as np
+
+from ..engine.context import CallContext
+from ..engine.tensor import KerasTensor, Node, canonical_dtype
 
 __all__ = ["Layer", "register", "get_layer_class", "unique_name", "serialize_object", "deserialize_object"]
 
@@ -17,10 +25,12 @@ def register(cls):
 
 def get_layer_class(name):
     """The registered layer class called `name`; ValueError listing the known ones otherwise."""
+    if not isinstance(name, str):
+        raise TypeError(f"a layer's class_name must be a string, got {name!r}")
     try:
         return _REGISTRY[name]
-    except (KeyError, TypeError):
-        raise ValueError(f"Unknown layer class {name!r}; registered layers: {', '.join(sorted(_REGISTRY))}") from None
+    except KeyError:
+        raise ValueError(f"unknown layer class {name!r}; registered layers: {', '.join(sorted(_REGISTRY))}") from None
 
 
 def unique_name(prefix):
@@ -80,24 +90,43 @@ def normalize_shape(shape, what):
     return shape
 
 
-class Layer:
-    """Base of every layer: config, weights (float32 arrays) and their gradients, forward/backward.
+def is_shape_list(shapes):
+    """Whether `shapes` is a list of shapes (several tensors) rather than one shape."""
+    return isinstance(shapes, list) and all(isinstance(s, tuple) for s in shapes)
 
-    Subclasses implement build(input_shape), forward(x, training), backward(dy), compute_output_shape and
-    get_config. Weights made by add_weight are plain arrays until a model packs every weight of the
-    model into one flat vector; then `_bind_weights` hands each layer views into that vector (and into the
-    flat gradient vector), and `_weights_bound` lets the subclass refresh its attribute shortcuts.
+
+class Layer:
+    """Base of every layer: configuration, weights (float32 arrays) and their gradients, forward/backward.
+
+    Subclasses implement build(input_shape), forward(ctx, x), backward(ctx, dy), compute_output_shape
+    and get_config (and weight_shapes, so that a model file can be checked before anything is built).
+
+    forward(ctx, x) returns the output; it may store on ctx what backward needs (ctx.x = x) and gets
+    its output buffers from ctx.buffer(name, shape). backward(ctx, dy) returns dx (None when
+    ctx.need_dx is False) and writes each weight's gradient into self.grads[i] (None for a weight that
+    is not trained; added to rather than overwritten when ctx.accumulate), best through
+    self._store_grad. A layer that takes several inputs (merge layers) receives and returns lists.
+    backward must not modify dy.
 
     Args:
         name: unique name; generated from the class name when omitted.
-        trainable: whether fit updates this layer's weights.
+        trainable: whether fit updates this layer's weights (takes effect at the next compile).
         dtype: only 'float32' (or None).
         input_shape: shape of one sample, for the first layer of a Sequential model.
         input_dim: shorthand for input_shape=(input_dim,).
     """
 
+    # Class attributes the engine reads.
+    fuses_activation = False  # forward applies ctx.activation, which the compile pass may change
+    input_dtype = "float32"  # the dtype a model feeds this layer when it comes first
+
     def __init__(self, name=None, trainable=True, dtype=None, input_shape=None, input_dim=None, **kwargs):
         cls_name = type(self).__name__
+        if "batch_input_shape" in kwargs or "batch_size" in kwargs:
+            batch_shape = kwargs.pop("batch_input_shape", None)
+            kwargs.pop("batch_size", None)
+            if batch_shape is not None and input_shape is None:
+                input_shape = tuple(batch_shape)[1:]
         if kwargs:
             raise TypeError(f"{cls_name}: unexpected keyword argument(s): {', '.join(sorted(kwargs))}")
         if dtype not in (None, "float32", np.float32):
@@ -105,7 +134,7 @@ class Layer:
         if name is not None and (not isinstance(name, str) or not name):
             raise TypeError(f"{cls_name}: name must be a non-empty string, got {name!r}")
         self.name = name or unique_name(_snake_case(cls_name))
-        self.trainable = bool(trainable)
+        self._trainable = bool(trainable)
         if input_dim is not None:
             if input_shape is not None:
                 raise ValueError(f"{cls_name} '{self.name}': give input_dim or input_shape, not both")
@@ -116,19 +145,29 @@ class Layer:
         self._weights = []
         self._grads = []
         self._weight_names = []
+        self._weight_trainable = []
         self._regularizers = []
-        self._need_dx = True
+        self._inbound_nodes = []
 
     # ----- weights -------------------------------------------------------------------------------
-    def add_weight(self, name, shape, initializer, regularizer=None):
-        """Create a float32 weight (and its zeroed gradient) with `initializer`; returns the array."""
+    def add_weight(self, name, shape, initializer, regularizer=None, trainable=True):
+        """Create a float32 weight with `initializer` (a callable shape -> array); returns the array.
+
+        Args:
+            name: the weight's name within the layer ('kernel', 'moving_mean', ...).
+            shape: its shape.
+            initializer: callable taking the shape.
+            regularizer: optional; its penalty joins the loss and its gradient the weight's.
+            trainable: False for state the optimizer never touches (moving statistics).
+        """
         value = np.ascontiguousarray(initializer(tuple(shape)), dtype=np.float32)
         if value.shape != tuple(shape):
             raise ValueError(f"{type(self).__name__} '{self.name}': initializer made shape {value.shape}, "
                              f"expected {tuple(shape)}")
         self._weights.append(value)
-        self._grads.append(np.zeros_like(value))
+        self._grads.append(np.zeros_like(value) if trainable else None)
         self._weight_names.append(name)
+        self._weight_trainable.append(bool(trainable))
         self._regularizers.append(regularizer)
         return value
 
@@ -142,14 +181,45 @@ class Layer:
         """Hook: refresh attribute shortcuts (kernel, bias, ...) after _bind_weights."""
 
     @property
+    def trainable(self):
+        """Whether fit trains this layer's weights (a change takes effect at the next compile)."""
+        return self._trainable
+
+    @trainable.setter
+    def trainable(self, value):
+        self._trainable = bool(value)
+
+    @property
     def weights(self):
         """The live weight arrays, in Keras order."""
         return list(self._weights)
 
+    def weight_is_trainable(self, i):
+        """Whether weight i is trained now: declared trainable and the layer trainable."""
+        return self._trainable and self._weight_trainable[i]
+
+    @property
+    def trainable_weights(self):
+        return [w for i, w in enumerate(self._weights) if self.weight_is_trainable(i)]
+
+    @property
+    def non_trainable_weights(self):
+        return [w for i, w in enumerate(self._weights) if not self.weight_is_trainable(i)]
+
     @property
     def grads(self):
-        """The live gradient arrays written by backward, matching `weights`."""
+        """The gradient arrays backward writes, matching `weights` (None where a weight is not trained)."""
         return list(self._grads)
+
+    def _store_grad(self, ctx, i, value):
+        """Write (or, with ctx.accumulate, add) a computed gradient of weight i."""
+        target = self._grads[i]
+        if target is None:
+            return
+        if ctx.accumulate:
+            target += value
+        else:
+            target[...] = value
 
     def get_weights(self):
         """Copies of the weights, in Keras order."""
@@ -170,24 +240,20 @@ class Layer:
         """Number of scalars in this layer's weights."""
         return int(sum(w.size for w in self._weights))
 
-    def regularization_penalty(self):
-        """Sum of the weight regularizers' penalties (0.0 without regularizers)."""
-        return sum(reg.penalty(w) for reg, w in zip(self._regularizers, self._weights) if reg is not None)
-
-    def _add_regularizer_grads(self):
-        for reg, w, g in zip(self._regularizers, self._weights, self._grads):
-            if reg is not None:
-                reg.add_grad(w, g)
-
     # ----- lifecycle -----------------------------------------------------------------------------
     def build(self, input_shape):
         """Create the weights for inputs of `input_shape` (batch dimension first, may be None)."""
-        self.input_shape = tuple(input_shape)
+        self.input_shape = input_shape if is_shape_list(input_shape) else tuple(input_shape)
         self.built = True
 
     def compute_output_shape(self, input_shape):
-        """Output shape (batch dimension first) for inputs of `input_shape`."""
+        """Output shape (batch dimension first) for inputs of `input_shape`; a list of shapes for a
+        layer with several outputs."""
         return tuple(input_shape)
+
+    def compute_output_dtype(self, input_dtype):
+        """The dtype of the output ('float32' for nearly every layer)."""
+        return "float32"
 
     def weight_shapes(self, input_shape):
         """The shapes build(input_shape) would create, in get_weights order, without allocating them."""
@@ -199,21 +265,67 @@ class Layer:
             raise RuntimeError(f"{type(self).__name__} '{self.name}' is not built yet, so it has no output shape")
         return self.compute_output_shape(self.input_shape)
 
-    def forward(self, x, training=False):
-        raise NotImplementedError
+    def forward(self, ctx, x):
+        raise NotImplementedError(f"{type(self).__name__} does not define forward(ctx, x)")
 
-    def backward(self, dy):
-        raise NotImplementedError
+    def backward(self, ctx, dy):
+        raise NotImplementedError(f"{type(self).__name__} does not define backward(ctx, dy)")
 
-    def __call__(self, x, training=False):
-        """Apply the layer to a batch (building it first if needed); returns a new float32 array."""
+    # ----- calling -------------------------------------------------------------------------------
+    def __call__(self, inputs, training=None, **kwargs):
+        """On KerasTensors: record the call in the graph and return the output KerasTensor(s).
+        On arrays: build if needed and run forward once, returning new float32 arrays."""
+        if kwargs:
+            raise TypeError(f"{type(self).__name__} '{self.name}': unexpected call argument(s) "
+                            f"{', '.join(sorted(kwargs))}")
+        multi = isinstance(inputs, (list, tuple))
+        flat = list(inputs) if multi else [inputs]
+        symbolic = [isinstance(t, KerasTensor) for t in flat]
+        if any(symbolic):
+            if not all(symbolic):
+                raise TypeError(f"{type(self).__name__} '{self.name}': cannot mix symbolic tensors (from "
+                                f"fastnn.Input) and arrays in one call")
+            return self._call_symbolic(flat, multi, training)
+        return self._call_eager(flat, multi, bool(training))
+
+    def _call_symbolic(self, flat, multi, training):
+        shapes = [t.shape for t in flat] if multi else flat[0].shape
+        if not self.built:
+            self.build(shapes)
+        else:
+            self._check_built_for(shapes)
+        out = self.compute_output_shape(shapes)
+        out_shapes = out if is_shape_list(out) else [tuple(out)]
+        dtype = self.compute_output_dtype(flat[0].dtype)
+        node = Node(self, flat, out_shapes, [dtype] * len(out_shapes), multi, training)
+        return list(node.outputs) if len(node.outputs) > 1 else node.outputs[0]
+
+    def _check_built_for(self, shapes):
+        """A built layer called again (a shared layer) must see inputs like the ones it was built for."""
+        built = self.input_shape
+        if built is None:
+            return
+        pairs = zip(built, shapes) if is_shape_list(built) and is_shape_list(shapes) else [(built, shapes)]
+        for expected, got in pairs:
+            if len(expected) != len(got) or any(e is not None and g is not None and e != g
+                                                for e, g in zip(expected[1:], got[1:])):
+                raise ValueError(f"{type(self).__name__} '{self.name}' was built for inputs of shape "
+                                 f"{built}, but is called on shape {shapes}")
+
+    def _call_eager(self, flat, multi, training):
         from ..ops._convert import as_float32
 
-        x = np.ascontiguousarray(as_float32(x, f"{type(self).__name__} '{self.name}'"))
+        arrays = [np.ascontiguousarray(as_float32(x, f"{type(self).__name__} '{self.name}'")) for x in flat]
+        shapes = [(None,) + a.shape[1:] for a in arrays]
         if not self.built:
-            self.build((None,) + x.shape[1:])
-        return np.array(self.forward(x, training), dtype=np.float32, copy=True)
+            self.build(shapes if multi else shapes[0])
+        ctx = CallContext(training, getattr(self, "activation", None))
+        y = self.forward(ctx, arrays if multi else arrays[0])
+        if isinstance(y, (list, tuple)):
+            return [np.array(v, dtype=np.float32, copy=True) for v in y]
+        return np.array(y, dtype=np.float32, copy=True)
 
+    # ----- config --------------------------------------------------------------------------------
     def get_config(self):
         """The constructor arguments, JSON-friendly; `from_config(get_config())` rebuilds the layer."""
         return {"name": self.name, "trainable": self.trainable, "dtype": "float32"}

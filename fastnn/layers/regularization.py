@@ -32,41 +32,30 @@ class Dropout(Layer):
         self._rng = None if seed is None else np.random.default_rng(self.seed)
         self._scale = np.float32(1.0 / (1.0 - self.rate))
         self._rate32 = np.float32(self.rate)
-        self._x_shape = None
-        self._mask = None
-        self._buffers = {}
 
-    def _prepare(self, shape):
-        mask_shape = shape
-        if self.noise_shape is not None:
-            if len(self.noise_shape) != len(shape):
-                raise self._error(f"noise_shape {self.noise_shape} does not match inputs of shape {shape}")
-            mask_shape = tuple(s if n is None else n for n, s in zip(self.noise_shape, shape))
-        buffers = self._buffers.get(shape)
-        if buffers is None:
-            buffers = self._buffers[shape] = (np.empty(mask_shape, np.float32), np.empty(mask_shape, np.float32),
-                                              np.empty(shape, np.float32), np.empty(shape, np.float32))
-        self._uniform, self._mask_buf, self._y, self._dx = buffers
-        self._x_shape = shape
+    def _mask_shape(self, shape):
+        if self.noise_shape is None:
+            return shape
+        if len(self.noise_shape) != len(shape):
+            raise self._error(f"noise_shape {self.noise_shape} does not match inputs of shape {shape}")
+        return tuple(s if n is None else n for n, s in zip(self.noise_shape, shape))
 
-    def forward(self, x, training=False):
-        if not training or self.rate == 0.0:
-            self._mask = None
+    def forward(self, ctx, x):
+        if not ctx.training or self.rate == 0.0:
+            ctx.mask = None
             return x
-        if x.shape != self._x_shape:
-            self._prepare(x.shape)
-        rng = self._rng or _config.generator()
-        uniform, mask = self._uniform, self._mask_buf
-        rng.random(dtype=np.float32, out=uniform)
+        mask_shape = self._mask_shape(x.shape)
+        uniform, mask = ctx.buffer("uniform", mask_shape), ctx.buffer("mask", mask_shape)
+        (self._rng or _config.generator()).random(dtype=np.float32, out=uniform)
         np.greater_equal(uniform, self._rate32, out=mask)
         mask *= self._scale
-        self._mask = mask
-        return np.multiply(x, mask, out=self._y)
+        ctx.mask = mask
+        return np.multiply(x, mask, out=ctx.buffer("y", x.shape))
 
-    def backward(self, dy):
-        if self._mask is None:
+    def backward(self, ctx, dy):
+        if ctx.mask is None:
             return dy
-        return np.multiply(dy, self._mask, out=self._dx)
+        return np.multiply(dy, ctx.mask, out=ctx.buffer("dx", dy.shape))
 
     def get_config(self):
         config = super().get_config()

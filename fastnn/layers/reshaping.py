@@ -19,12 +19,12 @@ class Flatten(Layer):
         rest = input_shape[1:]
         return (input_shape[0], None if None in rest else math.prod(rest))
 
-    def forward(self, x, training=False):
-        self._x_shape = x.shape
+    def forward(self, ctx, x):
+        ctx.x_shape = x.shape
         return x.reshape(x.shape[0], -1)
 
-    def backward(self, dy):
-        return dy.reshape(self._x_shape)
+    def backward(self, ctx, dy):
+        return dy.reshape(ctx.x_shape)
 
 
 @register
@@ -64,15 +64,15 @@ class Reshape(Layer):
         self.compute_output_shape(tuple(input_shape))
         super().build(input_shape)
 
-    def forward(self, x, training=False):
-        self._x_shape = x.shape
+    def forward(self, ctx, x):
+        ctx.x_shape = x.shape
         try:
             return x.reshape((x.shape[0],) + self.target_shape)
         except ValueError:
             raise self._error(f"cannot reshape input of shape {x.shape} to (batch,) + {self.target_shape}") from None
 
-    def backward(self, dy):
-        return dy.reshape(self._x_shape)
+    def backward(self, ctx, dy):
+        return dy.reshape(ctx.x_shape)
 
     def get_config(self):
         config = super().get_config()

@@ -1,0 +1,103 @@
+"""compile()'s loss, loss_weights and metrics arguments, resolved to one entry per model output with
+Keras's structure rules and names: a single model output logs 'loss' and each metric by its own
+name; with several outputs each also logs '<output>_loss' and '<output>_<metric>'."""
+import numpy as np
+
+__all__ = ["OutputTraining", "resolve"]
+
+
+class OutputTraining:
+    """What compile attached to one model output.
+
+    Attributes:
+        name: the output's name (its layer's name).
+        shape: the output's shape (batch first).
+        loss: a fastnn.losses.Loss, or None when this output is not trained.
+        weight: its loss weight.
+        metrics: the fastnn.metrics.Metric objects that follow it.
+        log_name: the key of its loss in the logs ('<name>_loss'), or None with a single output.
+    """
+
+    def __init__(self, name, shape, loss, weight, metrics, log_name):
+        self.name, self.shape, self.loss, self.weight = name, tuple(shape), loss, weight
+        self.metrics, self.log_name = metrics, log_name
+
+
+def _per_output(value, names, what, is_leaf):
+    """value as one entry per output: a dict by output name, a list/tuple in output order, or (for a
+    single output, or a leaf given for all) the value itself."""
+    if isinstance(value, dict):
+        unknown = sorted(set(value) - set(names))
+        if unknown:
+            raise ValueError(f"compile: {what} names unknown output(s) {unknown}; the outputs are {names}")
+        return [value.get(name) for name in names]
+    if len(names) == 1:
+        if isinstance(value, (list, tuple)) and len(value) == 1 and not is_leaf(value):
+            return [value[0]]
+        return [value]
+    if isinstance(value, (list, tuple)) and not is_leaf(value):
+        if len(value) != len(names):
+            raise ValueError(f"compile: {what} must be a dict by output name or a list with one entry per "
+                             f"output ({len(names)}: {names}), got {len(value)} entries")
+        return list(value)
+    if is_leaf(value):
+        return [value] * len(names)
+    raise ValueError(f"compile: {what} must be a dict by output name or a list with one entry per output "
+                     f"({names}), got {value!r}")
+
+
+def _metric_list(entry):
+    if entry is None:
+        return []
+    return list(entry) if isinstance(entry, (list, tuple)) else [entry]
+
+
+def resolve(loss, loss_weights, metrics, output_names, output_shapes):
+    """The OutputTraining of every output.
+
+    Args:
+        loss: a loss (name, object, config, callable Loss), or a list / dict of them per output.
+        loss_weights: None, a float (single output), or a list / dict of floats per output.
+        metrics: None, a list of metrics (single output), or a dict / list of lists per output.
+        output_names: the model's output names.
+        output_shapes: their shapes, for resolving 'accuracy'.
+    """
+    from .. import losses as losses_module
+    from .. import metrics as metrics_module
+
+    multi = len(output_names) > 1
+    loss_entries = _per_output(loss, output_names, "loss",
+                               lambda v: not isinstance(v, (list, tuple, dict)) or (
+                                   isinstance(v, dict) and "class_name" in v))
+    loss_objects = [None if entry is None else losses_module.get(entry) for entry in loss_entries]
+    if all(l is None for l in loss_objects):
+        raise ValueError("compile: no output has a loss; pass loss= (one per output for several outputs)")
+    if loss_weights is None:
+        weights = [1.0] * len(output_names)
+    else:
+        weights = _per_output(loss_weights, output_names, "loss_weights",
+                              lambda v: isinstance(v, (int, float, np.floating, np.integer)))
+        weights = [1.0 if w is None else float(w) for w in weights]
+    if metrics is None:
+        metric_entries = [[] for _ in output_names]
+    elif isinstance(metrics, dict) or multi:
+        metric_entries = [_metric_list(e) for e in _per_output(
+            metrics, output_names, "metrics", lambda v: not isinstance(v, (list, tuple, dict)))]
+        if multi and isinstance(metrics, (list, tuple)) and any(not isinstance(e, (list, tuple))
+                                                                for e in metrics):
+            raise ValueError(f"compile: with several outputs, metrics must be a dict by output name or a list "
+                             f"of lists (one per output: {output_names}), got {metrics!r}")
+    else:
+        metric_entries = [_metric_list(metrics)]
+    outputs = []
+    for name, shape, loss_obj, weight, entries in zip(output_names, output_shapes, loss_objects, weights,
+                                                       metric_entries):
+        resolved = []
+        for entry in entries:
+            metric = metrics_module.deserialize(entry) if isinstance(entry, dict) else \
+                metrics_module.get(entry, loss=loss_obj, output_shape=shape)
+            if multi:
+                metric.name = f"{name}_{metric.name}"
+            resolved.append(metric)
+        outputs.append(OutputTraining(name, shape, loss_obj, weight, resolved, f"{name}_loss" if multi else None))
+    return outputs

@@ -1,0 +1,468 @@
+"""The training, test and inference steps of a model, and the fit / evaluate / predict loops over them.
+
+A step is prepared once per model structure and compile: the plan's layer calls, the loss of each
+output (fused with the last activation when the plan allows), one fused optimizer call on the flat
+parameter vector, the metrics. Inference runs its own plan (no loss fusion) in a workspace taken from
+a pool, so any number of threads can predict with one model; training is one thread at a time.
+"""
+import math
+import threading
+import warnings
+
+import numpy as np
+
+from .. import _config
+from ..callbacks import CallbackList, History, TerminateOnNaN
+from ..progress import ProgressBar
+from . import data
+from .context import WorkspacePool
+from .plan import Plan
+
+__all__ = ["Runner", "Inference", "fit", "evaluate", "predict", "train_on_batch", "test_on_batch"]
+
+# predict without a batch_size runs chunks whose activations take about this much memory.
+PREDICT_CHUNK_BYTES = 16 << 20
+
+
+class Runner:
+    """The training and test steps of one compiled model, with the running loss and metrics."""
+
+    def __init__(self, model):
+        self.model = model
+        outputs = model._outputs_training
+        self.outputs = outputs
+        self.plan = plan = Plan(model, True, [o.loss is not None for o in outputs],
+                                [o.loss.fused_activation if o.loss is not None else None for o in outputs])
+        self.workspace = plan.new_workspace(True)
+        self.test_workspace = plan.new_workspace(False)
+        self.lock = threading.Lock()
+        self.penalties = [(layer._weights[i], layer._regularizers[i]) for layer in model._leaf_layers()
+                          for i in range(len(layer._weights)) if layer._regularizers[i] is not None]
+        self.trained = [(o, spec, k) for k, (o, spec) in enumerate(zip(outputs, plan.outputs)) if o.loss is not None]
+        self.metrics = [m for o in outputs for m in o.metrics]
+        self.reset()
+
+    def reset(self):
+        self.count = 0
+        self.loss_total = 0.0
+        self.output_totals = [0.0] * len(self.outputs)
+        for metric in self.metrics:
+            metric.reset_state()
+
+    def _losses(self, workspace, values, targets, sw, n):
+        """Total loss and {slot: gradient} of one batch; updates the running means and the metrics."""
+        scratch = workspace.scratch
+        total, grads = 0.0, {}
+        for out, spec, k in self.trained:
+            pred = values[spec.slot]
+            grad_out = scratch.buffer(f"loss{k}", pred.shape)
+            if spec.metric_activation is not None:
+                value, grad = out.loss.value_and_grad_from_logits(targets[k], pred, sw, grad_out)
+            else:
+                value, grad = out.loss.value_and_grad(targets[k], pred, sw, grad_out)
+            if out.weight != 1.0:
+                np.multiply(grad, np.float32(out.weight), out=grad)
+            grads[spec.slot] = grad
+            self.output_totals[k] += value * n
+            total += out.weight * value
+            if out.metrics:
+                y_pred = pred if spec.metric_activation is None else \
+                    spec.metric_activation.forward(pred, out=scratch.buffer(f"pred{k}", pred.shape))
+                for metric in out.metrics:
+                    metric.update_state(targets[k], y_pred, sw)
+        for weight, regularizer in self.penalties:
+            total += regularizer.penalty(weight)
+        self.loss_total += total * n
+        self.count += n
+        return total, grads
+
+    def train_step(self, inputs, targets, sw):
+        n = len(inputs[0])
+        with self.lock:
+            values = self.plan.forward(self.workspace, inputs)
+            total, grads = self._losses(self.workspace, values, targets, sw, n)
+            self.plan.backward(self.workspace, grads)
+            pack = self.model._pack
+            pack.add_regularizer_grads()
+            self.model.optimizer.apply(pack.grads)
+        return total
+
+    def test_step(self, inputs, targets, sw):
+        with self.lock:
+            values = self.plan.forward(self.test_workspace, inputs)
+            return self._losses(self.test_workspace, values, targets, sw, len(inputs[0]))[0]
+
+    def logs(self):
+        """Running loss, per-output losses and metrics, keys sorted as Keras logs them."""
+        count = self.count
+        logs = {"loss": self.loss_total / count if count else 0.0}
+        for out, total in zip(self.outputs, self.output_totals):
+            if out.log_name is not None and out.loss is not None:
+                logs[out.log_name] = total / count if count else 0.0
+        for metric in self.metrics:
+            logs[metric.name] = float(metric.result())
+        return dict(sorted(logs.items()))
+
+    def log_items(self):
+        return list(self.logs().items())
+
+    def ordered_results(self, logs):
+        """Keras's evaluate order: [loss, per-output losses..., metrics...], or the loss alone."""
+        names = ["loss"] + [o.log_name for o in self.outputs if o.log_name is not None and o.loss is not None]
+        names += [m.name for m in self.metrics]
+        return logs["loss"] if len(names) == 1 else [logs[name] for name in names]
+
+
+class Inference:
+    """The inference plan of a model and a pool of workspaces, one per concurrent call."""
+
+    def __init__(self, model):
+        self.plan = plan = Plan(model, training=False)
+        self.pool = WorkspacePool(lambda: plan.new_workspace(False))
+        row_floats = sum(math.prod(d for d in t.shape[1:] if d is not None) for t in model._all_tensors())
+        self.chunk_rows = max(data.DEFAULT_BATCH_SIZE, PREDICT_CHUNK_BYTES // max(4 * row_floats, 1))
+
+    def run(self, inputs, outs=None, at=0):
+        """Outputs for one chunk of inputs: written into outs[k][at:at + n] when given, else returned
+        as new arrays."""
+        workspace = self.pool.acquire()
+        try:
+            values = self.plan.forward(workspace, inputs)
+            results = [values[spec.slot] for spec in self.plan.outputs]
+            if outs is None:
+                return [np.array(r, dtype=np.float32, copy=True) for r in results]
+            for out, r in zip(outs, results):
+                out[at:at + len(r)] = r
+            return outs
+        finally:
+            workspace.values = None
+            self.pool.release(workspace)
+
+
+# ----- batching --------------------------------------------------------------------------------------
+def _gather(buffers, indices, arrays):
+    """The rows `indices` of each array, copied into reusable buffers (one set, grown to the largest batch)."""
+    rows = len(indices)
+    out = []
+    for k, arr in enumerate(arrays):
+        if arr is None:
+            out.append(None)
+            continue
+        shape = (rows,) + arr.shape[1:]
+        buffer = buffers.get(k)
+        if buffer is None or buffer.shape[0] < rows or buffer.shape[1:] != arr.shape[1:]:
+            buffer = buffers[k] = np.empty(shape, arr.dtype)
+        view = buffer[:rows]
+        arr.take(indices, axis=0, out=view, mode="clip")
+        out.append(view)
+    return out
+
+
+def _rows(arrays, start, stop):
+    return [None if a is None else a[start:stop] for a in arrays]
+
+
+def _batch_tuple(batch, what):
+    """A batch from a generator or PyDataset as (x, y, sample_weight)."""
+    if not isinstance(batch, tuple) or not 1 <= len(batch) <= 3:
+        raise ValueError(f"{what}: a batch source must yield (x, y) or (x, y, sample_weight) tuples, "
+                         f"got {type(batch).__name__}")
+    return tuple(batch) + (None,) * (3 - len(batch))
+
+
+class _BatchSource:
+    """Epochs of converted batches from arrays (shuffled or in order), a generator or a PyDataset."""
+
+    def __init__(self, model, x, y, sw, batch_size, shuffle, steps, what, training=True):
+        self.model, self.what, self.training = model, what, training
+        self.source = x if data.is_batch_source(x) else None
+        if self.source is not None:
+            if y is not None:
+                raise ValueError(f"{what}: y must be None when x yields (x, y) batches itself")
+            self.steps = len(self.source) if hasattr(self.source, "__getitem__") else steps
+            if steps is not None:
+                self.steps = min(self.steps, int(steps)) if self.steps is not None else int(steps)
+            self._iterator = None
+            return
+        self.x, self.y, self.sw = x, y, sw
+        self.n = len(x[0])
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.steps = math.ceil(self.n / batch_size)
+        if steps is not None:
+            self.steps = max(1, min(self.steps, int(steps)))
+        self.buffers = {}
+
+    def epoch(self):
+        """Yield (inputs, targets, sample_weight) for one epoch."""
+        if self.source is not None:
+            yield from self._source_epoch()
+            return
+        order = _config.generator().permutation(self.n) if self.shuffle else None
+        for step in range(self.steps):
+            start, stop = step * self.batch_size, min((step + 1) * self.batch_size, self.n)
+            if order is None:
+                yield _rows(self.x, start, stop), _rows(self.y, start, stop), \
+                    None if self.sw is None else self.sw[start:stop]
+            else:
+                arrays = _gather(self.buffers, order[start:stop], self.x + self.y + [self.sw])
+                k = len(self.x)
+                yield arrays[:k], arrays[k:k + len(self.y)], arrays[-1]
+
+    def _source_epoch(self):
+        source, model, what = self.source, self.model, self.what
+        indexed = hasattr(source, "__getitem__") and hasattr(source, "__len__")
+        if not indexed and self._iterator is None:
+            self._iterator = iter(source)
+        step = 0
+        while self.steps is None or step < self.steps:
+            try:
+                batch = source[step] if indexed else next(self._iterator)
+            except (StopIteration, IndexError):
+                if self.steps is not None and step < self.steps:
+                    warnings.warn(f"{what}: the batch source ran out of data after {step} of {self.steps} steps",
+                                  RuntimeWarning, stacklevel=4)
+                break
+            bx, by, bsw = _batch_tuple(batch, what) if self.training or isinstance(batch, tuple) else (batch, None, None)
+            inputs = data.as_inputs(model, bx, what)
+            n = len(inputs[0])
+            targets = data.as_targets(model._outputs_training, by, n, what) if self.training else None
+            if targets is not None:
+                _check_targets(model, inputs, targets, what)
+            yield inputs, targets, data.as_sample_weight(bsw, None, targets, n, what) if targets else None
+            step += 1
+        if indexed and hasattr(source, "on_epoch_end"):
+            source.on_epoch_end()
+
+
+def _check_targets(model, inputs, targets, what):
+    """The whole-data checks done before any weight changes: finite values (unless the model reads
+    NaN on purpose), labels in range."""
+    if not model._accepts_nan():
+        data.check_finite(inputs, [f"input '{n}'" if len(inputs) > 1 else "x" for n in model.input_names], what)
+    for out, y in zip(model._outputs_training, targets):
+        if y is None or out.loss is None:
+            continue
+        data.check_finite([y], [f"y['{out.name}']" if len(targets) > 1 else "y"], what)
+        out.loss.check_targets(y, out.shape, what)
+
+
+def _arrays(model, x, y, sample_weight, class_weight, what):
+    inputs = data.as_inputs(model, x, what)
+    n = len(inputs[0])
+    if n == 0:
+        raise ValueError(f"{what}: x has no samples")
+    targets = data.as_targets(model._outputs_training, y, n, what)
+    _check_targets(model, inputs, targets, what)
+    return inputs, targets, data.as_sample_weight(sample_weight, class_weight, targets, n, what)
+
+
+# ----- loops -----------------------------------------------------------------------------------------
+def _warn_nan(value, epoch, step):
+    warnings.warn(f"fit: the loss is {value} at epoch {epoch + 1}, batch {step}; training continues "
+                  f"(add fastnn.callbacks.TerminateOnNaN() to stop)", RuntimeWarning, stacklevel=4)
+
+
+def fit(model, x, y, batch_size, epochs, verbose, callbacks, validation_split, validation_data, shuffle,
+        class_weight, sample_weight, initial_epoch, steps_per_epoch, validation_steps, validation_batch_size,
+        validation_freq):
+    """Model.fit (see there)."""
+    what = "fit"
+    model._require_compiled(what)
+    batch_size = data.batch_size(batch_size, what)
+    epochs, initial_epoch = data.epochs(epochs, initial_epoch)
+    verbose = data.verbosity(verbose, what)
+    validation = None
+    if data.is_batch_source(x):
+        source = _BatchSource(model, x, y, None, batch_size, shuffle, steps_per_epoch, what)
+    else:
+        inputs, targets, sw = _arrays(model, x, y, sample_weight, class_weight, what)
+        if validation_data is None and validation_split:
+            if not 0.0 < validation_split < 1.0:
+                raise ValueError(f"fit: validation_split must be in [0, 1), got {validation_split!r}")
+            n = len(inputs[0])
+            split_at = int(math.floor(n * (1.0 - validation_split)))
+            if split_at == 0 or split_at == n:
+                raise ValueError(f"fit: validation_split={validation_split} leaves an empty training or validation "
+                                 f"set for {n} samples")
+            validation = (_rows(inputs, split_at, n), _rows(targets, split_at, n), None if sw is None else sw[split_at:])
+            inputs, targets = _rows(inputs, 0, split_at), _rows(targets, 0, split_at)
+            sw = None if sw is None else sw[:split_at]
+        source = _BatchSource(model, inputs, targets, sw, batch_size, shuffle, steps_per_epoch, what)
+    val_source = None
+    if validation_data is not None:
+        if data.is_batch_source(validation_data):
+            val_source = _BatchSource(model, validation_data, None, None, batch_size, False, validation_steps,
+                                      "fit: validation_data")
+        else:
+            if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+                raise ValueError("fit: validation_data must be (x_val, y_val) or (x_val, y_val, sample_weight_val)")
+            vx, vy, vsw = (tuple(validation_data) + (None,))[:3]
+            validation = _arrays(model, vx, vy, vsw, None, "fit: validation_data")
+    if validation is not None:
+        val_batch = data.batch_size(validation_batch_size, what) if validation_batch_size else batch_size
+        val_source = _BatchSource(model, *validation, val_batch, False, validation_steps, what)
+    if isinstance(validation_freq, bool) or not isinstance(validation_freq, int) or validation_freq < 1:
+        raise ValueError(f"fit: validation_freq must be a positive int, got {validation_freq!r}")
+    runner = model._runner()
+    history = History()
+    callback_list = CallbackList(callbacks, model, history, {"epochs": epochs, "steps": source.steps,
+                                                             "verbose": verbose})
+    batch_hooks = callback_list.has_train_batch_hooks
+    warn_nan = not any(isinstance(cb, TerminateOnNaN) for cb in callback_list.callbacks)
+    train_step = runner.train_step
+    model.stop_training = False
+    logs = {}
+    callback_list.on_train_begin()
+    for epoch in range(initial_epoch, epochs):
+        runner.reset()
+        callback_list.on_epoch_begin(epoch)
+        if verbose == 1 and epochs > 1 or verbose == 2:
+            print(f"Epoch {epoch + 1}/{epochs}")
+        bar = ProgressBar(source.steps or 1, verbose) if verbose else None
+        done = 0
+        for step, (inputs, targets, sw) in enumerate(source.epoch()):
+            if batch_hooks:
+                callback_list.on_train_batch_begin(step)
+            value = train_step(inputs, targets, sw)
+            done = step + 1
+            if warn_nan and not math.isfinite(value):
+                _warn_nan(value, epoch, step)
+                warn_nan = False
+            if batch_hooks:
+                callback_list.on_train_batch_end(step, runner.logs())
+            if bar is not None:
+                bar.update(done, runner.log_items)
+            if model.stop_training:
+                break
+        logs = runner.logs()
+        if val_source is not None and (epoch + 1 - initial_epoch) % validation_freq == 0:
+            callback_list.on_test_begin()
+            val_logs = _run_test(runner, val_source, callback_list, None)
+            callback_list.on_test_end(val_logs)
+            logs.update({"val_" + name: value for name, value in val_logs.items()})
+        if bar is not None:
+            bar.update(max(done, 1), list(logs.items()), finalize=True)
+        callback_list.on_epoch_end(epoch, logs)
+        if model.stop_training:
+            break
+    callback_list.on_train_end(logs)
+    model.history = history
+    return history
+
+
+def _run_test(runner, source, callback_list, bar):
+    runner.reset()
+    batch_hooks = callback_list is not None and callback_list.has_test_batch_hooks
+    step = -1
+    for step, (inputs, targets, sw) in enumerate(source.epoch()):
+        if batch_hooks:
+            callback_list.on_test_batch_begin(step)
+        runner.test_step(inputs, targets, sw)
+        if batch_hooks:
+            callback_list.on_test_batch_end(step, runner.logs())
+        if bar is not None:
+            bar.update(step + 1, runner.log_items)
+    logs = runner.logs()
+    if bar is not None:
+        bar.update(max(step + 1, 1), list(logs.items()), finalize=True)
+    return logs
+
+
+def evaluate(model, x, y, batch_size, verbose, sample_weight, steps, callbacks, return_dict):
+    """Model.evaluate (see there)."""
+    what = "evaluate"
+    model._require_compiled(what)
+    batch_size = data.batch_size(batch_size, what)
+    verbose = data.verbosity(verbose, what)
+    if data.is_batch_source(x):
+        source = _BatchSource(model, x, y, None, batch_size, False, steps, what)
+    else:
+        source = _BatchSource(model, *_arrays(model, x, y, sample_weight, None, what), batch_size, False, steps, what)
+    runner = model._runner()
+    callback_list = CallbackList(callbacks, model, None, {"steps": source.steps, "verbose": verbose})
+    callback_list.on_test_begin()
+    bar = ProgressBar(source.steps or 1, verbose) if verbose else None
+    logs = _run_test(runner, source, callback_list, bar)
+    callback_list.on_test_end(logs)
+    return dict(logs) if return_dict else runner.ordered_results(logs)
+
+
+def predict(model, x, batch_size, verbose, steps, callbacks):
+    """Model.predict (see there)."""
+    what = "predict"
+    if data.is_batch_source(x):
+        return _predict_batches(model, x, steps, verbose, callbacks)
+    inputs = data.as_inputs(model, x, what)
+    n = len(inputs[0])
+    inference = model._inference()
+    chunk = inference.chunk_rows if batch_size is None else data.batch_size(batch_size, what)
+    verbose = data.verbosity(verbose, what, default=1 if n > chunk else 0)
+    if n <= chunk and not verbose and not callbacks:
+        return model._structure_outputs(inference.run(inputs))
+    total = math.ceil(n / chunk)
+    if steps is not None:
+        total = min(total, int(steps))
+        n = min(n, total * chunk)
+    callback_list = CallbackList(callbacks, model, None, {"steps": total, "verbose": verbose})
+    callback_list.on_predict_begin()
+    bar = ProgressBar(total, verbose) if verbose else None
+    outs = [np.empty((n,) + tuple(t.shape[1:]), np.float32) for t in model._output_tensors] \
+        if all(None not in t.shape[1:] for t in model._output_tensors) else None
+    pieces = []
+    for step in range(total):
+        start, stop = step * chunk, min((step + 1) * chunk, n)
+        callback_list.on_predict_batch_begin(step)
+        if outs is not None:
+            inference.run(_rows(inputs, start, stop), outs, start)
+            batch_out = [o[start:stop] for o in outs]
+        else:
+            batch_out = inference.run(_rows(inputs, start, stop))
+            pieces.append(batch_out)
+        callback_list.on_predict_batch_end(step, {"outputs": model._structure_outputs(batch_out)})
+        if bar is not None:
+            bar.update(step + 1, finalize=step + 1 == total)
+    callback_list.on_predict_end()
+    if outs is None:
+        outs = [np.concatenate([p[k] for p in pieces]) for k in range(len(model._output_tensors))]
+    return model._structure_outputs(outs)
+
+
+def _predict_batches(model, source, steps, verbose, callbacks):
+    verbose = data.verbosity(verbose, "predict", default=0)
+    batches = _BatchSource(model, source, None, None, data.DEFAULT_BATCH_SIZE, False, steps, "predict",
+                           training=False)
+    inference = model._inference()
+    callback_list = CallbackList(callbacks, model, None, {"steps": batches.steps, "verbose": verbose})
+    callback_list.on_predict_begin()
+    pieces = []
+    for step, (inputs, _, _) in enumerate(batches.epoch()):
+        callback_list.on_predict_batch_begin(step)
+        pieces.append(inference.run(inputs))
+        callback_list.on_predict_batch_end(step, {"outputs": model._structure_outputs(pieces[-1])})
+    callback_list.on_predict_end()
+    if not pieces:
+        raise ValueError("predict: the batch source yielded no batches")
+    return model._structure_outputs([np.concatenate([p[k] for p in pieces]) for k in range(len(pieces[0]))])
+
+
+def train_on_batch(model, x, y, sample_weight, class_weight, return_dict):
+    """Model.train_on_batch (see there)."""
+    what = "train_on_batch"
+    model._require_compiled(what)
+    inputs, targets, sw = _arrays(model, x, y, sample_weight, class_weight, what)
+    runner = model._runner()
+    runner.train_step(inputs, targets, sw)
+    logs = runner.logs()
+    return logs if return_dict else runner.ordered_results(logs)
+
+
+def test_on_batch(model, x, y, sample_weight, return_dict):
+    """Model.test_on_batch (see there)."""
+    what = "test_on_batch"
+    model._require_compiled(what)
+    inputs, targets, sw = _arrays(model, x, y, sample_weight, None, what)
+    runner = model._runner()
+    runner.test_step(inputs, targets, sw)
+    logs = runner.logs()
+    return logs if return_dict else runner.ordered_results(logs)
