@@ -21,6 +21,18 @@ _REDUCTIONS = ("sum_over_batch_size", "mean", "sum")
 class Loss(_Configurable):
     """Base of the losses: reduction, name, config and the shared input handling.
 
+    A custom loss subclasses Loss and defines, in NumPy, call(y_true, y_pred) -> the per-sample losses
+    (shape y_pred.shape[:-1]) and gradient(y_true, y_pred) -> their derivative with respect to y_pred
+    (y_pred's shape); the base weights, reduces and scales both, as Keras reduces a loss.
+
+    Example:
+        >>> class LogCosh(fastnn.losses.Loss):
+        ...     def call(self, y_true, y_pred):
+        ...         return np.mean(np.log(np.cosh(y_pred - y_true)), axis=-1)
+        ...     def gradient(self, y_true, y_pred):
+        ...         return np.tanh(y_pred - y_true) / y_pred.shape[-1]
+        >>> model.compile(optimizer="adam", loss=LogCosh())
+
     Args:
         reduction: 'sum_over_batch_size' (default; 'mean' is the same) or 'sum'.
         name: the name shown in logs.
@@ -76,7 +88,35 @@ class Loss(_Configurable):
     def _from_logits(self):
         return False
 
+    def call(self, y_true, y_pred):
+        """The per-sample losses (shape y_pred.shape[:-1]); a custom loss defines it with gradient()."""
+        raise NotImplementedError(f"{type(self).__name__} must define call(y_true, y_pred) and "
+                                  f"gradient(y_true, y_pred)")
+
+    def gradient(self, y_true, y_pred):
+        """d call(y_true, y_pred) / d y_pred, shaped like y_pred (a custom loss defines it)."""
+        raise NotImplementedError(f"{type(self).__name__} must define gradient(y_true, y_pred)")
+
+    def _run_custom(self, y_true, y_pred, sample_weight, grad_out):
+        y_true = np.asarray(y_true)
+        y_pred = np.asarray(y_pred)
+        per_sample = np.asarray(self.call(y_true, y_pred), dtype=np.float64)
+        grad = np.asarray(self.gradient(y_true, y_pred), dtype=np.float64)
+        if per_sample.shape != y_pred.shape[:-1] or grad.shape != y_pred.shape:
+            raise ValueError(f"{type(self).__name__}: call() must return shape {y_pred.shape[:-1]} and gradient() "
+                             f"shape {y_pred.shape}, got {per_sample.shape} and {grad.shape}")
+        weights = np.ones(per_sample.shape) if sample_weight is None else \
+            np.broadcast_to(np.asarray(sample_weight, np.float64).reshape(per_sample.shape[:1] + (1,) * (
+                per_sample.ndim - 1)), per_sample.shape)
+        scale = 1.0 if self.reduction == "sum" else 1.0 / max(per_sample.size, 1)
+        grad = grad * (weights * scale)[..., None]
+        out = np.empty(y_pred.shape, np.float32) if grad_out is None else grad_out.reshape(y_pred.shape)
+        out[...] = grad
+        return float(np.sum(per_sample * weights) * scale), out
+
     def _run(self, y_true, y_pred, sample_weight, grad_out, from_logits):
+        if self._kernel_name is None:
+            return self._run_custom(y_true, y_pred, sample_weight, grad_out)
         shape = y_pred.shape if type(y_pred) is np.ndarray else np.shape(y_pred)
         if self._per_element and len(shape) == 1:  # (B,) predictions are one value per sample, as (B, 1)
             y_pred = np.reshape(y_pred, (-1, 1))
@@ -269,7 +309,7 @@ def _first_outside(values, low, high, message):
     bad = ((flat < low) | (flat > high)).any(axis=1) if flat.size else np.zeros(0, bool)
     if bad.any():
         row = int(np.argmax(bad))
-        value = flat[row][(flat[row] < low) | (flat[row] > high)][0]
+        value = flat[row][(flat[row] < low) | (flat[row] > high)][0].item()
         raise ValueError(f"{message}; sample {row} has {value!r}")
 
 

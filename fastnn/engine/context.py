@@ -11,7 +11,6 @@ Buffers are sized for the largest batch seen and reused: a smaller batch gets a 
 same storage, so memory does not grow with the number of distinct batch sizes.
 """
 import math
-import threading
 
 import numpy as np
 
@@ -84,14 +83,12 @@ class WorkspacePool:
     def __init__(self, make):
         self._make = make
         self._free = []
-        self._lock = threading.Lock()
 
     def acquire(self):
-        with self._lock:
-            if self._free:
-                return self._free.pop()
-        return self._make()
+        try:
+            return self._free.pop()  # atomic under the GIL
+        except IndexError:
+            return self._make()
 
     def release(self, workspace):
-        with self._lock:
-            self._free.append(workspace)
+        self._free.append(workspace)

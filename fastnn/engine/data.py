@@ -4,7 +4,8 @@ output, what was expected and what came. Python generators and fastnn.data.PyDat
 read batch by batch through the same checks."""
 import numpy as np
 
-from .._C import contiguous_f32
+from .._C import contiguous_f32, is_f32
+from ..data import PyDataset
 
 __all__ = ["DEFAULT_BATCH_SIZE", "as_inputs", "as_targets", "as_sample_weight", "batch_size", "verbosity",
            "epochs", "is_batch_source", "check_finite"]
@@ -35,9 +36,10 @@ def _structure(value, names, what, kind):
 def _float_array(x, what):
     """x as C-contiguous float32, refusing non-numbers (TypeError) and float64 values beyond float32's
     range (ValueError: an overflow, not a NaN)."""
-    fast = contiguous_f32(x)
-    if fast is not None and (x.dtype.itemsize <= 4 or x.dtype.kind != "f"):
-        return fast
+    if isinstance(x, np.ndarray) and (x.dtype.kind != "f" or x.dtype.itemsize <= 4):
+        fast = contiguous_f32(x)
+        if fast is not None:
+            return fast
     try:
         arr = np.asarray(x)
     except Exception as exc:  # ragged lists and objects numpy refuses
@@ -50,7 +52,7 @@ def _float_array(x, what):
             big = (np.abs(arr) > _F32_MAX) & np.isfinite(arr)
         if big.any():
             where = tuple(int(i) for i in np.argwhere(big)[0])
-            raise ValueError(f"{what}: value {arr[where]!r} at index {where} overflows float32 (largest "
+            raise ValueError(f"{what}: value {arr[where].item()!r} at index {where} overflows float32 (largest "
                              f"{_F32_MAX:.4g}); rescale the data")
     return np.ascontiguousarray(arr, dtype=np.float32)
 
@@ -81,6 +83,8 @@ def as_inputs(model, x, what):
     if x is None:
         raise ValueError(f"{what}: x is required")
     specs = model._input_specs(x)
+    if len(specs) == 1 and is_f32(x) and specs[0][2] == "float32" and x.ndim and x.shape[1:] == specs[0][1][1:]:
+        return [x]  # the common case, already as the kernels take it
     arrays = []
     for (name, shape, dtype), value in zip(specs, _structure(x, [s[0] for s in specs], what, "input")):
         label = f"{what}: input '{name}'" if len(specs) > 1 else f"{what}: x"
@@ -210,6 +214,4 @@ def verbosity(verbose, what, default=1):
 def is_batch_source(x):
     """Whether x yields batches itself (a generator, an iterator or a fastnn.data.PyDataset) rather than
     being data to batch."""
-    from ..data import PyDataset
-
     return isinstance(x, PyDataset) or (hasattr(x, "__next__") and hasattr(x, "__iter__"))

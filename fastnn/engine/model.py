@@ -323,7 +323,11 @@ class Model(Layer):
     # ----- data --------------------------------------------------------------------------------------
     def _input_specs(self, x):
         """(name, shape, dtype) of each model input."""
-        return [(layer_name, t.shape, t.dtype) for layer_name, t in zip(self.input_names, self._input_tensors)]
+        cached = self.__dict__.get("_specs")
+        if cached is None or cached[0] != self._version:
+            cached = self._specs = (self._version, [(layer_name, t.shape, t.dtype) for layer_name, t in
+                                                    zip(self.input_names, self._input_tensors)])
+        return cached[1]
 
     def _input_shape_error(self, name, expected, got):
         where = f"input '{name}' of model '{self.name}'" if len(self._input_tensors) > 1 else f"model '{self.name}'"

@@ -181,7 +181,8 @@ class Plan:
         contexts = [CallContext(training if step.training is None else step.training, step.activation,
                                 step.accumulate, step.need_dx) for step in self.steps]
         workspace = Workspace(contexts)
-        workspace.index = {id(step): ctx for step, ctx in zip(self.steps, contexts)}
+        index = {id(step): ctx for step, ctx in zip(self.steps, contexts)}
+        workspace.backward = [(step, index[id(step)]) for step in self.backward_steps]
         return workspace
 
     def forward(self, workspace, inputs):
@@ -203,18 +204,17 @@ class Plan:
     def backward(self, workspace, output_grads):
         """Backpropagate {slot: gradient} from the losses through the steps of backward_steps; each
         layer writes (or adds to) its weight gradients."""
-        grads = dict(output_grads)
+        grads = output_grads
         scratch = workspace.scratch
-        index = workspace.index
         trained_slots = self.trained_slots
-        for step in self.backward_steps:
+        for step, ctx in workspace.backward:
             if step.multi_output:
                 dy = [grads.get(s) for s in step.outputs]
             else:
                 dy = grads.get(step.outputs[0])
                 if dy is None:
                     continue
-            dx = step.layer.backward(index[id(step)], dy)
+            dx = step.layer.backward(ctx, dy)
             if not step.need_dx:
                 continue
             dxs = dx if step.multi_input else [dx]

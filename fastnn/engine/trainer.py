@@ -130,7 +130,7 @@ class Inference:
             values = self.plan.forward(workspace, inputs)
             results = [values[spec.slot] for spec in self.plan.outputs]
             if outs is None:
-                return [np.array(r, dtype=np.float32, copy=True) for r in results]
+                return [r.copy() for r in results]
             for out, r in zip(outs, results):
                 out[at:at + len(r)] = r
             return outs

@@ -3,7 +3,7 @@ import math
 
 import numpy as np
 
-from .. import ops
+from .. import _C, ops
 from ..engine.tensor import Node, canonical_dtype
 from .base import Layer, deserialize_object, normalize_shape, register, serialize_object
 
@@ -134,44 +134,52 @@ class Dense(Layer):
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[:-1]) + (self.units,)
 
+    def _plan(self, ctx):
+        """How this call applies ctx.activation, decided once per context: (epilogue code, alpha,
+        separate activation or None). softmax, and in training an activation whose backward needs its
+        input z, run after a linear GEMM; every other activation runs in the epilogue."""
+        act = ctx.activation
+        if act is None or act.name == "linear":
+            plan = (0, 0.0, None)
+        elif act.epilogue and not (ctx.training and act.backward_reads == "x"):
+            plan = ops.epilogue_code(act.name, act.alpha) + (None,)
+        else:
+            plan = (0, 0.0, act)
+        ctx.dense_plan = plan
+        return plan
+
     def forward(self, ctx, x):
         if x.ndim < 2 or x.shape[-1] != self.input_dim:
             raise self._error(f"expected input with last dimension {self.input_dim}, got shape {x.shape}")
+        code, alpha, separate = getattr(ctx, "dense_plan", None) or self._plan(ctx)
         in_shape = x.shape
         if x.ndim != 2:
             x = x.reshape(-1, self.input_dim)
-        act = ctx.activation
         y = ctx.buffer("y", (x.shape[0], self.units))
-        z = None
-        if act is None or act.name == "linear":
-            ops.dense(x, self.kernel, self.bias, None, out=y)
-        elif act.epilogue and not (ctx.training and act.backward_reads == "x"):
-            ops.dense(x, self.kernel, self.bias, act.name, out=y, alpha=act.alpha)
+        if separate is None:
+            _C.sgemm(x, self.kernel, y, False, False, False, self.bias, code, alpha)
+            z = None
         else:
-            # softmax, or a training call of an activation whose backward needs its input z
             z = ctx.buffer("z", y.shape)
-            ops.dense(x, self.kernel, self.bias, None, out=z)
-            act.forward(z, out=y)
+            _C.sgemm(x, self.kernel, z, False, False, False, self.bias, 0, 0.0)
+            separate.forward(z, out=y)
         if ctx.training:
             ctx.x, ctx.y, ctx.z, ctx.input_shape = x, y, z, in_shape
         return y if len(in_shape) == 2 else y.reshape(in_shape[:-1] + (self.units,))
 
     def backward(self, ctx, dy):
-        x, y, act = ctx.x, ctx.y, ctx.activation
+        x, y = ctx.x, ctx.y
         dy = dy.reshape(y.shape)
-        fused = None
-        if ctx.z is not None:
-            dy = act.backward(ctx.z, y, dy, out=ctx.buffer("dz", y.shape))
-        elif act is not None and act.name != "linear":
-            fused = act
+        code, alpha, separate = ctx.dense_plan
+        if separate is not None:
+            dy = separate.backward(ctx.z, y, dy, out=ctx.buffer("dz", y.shape))
         dk, db = self._grads[0], self._grads[1] if self.use_bias else None
         if ctx.accumulate:
             dk = None if dk is None else ctx.buffer("dkernel", dk.shape)
             db = None if db is None else ctx.buffer("dbias", db.shape)
         dx = ctx.buffer("dx", x.shape) if ctx.need_dx else None
-        ops.dense_backward_into(x, self.kernel, dy, y, None if fused is None else fused.name,
-                                dz=None if fused is None else ctx.buffer("dz", y.shape),
-                                dw=dk, db=db, dx=dx, alpha=None if fused is None else fused.alpha)
+        _C.dense_backward(x, self.kernel, y, dy, ctx.buffer("dz", y.shape) if code else None, code, dk, db, dx,
+                          alpha)
         if ctx.accumulate:
             if dk is not None:
                 self._grads[0] += dk

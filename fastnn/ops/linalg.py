@@ -8,17 +8,25 @@ from .activations import ACTIVATIONS, activation_backward_input, activation_para
 
 # Every elementwise activation runs in the GEMM epilogue (softmax, a row op, does not).
 EPILOGUE_ACTIVATIONS = ACTIVATIONS[:ACTIVATIONS.index("softmax")]
-_EPILOGUE_CODES = {name: code for code, name in enumerate(EPILOGUE_ACTIVATIONS)}
-_EPILOGUE_CODES[None] = 0
+# name -> (code, default parameter), for the forward and for dense_backward (which has only y)
+_FORWARD = {name: (code, activation_parameter(name, None, "")) for code, name in enumerate(EPILOGUE_ACTIVATIONS)}
+_FORWARD[None] = _FORWARD["linear"]
+_BACKWARD = {name: entry for name, entry in _FORWARD.items() if name is None or activation_backward_input(name) != "x"}
 
 
 def _epilogue(activation, alpha, what, backward=False):
     """(code, alpha) of an epilogue activation, or a ValueError naming the ones allowed."""
-    code = _EPILOGUE_CODES.get(activation) if isinstance(activation, (str, type(None))) else None
-    allowed = [n for n in EPILOGUE_ACTIVATIONS if not backward or activation_backward_input(n) != "x"]
-    if code is None or (backward and activation not in allowed and activation is not None):
+    table = _BACKWARD if backward else _FORWARD
+    entry = table.get(activation) if activation is None or type(activation) is str else None
+    if entry is None:
+        allowed = [name for name in table if name is not None]
         raise ValueError(f"{what}: activation must be None or one of {', '.join(allowed)}, got {activation!r}")
-    return code, activation_parameter(activation or "linear", alpha, what)
+    return entry if alpha is None else (entry[0], activation_parameter(activation, alpha, what))
+
+
+def epilogue_code(activation, alpha=None):
+    """(code, alpha) that the GEMM bindings take for an elementwise activation name (or None)."""
+    return _epilogue(activation, alpha, "epilogue_code")
 
 
 def _gemm(a, b, trans_a, trans_b, out, accumulate, bias, act, alpha, what):

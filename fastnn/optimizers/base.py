@@ -56,6 +56,9 @@ class Optimizer:
     def __init__(self, learning_rate, weight_decay=None, clipnorm=None, clipvalue=None, global_clipnorm=None,
                  name=None, **keras_only):
         kind = type(self).__name__
+        if "lr" in keras_only:
+            raise TypeError(f"{kind}: the argument 'lr' is called learning_rate in Keras 3 and fastnn; "
+                            f"use {kind}(learning_rate={keras_only['lr']!r})")
         for key, value in keras_only.items():
             if key not in _UNSUPPORTED_DEFAULTS:
                 raise TypeError(f"{kind}: unexpected argument {key!r}")

@@ -1,0 +1,156 @@
+"""Keras habits users reach for (utilities, custom losses and metrics, batch sources, clear errors for
+what fastnn lacks), and bad input that must give an error rather than a number."""
+import numpy as np
+import pytest
+
+import fastnn
+from fastnn.layers import Dense, Input
+from fastnn.models import Sequential
+
+
+def small_model(loss="mse", units=1, activation=None, metrics=None):
+    fastnn.set_seed(0)
+    model = Sequential([Input((4,)), Dense(6, activation="relu"), Dense(units, activation=activation)])
+    model.compile(optimizer=fastnn.optimizers.SGD(0.1), loss=loss, metrics=metrics)
+    return model
+
+
+def test_to_categorical():
+    out = fastnn.utils.to_categorical([[0], [2], [1]], num_classes=4)
+    np.testing.assert_array_equal(out, np.eye(4, dtype=np.float32)[[0, 2, 1]])
+    assert fastnn.utils.to_categorical(np.array([1, 0])).shape == (2, 2)
+    with pytest.raises(ValueError, match="outside"):
+        fastnn.utils.to_categorical([3], num_classes=3)
+
+
+class LogCosh(fastnn.losses.Loss):
+    def call(self, y_true, y_pred):
+        return np.mean(np.log(np.cosh(y_pred - y_true)), axis=-1)
+
+    def gradient(self, y_true, y_pred):
+        return np.tanh(y_pred - y_true) / y_pred.shape[-1]
+
+
+def test_custom_loss_defines_value_and_gradient_in_numpy():
+    rng = np.random.default_rng(0)
+    y_true, y_pred = rng.standard_normal((5, 3)), rng.standard_normal((5, 3)).astype(np.float32)
+    weights = rng.random(5)
+    loss, grad = LogCosh().value_and_grad(y_true, y_pred, weights)
+    per_sample = np.mean(np.log(np.cosh(y_pred - y_true)), axis=-1)
+    np.testing.assert_allclose(loss, np.sum(per_sample * weights) / 5, rtol=1e-6)
+    eps = 1e-4
+    for index in [(0, 0), (3, 2)]:
+        bumped = y_pred.astype(np.float64)
+        bumped[index] += eps
+        up = np.sum(np.mean(np.log(np.cosh(bumped - y_true)), axis=-1) * weights) / 5
+        np.testing.assert_allclose(grad[index], (up - loss) / eps, rtol=1e-3, atol=1e-6)
+    model = small_model(loss=LogCosh(), units=3)
+    history = model.fit(rng.standard_normal((64, 4)), rng.standard_normal((64, 3)), epochs=5, verbose=0)
+    assert history.history["loss"][-1] < history.history["loss"][0]
+
+
+class MaxError(fastnn.metrics.Metric):
+    _default_name = "max_error"
+
+    def reset_state(self):
+        self.value = 0.0
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        self.value = max(self.value, float(np.max(np.abs(np.asarray(y_pred) - np.asarray(y_true)))))
+
+    def result(self):
+        return self.value
+
+
+def test_custom_metric_in_fit_and_evaluate():
+    rng = np.random.default_rng(1)
+    x, y = rng.standard_normal((40, 4)), rng.standard_normal((40, 1))
+    model = small_model(metrics=[MaxError()])
+    history = model.fit(x, y, epochs=2, verbose=0)
+    assert "max_error" in history.history
+    loss, max_error = model.evaluate(x, y, verbose=0)
+    np.testing.assert_allclose(max_error, np.abs(model.predict(x, verbose=0) - y).max(), rtol=1e-5)
+
+
+class Batches(fastnn.data.PyDataset):
+    def __init__(self, x, y, batch_size):
+        super().__init__()
+        self.x, self.y, self.batch_size = x, y, batch_size
+        self.epochs_seen = 0
+
+    def __len__(self):
+        return -(-len(self.x) // self.batch_size)
+
+    def __getitem__(self, index):
+        part = slice(index * self.batch_size, (index + 1) * self.batch_size)
+        return self.x[part], self.y[part]
+
+    def on_epoch_end(self):
+        self.epochs_seen += 1
+
+
+def test_fit_evaluate_predict_on_batch_sources():
+    rng = np.random.default_rng(2)
+    x, y = rng.standard_normal((50, 4)), rng.standard_normal((50, 1))
+    model = small_model()
+    arrays = small_model()
+    source = Batches(x, y, 10)
+    model.fit(source, epochs=2, verbose=0)
+    arrays.fit(x, y, batch_size=10, epochs=2, shuffle=False, verbose=0)
+    for a, b in zip(model.get_weights(), arrays.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+    assert source.epochs_seen == 2
+    np.testing.assert_allclose(model.evaluate(source, verbose=0), arrays.evaluate(x, y, batch_size=10, verbose=0),
+                               rtol=1e-6)
+    np.testing.assert_array_equal(model.predict(source, verbose=0), model.predict(x, verbose=0))
+
+    def endless():
+        while True:
+            for i in range(0, 50, 10):
+                yield x[i:i + 10], y[i:i + 10]
+
+    history = small_model().fit(endless(), steps_per_epoch=5, epochs=3, verbose=0)
+    assert len(history.history["loss"]) == 3
+    with pytest.raises(ValueError, match="tuples"):
+        small_model().fit((b for b in [x]), epochs=1, verbose=0)
+
+
+def test_what_fastnn_lacks_is_named():
+    with pytest.raises(AttributeError, match="does not implement the Keras layer MultiHeadAttention"):
+        fastnn.layers.MultiHeadAttention
+    assert not hasattr(fastnn.layers, "ConvLSTM2D")
+    with pytest.raises(TypeError, match="learning_rate"):
+        fastnn.optimizers.Adam(lr=0.01)
+
+
+def test_bad_input_gives_an_error_not_a_number():
+    rng = np.random.default_rng(3)
+    x, y = rng.standard_normal((8, 4)), rng.standard_normal((8, 1))
+    model = small_model()
+    with pytest.raises(ValueError, match="epochs must be a non-negative int"):
+        model.fit(x, y, epochs=-1)
+    for call in (lambda: model.evaluate(x[:0], y[:0]), lambda: model.train_on_batch(x[:0], y[:0]),
+                 lambda: model.test_on_batch(x[:0], y[:0])):
+        with pytest.raises(ValueError, match="no samples"):
+            call()
+    huge = x.copy()
+    huge[2, 1] = 1e39
+    with pytest.raises(ValueError, match=r"1e\+39 at index \(2, 1\) overflows float32"):
+        model.fit(huge, y, verbose=0)
+    with pytest.raises(ValueError, match=r"binary_crossentropy needs targets in \[0, 1\]; sample 3 has 2.0"):
+        small_model("binary_crossentropy", activation="sigmoid").fit(x, [0, 1, 0, 2, 1, 0, 1, 0], verbose=0)
+
+
+def test_sparse_label_out_of_range_is_named_before_any_weight_changes():
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((100, 4))
+    labels = rng.integers(0, 3, 100)
+    labels[77] = 3
+    model = small_model("sparse_categorical_crossentropy", units=3, activation="softmax")
+    before = model.get_weights()
+    with pytest.raises(ValueError, match=r"labels in \[0, 3\) .*sample 77 has 3"):
+        model.fit(x, labels, batch_size=10, verbose=0)
+    for a, b in zip(before, model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="whole numbers"):
+        model.fit(x, labels + 0.5, verbose=0)
