@@ -5,9 +5,10 @@ cdef extern from "fastnn.h" nogil:
 
 
 cdef inline int check_f32(cnp.ndarray x, str name) except -1:
-    """x must be a C-contiguous float32 array (writeable checks are the caller's)."""
+    """x must be a C-contiguous float32 array (writeable checks are the caller's): a TypeError otherwise,
+    as for any wrong kind of value."""
     if cnp.PyArray_TYPE(x) != cnp.NPY_FLOAT32 or not cnp.PyArray_IS_C_CONTIGUOUS(x):
-        raise ValueError(f"{name}: expected a C-contiguous float32 array, got dtype {x.dtype} "
+        raise TypeError(f"{name}: expected a C-contiguous float32 array, got dtype {x.dtype} "
                          f"with strides {(<object>x).strides}")
     return 0
 

@@ -76,39 +76,6 @@ cdef inline int check_same_shape(cnp.ndarray x, str x_name, cnp.ndarray ref, str
     return 0
 
 
-cdef inline bint shape_is_lead(cnp.ndarray x, cnp.ndarray y, int extra):
-    """x's shape is y.shape[:-1] (extra = 0) or y.shape[:-1] + (1,) (extra = 1)."""
-    cdef int d, lead = cnp.PyArray_NDIM(y) - 1
-    if cnp.PyArray_NDIM(x) != lead + extra:
-        return False
-    for d in range(lead):
-        if cnp.PyArray_DIM(x, d) != cnp.PyArray_DIM(y, d):
-            return False
-    return extra == 0 or cnp.PyArray_DIM(x, lead) == 1
-
-
-cdef inline bint one_per_row(cnp.ndarray x, cnp.ndarray y):
-    """x holds one value per row of y: shape y.shape[:-1], or that with a trailing 1."""
-    return shape_is_lead(x, y, 0) or shape_is_lead(x, y, 1)
-
-
-cdef inline bint keras_same_shape(cnp.ndarray t, cnp.ndarray p):
-    """t has p's shape, or differs from it by a trailing axis of size 1 (Keras squeezes it)."""
-    if same_shape(t, p):
-        return True
-    if shape_is_lead(t, p, 0):  # t.shape + (1,) == p.shape
-        return cnp.PyArray_DIM(p, cnp.PyArray_NDIM(p) - 1) == 1
-    if shape_is_lead(p, t, 0):  # t.shape == p.shape + (1,)
-        return cnp.PyArray_DIM(t, cnp.PyArray_NDIM(t) - 1) == 1
-    return False
-
-
-cdef tuple lead_shape(cnp.ndarray x):
-    """x.shape[:-1] (for messages; wraparound is off, so no negative index)."""
-    shape = (<object>x).shape
-    return shape[:len(shape) - 1]
-
-
 cdef inline idx_t last_dim(cnp.ndarray x):
     return cnp.PyArray_DIM(x, cnp.PyArray_NDIM(x) - 1) if cnp.PyArray_NDIM(x) > 0 else 1
 
@@ -261,20 +228,18 @@ cdef int check_loss_arrays(cnp.ndarray y_pred, cnp.ndarray sample_weight, cnp.nd
         raise ValueError(f"{what}: grad overlaps y_pred without being y_pred")
     if sample_weight is not None:
         need_f32(sample_weight, what, "sample_weight")
-        if not one_per_row(sample_weight, y_pred):
-            raise ValueError(f"{what}: sample_weight must have shape {lead_shape(y_pred)} "
-                             f"(one weight per sample), got {(<object>sample_weight).shape}")
+        if cnp.PyArray_SIZE(sample_weight) != rows[0]:
+            raise ValueError(f"{what}: sample_weight must hold one weight per row of y_pred ({rows[0]}), "
+                             f"got shape {(<object>sample_weight).shape}")
         if overlaps(grad, sample_weight):
             raise ValueError(f"{what}: grad must not share memory with sample_weight")
     return 0
 
 
 cdef int check_targets(cnp.ndarray y_true, cnp.ndarray y_pred, cnp.ndarray grad, str what) except -1:
-    """y_true float32 of y_pred's shape (up to a trailing 1, as Keras), not under grad."""
+    """y_true float32 with one value per value of y_pred (fastnn._shapes lines their shapes up), not under grad."""
     need_f32(y_true, what, "y_true")
-    if not keras_same_shape(y_true, y_pred):
-        raise ValueError(f"{what}: y_true has shape {(<object>y_true).shape} but y_pred has shape "
-                         f"{(<object>y_pred).shape}")
+    check_same_size(y_true, y_pred, what)
     if overlaps(grad, y_true):
         raise ValueError(f"{what}: grad must not share memory with y_true")
     return 0
@@ -288,8 +253,8 @@ def loss_pointwise(int loss, cnp.ndarray y_true not None, cnp.ndarray y_pred not
                    cnp.ndarray sample_weight, cnp.ndarray grad not None, float delta=1.0):
     """Fused elementwise loss (mse, mae, huber, bce, bce from logits): returns the value, fills grad.
 
-    y_true has y_pred's shape (or differs by a trailing 1), sample_weight is None or one weight per
-    row (y_pred.shape[:-1], optionally with a trailing 1), grad has y_pred's shape and may be y_pred.
+    y_true has y_pred's size, sample_weight is None or one weight per row (y_pred.shape[:-1]), grad has
+    y_pred's shape and may be y_pred. The callers (fastnn.ops) apply Keras's shape rules.
     """
     cdef idx_t rows, cols
     if not FNN_LOSS_MSE <= loss <= FNN_LOSS_BCE_LOGITS:
@@ -325,14 +290,19 @@ def loss_categorical(cnp.ndarray y_true not None, cnp.ndarray y_pred not None, c
     return value
 
 
-cdef int check_labels(cnp.ndarray labels, cnp.ndarray y_pred, idx_t rows, idx_t cols, str what) except -1:
-    """labels: C-contiguous int64 of shape y_pred.shape[:-1] (or with a trailing 1), each in [0, cols)."""
+cdef int need_labels(cnp.ndarray labels, idx_t rows, str what) except -1:
+    """labels: C-contiguous int64, one per row."""
     if cnp.PyArray_TYPE(labels) != cnp.NPY_INT64 or not cnp.PyArray_IS_C_CONTIGUOUS(labels):
-        raise ValueError(f"{what}: labels must be a C-contiguous int64 array, got dtype {labels.dtype}")
-    if not one_per_row(labels, y_pred):
-        lead = lead_shape(y_pred)
-        raise ValueError(f"{what}: labels must have shape {lead} (or {lead + (1,)}), "
-                         f"got {(<object>labels).shape}")
+        raise TypeError(f"{what}: labels must be a C-contiguous int64 array, got dtype {labels.dtype}")
+    if cnp.PyArray_SIZE(labels) != rows:
+        raise ValueError(f"{what}: labels must hold one label per row of y_pred ({rows}), "
+                         f"got shape {(<object>labels).shape}")
+    return 0
+
+
+cdef int check_labels(cnp.ndarray labels, cnp.ndarray y_pred, idx_t rows, idx_t cols, str what) except -1:
+    """labels: C-contiguous int64, one per row, each in [0, cols)."""
+    need_labels(labels, rows, what)
     cdef const int64_t *l_ptr = <const int64_t *>cnp.PyArray_DATA(labels)
     cdef idx_t i, bad = -1
     with nogil:
@@ -507,57 +477,34 @@ ACCURACY_KINDS = {"binary": FNN_ACCURACY_BINARY, "categorical": FNN_ACCURACY_CAT
                   "sparse_top_k": FNN_ACCURACY_SPARSE_TOP_K}
 
 
-cdef inline bint is_lead_of(cnp.ndarray w, cnp.ndarray s, int lead):
-    """w's shape is s.shape[:lead], or that with a trailing 1."""
-    cdef int d, ndim = cnp.PyArray_NDIM(w)
-    if ndim != lead and not (ndim == lead + 1 and cnp.PyArray_DIM(w, lead) == 1):
-        return False
-    for d in range(lead):
-        if cnp.PyArray_DIM(w, d) != cnp.PyArray_DIM(s, d):
-            return False
-    return True
-
-
 def accuracy_counts(int kind, cnp.ndarray y_true not None, cnp.ndarray y_pred not None, cnp.ndarray sample_weight,
                     float threshold=0.5, idx_t k=1):
     """(weighted hits, total weight) of an accuracy metric over one batch, as Keras's metrics count them.
 
-    y_pred is float32. For the sparse kinds y_true holds int64 labels of shape y_pred.shape[:-1] (or with
-    a trailing 1); otherwise float32 of y_pred's shape, or differing from it by a trailing axis of size 1
-    (Keras drops it; a 1-D pair holds one value per sample). sample_weight is None or float32 with one
-    weight per sample (the shape that remains without the last axis).
+    y_pred is float32 (rows, cols) (its last axis the classes); y_true holds rows * cols float32 values,
+    or for the sparse kinds one int64 label per row; sample_weight is None or one float32 weight per row.
+    fastnn.ops.accuracy_counts lines the shapes up by Keras's rules first.
     """
     cdef str what = "accuracy"
     if not FNN_ACCURACY_BINARY <= kind <= FNN_ACCURACY_SPARSE_TOP_K:
         raise ValueError(f"accuracy_counts: unknown kind {kind}")
     cdef bint sparse = kind == FNN_ACCURACY_SPARSE_CATEGORICAL or kind == FNN_ACCURACY_SPARSE_TOP_K
     need_f32(y_pred, what, "y_pred")
-    cdef cnp.ndarray shaped = y_pred  # the array whose shape is the batch's (rows, cols)
+    if cnp.PyArray_NDIM(y_pred) == 0 or last_dim(y_pred) == 0:
+        raise ValueError(f"{what}: y_pred must be at least 1-D with a non-empty last axis, "
+                         f"got shape {(<object>y_pred).shape}")
+    cdef idx_t cols = last_dim(y_pred)
+    cdef idx_t rows = cnp.PyArray_SIZE(y_pred) // cols
     if sparse:
-        if cnp.PyArray_TYPE(y_true) != cnp.NPY_INT64 or not cnp.PyArray_IS_C_CONTIGUOUS(y_true):
-            raise ValueError(f"{what}: labels must be a C-contiguous int64 array, got dtype {y_true.dtype}")
-        if cnp.PyArray_NDIM(y_pred) == 0 or not one_per_row(y_true, y_pred):
-            raise ValueError(f"y_true has shape {(<object>y_true).shape}: expected labels of shape "
-                             f"{lead_shape(y_pred) if cnp.PyArray_NDIM(y_pred) else ()}")
+        need_labels(y_true, rows, what)
     else:
         need_f32(y_true, what, "y_true")
-        if cnp.PyArray_NDIM(y_true) < cnp.PyArray_NDIM(y_pred):
-            shaped = y_true
-        if not keras_same_shape(y_true, y_pred):
-            raise ValueError(f"y_true has shape {(<object>y_true).shape} and y_pred {(<object>y_pred).shape}; "
-                             f"they must match")
-    cdef int ndim = cnp.PyArray_NDIM(shaped)
-    if ndim == 0:
-        raise ValueError(f"{what}: y_pred must be at least 1-D, got shape {(<object>y_pred).shape}")
-    cdef idx_t cols = 1 if ndim == 1 and not sparse else cnp.PyArray_DIM(shaped, ndim - 1)
-    if cols == 0:
-        raise ValueError(f"{what}: y_pred must have a non-empty last axis, got shape {(<object>y_pred).shape}")
-    cdef idx_t rows = cnp.PyArray_SIZE(shaped) // cols
+        check_same_size(y_true, y_pred, what)
     if sample_weight is not None:
         need_f32(sample_weight, what, "sample_weight")
-        if not is_lead_of(sample_weight, shaped, ndim if ndim == 1 and not sparse else ndim - 1):
+        if cnp.PyArray_SIZE(sample_weight) != rows:
             raise ValueError(f"{what}: sample_weight of shape {(<object>sample_weight).shape} must hold one "
-                             f"weight per sample ({rows})")
+                             f"weight per row ({rows})")
     if (kind == FNN_ACCURACY_TOP_K or kind == FNN_ACCURACY_SPARSE_TOP_K) and k < 1:
         raise ValueError(f"{what}: k must be >= 1, got {k}")
     cdef const int64_t *l_ptr = <const int64_t *>cnp.PyArray_DATA(y_true) if sparse else NULL

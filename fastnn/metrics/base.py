@@ -1,33 +1,10 @@
-"""The metric base classes and the Keras shape rules every metric applies to its inputs."""
+"""The metric base classes (the Keras shape rules they apply live in fastnn._shapes)."""
 import numpy as np
 
+from .._shapes import broadcast_weights as _broadcast_weights
+from .._shapes import same_rank as _same_rank
+
 __all__ = ["Metric", "Mean"]
-
-
-def _same_rank(y_true, y_pred):
-    """Keras's squeeze-or-expand: (B,) against (B, 1) become (B, 1) both; (B, T) against (B, T, 1) lose the 1."""
-    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
-    if y_true.ndim == y_pred.ndim + 1 and y_true.shape[-1] == 1:
-        y_pred, y_true = (y_pred[:, None], y_true) if y_pred.ndim == 1 else (y_pred, y_true[..., 0])
-    elif y_pred.ndim == y_true.ndim + 1 and y_pred.shape[-1] == 1:
-        y_true, y_pred = (y_true[:, None], y_pred) if y_true.ndim == 1 else (y_true, y_pred[..., 0])
-    if y_pred.ndim == 1 and y_true.ndim == 1:  # one value per sample
-        y_true, y_pred = y_true[:, None], y_pred[:, None]
-    if y_true.shape != y_pred.shape:
-        raise ValueError(f"y_true has shape {y_true.shape} and y_pred {y_pred.shape}; they must match")
-    return y_true, y_pred
-
-
-def _broadcast_weights(sample_weight, shape):
-    """sample_weight as float64 broadcast to shape: trailing size-1 axes dropped, missing ones added."""
-    weights = np.asarray(sample_weight, dtype=np.float64)
-    while weights.ndim > len(shape) and weights.shape[-1] == 1:
-        weights = weights[..., 0]
-    weights = weights.reshape(weights.shape + (1,) * (len(shape) - weights.ndim))
-    try:
-        return np.broadcast_to(weights, shape)
-    except ValueError:
-        raise ValueError(f"sample_weight of shape {np.shape(sample_weight)} does not broadcast to {shape}") from None
 
 
 class Metric:

@@ -3,68 +3,48 @@ import numpy as np
 
 from .. import _C
 from .._C import empty_like_f32, is_f32, is_i64
+from .._shapes import row_labels, row_weights, target_like
 from ._convert import as_float32_operand, check_out
 
 __all__ = ["loss_mse", "loss_mae", "loss_huber", "loss_binary_crossentropy", "loss_categorical_crossentropy",
            "loss_sparse_categorical_crossentropy"]
 
 _F32 = np.dtype(np.float32)
-_I64 = np.dtype(np.int64)
 _MSE, _MAE, _HUBER, _BCE, _BCE_LOGITS = (_C.POINTWISE_LOSSES[k] for k in (
     "mse", "mae", "huber", "binary_crossentropy", "binary_crossentropy_from_logits"))
 
 
-def _direct(y_pred, sample_weight, grad_out):
-    """Whether y_pred, sample_weight and grad_out can go to a loss binding as they are (the fast path;
-    y_true or labels are checked by the caller). Weights of lower rank than y_pred.shape[:-1] must be
-    broadcast first, which the slow path does."""
-    return is_f32(y_pred) and (grad_out is None or is_f32(grad_out)) and (
-        sample_weight is None or is_f32(sample_weight) and sample_weight.ndim + 1 >= y_pred.ndim)
+def _direct_pred(y_pred, sample_weight, grad_out):
+    """Whether y_pred, sample_weight and grad_out can go to a loss binding as they are (the fast path):
+    float32 C-contiguous, one weight per row, the gradient shaped like y_pred. Anything else takes the
+    slow path, which converts and applies Keras's shape rules (fastnn._shapes)."""
+    return is_f32(y_pred) and y_pred.ndim and (grad_out is None or is_f32(grad_out) and grad_out.shape == y_pred.shape) \
+        and (sample_weight is None or is_f32(sample_weight) and sample_weight.shape == y_pred.shape[:-1])
 
 
-def _row_weights(sample_weight, lead, what):
-    """sample_weight as one float32 weight per row of y_pred (lead = y_pred.shape[:-1])."""
-    w = as_float32_operand(sample_weight, f"{what}: sample_weight")
-    if w.shape == lead:
-        return w
-    if w.shape == lead + (1,):
-        return w.reshape(lead)
-    if w.ndim < len(lead) and lead[:w.ndim] == w.shape:
-        # (B,) weights for (B, T, C) predictions weigh every step of a sample, as Keras broadcasts them
-        return np.ascontiguousarray(np.broadcast_to(w.reshape(w.shape + (1,) * (len(lead) - w.ndim)), lead))
-    raise ValueError(f"{what}: sample_weight must have shape {lead} (one weight per sample), got {w.shape}")
+def _direct(y_true, y_pred, sample_weight, grad_out):
+    """_direct_pred, and float32 targets of y_pred's own shape."""
+    return is_f32(y_true) and is_f32(y_pred) and y_true.shape == y_pred.shape and \
+        _direct_pred(y_pred, sample_weight, grad_out)
 
 
-def _loss_inputs(y_true, y_pred, sample_weight, grad_out, what):
+def _loss_inputs(y_pred, sample_weight, grad_out, what):
     """(y_pred, sample weights or None, grad buffer) with y_pred at least 1-D, its last axis non-empty."""
     y_pred = as_float32_operand(y_pred, f"{what}: y_pred")
     shape = y_pred.shape
     if not shape or shape[-1] == 0:
         raise ValueError(f"{what}: y_pred must be at least 1-D with a non-empty last axis, got shape {shape}")
-    w = None if sample_weight is None else _row_weights(sample_weight, shape[:-1], what)
-    if grad_out is None:
-        grad = np.empty(shape, _F32)
-    else:
-        grad = check_out(grad_out, shape, what)
+    w = None if sample_weight is None else row_weights(sample_weight, shape[:-1], what)
+    grad = np.empty(shape, _F32) if grad_out is None else check_out(grad_out, shape, what)
     return y_pred, w, grad
 
 
-def _targets(y_true, shape, what):
-    """y_true as float32 of y_pred's shape; like Keras, a trailing axis of size 1 may be missing or extra."""
-    y_true = as_float32_operand(y_true, f"{what}: y_true")
-    if y_true.shape == shape:
-        return y_true
-    if y_true.shape + (1,) == shape or y_true.shape == shape + (1,):
-        return y_true.reshape(shape)
-    raise ValueError(f"{what}: y_true has shape {y_true.shape} but y_pred has shape {shape}")
-
-
 def _pointwise(code, what, y_true, y_pred, sample_weight, grad_out, delta=1.0):
-    if is_f32(y_true) and _direct(y_pred, sample_weight, grad_out):
+    if _direct(y_true, y_pred, sample_weight, grad_out):
         grad = empty_like_f32(y_pred) if grad_out is None else grad_out
         return _C.loss_pointwise(code, y_true, y_pred, sample_weight, grad, delta), grad
-    y_pred, w, grad = _loss_inputs(y_true, y_pred, sample_weight, grad_out, what)
-    y_true = _targets(y_true, y_pred.shape, what)
+    y_pred, w, grad = _loss_inputs(y_pred, sample_weight, grad_out, what)
+    y_true = target_like(as_float32_operand(y_true, f"{what}: y_true"), y_pred.shape, what)
     return _C.loss_pointwise(code, y_true, y_pred, w, grad, delta), grad
 
 
@@ -107,9 +87,6 @@ def loss_binary_crossentropy(y_true, y_pred, sample_weight=None, grad_out=None, 
     Otherwise as loss_mse.
     """
     code = _BCE_LOGITS if from_logits else _BCE
-    if is_f32(y_true) and _direct(y_pred, sample_weight, grad_out):  # _pointwise's fast path, one call less
-        grad = empty_like_f32(y_pred) if grad_out is None else grad_out
-        return _C.loss_pointwise(code, y_true, y_pred, sample_weight, grad), grad
     return _pointwise(code, "loss_binary_crossentropy", y_true, y_pred, sample_weight, grad_out)
 
 
@@ -127,32 +104,13 @@ def loss_categorical_crossentropy(y_true, y_pred, sample_weight=None, grad_out=N
         (softmax(z) - y_true) * w / B for targets that sum to 1. Without it, probabilities that are
         clipped pass no gradient.
     """
-    if is_f32(y_true) and _direct(y_pred, sample_weight, grad_out):
+    if _direct(y_true, y_pred, sample_weight, grad_out):
         grad = empty_like_f32(y_pred) if grad_out is None else grad_out
         return _C.loss_categorical(y_true, y_pred, sample_weight, grad, from_logits), grad
     what = "loss_categorical_crossentropy"
-    y_pred, w, grad = _loss_inputs(y_true, y_pred, sample_weight, grad_out, what)
-    y_true = _targets(y_true, y_pred.shape, what)
+    y_pred, w, grad = _loss_inputs(y_pred, sample_weight, grad_out, what)
+    y_true = target_like(as_float32_operand(y_true, f"{what}: y_true"), y_pred.shape, what)
     return _C.loss_categorical(y_true, y_pred, w, grad, bool(from_logits)), grad
-
-
-def _labels(labels, lead, what):
-    """Integer class labels as a C-contiguous int64 array with one label per row of y_pred."""
-    if type(labels) is np.ndarray and labels.dtype is _I64 and labels.flags.c_contiguous:
-        lab = labels
-    else:
-        lab = np.asarray(labels)
-        if lab.dtype.kind in "iu":
-            lab = np.ascontiguousarray(lab, dtype=_I64)
-        elif lab.dtype.kind == "f":
-            if not (np.isfinite(lab).all() and np.array_equal(np.floor(lab), lab)):
-                raise ValueError(f"{what}: labels must be whole numbers (class indices)")
-            lab = lab.astype(_I64)
-        else:
-            raise TypeError(f"{what}: labels must be integer class indices, got dtype {lab.dtype}")
-    if lab.shape != lead and lab.shape != lead + (1,):
-        raise ValueError(f"{what}: labels must have shape {lead} (or {lead + (1,)}), got {lab.shape}")
-    return lab
 
 
 def loss_sparse_categorical_crossentropy(labels, y_pred, sample_weight=None, grad_out=None, from_logits=False):
@@ -166,10 +124,10 @@ def loss_sparse_categorical_crossentropy(labels, y_pred, sample_weight=None, gra
     Returns:
         (loss, grad) as loss_categorical_crossentropy with one-hot targets.
     """
-    if is_i64(labels) and _direct(y_pred, sample_weight, grad_out):
+    if is_i64(labels) and _direct_pred(y_pred, sample_weight, grad_out) and labels.shape == y_pred.shape[:-1]:
         grad = empty_like_f32(y_pred) if grad_out is None else grad_out
         return _C.loss_sparse_categorical(labels, y_pred, sample_weight, grad, from_logits), grad
     what = "loss_sparse_categorical_crossentropy"
-    y_pred, w, grad = _loss_inputs(labels, y_pred, sample_weight, grad_out, what)
-    lab = _labels(labels, y_pred.shape[:-1], what)
+    y_pred, w, grad = _loss_inputs(y_pred, sample_weight, grad_out, what)
+    lab = row_labels(labels, y_pred.shape[:-1], what)
     return _C.loss_sparse_categorical(lab, y_pred, w, grad, bool(from_logits)), grad

@@ -3,6 +3,7 @@ import numpy as np
 
 from .. import _C
 from .._C import is_f32, is_i64
+from .._shapes import row_labels, row_weights, same_rank
 from ._convert import as_float32_operand
 
 __all__ = ["ACCURACY_KINDS", "accuracy_counts"]
@@ -37,17 +38,24 @@ def accuracy_counts(kind, y_true, y_pred, sample_weight=None, threshold=0.5, k=1
     if code is None:
         raise ValueError(f"accuracy_counts: unknown kind {kind!r}; expected one of {', '.join(ACCURACY_KINDS)}")
     sparse = code in _SPARSE_ACCURACY
-    if is_f32(y_pred) and (is_i64(y_true) if sparse else is_f32(y_true)) and (
-            sample_weight is None or is_f32(sample_weight)):
+    if is_f32(y_pred) and y_pred.ndim >= 2 and (sample_weight is None or is_f32(sample_weight)
+                                           and sample_weight.shape == y_pred.shape[:-1]) and (
+            is_i64(y_true) and y_true.shape == y_pred.shape[:-1] if sparse else
+            is_f32(y_true) and y_true.shape == y_pred.shape):
         return _C.accuracy_counts(code, y_true, y_pred, sample_weight, threshold, k)
-    y_pred = as_float32_operand(y_pred, "accuracy_counts: y_pred")
+    what = "accuracy_counts"
     if sparse:
+        y_pred = as_float32_operand(y_pred, f"{what}: y_pred")
+        if y_pred.ndim == 0:
+            raise ValueError(f"{what}: y_pred must be at least 1-D, got a scalar")
         labels = np.asarray(y_true)
         if labels.dtype.kind not in "biuf":
-            raise TypeError(f"accuracy_counts: labels must be integer class indices, got dtype {labels.dtype}")
-        y_true = np.ascontiguousarray(labels, dtype=_I64)  # float labels are truncated, as Keras casts them
+            raise TypeError(f"{what}: labels must be integer class indices, got dtype {labels.dtype}")
+        y_true = row_labels(labels.astype(_I64), y_pred.shape[:-1], what)  # Keras casts float labels
     else:
-        y_true = as_float32_operand(y_true, "accuracy_counts: y_true")
+        y_true, y_pred = same_rank(as_float32_operand(y_true, f"{what}: y_true"),
+                                   as_float32_operand(y_pred, f"{what}: y_pred"))
+        y_true, y_pred = np.ascontiguousarray(y_true), np.ascontiguousarray(y_pred)
     if sample_weight is not None:
-        sample_weight = as_float32_operand(sample_weight, "accuracy_counts: sample_weight")
+        sample_weight = row_weights(sample_weight, y_pred.shape[:-1], what)
     return _C.accuracy_counts(code, y_true, y_pred, sample_weight, threshold, k)
