@@ -193,3 +193,26 @@ def test_get_layer():
     assert model.get_layer("cat").name == "cat" and model.get_layer(index=0).name == "a"
     with pytest.raises(ValueError, match="No such layer"):
         model.get_layer("nope")
+
+
+def test_masks_flow_to_the_loss_as_keras_reduces_them():
+    """Masking marks padded steps; Dense passes the mask on; the loss averages the steps that count."""
+    from fastnn.layers import Masking
+
+    fastnn.set_seed(6)
+    x = np.random.default_rng(7).standard_normal((3, 5, 2)).astype(np.float32)
+    x[0, 3:] = 0.0
+    x[2, 1:] = 0.0
+    y = np.random.default_rng(8).standard_normal((3, 5, 1)).astype(np.float32)
+    model = Sequential([Input((5, 2)), Masking(0.0), Dense(1)])
+    model.compile(fastnn.optimizers.SGD(1.0), "mse")
+    pred = model.predict(x, verbose=0).astype(np.float64)
+    mask = np.any(x != 0, axis=-1)
+    expected = ((pred - y)[..., 0] ** 2 * mask).sum() / mask.sum()
+    np.testing.assert_allclose(model.evaluate(x, y, verbose=0), expected, rtol=1e-6)
+    kernel, bias = (w.astype(np.float64) for w in model.get_weights())
+    model.train_on_batch(x, y)
+    residual = (pred - y)[..., 0] * mask * 2 / mask.sum()
+    np.testing.assert_allclose(bias - model.get_weights()[1], [residual.sum()], rtol=1e-5)
+    np.testing.assert_allclose(kernel - model.get_weights()[0],
+                               np.einsum("bt,btf->f", residual, x)[:, None], rtol=1e-5, atol=1e-7)

@@ -85,6 +85,7 @@ class Plan:
         self.slot_count = next(counter)
         self.outputs = [OutputSpec(slot) for slot in output_slots]
         self.steps = steps
+        self.uses_masks = any(step.layer.makes_mask for step in steps)
         self._fuse_activation_layers(training)
         self.backward_steps = []
         if training:
@@ -190,6 +191,8 @@ class Plan:
         values = [None] * self.slot_count
         for slot, x in zip(self.input_slots, inputs):
             values[slot] = x
+        if self.uses_masks:
+            return self._forward_masked(workspace, values)
         for step, ctx in zip(self.steps, workspace.contexts):
             x = [values[s] for s in step.inputs] if step.multi_input else values[step.inputs[0]]
             y = step.layer.forward(ctx, x)
@@ -200,6 +203,31 @@ class Plan:
                 values[step.outputs[0]] = y
         workspace.values = values
         return values
+
+    def _forward_masked(self, workspace, values):
+        """forward, tracking a (batch, steps) mask per value: each call reads its input's in ctx.mask."""
+        masks = [None] * self.slot_count
+        for step, ctx in zip(self.steps, workspace.contexts):
+            if step.multi_input:
+                x, mask = [values[s] for s in step.inputs], [masks[s] for s in step.inputs]
+            else:
+                x, mask = values[step.inputs[0]], masks[step.inputs[0]]
+            ctx.mask = mask
+            y = step.layer.forward(ctx, x)
+            out_mask = step.layer.compute_mask(x, mask)
+            if step.multi_output:
+                for k, (slot, value) in enumerate(zip(step.outputs, y)):
+                    values[slot] = value
+                    masks[slot] = out_mask[k] if isinstance(out_mask, (list, tuple)) else out_mask
+            else:
+                values[step.outputs[0]] = y
+                masks[step.outputs[0]] = out_mask
+        workspace.values, workspace.masks = values, masks
+        return values
+
+    def output_mask(self, workspace, spec):
+        """The mask of a model output after forward (None when the plan tracks none)."""
+        return workspace.masks[spec.slot] if self.uses_masks else None
 
     def backward(self, workspace, output_grads):
         """Backpropagate {slot: gradient} from the losses through the steps of backward_steps; each

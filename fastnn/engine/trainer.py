@@ -36,8 +36,8 @@ class Runner:
         self.workspace = plan.new_workspace(True)
         self.test_workspace = plan.new_workspace(False)
         self.lock = threading.Lock()
-        self.penalties = [(layer._weights[i], layer._regularizers[i]) for layer in model._leaf_layers()
-                          for i in range(len(layer._weights)) if layer._regularizers[i] is not None]
+        self.penalties = [(layer, i) for layer in model._leaf_layers() for i in range(len(layer._weights))
+                          if layer._regularizers[i] is not None]
         self.trained = [(o, spec, k) for k, (o, spec) in enumerate(zip(outputs, plan.outputs)) if o.loss is not None]
         self.metrics = [m for o in outputs for m in o.metrics]
         self.reset()
@@ -56,10 +56,12 @@ class Runner:
         for out, spec, k in self.trained:
             pred = values[spec.slot]
             grad_out = scratch.buffer(f"loss{k}", pred.shape)
+            mask = self.plan.output_mask(workspace, spec)
+            weights = sw if mask is None else _masked_weights(mask, sw, scratch.buffer(f"mask{k}", mask.shape))
             if spec.metric_activation is not None:
-                value, grad = out.loss.value_and_grad_from_logits(targets[k], pred, sw, grad_out)
+                value, grad = out.loss.value_and_grad_from_logits(targets[k], pred, weights, grad_out)
             else:
-                value, grad = out.loss.value_and_grad(targets[k], pred, sw, grad_out)
+                value, grad = out.loss.value_and_grad(targets[k], pred, weights, grad_out)
             if out.weight != 1.0:
                 np.multiply(grad, np.float32(out.weight), out=grad)
             grads[spec.slot] = grad
@@ -69,14 +71,15 @@ class Runner:
                 y_pred = pred if spec.metric_activation is None else \
                     spec.metric_activation.forward(pred, out=scratch.buffer(f"pred{k}", pred.shape))
                 for metric in out.metrics:
-                    metric.update_state(targets[k], y_pred, sw)
-        for weight, regularizer in self.penalties:
-            total += regularizer.penalty(weight)
+                    metric.update_state(targets[k], y_pred, weights)
+        for layer, i in self.penalties:
+            total += layer._regularizers[i].penalty(layer._weights[i])
         self.loss_total += total * n
         self.count += n
         return total, grads
 
     def train_step(self, inputs, targets, sw):
+        """One optimizer step on a batch; returns its loss."""
         n = len(inputs[0])
         with self.lock:
             values = self.plan.forward(self.workspace, inputs)
@@ -111,6 +114,18 @@ class Runner:
         names = ["loss"] + [o.log_name for o in self.outputs if o.log_name is not None and o.loss is not None]
         names += [m.name for m in self.metrics]
         return logs["loss"] if len(names) == 1 else [logs[name] for name in names]
+
+
+def _masked_weights(mask, sample_weight, out):
+    """Per-step weights for an output with a mask: masked steps weigh 0 and the others are scaled so
+    that the loss is the mean over the steps that count (Keras's masked reduction)."""
+    np.copyto(out, mask)
+    if sample_weight is not None:
+        out *= sample_weight.reshape(sample_weight.shape + (1,) * (out.ndim - sample_weight.ndim))
+    valid = float(np.count_nonzero(mask))
+    if valid:
+        out *= np.float32(mask.size / valid)
+    return out
 
 
 class Inference:

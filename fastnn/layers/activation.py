@@ -19,6 +19,8 @@ class Activation(Layer):
         any. Output shape: the same.
     """
 
+    supports_masking = True
+
     def __init__(self, activation, **kwargs):
         from .. import activations
 

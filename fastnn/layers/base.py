@@ -119,6 +119,8 @@ class Layer:
     # Class attributes the engine reads.
     fuses_activation = False  # forward applies ctx.activation, which the compile pass may change
     input_dtype = "float32"  # the dtype a model feeds this layer when it comes first
+    supports_masking = False  # an input mask passes through unchanged (compute_mask's default)
+    makes_mask = False  # compute_mask can make a mask from the input itself (Embedding(mask_zero), Masking)
 
     def __init__(self, name=None, trainable=True, dtype=None, input_shape=None, input_dim=None, **kwargs):
         cls_name = type(self).__name__
@@ -258,6 +260,15 @@ class Layer:
     def weight_shapes(self, input_shape):
         """The shapes build(input_shape) would create, in get_weights order, without allocating them."""
         return []
+
+    def compute_mask(self, x, mask):
+        """The mask of the output, (batch, steps) booleans marking the steps that count, or None.
+
+        A model whose graph has a layer that makes masks tracks them: each call reads its input's mask
+        in ctx.mask, and this gives its output's. The default passes the mask on when
+        supports_masking, else drops it (Keras's rules).
+        """
+        return mask if self.supports_masking else None
 
     @property
     def output_shape(self):

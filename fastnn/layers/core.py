@@ -92,6 +92,8 @@ class Dense(Layer):
         >>> Dense(10, activation='relu', input_dim=8)
     """
 
+    supports_masking = True
+
     fuses_activation = True
 
     def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",

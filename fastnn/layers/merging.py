@@ -7,6 +7,13 @@ from .base import Layer, is_shape_list, register
 __all__ = ["Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate"]
 
 
+def _all_masks(masks):
+    present = [m for m in masks or [] if m is not None]
+    if not present:
+        return None
+    return np.logical_and.reduce(present) if len(present) > 1 else present[0]
+
+
 class _Merge(Layer):
     """The shared checks of the elementwise merges: a list of at least two inputs of one shape."""
 
@@ -30,6 +37,10 @@ class _Merge(Layer):
     def compute_output_shape(self, input_shape):
         self._check_shapes(input_shape)
         return tuple(input_shape[0])
+
+    def compute_mask(self, xs, masks):
+        """A step counts when it counts in every input that has a mask."""
+        return _all_masks(masks)
 
 
 @register
@@ -177,6 +188,9 @@ class Concatenate(Layer):
     def build(self, input_shape):
         self.compute_output_shape(input_shape)
         super().build(input_shape)
+
+    def compute_mask(self, xs, masks):
+        return _all_masks(masks)
 
     def forward(self, ctx, xs):
         axis = self._axis(xs[0].ndim)
