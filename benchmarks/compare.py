@@ -35,8 +35,8 @@ def main():
     if args.only in (None, "gemm"):
         rows += [measure(r, samples=args.samples) for r in gemm_rows(args.threads)]
     if args.only in (None, "models"):
-        from model_rows import import_row, model_rows
-        rows += [measure(r, samples=args.samples) for r in model_rows(args.threads)] + [import_row()]
+        from model_rows import import_row, memory_row, model_rows
+        rows += [measure(r, samples=args.samples) for r in model_rows(args.threads)] + [import_row(), memory_row()]
     print()
     print_table(rows)
 

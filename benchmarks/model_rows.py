@@ -1,4 +1,5 @@
-"""Whole-model rows for compare.py: the Keras example, one-row predict, an MLP epoch, import time.
+"""Whole-model rows for compare.py: the Keras example, one-row predict, an MLP epoch, a functional
+residual MLP epoch, memory over many batch sizes, import time.
 
 The PyTorch side is the plain loop a PyTorch user would write for the same model and data.
 """
@@ -87,6 +88,64 @@ def mlp_row(threads):
     return Row("MLP 784-256-128-10 epoch (10k rows, batch 128)", impls, flops=flops, threads=threads)
 
 
+def residual_mlp_row(threads):
+    """A functional residual MLP: two Dense branches of one input, Add, a softmax head; one epoch."""
+    from fastnn.layers import Add, Dense, Input
+    from fastnn.models import Model
+
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((10000, 64)).astype(np.float32)
+    labels = rng.integers(0, 10, size=10000)
+    inputs = Input((64,))
+    merged = Add()([Dense(256, activation="relu")(inputs), Dense(256, activation="relu")(inputs)])
+    model = Model(inputs, Dense(10, activation="softmax")(merged))
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    impls = {"fastnn": lambda: model.fit(x, labels, epochs=1, batch_size=128, verbose=0)}
+    torch = _torch()
+    if torch is not None:
+        nn = torch.nn
+
+        class Residual(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.a, self.b, self.head = nn.Linear(64, 256), nn.Linear(64, 256), nn.Linear(256, 10)
+
+            def forward(self, v):
+                return self.head(torch.relu(self.a(v)) + torch.relu(self.b(v)))
+
+        impls["torch"] = _torch_loop(torch, Residual(), nn.CrossEntropyLoss(), torch.from_numpy(x),
+                                     torch.from_numpy(labels), 1, 128)
+    flops = 3 * 2 * 10000 * (2 * 64 * 256 + 256 * 10)
+    return Row("residual MLP (2 branches, Add) epoch, 10k rows", impls, flops=flops, threads=threads)
+
+
+_MEMORY_PROBE = """
+import numpy as np, fastnn
+from fastnn.layers import Dense, Input
+from fastnn.models import Sequential
+model = Sequential([Input((784,)), Dense(1024, activation="relu"), Dense(1024, activation="relu"), Dense(10)])
+x = np.random.default_rng(0).standard_normal((300, 784)).astype(np.float32)
+sizes = {sizes}
+for n in sizes:
+    model.predict_on_batch(x[:n])
+with open("/proc/self/status") as f:
+    print(next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmHWM")))
+"""
+
+
+def memory_row():
+    """Peak resident memory after predicting 300 distinct batch sizes (1..300, shuffled), against
+    predicting the largest batch alone, each in a fresh interpreter (bytes in place of seconds)."""
+    row = Row("peak memory: 300 batch sizes vs the largest alone", {"fastnn": None, "largest batch": None},
+              unit="B")
+    order = [int(n) for n in np.random.default_rng(0).permutation(np.arange(1, 301))]
+    for name, sizes in (("fastnn", order), ("largest batch", [300])):
+        code = _MEMORY_PROBE.format(sizes=sizes)
+        row.medians[name] = float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                                 check=True).stdout)
+    return row
+
+
 def _import_time(module):
     """Seconds for `import module` in a fresh interpreter, measured inside it."""
     code = f"import time; t = time.perf_counter(); import {module}; print(time.perf_counter() - t)"
@@ -104,4 +163,4 @@ def import_row(samples=7):
 
 
 def model_rows(threads):
-    return keras_example_rows(threads) + [mlp_row(threads)]
+    return keras_example_rows(threads) + [mlp_row(threads), residual_mlp_row(threads)]

@@ -24,10 +24,11 @@ class Row:
         impls: dict implementation name -> zero-argument callable; "fastnn" is the reference side.
         flops: floating-point operations per call, to report GFLOP/s (optional).
         threads: thread count used on every side.
+        unit: what the medians count: "s" (seconds per call) or "B" (bytes).
     """
 
-    def __init__(self, name, impls, flops=None, threads=None):
-        self.name, self.impls, self.flops, self.threads = name, impls, flops, threads
+    def __init__(self, name, impls, flops=None, threads=None, unit="s"):
+        self.name, self.impls, self.flops, self.threads, self.unit = name, impls, flops, threads, unit
         self.medians = {}
 
 
@@ -96,11 +97,13 @@ def measure(row, samples=11, min_seconds=0.02, settle=0.2, warmup=0.1):
     return row
 
 
-def _format_time(seconds):
-    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6)):
-        if seconds >= scale:
-            return f"{seconds / scale:.3g} {unit}"
-    return f"{seconds * 1e9:.3g} ns"
+def _format_value(value, unit):
+    if unit == "B":
+        return f"{value / 2 ** 20:.1f} MB"
+    for name, scale in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6)):
+        if value >= scale:
+            return f"{value / scale:.3g} {name}"
+    return f"{value * 1e9:.3g} ns"
 
 
 def print_table(rows, file=None):
@@ -114,10 +117,10 @@ def print_table(rows, file=None):
     print("-" * len(header), file=file)
     for row in rows:
         mine = row.medians["fastnn"]
-        line = f"{row.name:<46} {row.threads or '':>3} {_format_time(mine):>10}"
+        line = f"{row.name:<46} {row.threads or '':>3} {_format_value(mine, row.unit):>10}"
         for p in peers:
             if p in row.medians:
-                line += f" {_format_time(row.medians[p]):>10} {row.medians[p] / mine:>13.2f}x"
+                line += f" {_format_value(row.medians[p], row.unit):>10} {row.medians[p] / mine:>13.2f}x"
             else:
                 line += f" {'-':>10} {'-':>14}"
         line += f" {row.flops / mine / 1e9:>8.1f}" if row.flops else f" {'':>8}"

@@ -22,6 +22,7 @@ __all__ = ["Runner", "Inference", "fit", "evaluate", "predict", "train_on_batch"
 
 # predict without a batch_size runs chunks whose activations take about this much memory.
 PREDICT_CHUNK_BYTES = 16 << 20
+_NUMPY_DTYPES = {"float32": np.float32, "int64": np.int64, "string": object}
 
 
 class Runner:
@@ -422,7 +423,7 @@ def predict(model, x, batch_size, verbose, steps, callbacks):
     callback_list = CallbackList(callbacks, model, None, {"steps": total, "verbose": verbose})
     callback_list.on_predict_begin()
     bar = ProgressBar(total, verbose) if verbose else None
-    outs = [np.empty((n,) + tuple(t.shape[1:]), np.float32) for t in model._output_tensors] \
+    outs = [np.empty((n,) + tuple(t.shape[1:]), _NUMPY_DTYPES[t.dtype]) for t in model._output_tensors] \
         if all(None not in t.shape[1:] for t in model._output_tensors) else None
     pieces = []
     for step in range(total):
