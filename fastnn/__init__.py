@@ -12,7 +12,7 @@ del _init_from_environment
 
 # The model stack loads on first use, so `import fastnn` stays cheap for code that only wants ops.
 _LAZY_MODULES = ("activations", "callbacks", "datasets", "initializers", "layers", "losses", "metrics",
-                 "models", "optimizers", "regularizers", "saving")
+                 "models", "optimizers", "regularizers", "saving", "evaluation", "plot", "wrappers")
 _LAZY_NAMES = {"Sequential": "models", "load_model": "saving"}
 
 

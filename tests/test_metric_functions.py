@@ -93,6 +93,9 @@ def test_curves_by_hand():
     np.testing.assert_allclose(precision, [0.5, 2 / 3, 0.5, 1, 1])
     np.testing.assert_allclose(recall, [1, 1, 0.5, 0.5, 0])
     np.testing.assert_allclose(thresholds, [0.1, 0.35, 0.4, 0.8])
+    assert metrics.auc(fpr, tpr) == pytest.approx(0.75) and metrics.auc([1, 0.5, 0], [2, 1, -1]) == pytest.approx(0.75)
+    with pytest.raises(ValueError, match="neither increasing nor decreasing"):
+        metrics.auc([0, 1, 0.5], [1, 1, 1])
     # tied scores form one threshold: half credit in the AUC
     assert metrics.roc_auc_score([0, 1], [0.5, 0.5]) == pytest.approx(0.5)
     with pytest.warns(UndefinedMetricWarning):
@@ -255,6 +258,8 @@ def test_ranking_functions_match_sklearn(skm, rng):
                         np.testing.assert_allclose(a, b)
                 assert metrics.roc_auc_score(y, scores, sample_weight=weights) == pytest.approx(
                     skm.roc_auc_score(y, scores, sample_weight=weights))
+                precision, recall, _ = skm.precision_recall_curve(y, scores, sample_weight=weights)
+                assert metrics.auc(recall, precision) == pytest.approx(skm.auc(recall, precision))
         labels = np.array(["neg", "pos"])[y]
         for a, b in zip(metrics.roc_curve(labels, scores, pos_label="neg"),
                         skm.roc_curve(labels, scores, pos_label="neg")):

@@ -7,7 +7,7 @@ import numpy as np
 
 from ._targets import as_1d, sample_weights, warn_undefined
 
-__all__ = ["roc_curve", "precision_recall_curve", "roc_auc_score"]
+__all__ = ["roc_curve", "precision_recall_curve", "roc_auc_score", "auc"]
 
 _AUC_AVERAGES = ("macro", "weighted", "micro", None)
 
@@ -124,12 +124,29 @@ def precision_recall_curve(y_true, y_score, *, pos_label=None, sample_weight=Non
     return np.r_[precision[::-1], 1.0], np.r_[recall[::-1], 0.0], thresholds[::-1]
 
 
+def auc(x, y):
+    """The area under a curve through the points (x, y) by the trapezoidal rule; x must be monotonic.
+
+    Example:
+        >>> fpr, tpr, _ = roc_curve(y_true, scores)
+        >>> auc(fpr, tpr)
+    """
+    x, y = as_1d(x, "x", "auc").astype(np.float64), as_1d(y, "y", "auc").astype(np.float64)
+    if len(x) != len(y) or len(x) < 2:
+        raise ValueError(f"auc: x and y need the same number (at least 2) of points, got {len(x)} and {len(y)}")
+    steps = np.diff(x)
+    if np.any(steps < 0) and np.any(steps > 0):
+        raise ValueError("auc: x is neither increasing nor decreasing")
+    direction = -1.0 if np.any(steps < 0) else 1.0
+    return direction * float(np.sum(steps * (y[1:] + y[:-1]) / 2))
+
+
 def _binary_auc(positive, scores, weights):
     if positive.all() or not positive.any():
         warn_undefined("Only one class is present in y_true. ROC AUC score is not defined in that case.")
         return np.nan
     fpr, tpr, _ = roc_curve(positive, scores, sample_weight=weights)
-    return float(np.sum(np.diff(fpr) * (tpr[1:] + tpr[:-1]) / 2))
+    return auc(fpr, tpr)
 
 
 def roc_auc_score(y_true, y_score, *, average="macro", sample_weight=None, multi_class="raise", labels=None):
