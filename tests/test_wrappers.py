@@ -31,10 +31,11 @@ def build(X, y, loss="categorical_crossentropy", activation="softmax", hidden=8,
 
 
 REGRESSION = {"loss": "mse", "activation": "linear"}
-# A row predicted alone can differ from the same row predicted in a batch in the last bits (fastnn's GEMM
-# takes another path for one row); only the regressor's raw outputs are compared that finely.
+# A row predicted alone can differ from the same row predicted in a batch by a few float32 ulps (the GEMM
+# takes another path for one row, against DESIGN's batch invariance); only the regressor's raw outputs are
+# compared that finely, and whether they differ depends on the weights, so the mark is not strict.
 EXPECTED_FAILURES = {"SKLearnRegressor": {
-    "check_methods_subset_invariance": "one-row predict differs from batched predict in the last bit"}}
+    "check_methods_subset_invariance": "one-row predict differs from batched predict by a few ulps"}}
 
 
 @parametrize_with_checks(

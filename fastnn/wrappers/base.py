@@ -114,11 +114,15 @@ class FastnnEstimator(BaseEstimator):
             raise RuntimeError(f"{type(self).__name__}: the model must be compiled with a loss and an optimizer")
         return model
 
-    def _fit_model(self, X, y, kwargs):
-        """Build (or keep, with warm_start) the model for targets y and train it on (X, targets)."""
+    def _ensure_model(self, X, y):
+        """A new model_ for (X, y), unless warm_start keeps the fitted one."""
         if not (self.warm_start and hasattr(self, "model_")):
             self.model_ = self._new_model(X, y)
             self.history_ = {}
+
+    def _fit_model(self, X, y, kwargs):
+        """Build (or keep, with warm_start) the model for targets y and train it on (X, targets)."""
+        self._ensure_model(X, y)
         targets = self._targets_for_model(y)
         fit_kwargs = self._model_fit_kwargs({"verbose": 0, **(self.fit_kwargs or {}), **kwargs})
         history = self.model_.fit(X, targets, **fit_kwargs).history

@@ -45,7 +45,6 @@ class SKLearnClassifier(ClassifierMixin, FastnnEstimator):
             raise ValueError(f"SKLearnClassifier: a classifier needs at least two classes; y has only one "
                              f"class: {classes[0]!r}")
         self.classes_ = classes
-        self._class_indices = indices
         one_hot = np.eye(len(classes), dtype=np.float32)[indices]
         return self._fit_model(X, one_hot, kwargs)
 
@@ -63,7 +62,7 @@ class SKLearnClassifier(ClassifierMixin, FastnnEstimator):
     def _targets_for_model(self, one_hot):
         loss = losses.get(self.model_.loss)
         if isinstance(loss, losses.SparseCategoricalCrossentropy):
-            return self._class_indices
+            return one_hot.argmax(axis=1)
         width = self._output_width()
         if width == 1 and len(self.classes_) == 2:
             return one_hot[:, 1:]
@@ -141,9 +140,7 @@ class SKLearnTransformer(TransformerMixin, FastnnEstimator):
         """Build the model for X (samples, features) and train it on (X, y) when y is given."""
         if y is None:
             X = validate_data(self, X, dtype=np.float32)
-            if not (self.warm_start and hasattr(self, "model_")):
-                self.model_ = self._new_model(X, None)
-                self.history_ = {}
+            self._ensure_model(X, None)
             return self
         X, y = validate_data(self, X, y, dtype=np.float32, multi_output=True, y_numeric=True)
         return self._fit_model(X, np.asarray(y, np.float32).reshape(len(y), -1), kwargs)
