@@ -12,11 +12,13 @@ file cannot make loading allocate more than the tensors it actually holds. Anyth
 raises :class:`ModelFileError`.
 """
 import os
+import tempfile
 
 from . import _config, _fnnfile
 from ._fnnfile import ModelFileError
 
-__all__ = ["ModelFileError", "save_model", "load_model", "save_weights", "load_weights"]
+__all__ = ["ModelFileError", "save_model", "load_model", "save_weights", "load_weights", "model_to_bytes",
+           "model_from_bytes"]
 
 # What a hostile config can make layer and model constructors raise; each becomes a ModelFileError.
 _CONFIG_ERRORS = (ValueError, TypeError, KeyError, AttributeError, IndexError, OverflowError, MemoryError)
@@ -201,3 +203,21 @@ def load_weights(model, path):
     if not model.built:
         raise ValueError(f"load_weights: model {model.name!r} is not built yet; build it before loading weights")
     _set_checked_weights(model, _fnnfile.read_weights_file(path), os.fspath(path))
+
+
+def model_to_bytes(model):
+    """The bytes of the .fnn file of a built model (how models pickle and deep-copy)."""
+    with tempfile.TemporaryDirectory(prefix="fastnn-") as folder:
+        path = os.path.join(folder, "model.fnn")
+        save_model(model, path)
+        with open(path, "rb") as f:
+            return f.read()
+
+
+def model_from_bytes(data):
+    """The model whose .fnn file these bytes are, checked as load_model checks a file."""
+    with tempfile.TemporaryDirectory(prefix="fastnn-") as folder:
+        path = os.path.join(folder, "model.fnn")
+        with open(path, "wb") as f:
+            f.write(data)
+        return load_model(path)

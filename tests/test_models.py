@@ -147,3 +147,20 @@ def test_pop_and_unbuilt_errors():
     assert model.count_params() == 9
     model.add(Dense(1))
     assert model.pop().units == 1 and model.count_params() == 9
+
+
+def test_models_pickle_and_deep_copy_as_their_files():
+    import copy
+    import pickle
+
+    model = mlp(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
+    x = np.random.default_rng(0).random((32, 8))
+    y = (x[:, :1] > 0.5).astype(np.float32)
+    model.fit(x, y, epochs=2, verbose=0)
+    for twin in (pickle.loads(pickle.dumps(model)), copy.deepcopy(model)):
+        np.testing.assert_array_equal(twin.predict(x, verbose=0), model.predict(x, verbose=0))
+        assert twin.optimizer.iterations == model.optimizer.iterations
+    unbuilt = Sequential([Dense(3), Dense(1)])
+    unbuilt.compile("sgd", "mse")
+    again = pickle.loads(pickle.dumps(unbuilt))
+    assert not again.built and again.compiled and [l.units for l in again.layers] == [3, 1]

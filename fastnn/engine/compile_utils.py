@@ -26,7 +26,7 @@ class OutputTraining:
 def _per_output(value, names, what, is_leaf):
     """value as one entry per output: a dict by output name, a list/tuple in output order, or (for a
     single output, or a leaf given for all) the value itself."""
-    if isinstance(value, dict):
+    if isinstance(value, dict) and not is_leaf(value):
         unknown = sorted(set(value) - set(names))
         if unknown:
             raise ValueError(f"compile: {what} names unknown output(s) {unknown}; the outputs are {names}")
@@ -82,7 +82,8 @@ def resolve(loss, loss_weights, metrics, output_names, output_shapes):
         metric_entries = [[] for _ in output_names]
     elif isinstance(metrics, dict) or multi:
         metric_entries = [_metric_list(e) for e in _per_output(
-            metrics, output_names, "metrics", lambda v: not isinstance(v, (list, tuple, dict)))]
+            metrics, output_names, "metrics", lambda v: not isinstance(v, (list, tuple, dict)) or (
+                isinstance(v, dict) and "class_name" in v))]
         if multi and isinstance(metrics, (list, tuple)) and any(not isinstance(e, (list, tuple))
                                                                 for e in metrics):
             raise ValueError(f"compile: with several outputs, metrics must be a dict by output name or a list "

@@ -476,6 +476,15 @@ class Model(Layer):
         for line in summary_lines(self, line_length):
             print_fn(line)
 
+    def __reduce__(self):
+        """Models pickle (and deep-copy) as their .fnn file: architecture, weights, compile settings and
+        optimizer state; an unbuilt one as its configs."""
+        from .. import saving
+
+        if self.built:
+            return saving.model_from_bytes, (saving.model_to_bytes(self),)
+        return _rebuild_unbuilt, (type(self), self.get_config(), self.compile_config())
+
     def _require_built(self, what):
         if not self.built:
             raise ValueError(f"{type(self).__name__} '{self.name}': {what}() needs a built model; give the first "
@@ -483,3 +492,10 @@ class Model(Layer):
 
     def __repr__(self):
         return f"<{type(self).__name__} name={self.name!r}, layers={len(self.layers)}, built={self.built}>"
+
+
+def _rebuild_unbuilt(kind, config, compile_config):
+    model = kind.from_config(config)
+    if compile_config is not None:
+        model.compile_from_config(compile_config)
+    return model

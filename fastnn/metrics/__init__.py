@@ -2,19 +2,32 @@
 
 The accuracy metrics count each batch in one C pass (fastnn.ops.accuracy_counts); the others are a few
 vectorised NumPy operations per batch. State is kept in float64.
+
+Beside them, functions that score whole arrays and return the same numbers as scikit-learn's of the same
+name (confusion_matrix, classification_report, precision_recall_fscore_support, roc_curve,
+roc_auc_score, precision_recall_curve, auc, log_loss, r2_score, mean_absolute_error, mean_squared_error),
+in pure NumPy.
 """
 from .. import losses as _losses
 from .._registry import Registry as _Registry
 from .._registry import canonical as _canonical
 from .accuracy import (AutoAccuracy, BinaryAccuracy, CategoricalAccuracy, SparseCategoricalAccuracy,
                        SparseTopKCategoricalAccuracy, TopKCategoricalAccuracy)
+from ._targets import UndefinedMetricWarning
 from .base import Mean, Metric
+from .classification import confusion_matrix, log_loss, precision_recall_fscore_support
 from .confusion import AUC, Precision, Recall
+from .ranking import auc, precision_recall_curve, roc_auc_score, roc_curve
 from .regression import MeanAbsoluteError, MeanSquaredError, RootMeanSquaredError
+from .regression_scores import mean_absolute_error, mean_squared_error, r2_score
+from .report import classification_report
 
 __all__ = ["Metric", "Mean", "BinaryAccuracy", "CategoricalAccuracy", "SparseCategoricalAccuracy",
            "TopKCategoricalAccuracy", "SparseTopKCategoricalAccuracy", "MeanAbsoluteError", "MeanSquaredError",
-           "RootMeanSquaredError", "AutoAccuracy", "Precision", "Recall", "AUC", "get", "serialize", "deserialize"]
+           "RootMeanSquaredError", "AutoAccuracy", "Precision", "Recall", "AUC", "get", "serialize", "deserialize",
+           "confusion_matrix", "classification_report", "precision_recall_fscore_support", "roc_curve",
+           "roc_auc_score", "precision_recall_curve", "log_loss", "r2_score", "mean_absolute_error",
+           "mean_squared_error", "auc", "UndefinedMetricWarning"]
 
 
 _registry = _Registry("metric", Metric)
