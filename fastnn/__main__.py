@@ -33,6 +33,8 @@ def _parse_args(argv):
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("command", nargs="?", choices=["demo"], help="what to run (default: config and benchmark)")
     parser.add_argument("--seed", type=_seed, default=0, help="seed for fastnn.set_seed in the demo (default 0)")
+    parser.add_argument("--plots", metavar="DIR", help="demo: write the digits MLP's history and confusion-matrix "
+                                                       "PNGs into DIR (needs matplotlib: pip install fastnn[plot])")
     return parser.parse_args(argv)
 
 
@@ -74,7 +76,7 @@ def demo_keras_classic(seed):
 
 
 def demo_digits(seed):
-    """Train an MLP on the bundled 8x8 digits; return (model, x_test, test accuracy)."""
+    """Train an MLP on the bundled 8x8 digits; return (model, x_test, y_test, history, test accuracy)."""
     from fastnn.layers import Dense
 
     _heading("2. an MLP on handwritten digits (UCI optical digits, 8x8, CC BY 4.0)")
@@ -89,11 +91,24 @@ def demo_digits(seed):
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     model.summary()
     start = time.perf_counter()
-    model.fit(x_train, y_train, epochs=20, batch_size=32, validation_split=0.1)
+    history = model.fit(x_train, y_train, epochs=20, batch_size=32, validation_split=0.1)
     seconds = time.perf_counter() - start
     _, accuracy = model.evaluate(x_test, y_test, verbose=0)
     print(f"trained in {seconds:.2f} s; test accuracy: {accuracy:.4f}")
-    return model, x_test, accuracy
+    return model, x_test, y_test, history, accuracy
+
+
+def write_plots(directory, model, x_test, y_test, history):
+    """The digits MLP's training history and test confusion matrix as PNG files in `directory`."""
+    from fastnn import plot
+
+    os.makedirs(directory, exist_ok=True)
+    predictions = np.argmax(model.predict(x_test, verbose=0), axis=-1)
+    figures = {"digits_history.png": plot.history(history),
+               "digits_confusion_matrix.png": plot.confusion_matrix(y_test, predictions)}
+    for name, figure in figures.items():
+        figure.savefig(os.path.join(directory, name), dpi=100)
+    print(f"wrote {', '.join(figures)} to {directory}")
 
 
 def demo_save_load(model, x_test):
@@ -112,11 +127,16 @@ def demo_save_load(model, x_test):
     return identical
 
 
-def demo(seed=0):
+def demo(seed=0, plots=None):
     """Run the whole demo; returns the process exit status (0 when the reloaded model predicts identically)."""
+    if plots is not None and importlib.util.find_spec("matplotlib") is None:
+        print("demo --plots needs matplotlib: pip install fastnn[plot]", file=sys.stderr)
+        return 2
     fastnn.show_config()
     demo_keras_classic(seed)
-    model, x_test, _ = demo_digits(seed)
+    model, x_test, y_test, history, _ = demo_digits(seed)
+    if plots is not None:
+        write_plots(plots, model, x_test, y_test, history)
     if not demo_save_load(model, x_test):
         print("demo FAILED: the loaded model does not reproduce the saved model's predictions", file=sys.stderr)
         return 1
@@ -128,7 +148,7 @@ def main(argv=None):
     """Entry point of `python -m fastnn`; returns the exit status."""
     args = _parse_args(argv)
     if args.command == "demo":
-        return demo(args.seed)
+        return demo(args.seed, args.plots)
     return show_config_and_benchmark()
 
 

@@ -85,3 +85,17 @@ def test_demo_exits_nonzero_when_reload_differs(monkeypatch, capsys):
     assert cli.main(["demo"]) == 1
     captured = capsys.readouterr()
     assert "DIFFER" in captured.out and "FAILED" in captured.err
+
+
+def test_demo_plots_write_the_history_and_confusion_matrix(tmp_path, monkeypatch, capsys):
+    pytest.importorskip("matplotlib")
+    import fastnn
+
+    (x_train, y_train), (x_test, y_test) = fastnn.datasets.load_digits()
+    model = fastnn.Sequential([fastnn.layers.Dense(10, activation="softmax", input_dim=64)])
+    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    history = model.fit(x_train, y_train, epochs=2, validation_split=0.1, verbose=0)
+    cli.write_plots(str(tmp_path / "plots"), model, x_test, y_test, history)
+    for name in ("digits_history.png", "digits_confusion_matrix.png"):
+        with open(tmp_path / "plots" / name, "rb") as f:
+            assert f.read(8) == b"\x89PNG\r\n\x1a\n"
