@@ -77,7 +77,7 @@ def test_demo_exits_nonzero_when_reload_differs(monkeypatch, capsys):
 
     def tiny_digits(seed):
         model = fastnn.Sequential([fastnn.layers.Dense(3, input_dim=4)])
-        return model, np.ones((5, 4), np.float32), 1.0
+        return model, np.ones((5, 4), np.float32), np.zeros(5), None, 1.0
 
     monkeypatch.setattr(fastnn, "load_model", corrupting_load)
     monkeypatch.setattr(cli, "demo_keras_classic", lambda seed: None)
