@@ -86,11 +86,22 @@ class Plan:
         self.outputs = [OutputSpec(slot) for slot in output_slots]
         self.steps = steps
         self.uses_masks = any(step.layer.makes_mask for step in steps)
+        self.is_chain = self._is_chain()
         self._fuse_activation_layers(training)
         self.backward_steps = []
         if training:
             self._fuse_losses(fused_losses or [None] * len(self.outputs))
             self._plan_backward(has_loss or [True] * len(self.outputs))
+
+    def _is_chain(self):
+        """Whether the plan is one input through single-input, single-output steps, each reading the
+        previous one's output, to one output (a Sequential model): inference then skips the slots."""
+        previous = self.input_slots
+        for step in self.steps:
+            if step.multi_input or step.multi_output or step.inputs != previous[:1] or len(previous) != 1:
+                return False
+            previous = step.outputs
+        return len(self.outputs) == 1 and self.outputs[0].slot == previous[0] and not self.uses_masks
 
     # ----- the compile pass ------------------------------------------------------------------------
     def _readers(self):
@@ -203,6 +214,16 @@ class Plan:
                 values[step.outputs[0]] = y
         workspace.values = values
         return values
+
+    def infer(self, workspace, inputs):
+        """The model's outputs for `inputs` (a list per output), without keeping the other values."""
+        if self.is_chain:
+            h = inputs[0]
+            for step, ctx in zip(self.steps, workspace.contexts):
+                h = step.layer.forward(ctx, h)
+            return [h]
+        values = self.forward(workspace, inputs)
+        return [values[spec.slot] for spec in self.outputs]
 
     def _forward_masked(self, workspace, values):
         """forward, tracking a (batch, steps) mask per value: each call reads its input's in ctx.mask."""

@@ -143,8 +143,7 @@ class Inference:
         as new arrays."""
         workspace = self.pool.acquire()
         try:
-            values = self.plan.forward(workspace, inputs)
-            results = [values[spec.slot] for spec in self.plan.outputs]
+            results = self.plan.infer(workspace, inputs)
             if outs is None:
                 return [r.copy() for r in results]
             for out, r in zip(outs, results):
@@ -407,7 +406,7 @@ def evaluate(model, x, y, batch_size, verbose, sample_weight, steps, callbacks, 
 def predict(model, x, batch_size, verbose, steps, callbacks):
     """Model.predict (see there)."""
     what = "predict"
-    if data.is_batch_source(x):
+    if type(x) is not np.ndarray and data.is_batch_source(x):
         return _predict_batches(model, x, steps, verbose, callbacks)
     inputs = data.as_inputs(model, x, what)
     n = len(inputs[0])
