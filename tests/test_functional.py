@@ -216,3 +216,30 @@ def test_masks_flow_to_the_loss_as_keras_reduces_them():
     np.testing.assert_allclose(bias - model.get_weights()[1], [residual.sum()], rtol=1e-5)
     np.testing.assert_allclose(kernel - model.get_weights()[0],
                                np.einsum("bt,btf->f", residual, x)[:, None], rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "sgd"])
+def test_residual_training_steps_match_torch(optimizer):
+    torch = pytest.importorskip("torch")
+    fastnn.set_seed(9)
+    inputs = Input((6,))
+    a, b = Dense(16, activation="relu")(inputs), Dense(16, activation="tanh")(inputs)
+    model = Model(inputs, Dense(3, activation="softmax")(Add()([a, b])))
+    make = {"adam": (lambda: fastnn.optimizers.Adam(0.01, epsilon=1e-12), lambda p: torch.optim.Adam(p, lr=0.01, eps=1e-12)),
+            "sgd": (lambda: fastnn.optimizers.SGD(0.1, momentum=0.9), lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9))}
+    model.compile(optimizer=make[optimizer][0](), loss="sparse_categorical_crossentropy")
+    params = [torch.tensor(w.astype(np.float64), requires_grad=True) for w in model.get_weights()]
+    torch_opt = make[optimizer][1](params)
+    rng = np.random.default_rng(10)
+    x, labels = rng.standard_normal((64, 6)), rng.integers(0, 3, 64)
+    for start in range(0, 64, 16):
+        xb, lb = torch.tensor(x[start:start + 16]), torch.tensor(labels[start:start + 16])
+        ka, ba, kb, bb, kh, bh = params
+        logits = (torch.relu(xb @ ka + ba) + torch.tanh(xb @ kb + bb)) @ kh + bh
+        loss = torch.nn.functional.cross_entropy(logits, lb)
+        torch_opt.zero_grad()
+        loss.backward()
+        torch_opt.step()
+    model.fit(x, labels, batch_size=16, epochs=1, shuffle=False, verbose=0)
+    for ours, theirs in zip(model.get_weights(), params):
+        np.testing.assert_allclose(ours, theirs.detach().numpy(), rtol=1e-5, atol=1e-5)
