@@ -13,9 +13,14 @@ written here and back. A model file is one zip archive holding exactly two membe
 A weights file is a plain safetensors file holding only ``weights/<i>`` (readable by any safetensors tool).
 
 Every member, size, JSON field, tensor name, dtype and shape is checked; anything unexpected raises
-:class:`ModelFileError` (limits: model.json up to 16 MiB and 32 levels deep, tensors up to 2 GiB,
-compression ratio up to 200). Writes go to a temporary file in the target directory that replaces the
-target only once complete.
+:class:`ModelFileError` (limits: model.json up to 16 MiB and 32 levels deep, tensors up to 2 GiB of rank
+up to 8, compression ratio up to 200, at most 64 metrics). The safetensors header is checked against the
+manifest before any tensor data is read, and the data is then read in bounded chunks straight into the
+arrays the manifest allows, so a file never makes loading hold more than its declared tensors.
+
+Writes are atomic (fastnn._atomicfile): a temporary beside the symlink-resolved target replaces it once
+complete, and the next save of a target reclaims temporaries that killed writers left. Keras's .keras
+and .h5 names are refused rather than silently written in this format.
 """
 import contextlib
 import io
@@ -23,11 +28,12 @@ import json
 import math
 import os
 import re
-import tempfile
 import zipfile
 import zlib
 
 import numpy as np
+
+from ._atomicfile import atomic_write
 
 FORMAT_NAME = "fastnn.model"
 WEIGHTS_FORMAT_NAME = "fastnn.weights"
@@ -40,6 +46,9 @@ MAX_COMPRESSION_RATIO = 200
 MAX_JSON_DEPTH = 32
 MAX_TENSORS = 100_000
 MAX_RANK = 8
+MAX_METRICS = 64
+READ_CHUNK_BYTES = 1 << 20
+_KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
 _TENSOR_NAME = re.compile(r"weights/(0|[1-9][0-9]{0,5})|optimizer/[A-Za-z_][A-Za-z0-9_]{0,63}")
 _META_KEYS = {"format", "format_version", "fastnn_version", "model", "compile_config", "optimizer_iterations",
               "tensors"}
@@ -51,41 +60,14 @@ class ModelFileError(ValueError):
 
 # ---------------------------------------------------------------------------------------------- writing
 
-def _file_mode(path):
-    """Permission bits for the new file: the old file's, else what open() would give (0o666 minus umask)."""
-    try:
-        return os.stat(path).st_mode & 0o777
-    except OSError:
-        umask = os.umask(0o022)
-        os.umask(umask)
-        return 0o666 & ~umask
-
-
-def atomic_write(path, write):
-    """Call write(file) on a temporary file beside path, fsync it and rename it over path.
-
-    On any error (or interruption) the temporary file is removed and path is left as it was.
-    """
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
-    try:
-        os.fchmod(fd, _file_mode(path))
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    with contextlib.suppress(OSError):  # make the rename durable too, where a directory can be opened
-        dir_fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+def refuse_keras_path(path, weights_only):
+    """ValueError for a .keras/.h5 path: fastnn writes .fnn model files and .safetensors weights files."""
+    name = os.fsdecode(os.fspath(path))
+    suffix = os.path.splitext(name)[1].lower()
+    if suffix in _KERAS_SUFFIXES:
+        ours = (".safetensors weights files (e.g. 'model.weights.safetensors')" if weights_only
+                else ".fnn model files (e.g. 'model.fnn')")
+        raise ValueError(f"{name!r}: fastnn does not write Keras {suffix} files; it writes {ours}")
 
 
 def _encode_tensors(tensors, format_name):
@@ -114,6 +96,7 @@ def write_model_file(path, model, compile_config, optimizer_iterations, weights,
     """
     from . import __version__
 
+    refuse_keras_path(path, weights_only=False)
     tensors = _named_tensors(weights, optimizer_state)
     meta = {
         "format": FORMAT_NAME,
@@ -137,6 +120,7 @@ def write_model_file(path, model, compile_config, optimizer_iterations, weights,
 
 def write_weights_file(path, weights):
     """Write weights (a list of arrays) atomically as a plain safetensors file of ``weights/<i>``."""
+    refuse_keras_path(path, weights_only=True)
     data = _encode_tensors(_named_tensors(weights, {}), WEIGHTS_FORMAT_NAME)
     atomic_write(path, lambda f: f.write(data))
 
@@ -240,76 +224,129 @@ def _check_meta(meta):
     iterations = meta["optimizer_iterations"]
     if iterations is not None and not (_is_int(iterations) and 0 <= iterations < 2 ** 62):
         raise ModelFileError(f"model.json: invalid optimizer_iterations {iterations!r}")
+    metrics = (meta["compile_config"] or {}).get("metrics")
+    if isinstance(metrics, (list, dict)) and len(metrics) > MAX_METRICS:
+        raise ModelFileError(f"model.json: compile_config lists {len(metrics)} metrics, more than the limit "
+                             f"{MAX_METRICS}")
     return _check_manifest(meta["tensors"])
 
 
 # ------------------------------------------------------------------------------------------- safetensors
 
-def read_safetensors_header(data, what):
-    """Parse and check the safetensors header: {name: (shape, begin, end)} tiling the buffer."""
-    if len(data) < 8:
-        raise ModelFileError(f"{what} is truncated ({len(data)} bytes)")
-    n = int.from_bytes(data[:8], "little")
-    if n > min(len(data) - 8, MAX_JSON_BYTES):
-        raise ModelFileError(f"{what}: header length {n} runs past the end of the data")
-    header = _parse_json(bytes(data[8:8 + n]), f"{what} header")
+def _check_header_entry(name, entry, data_size, what):
+    """(shape, begin, end) of one tensor entry, each value bounded before any arithmetic on it."""
+    if (not isinstance(entry, dict) or set(entry) != {"dtype", "shape", "data_offsets"}
+            or not isinstance(entry["shape"], list) or not isinstance(entry["data_offsets"], list)
+            or len(entry["data_offsets"]) != 2):
+        raise ModelFileError(f"{what}: malformed header entry for tensor {name!r}")
+    shape, offsets = entry["shape"], entry["data_offsets"]
+    if len(shape) > MAX_RANK:
+        raise ModelFileError(f"{what}: tensor {name!r} has rank {len(shape)}, more than the limit {MAX_RANK}")
+    if not all(_is_int(d) for d in shape) or not all(_is_int(o) for o in offsets):
+        raise ModelFileError(f"{what}: malformed header entry for tensor {name!r}")
+    if not all(0 <= d <= MAX_TENSOR_BYTES for d in shape):
+        raise ModelFileError(f"{what}: tensor {name!r} has an invalid shape {shape}")
+    if entry["dtype"] != "F32":
+        raise ModelFileError(f"{what}: tensor {name!r} has dtype {entry['dtype']!r}, only float32 (F32) "
+                             f"is allowed")
+    begin, end = offsets
+    if not 0 <= begin <= end <= data_size:
+        raise ModelFileError(f"{what}: tensor {name!r} has data_offsets {offsets} outside the "
+                             f"{data_size} bytes of data")
+    if end - begin != 4 * math.prod(shape):
+        raise ModelFileError(f"{what}: tensor {name!r} byte range does not match its shape")
+    return tuple(shape), begin, end
+
+
+def _check_header(header, data_size, what):
+    """The tensor entries of a parsed safetensors header, {name: (shape, begin, end)}, tiling data_size bytes.
+
+    Linear in the header's size (plus sorting the entries): ranks are bounded before any shape is multiplied.
+    """
     if not isinstance(header, dict):
         raise ModelFileError(f"{what}: header is not a JSON object")
+    if len(header) - ("__metadata__" in header) > MAX_TENSORS:
+        raise ModelFileError(f"{what}: header lists more than {MAX_TENSORS} tensors")
     entries = {}
     for name, entry in header.items():
         if name == "__metadata__":
             if not isinstance(entry, dict) or not all(isinstance(v, str) for v in entry.values()):
                 raise ModelFileError(f"{what}: __metadata__ must map strings to strings")
             continue
-        if (not isinstance(entry, dict) or set(entry) != {"dtype", "shape", "data_offsets"}
-                or not isinstance(entry["shape"], list) or not all(_is_int(d) and d >= 0 for d in entry["shape"])
-                or not isinstance(entry["data_offsets"], list) or len(entry["data_offsets"]) != 2
-                or not all(_is_int(o) for o in entry["data_offsets"])):
-            raise ModelFileError(f"{what}: malformed header entry for tensor {name!r}")
-        if entry["dtype"] != "F32":
-            raise ModelFileError(f"{what}: tensor {name!r} has dtype {entry['dtype']!r}, only float32 (F32) "
-                                 f"is allowed")
-        begin, end = entry["data_offsets"]
-        if end - begin != 4 * math.prod(entry["shape"]):
-            raise ModelFileError(f"{what}: tensor {name!r} byte range does not match its shape")
-        entries[name] = (tuple(entry["shape"]), begin, end)
+        entries[name] = _check_header_entry(name, entry, data_size, what)
     position = 0
     for shape, begin, end in sorted(entries.values(), key=lambda e: e[1:]):
         if begin != position:
             raise ModelFileError(f"{what}: tensor data overlaps or leaves gaps")
         position = end
-    if position != len(data) - 8 - n:
+    if position != data_size:
         raise ModelFileError(f"{what}: tensor data does not fill the buffer (truncated or padded)")
     return entries
 
 
-def decode_tensors(data, manifest, what):
-    """Check safetensors bytes against a manifest {name: shape} and return {name: float32 array}."""
-    entries = read_safetensors_header(data, what)
+def _check_against_manifest(entries, manifest, what):
     if set(entries) != set(manifest):
         missing, extra = sorted(set(manifest) - set(entries)), sorted(set(entries) - set(manifest))
-        raise ModelFileError(f"{what}: tensors do not match the manifest (missing {missing}, extra {extra})")
+        raise ModelFileError(f"{what}: tensors do not match the manifest (missing {missing[:10]}, "
+                             f"extra {extra[:10]})")
     for name, shape in manifest.items():
         if entries[name][0] != shape:
             raise ModelFileError(f"{what}: tensor {name!r} has shape {entries[name][0]}, manifest says {shape}")
-    from safetensors.numpy import load
 
-    try:
-        arrays = load(bytes(data))
-    except Exception as e:  # the library's own error type is not part of its public API
-        raise ModelFileError(f"{what}: unreadable safetensors data: {e}") from None
-    for name, shape in manifest.items():
-        array = arrays.get(name)
-        if array is None or array.dtype != np.float32 or array.shape != shape:
-            raise ModelFileError(f"{what}: tensor {name!r} does not decode to float32 {shape}")
+
+def _read_exactly(stream, count, what):
+    data = stream.read(count)
+    if len(data) != count:
+        raise ModelFileError(f"{what} is truncated")
+    return data
+
+
+def _read_into(stream, buffer, what):
+    """Fill a writeable uint8 array from stream, READ_CHUNK_BYTES at a time."""
+    position = 0
+    while position < buffer.size:
+        count = stream.readinto(buffer[position:position + READ_CHUNK_BYTES])
+        if not count:
+            raise ModelFileError(f"{what} is truncated")
+        position += count
+
+
+def read_tensors(stream, size, what, check_entries):
+    """Read a safetensors stream of `size` bytes into float32 arrays, {name: array} in data order.
+
+    The header is checked (and passed to check_entries(entries), which raises to refuse it) before any tensor
+    data is read; then each tensor is read straight into its own array, so nothing beyond the declared
+    tensors is ever held, however the stream was compressed.
+    """
+    if size < 8:
+        raise ModelFileError(f"{what} is truncated ({size} bytes)")
+    header_size = int.from_bytes(_read_exactly(stream, 8, what), "little")
+    if header_size > min(size - 8, MAX_JSON_BYTES):
+        raise ModelFileError(f"{what}: header length {header_size} runs past the end of the data")
+    header = _parse_json(_read_exactly(stream, header_size, what), f"{what} header")
+    entries = _check_header(header, size - 8 - header_size, what)
+    check_entries(entries)
+    arrays = {}
+    for name, (shape, _, _) in sorted(entries.items(), key=lambda item: item[1][1:]):
+        array = np.empty(shape, np.dtype("<f4"))
+        _read_into(stream, array.reshape(-1).view(np.uint8), what)
+        arrays[name] = array.astype(np.float32, copy=False)
+    if stream.read(1):
+        raise ModelFileError(f"{what} is longer than its header says")
+    return arrays
+
+
+def decode_tensors(data, manifest, what):
+    """Check safetensors bytes against a manifest {name: shape} and return {name: float32 array}."""
+    arrays = read_tensors(io.BytesIO(data), len(data), what,
+                          lambda entries: _check_against_manifest(entries, manifest, what))
     return {name: arrays[name] for name in manifest}
 
 
 # ---------------------------------------------------------------------------------------------- reading
 
-def _read_member(zf, info):
-    """Read one zip member after checking its declared size and compression ratio."""
-    limit = MAX_JSON_BYTES if info.filename == JSON_MEMBER else MAX_TENSOR_BYTES + MAX_JSON_BYTES
+def _check_member_info(info, limit):
+    """Refuse a zip member from its directory entry: declared size, encryption, method, compression ratio."""
     if info.file_size > limit:
         raise ModelFileError(f"{info.filename} declares {info.file_size} bytes, more than the limit {limit}")
     if info.flag_bits & 0x1:
@@ -319,14 +356,24 @@ def _read_member(zf, info):
     if info.file_size > (1 << 20) and info.file_size > MAX_COMPRESSION_RATIO * max(info.compress_size, 1):
         raise ModelFileError(f"{info.filename} has a suspicious compression ratio "
                              f"({info.file_size} bytes from {info.compress_size})")
+
+
+@contextlib.contextmanager
+def _reading_member(info):
+    """Turn what a corrupt zip member makes zipfile or zlib raise into ModelFileError."""
     try:
-        with zf.open(info) as member:
-            data = member.read(info.file_size + 1)
+        yield
     except (zipfile.BadZipFile, zlib.error, EOFError, OSError, RuntimeError, NotImplementedError) as e:
         raise ModelFileError(f"{info.filename} is corrupt: {e}") from None
+
+
+def _read_json_member(zf, info, what):
+    _check_member_info(info, MAX_JSON_BYTES)
+    with _reading_member(info), zf.open(info) as member:
+        data = member.read(info.file_size + 1)
     if len(data) != info.file_size:
         raise ModelFileError(f"{info.filename} is truncated or corrupt")
-    return data
+    return _parse_json(data, what)
 
 
 def read_model_file(path):
@@ -348,15 +395,26 @@ def read_model_file(path):
             raise ModelFileError(f"{path}: expected exactly the members {JSON_MEMBER!r} and {TENSORS_MEMBER!r}, "
                                  f"found {names[:10]!r}")
         by_name = {info.filename: info for info in infos}
-        meta = _parse_json(_read_member(zf, by_name[JSON_MEMBER]), f"{path}: {JSON_MEMBER}")
+        meta = _read_json_member(zf, by_name[JSON_MEMBER], f"{path}: {JSON_MEMBER}")
         try:
             manifest = _check_meta(meta)
         except ModelFileError as e:
             raise ModelFileError(f"{path}: {e}") from None
-        tensors = decode_tensors(_read_member(zf, by_name[TENSORS_MEMBER]), manifest, f"{path}: {TENSORS_MEMBER}")
-    weights = [a for name, a in tensors.items() if name.startswith("weights/")]
-    optimizer_state = {name[len("optimizer/"):]: a for name, a in tensors.items() if name.startswith("optimizer/")}
+        info = by_name[TENSORS_MEMBER]
+        what = f"{path}: {TENSORS_MEMBER}"
+        _check_member_info(info, MAX_TENSOR_BYTES + MAX_JSON_BYTES)
+        with _reading_member(info), zf.open(info) as member:
+            tensors = read_tensors(member, info.file_size, what,
+                                   lambda entries: _check_against_manifest(entries, manifest, what))
+    weights = [tensors[name] for name in manifest if name.startswith("weights/")]
+    optimizer_state = {name[len("optimizer/"):]: tensors[name] for name in manifest if name.startswith("optimizer/")}
     return meta, weights, optimizer_state
+
+
+def _check_weight_names(entries, path):
+    names = [f"weights/{i}" for i in range(len(entries))]
+    if set(entries) != set(names):
+        raise ModelFileError(f"{path}: expected the tensors weights/0, weights/1, ..., got {sorted(entries)[:10]}")
 
 
 def read_weights_file(path):
@@ -364,17 +422,12 @@ def read_weights_file(path):
     path = os.fspath(path)
     with open(path, "rb") as f:
         is_model_file = f.read(4) == b"PK\x03\x04"
-        size = f.seek(0, io.SEEK_END)
-        f.seek(0)
-        if not is_model_file and size > MAX_TENSOR_BYTES + MAX_JSON_BYTES:
-            raise ModelFileError(f"{path} is {size} bytes, more than the limit")
-        data = None if is_model_file else f.read()
-    if is_model_file:
-        _, weights, _ = read_model_file(path)
-        return weights
-    entries = read_safetensors_header(data, path)
-    names = [f"weights/{i}" for i in range(len(entries))]
-    if set(entries) != set(names):
-        raise ModelFileError(f"{path}: expected the tensors weights/0, weights/1, ..., got {sorted(entries)[:10]}")
-    arrays = decode_tensors(data, {name: entries[name][0] for name in names}, path)
-    return [arrays[name] for name in names]
+        size = os.fstat(f.fileno()).st_size
+        if not is_model_file:
+            if size > MAX_TENSOR_BYTES + MAX_JSON_BYTES:
+                raise ModelFileError(f"{path} is {size} bytes, more than the limit")
+            f.seek(0)
+            arrays = read_tensors(f, size, path, lambda entries: _check_weight_names(entries, path))
+            return [arrays[f"weights/{i}"] for i in range(len(arrays))]
+    _, weights, _ = read_model_file(path)
+    return weights

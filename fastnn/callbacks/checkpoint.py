@@ -2,6 +2,7 @@
 import os
 import warnings
 
+from .._fnnfile import refuse_keras_path
 from .base import Callback
 from .monitoring import monitor_mode
 
@@ -28,6 +29,7 @@ class ModelCheckpoint(Callback):
         if save_freq != "epoch":
             raise ValueError(f"ModelCheckpoint: only save_freq='epoch' is supported, got {save_freq!r}")
         self.filepath = os.fspath(filepath)
+        refuse_keras_path(self.filepath, weights_only=bool(save_weights_only))
         self.monitor = monitor
         self.verbose = verbose
         self.save_best_only = bool(save_best_only)
