@@ -78,13 +78,14 @@ def _declared_input_shape(first_layer, config):
     config's build_input_shape.
     """
     from .layers import InputLayer
+    from .layers.base import normalize_shape
 
     if isinstance(first_layer, InputLayer):
         return tuple(first_layer.batch_shape)
     if first_layer._input_shape_arg is not None:
         return (None,) + tuple(first_layer._input_shape_arg)
     build_shape = config.get("build_input_shape")
-    return None if build_shape is None else tuple(build_shape)
+    return None if build_shape is None else (None,) + normalize_shape(list(build_shape)[1:], "build_input_shape")
 
 
 def _check_declared_weights(config, weights, where):
