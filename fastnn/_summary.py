@@ -1,7 +1,8 @@
 """The table Sequential.summary() prints: one row per layer (name (type), output shape, parameters), then
 the parameter totals, drawn in Keras's box style."""
+from . import _terminal
 
-__all__ = ["summary_lines"]
+__all__ = ["summary_lines", "print_summary"]
 
 
 def _format_bytes(count):
@@ -49,3 +50,9 @@ def summary_lines(model, line_length=None):
               f" Trainable params: {trainable:,} ({_format_bytes(4 * trainable)})",
               f" Non-trainable params: {total - trainable:,} ({_format_bytes(4 * (total - trainable))})"]
     return lines
+
+
+def print_summary(model, line_length=None, print_fn=None):
+    """Print summary_lines with print_fn, or to stdout, drawn in ASCII where stdout cannot encode the boxes."""
+    for line in summary_lines(model, line_length):
+        (print_fn or _terminal.write_line)(line)

@@ -6,7 +6,7 @@ weights are reshaped views into them, so the optimizer updates everything with o
 import numpy as np
 
 from . import training
-from ._summary import summary_lines
+from ._summary import print_summary
 from .layers.base import Layer, checked_weight_value, deserialize_object, get_layer_class, unique_name
 from .layers.core import InputLayer
 
@@ -348,9 +348,7 @@ class Sequential:
 
     def summary(self, line_length=None, print_fn=None, **kwargs):
         """Print a table of layers (name (type), output shape, parameters) and the parameter totals."""
-        print_fn = print_fn or print
-        for line in summary_lines(self, line_length):
-            print_fn(line)
+        print_summary(self, line_length, print_fn)
 
     def _require_built(self, what):
         if not self.built:
