@@ -28,6 +28,7 @@ import json
 import math
 import os
 import re
+import struct
 import zipfile
 import zlib
 
@@ -47,6 +48,7 @@ MAX_JSON_DEPTH = 32
 MAX_TENSORS = 100_000
 MAX_RANK = 8
 MAX_METRICS = 64
+MAX_CENTRAL_DIRECTORY_BYTES = 64 << 10  # two members need about 150 bytes; zipfile parses all it is told
 READ_CHUNK_BYTES = 1 << 20
 _KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
 _TENSOR_NAME = re.compile(r"weights/(0|[1-9][0-9]{0,5})|optimizer/[A-Za-z_][A-Za-z0-9_]{0,63}")
@@ -345,6 +347,44 @@ def decode_tensors(data, manifest, what):
 
 # ---------------------------------------------------------------------------------------------- reading
 
+_END_RECORD = struct.Struct("<4s4H2LH")  # signature, disks, entries, directory size, offset, comment length
+_END_RECORD64 = struct.Struct("<4sQ2H2L4Q")  # signature, size, versions, disks, entries, directory size, offset
+_END_LOCATOR64_SIZE = 20
+
+
+def _declared_directory_size(f):
+    """The central directory size a zip's end record declares (its zip64 record's, if it has one), found the
+    way zipfile finds it; None where there is no end record (zipfile then refuses the file itself)."""
+    end = f.seek(0, os.SEEK_END)
+    f.seek(max(0, end - _END_RECORD.size - 0xFFFF))
+    tail = f.read()
+    at = len(tail) - _END_RECORD.size
+    if not (at >= 0 and tail[at:at + 4] == b"PK\x05\x06" and tail[-2:] == b"\0\0"):
+        at = tail.rfind(b"PK\x05\x06")
+        if at < 0 or len(tail) - at < _END_RECORD.size:
+            return None
+    size = _END_RECORD.unpack_from(tail, at)[5]
+    locator = at - _END_LOCATOR64_SIZE
+    if locator >= 0 and tail[locator:locator + 4] == b"PK\x06\x07":
+        at64 = locator - _END_RECORD64.size
+        if at64 < 0 or tail[at64:at64 + 4] != b"PK\x06\x06":
+            return None
+        size = _END_RECORD64.unpack_from(tail, at64)[8]
+    return size
+
+
+def _open_zip(f, path):
+    """zipfile.ZipFile(f), once the central directory it would parse is known to be small."""
+    size = _declared_directory_size(f)
+    if size is not None and size > MAX_CENTRAL_DIRECTORY_BYTES:
+        raise ModelFileError(f"{path}: the zip's central directory declares {size} bytes, far more than the two "
+                             f"members of a model file need (limit {MAX_CENTRAL_DIRECTORY_BYTES})")
+    f.seek(0)
+    try:
+        return zipfile.ZipFile(f, "r")
+    except (zipfile.BadZipFile, zlib.error, EOFError, ValueError, NotImplementedError) as e:
+        raise ModelFileError(f"{path} is not a fastnn model file (not a readable zip: {e})") from None
+
 def _check_member_info(info, limit):
     """Refuse a zip member from its directory entry: declared size, encryption, method, compression ratio."""
     if info.file_size > limit:
@@ -384,11 +424,7 @@ def read_model_file(path):
         of float32 arrays (weights/0, weights/1, ...), and the optimizer state as {name: float32 array}.
     """
     path = os.fspath(path)
-    try:
-        zf = zipfile.ZipFile(path, "r")
-    except (zipfile.BadZipFile, zlib.error, EOFError, ValueError, NotImplementedError) as e:
-        raise ModelFileError(f"{path} is not a fastnn model file (not a readable zip: {e})") from None
-    with zf:
+    with open(path, "rb") as f, _open_zip(f, path) as zf:
         infos = zf.infolist()
         names = sorted(info.filename for info in infos)
         if names != sorted([JSON_MEMBER, TENSORS_MEMBER]):

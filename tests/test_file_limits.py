@@ -251,3 +251,17 @@ def test_weights_file_is_read_without_safetensors_copies(tmp_path):
     weights = _fnnfile.read_weights_file(path)
     np.testing.assert_array_equal(weights[0], tensors["weights/0"])
     assert weights[1].shape == (0,) and all(w.dtype == np.float32 and w.flags.writeable for w in weights)
+
+
+def test_zip_with_a_huge_central_directory_is_refused_before_parsing_it(tmp_path):
+    """zipfile builds one ZipInfo per declared member; a model file has two, so a large directory is refused."""
+    path = tmp_path / "many.fnn"
+    with zipfile.ZipFile(path, "w") as zf:
+        for i in range(100_000):
+            zf.writestr(f"{i}", b"")
+    with peak_memory() as memory, pytest.raises(ModelFileError, match="central directory"):
+        fastnn.load_model(path)
+    assert memory["peak"] < 1 << 20
+    with peak_memory() as memory, pytest.raises(ModelFileError, match="central directory"):
+        _fnnfile.read_weights_file(path)
+    assert memory["peak"] < 1 << 20
