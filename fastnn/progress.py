@@ -44,8 +44,8 @@ class ProgressBar:
     With verbose=1 the line is redrawn in place (at most every `interval` seconds) when the output is a
     terminal, and printed once at the end otherwise; verbose=2 prints one summary line at the end.
     On a terminal every redraw fits its width (the values are cut, and on very narrow terminals the bar
-    shrinks), since a wrapped line cannot be redrawn in place; the final line is whole. Streams that cannot encode the bar
-    characters get '=' and '.'.
+    shrinks), since a wrapped line cannot be redrawn in place; the final line is whole. Streams that
+    cannot encode the bar characters get '=' and '.'.
 
     Args:
         target: total number of steps.
@@ -99,7 +99,10 @@ class ProgressBar:
         timing = f" {_format_duration(shown)} {_format_per_step(per_step, self.unit)}"
         # writing a terminal's last column wraps on some terminals; the final line is never redrawn
         room = _terminal.width(self.file) - 1 if self._terminal and not finalize else None
-        bar_width = _WIDTH if room is None else max(_MIN_WIDTH, min(_WIDTH, room - len(count) - 1 - len(timing)))
+        if room is None:
+            bar_width = _WIDTH
+        else:
+            bar_width = max(_MIN_WIDTH, min(_WIDTH, room - len(count) - 1 - len(timing)))
         done_char, todo_char = self._bar_chars
         done = min(int(bar_width * current / self.target), bar_width)
         line = f"{count} {done_char * done}{todo_char * (bar_width - done)}{timing}{format_values(values)}"

@@ -11,7 +11,7 @@ import pytest
 from safetensors.numpy import save as st_save
 
 import fastnn
-from fastnn import _fnnfile, saving
+from fastnn import _fnnfile, _strictread, saving
 from fastnn.layers import Dense, Dropout, Flatten, Reshape
 from fastnn.saving import ModelFileError
 
@@ -72,18 +72,18 @@ def test_header_with_a_huge_rank_is_refused_quickly():
     """A 250,000-dimension shape took 92 s (the size check multiplied ever larger integers)."""
     header = {"weights/0": {"dtype": "F32", "shape": [2 ** 62] * 250_000, "data_offsets": [0, 4]}}
     with hang_guard(), pytest.raises(ModelFileError, match="rank"):
-        _fnnfile.decode_tensors(safetensors_bytes(header, b"\0" * 4), {"weights/0": (1,)}, "buf")
+        _strictread.decode_tensors(safetensors_bytes(header, b"\0" * 4), {"weights/0": (1,)}, "buf")
 
 
 def test_header_with_many_tensors_is_checked_in_linear_time():
-    count = _fnnfile.MAX_TENSORS
+    count = _strictread.MAX_TENSORS
     header = {f"t{i}": {"dtype": "F32", "shape": [1], "data_offsets": [4 * i, 4 * i + 4]} for i in range(count)}
     data = safetensors_bytes(header, b"\0" * 4 * count)
     with hang_guard(), pytest.raises(ModelFileError, match="manifest"):
-        _fnnfile.decode_tensors(data, {"weights/0": (1,)}, "buf")
+        _strictread.decode_tensors(data, {"weights/0": (1,)}, "buf")
     header["extra"] = {"dtype": "F32", "shape": [0], "data_offsets": [0, 0]}
     with hang_guard(), pytest.raises(ModelFileError, match="tensors"):
-        _fnnfile.decode_tensors(safetensors_bytes(header, b"\0" * 4 * count), {}, "buf")
+        _strictread.decode_tensors(safetensors_bytes(header, b"\0" * 4 * count), {}, "buf")
 
 
 @pytest.mark.parametrize("entry, message", [
@@ -94,7 +94,7 @@ def test_header_with_many_tensors_is_checked_in_linear_time():
 ])
 def test_header_values_out_of_range(entry, message):
     with pytest.raises(ModelFileError, match=message):
-        _fnnfile.decode_tensors(safetensors_bytes({"weights/0": entry}, b"\0" * 4), {"weights/0": (1,)}, "buf")
+        _strictread.decode_tensors(safetensors_bytes({"weights/0": entry}, b"\0" * 4), {"weights/0": (1,)}, "buf")
 
 
 # ------------------------------------------------------------------------------------------- inflation

@@ -27,7 +27,8 @@ class Dropout(Layer):
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
             raise ValueError(f"Dropout '{self.name}': seed must be a non-negative int or None, got {seed!r}")
         self.rate = float(rate)
-        self.noise_shape = None if noise_shape is None else normalize_shape(noise_shape, f"Dropout '{self.name}' noise_shape")
+        self.noise_shape = (None if noise_shape is None
+                            else normalize_shape(noise_shape, f"Dropout '{self.name}' noise_shape"))
         self.seed = None if seed is None else int(seed)
         self._rng = None if seed is None else np.random.default_rng(self.seed)
         self._scale = np.float32(1.0 / (1.0 - self.rate))
