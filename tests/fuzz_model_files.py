@@ -14,6 +14,7 @@ import collections
 import os
 import sys
 import tempfile
+import tracemalloc
 
 import atheris
 
@@ -39,5 +40,6 @@ def one_input(data):
 
 if __name__ == "__main__":
     mutations.seeds()
+    tracemalloc.start()  # once: check_load measures each case's peak with reset_peak
     atheris.Setup(sys.argv, one_input)
     atheris.Fuzz()
