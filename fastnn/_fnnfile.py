@@ -240,7 +240,8 @@ def _reading_member(info):
     """Turn what a corrupt zip member makes zipfile or zlib raise into ModelFileError."""
     try:
         yield
-    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, RuntimeError, NotImplementedError) as e:
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, RuntimeError, NotImplementedError,
+            UnicodeDecodeError) as e:  # the last: a local header flagged UTF-8 whose name does not decode
         raise ModelFileError(f"{info.filename} is corrupt: {e}") from None
 
 

@@ -313,6 +313,18 @@ def test_wrong_member_names(trained, names):
     assert_rejected(path, "member")
 
 
+def test_undecodable_local_member_name(trained):
+    """Found by the fuzzer: a local header flagged UTF-8 whose name does not decode made zipfile raise
+    UnicodeDecodeError on open, which escaped as a plain ValueError."""
+    _, path = trained
+    data = bytearray(path.read_bytes())
+    assert data[:4] == b"PK\x03\x04" and data[30:40] == b"model.json"
+    struct.pack_into("<H", data, 6, struct.unpack_from("<H", data, 6)[0] | 0x800)
+    data[30:32] = b"\xed\xa0"
+    path.write_bytes(bytes(data))
+    assert_rejected(path, "corrupt")
+
+
 def central_entry(path, data):
     """Offset of model.json's central directory entry (the first one) in the file's bytes."""
     with zipfile.ZipFile(path) as zf:
