@@ -13,79 +13,55 @@ written here and back. A model file is one zip archive holding exactly two membe
 A weights file is a plain safetensors file holding only ``weights/<i>`` (readable by any safetensors tool).
 
 Every member, size, JSON field, tensor name, dtype and shape is checked; anything unexpected raises
-:class:`ModelFileError` (limits: model.json up to 16 MiB and 32 levels deep, tensors up to 2 GiB,
-compression ratio up to 200). Writes go to a temporary file in the target directory that replaces the
-target only once complete.
+:class:`ModelFileError` (limits: model.json up to 16 MiB and 32 levels deep, tensors up to 2 GiB of rank
+up to 8, compression ratio up to 200, a central directory up to 64 KiB, at most 64 metrics). JSON and
+safetensors bytes go through fastnn._strictread: the safetensors header is checked against the manifest
+before any tensor data is read, and the data is then read in bounded chunks straight into the arrays the
+manifest allows, so a file never makes loading hold more than its declared tensors.
+
+Writes are atomic (fastnn._atomicfile): a temporary beside the symlink-resolved target replaces it once
+complete, and the next save of a target reclaims temporaries that killed writers left. Keras's .keras
+and .h5 names are refused rather than silently written in this format.
 """
 import contextlib
-import io
 import json
 import math
 import os
 import re
-import tempfile
+import struct
 import zipfile
 import zlib
 
 import numpy as np
+
+from ._atomicfile import atomic_write
+from ._strictread import (MAX_JSON_BYTES, MAX_RANK, MAX_TENSOR_BYTES, MAX_TENSORS, ModelFileError,
+                          check_against_manifest, is_int, parse_json, read_tensors)
 
 FORMAT_NAME = "fastnn.model"
 WEIGHTS_FORMAT_NAME = "fastnn.weights"
 FORMAT_VERSION = 1
 JSON_MEMBER = "model.json"
 TENSORS_MEMBER = "weights.safetensors"
-MAX_JSON_BYTES = 16 << 20
-MAX_TENSOR_BYTES = 2 << 30
 MAX_COMPRESSION_RATIO = 200
-MAX_JSON_DEPTH = 32
-MAX_TENSORS = 100_000
-MAX_RANK = 8
+MAX_METRICS = 64
+MAX_CENTRAL_DIRECTORY_BYTES = 64 << 10  # two members need about 150 bytes; zipfile parses all it is told
+_KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
 _TENSOR_NAME = re.compile(r"weights/(0|[1-9][0-9]{0,5})|optimizer/[A-Za-z_][A-Za-z0-9_]{0,63}")
 _META_KEYS = {"format", "format_version", "fastnn_version", "model", "compile_config", "optimizer_iterations",
               "tensors"}
 
 
-class ModelFileError(ValueError):
-    """A model or weights file is corrupt, truncated, oversized, of another format, or does not fit."""
-
-
 # ---------------------------------------------------------------------------------------------- writing
 
-def _file_mode(path):
-    """Permission bits for the new file: the old file's, else what open() would give (0o666 minus umask)."""
-    try:
-        return os.stat(path).st_mode & 0o777
-    except OSError:
-        umask = os.umask(0o022)
-        os.umask(umask)
-        return 0o666 & ~umask
-
-
-def atomic_write(path, write):
-    """Call write(file) on a temporary file beside path, fsync it and rename it over path.
-
-    On any error (or interruption) the temporary file is removed and path is left as it was.
-    """
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
-    try:
-        os.fchmod(fd, _file_mode(path))
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    with contextlib.suppress(OSError):  # make the rename durable too, where a directory can be opened
-        dir_fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+def refuse_keras_path(path, weights_only):
+    """ValueError for a .keras/.h5 path: fastnn writes .fnn model files and .safetensors weights files."""
+    name = os.fsdecode(os.fspath(path))
+    suffix = os.path.splitext(name)[1].lower()
+    if suffix in _KERAS_SUFFIXES:
+        ours = (".safetensors weights files (e.g. 'model.weights.safetensors')" if weights_only
+                else ".fnn model files (e.g. 'model.fnn')")
+        raise ValueError(f"{name!r}: fastnn does not write Keras {suffix} files; it writes {ours}")
 
 
 def _encode_tensors(tensors, format_name):
@@ -114,6 +90,7 @@ def write_model_file(path, model, compile_config, optimizer_iterations, weights,
     """
     from . import __version__
 
+    refuse_keras_path(path, weights_only=False)
     tensors = _named_tensors(weights, optimizer_state)
     meta = {
         "format": FORMAT_NAME,
@@ -137,54 +114,12 @@ def write_model_file(path, model, compile_config, optimizer_iterations, weights,
 
 def write_weights_file(path, weights):
     """Write weights (a list of arrays) atomically as a plain safetensors file of ``weights/<i>``."""
+    refuse_keras_path(path, weights_only=True)
     data = _encode_tensors(_named_tensors(weights, {}), WEIGHTS_FORMAT_NAME)
     atomic_write(path, lambda f: f.write(data))
 
 
 # ------------------------------------------------------------------------------------ JSON and model.json
-
-def _reject_constant(name):
-    raise ModelFileError(f"JSON holds the non-standard constant {name}")
-
-
-def _unique_keys(pairs):
-    obj = {}
-    for key, value in pairs:
-        if key in obj:
-            raise ModelFileError(f"JSON object repeats the key {key!r}")
-        obj[key] = value
-    return obj
-
-
-def _check_depth(value, what):
-    """Refuse JSON nested deeper than MAX_JSON_DEPTH (walked iteratively, so nothing recurses deeply)."""
-    stack = [(value, 1)]
-    while stack:
-        node, depth = stack.pop()
-        if depth > MAX_JSON_DEPTH:
-            raise ModelFileError(f"{what} is nested deeper than {MAX_JSON_DEPTH} levels")
-        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
-        stack.extend((child, depth + 1) for child in children)
-
-
-def _parse_json(data, what):
-    """Strict JSON: UTF-8, no NaN/Infinity, no repeated keys, bounded depth."""
-    try:
-        text = data.decode("utf-8")
-        value = json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_unique_keys)
-    except ModelFileError as e:
-        raise ModelFileError(f"{what}: {e}") from None
-    except RecursionError:
-        raise ModelFileError(f"{what} is nested too deeply") from None
-    except (UnicodeDecodeError, ValueError) as e:
-        raise ModelFileError(f"{what} is not valid JSON: {e}") from None
-    _check_depth(value, what)
-    return value
-
-
-def _is_int(value):
-    return isinstance(value, int) and not isinstance(value, bool)
-
 
 def _check_manifest(tensors):
     """Validate the tensor list of model.json; return it as an ordered {name: shape tuple}."""
@@ -200,7 +135,7 @@ def _check_manifest(tensors):
         if dtype != "float32":
             raise ModelFileError(f"model.json: tensor {name!r} has dtype {dtype!r}, only 'float32' is allowed")
         if (not isinstance(shape, list) or len(shape) > MAX_RANK
-                or not all(_is_int(d) and 0 <= d <= MAX_TENSOR_BYTES for d in shape)):
+                or not all(is_int(d) and 0 <= d <= MAX_TENSOR_BYTES for d in shape)):
             raise ModelFileError(f"model.json: tensor {name!r} has an invalid shape {shape!r}")
         total += 4 * math.prod(shape)
         if total > MAX_TENSOR_BYTES:
@@ -220,7 +155,7 @@ def _check_meta(meta):
     if meta.get("format") != FORMAT_NAME:
         raise ModelFileError(f"model.json: format is {meta.get('format')!r}, expected {FORMAT_NAME!r}")
     version = meta.get("format_version")
-    if not _is_int(version) or version < 1:
+    if not is_int(version) or version < 1:
         raise ModelFileError(f"model.json: invalid format_version {version!r}")
     if version > FORMAT_VERSION:
         raise ModelFileError(f"model.json: format_version {version} is newer than this fastnn reads "
@@ -238,78 +173,57 @@ def _check_meta(meta):
     if meta["compile_config"] is not None and not isinstance(meta["compile_config"], dict):
         raise ModelFileError("model.json: compile_config must be an object or null")
     iterations = meta["optimizer_iterations"]
-    if iterations is not None and not (_is_int(iterations) and 0 <= iterations < 2 ** 62):
+    if iterations is not None and not (is_int(iterations) and 0 <= iterations < 2 ** 62):
         raise ModelFileError(f"model.json: invalid optimizer_iterations {iterations!r}")
+    metrics = (meta["compile_config"] or {}).get("metrics")
+    if isinstance(metrics, (list, dict)) and len(metrics) > MAX_METRICS:
+        raise ModelFileError(f"model.json: compile_config lists {len(metrics)} metrics, more than the limit "
+                             f"{MAX_METRICS}")
     return _check_manifest(meta["tensors"])
-
-
-# ------------------------------------------------------------------------------------------- safetensors
-
-def read_safetensors_header(data, what):
-    """Parse and check the safetensors header: {name: (shape, begin, end)} tiling the buffer."""
-    if len(data) < 8:
-        raise ModelFileError(f"{what} is truncated ({len(data)} bytes)")
-    n = int.from_bytes(data[:8], "little")
-    if n > min(len(data) - 8, MAX_JSON_BYTES):
-        raise ModelFileError(f"{what}: header length {n} runs past the end of the data")
-    header = _parse_json(bytes(data[8:8 + n]), f"{what} header")
-    if not isinstance(header, dict):
-        raise ModelFileError(f"{what}: header is not a JSON object")
-    entries = {}
-    for name, entry in header.items():
-        if name == "__metadata__":
-            if not isinstance(entry, dict) or not all(isinstance(v, str) for v in entry.values()):
-                raise ModelFileError(f"{what}: __metadata__ must map strings to strings")
-            continue
-        if (not isinstance(entry, dict) or set(entry) != {"dtype", "shape", "data_offsets"}
-                or not isinstance(entry["shape"], list) or not all(_is_int(d) and d >= 0 for d in entry["shape"])
-                or not isinstance(entry["data_offsets"], list) or len(entry["data_offsets"]) != 2
-                or not all(_is_int(o) for o in entry["data_offsets"])):
-            raise ModelFileError(f"{what}: malformed header entry for tensor {name!r}")
-        if entry["dtype"] != "F32":
-            raise ModelFileError(f"{what}: tensor {name!r} has dtype {entry['dtype']!r}, only float32 (F32) "
-                                 f"is allowed")
-        begin, end = entry["data_offsets"]
-        if end - begin != 4 * math.prod(entry["shape"]):
-            raise ModelFileError(f"{what}: tensor {name!r} byte range does not match its shape")
-        entries[name] = (tuple(entry["shape"]), begin, end)
-    position = 0
-    for shape, begin, end in sorted(entries.values(), key=lambda e: e[1:]):
-        if begin != position:
-            raise ModelFileError(f"{what}: tensor data overlaps or leaves gaps")
-        position = end
-    if position != len(data) - 8 - n:
-        raise ModelFileError(f"{what}: tensor data does not fill the buffer (truncated or padded)")
-    return entries
-
-
-def decode_tensors(data, manifest, what):
-    """Check safetensors bytes against a manifest {name: shape} and return {name: float32 array}."""
-    entries = read_safetensors_header(data, what)
-    if set(entries) != set(manifest):
-        missing, extra = sorted(set(manifest) - set(entries)), sorted(set(entries) - set(manifest))
-        raise ModelFileError(f"{what}: tensors do not match the manifest (missing {missing}, extra {extra})")
-    for name, shape in manifest.items():
-        if entries[name][0] != shape:
-            raise ModelFileError(f"{what}: tensor {name!r} has shape {entries[name][0]}, manifest says {shape}")
-    from safetensors.numpy import load
-
-    try:
-        arrays = load(bytes(data))
-    except Exception as e:  # the library's own error type is not part of its public API
-        raise ModelFileError(f"{what}: unreadable safetensors data: {e}") from None
-    for name, shape in manifest.items():
-        array = arrays.get(name)
-        if array is None or array.dtype != np.float32 or array.shape != shape:
-            raise ModelFileError(f"{what}: tensor {name!r} does not decode to float32 {shape}")
-    return {name: arrays[name] for name in manifest}
 
 
 # ---------------------------------------------------------------------------------------------- reading
 
-def _read_member(zf, info):
-    """Read one zip member after checking its declared size and compression ratio."""
-    limit = MAX_JSON_BYTES if info.filename == JSON_MEMBER else MAX_TENSOR_BYTES + MAX_JSON_BYTES
+_END_RECORD = struct.Struct("<4s4H2LH")  # signature, disks, entries, directory size, offset, comment length
+_END_RECORD64 = struct.Struct("<4sQ2H2L4Q")  # signature, size, versions, disks, entries, directory size, offset
+_END_LOCATOR64_SIZE = 20
+
+
+def _declared_directory_size(f):
+    """The central directory size a zip's end record declares (its zip64 record's, if it has one), found the
+    way zipfile finds it; None where there is no end record (zipfile then refuses the file itself)."""
+    end = f.seek(0, os.SEEK_END)
+    f.seek(max(0, end - _END_RECORD.size - 0xFFFF))
+    tail = f.read()
+    at = len(tail) - _END_RECORD.size
+    if not (at >= 0 and tail[at:at + 4] == b"PK\x05\x06" and tail[-2:] == b"\0\0"):
+        at = tail.rfind(b"PK\x05\x06")
+        if at < 0 or len(tail) - at < _END_RECORD.size:
+            return None
+    size = _END_RECORD.unpack_from(tail, at)[5]
+    locator = at - _END_LOCATOR64_SIZE
+    if locator >= 0 and tail[locator:locator + 4] == b"PK\x06\x07":
+        at64 = locator - _END_RECORD64.size
+        if at64 < 0 or tail[at64:at64 + 4] != b"PK\x06\x06":
+            return None
+        size = _END_RECORD64.unpack_from(tail, at64)[8]
+    return size
+
+
+def _open_zip(f, path):
+    """zipfile.ZipFile(f), once the central directory it would parse is known to be small."""
+    size = _declared_directory_size(f)
+    if size is not None and size > MAX_CENTRAL_DIRECTORY_BYTES:
+        raise ModelFileError(f"{path}: the zip's central directory declares {size} bytes, far more than the two "
+                             f"members of a model file need (limit {MAX_CENTRAL_DIRECTORY_BYTES})")
+    f.seek(0)
+    try:
+        return zipfile.ZipFile(f, "r")
+    except (zipfile.BadZipFile, zlib.error, EOFError, ValueError, NotImplementedError) as e:
+        raise ModelFileError(f"{path} is not a fastnn model file (not a readable zip: {e})") from None
+
+def _check_member_info(info, limit):
+    """Refuse a zip member from its directory entry: declared size, encryption, method, compression ratio."""
     if info.file_size > limit:
         raise ModelFileError(f"{info.filename} declares {info.file_size} bytes, more than the limit {limit}")
     if info.flag_bits & 0x1:
@@ -319,14 +233,25 @@ def _read_member(zf, info):
     if info.file_size > (1 << 20) and info.file_size > MAX_COMPRESSION_RATIO * max(info.compress_size, 1):
         raise ModelFileError(f"{info.filename} has a suspicious compression ratio "
                              f"({info.file_size} bytes from {info.compress_size})")
+
+
+@contextlib.contextmanager
+def _reading_member(info):
+    """Turn what a corrupt zip member makes zipfile or zlib raise into ModelFileError."""
     try:
-        with zf.open(info) as member:
-            data = member.read(info.file_size + 1)
-    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, RuntimeError, NotImplementedError) as e:
+        yield
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, RuntimeError, NotImplementedError,
+            UnicodeDecodeError) as e:  # the last: a local header flagged UTF-8 whose name does not decode
         raise ModelFileError(f"{info.filename} is corrupt: {e}") from None
+
+
+def _read_json_member(zf, info, what):
+    _check_member_info(info, MAX_JSON_BYTES)
+    with _reading_member(info), zf.open(info) as member:
+        data = member.read(info.file_size + 1)
     if len(data) != info.file_size:
         raise ModelFileError(f"{info.filename} is truncated or corrupt")
-    return data
+    return parse_json(data, what)
 
 
 def read_model_file(path):
@@ -337,26 +262,33 @@ def read_model_file(path):
         of float32 arrays (weights/0, weights/1, ...), and the optimizer state as {name: float32 array}.
     """
     path = os.fspath(path)
-    try:
-        zf = zipfile.ZipFile(path, "r")
-    except (zipfile.BadZipFile, zlib.error, EOFError, ValueError, NotImplementedError) as e:
-        raise ModelFileError(f"{path} is not a fastnn model file (not a readable zip: {e})") from None
-    with zf:
+    with open(path, "rb") as f, _open_zip(f, path) as zf:
         infos = zf.infolist()
         names = sorted(info.filename for info in infos)
         if names != sorted([JSON_MEMBER, TENSORS_MEMBER]):
             raise ModelFileError(f"{path}: expected exactly the members {JSON_MEMBER!r} and {TENSORS_MEMBER!r}, "
                                  f"found {names[:10]!r}")
         by_name = {info.filename: info for info in infos}
-        meta = _parse_json(_read_member(zf, by_name[JSON_MEMBER]), f"{path}: {JSON_MEMBER}")
+        meta = _read_json_member(zf, by_name[JSON_MEMBER], f"{path}: {JSON_MEMBER}")
         try:
             manifest = _check_meta(meta)
         except ModelFileError as e:
             raise ModelFileError(f"{path}: {e}") from None
-        tensors = decode_tensors(_read_member(zf, by_name[TENSORS_MEMBER]), manifest, f"{path}: {TENSORS_MEMBER}")
-    weights = [a for name, a in tensors.items() if name.startswith("weights/")]
-    optimizer_state = {name[len("optimizer/"):]: a for name, a in tensors.items() if name.startswith("optimizer/")}
+        info = by_name[TENSORS_MEMBER]
+        what = f"{path}: {TENSORS_MEMBER}"
+        _check_member_info(info, MAX_TENSOR_BYTES + MAX_JSON_BYTES)
+        with _reading_member(info), zf.open(info) as member:
+            tensors = read_tensors(member, info.file_size, what,
+                                   lambda entries: check_against_manifest(entries, manifest, what))
+    weights = [tensors[name] for name in manifest if name.startswith("weights/")]
+    optimizer_state = {name[len("optimizer/"):]: tensors[name] for name in manifest if name.startswith("optimizer/")}
     return meta, weights, optimizer_state
+
+
+def _check_weight_names(entries, path):
+    names = [f"weights/{i}" for i in range(len(entries))]
+    if set(entries) != set(names):
+        raise ModelFileError(f"{path}: expected the tensors weights/0, weights/1, ..., got {sorted(entries)[:10]}")
 
 
 def read_weights_file(path):
@@ -364,17 +296,12 @@ def read_weights_file(path):
     path = os.fspath(path)
     with open(path, "rb") as f:
         is_model_file = f.read(4) == b"PK\x03\x04"
-        size = f.seek(0, io.SEEK_END)
-        f.seek(0)
-        if not is_model_file and size > MAX_TENSOR_BYTES + MAX_JSON_BYTES:
-            raise ModelFileError(f"{path} is {size} bytes, more than the limit")
-        data = None if is_model_file else f.read()
-    if is_model_file:
-        _, weights, _ = read_model_file(path)
-        return weights
-    entries = read_safetensors_header(data, path)
-    names = [f"weights/{i}" for i in range(len(entries))]
-    if set(entries) != set(names):
-        raise ModelFileError(f"{path}: expected the tensors weights/0, weights/1, ..., got {sorted(entries)[:10]}")
-    arrays = decode_tensors(data, {name: entries[name][0] for name in names}, path)
-    return [arrays[name] for name in names]
+        size = os.fstat(f.fileno()).st_size
+        if not is_model_file:
+            if size > MAX_TENSOR_BYTES + MAX_JSON_BYTES:
+                raise ModelFileError(f"{path} is {size} bytes, more than the limit")
+            f.seek(0)
+            arrays = read_tensors(f, size, path, lambda entries: _check_weight_names(entries, path))
+            return [arrays[f"weights/{i}"] for i in range(len(arrays))]
+    _, weights, _ = read_model_file(path)
+    return weights

@@ -1,7 +1,8 @@
 """The table model.summary() prints: one row per layer (name (type), output shape, parameters, and for a
 functional model what each call reads), then the parameter totals, drawn in Keras's box style."""
+from . import _terminal
 
-__all__ = ["summary_lines"]
+__all__ = ["summary_lines", "print_summary"]
 
 
 def _format_bytes(count):
@@ -55,10 +56,11 @@ def _wrap(text, width):
 def summary_lines(model, line_length=None):
     """The lines of model.summary(): a box table of layers, then parameter totals."""
     rows = _rows(model)
-    widths = [33, 24, 15] if len(rows[0] if rows else ()) != 4 else [25, 20, 10, 20]
+    # 79 columns by default, so the table does not wrap in an 80-column terminal
+    widths = [30, 24, 15] if len(rows[0] if rows else ()) != 4 else [20, 17, 10, 19]
     headers = ("Layer (type)", "Output Shape", "Param #", "Connected to")[:len(widths)]
     if line_length:
-        extra = max(int(line_length) - sum(widths) - 3 * len(widths) - 1, 0)
+        extra = max(int(line_length) - sum(widths) - 3 * len(widths) - 1, 0)  # beyond the default width
         widths[0] += extra // 2
         widths[1] += extra - extra // 2
 
@@ -92,3 +94,9 @@ def summary_lines(model, line_length=None):
               f" Trainable params: {trainable:,} ({_format_bytes(4 * trainable)})",
               f" Non-trainable params: {total - trainable:,} ({_format_bytes(4 * (total - trainable))})"]
     return lines
+
+
+def print_summary(model, line_length=None, print_fn=None):
+    """Print summary_lines with print_fn, or to stdout, drawn in ASCII where stdout cannot encode the boxes."""
+    for line in summary_lines(model, line_length):
+        (print_fn or _terminal.write_line)(line)

@@ -2,9 +2,14 @@
 import sys
 import time
 
+from . import _terminal
+
 __all__ = ["ProgressBar"]
 
 _WIDTH = 20
+_MIN_WIDTH = 5  # how far the bar shrinks on a terminal too narrow for it
+_UNICODE_BAR = ("━", "─")
+_ASCII_BAR = ("=", ".")
 
 
 def _format_duration(seconds):
@@ -38,6 +43,9 @@ class ProgressBar:
 
     With verbose=1 the line is redrawn in place (at most every `interval` seconds) when the output is a
     terminal, and printed once at the end otherwise; verbose=2 prints one summary line at the end.
+    On a terminal every redraw fits its width (the values are cut, and on very narrow terminals the bar
+    shrinks), since a wrapped line cannot be redrawn in place; the final line is whole. Streams that
+    cannot encode the bar characters get '=' and '.'.
 
     Args:
         target: total number of steps.
@@ -54,7 +62,9 @@ class ProgressBar:
         self.file = file if file is not None else sys.stdout
         self.interval = interval
         isatty = getattr(self.file, "isatty", None)
-        self.dynamic = verbose == 1 and ((isatty is not None and isatty()) or "ipykernel" in sys.modules)
+        self._terminal = isatty is not None and isatty()
+        self.dynamic = verbose == 1 and (self._terminal or "ipykernel" in sys.modules)
+        self._bar_chars = _UNICODE_BAR if _terminal.can_encode(self.file, "".join(_UNICODE_BAR)) else _ASCII_BAR
         self.start = time.perf_counter()
         self._next_draw = self.start + interval
         self._last_len = 0
@@ -82,14 +92,21 @@ class ProgressBar:
         count = f"{current:{len(str(self.target))}d}/{self.target}"
         if self.verbose == 2:
             line = f"{count} - {_format_duration(elapsed)} - {_format_per_step(per_step, self.unit)}"
-            self.file.write(line + format_values(values) + "\n")
+            self.file.write(_terminal.printable(line + format_values(values), self.file) + "\n")
             self.file.flush()
             return
-        done = min(int(_WIDTH * current / self.target), _WIDTH)
-        bar = "━" * done + "─" * (_WIDTH - done)
         shown = elapsed if finalize else per_step * (self.target - current)
-        line = f"{count} {bar} {_format_duration(shown)} {_format_per_step(per_step, self.unit)}"
-        line += format_values(values)
+        timing = f" {_format_duration(shown)} {_format_per_step(per_step, self.unit)}"
+        # writing a terminal's last column wraps on some terminals; the final line is never redrawn
+        room = _terminal.width(self.file) - 1 if self._terminal and not finalize else None
+        if room is None:
+            bar_width = _WIDTH
+        else:
+            bar_width = max(_MIN_WIDTH, min(_WIDTH, room - len(count) - 1 - len(timing)))
+        done_char, todo_char = self._bar_chars
+        done = min(int(bar_width * current / self.target), bar_width)
+        line = f"{count} {done_char * done}{todo_char * (bar_width - done)}{timing}{format_values(values)}"
+        line = _terminal.printable(line[:room], self.file)
         if self.dynamic:
             padding = " " * max(self._last_len - len(line), 0)
             self.file.write("\r" + line + padding + ("\n" if finalize else ""))

@@ -29,3 +29,17 @@ def nthreads(request):
 @pytest.fixture
 def rng():
     return np.random.default_rng(1234)
+
+
+_REPORT_LINES = pytest.StashKey[list]()
+
+
+@pytest.fixture
+def fuzz_report(request):
+    """fuzz_report(line): show line in the test run's closing summary (fuzz case counts)."""
+    return request.config.stash.setdefault(_REPORT_LINES, []).append
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    for line in config.stash.get(_REPORT_LINES, []):
+        terminalreporter.write_line(line)

@@ -12,7 +12,7 @@ from safetensors.numpy import load as st_load
 from safetensors.numpy import save as st_save
 
 import fastnn
-from fastnn import _fnnfile, saving
+from fastnn import _strictread, saving
 from fastnn.layers import Dense
 from fastnn.saving import ModelFileError
 
@@ -313,6 +313,18 @@ def test_wrong_member_names(trained, names):
     assert_rejected(path, "member")
 
 
+def test_undecodable_local_member_name(trained):
+    """Found by the fuzzer: a local header flagged UTF-8 whose name does not decode made zipfile raise
+    UnicodeDecodeError on open, which escaped as a plain ValueError."""
+    _, path = trained
+    data = bytearray(path.read_bytes())
+    assert data[:4] == b"PK\x03\x04" and data[30:40] == b"model.json"
+    struct.pack_into("<H", data, 6, struct.unpack_from("<H", data, 6)[0] | 0x800)
+    data[30:32] = b"\xed\xa0"
+    path.write_bytes(bytes(data))
+    assert_rejected(path, "corrupt")
+
+
 def central_entry(path, data):
     """Offset of model.json's central directory entry (the first one) in the file's bytes."""
     with zipfile.ZipFile(path) as zf:
@@ -523,20 +535,20 @@ def test_missing_file_is_an_oserror(tmp_path):
 
 def test_validation_layer_on_synthetic_safetensors():
     data = st_save({"a": np.ones((2, 3), np.float32), "b": np.zeros(4, np.float32)})
-    arrays = _fnnfile.decode_tensors(data, {"a": (2, 3), "b": (4,)}, "buf")
+    arrays = _strictread.decode_tensors(data, {"a": (2, 3), "b": (4,)}, "buf")
     np.testing.assert_array_equal(arrays["a"], np.ones((2, 3), np.float32))
     with pytest.raises(ModelFileError, match="shape"):
-        _fnnfile.decode_tensors(data, {"a": (3, 2), "b": (4,)}, "buf")
+        _strictread.decode_tensors(data, {"a": (3, 2), "b": (4,)}, "buf")
     with pytest.raises(ModelFileError, match="missing"):
-        _fnnfile.decode_tensors(data, {"a": (2, 3), "b": (4,), "c": (1,)}, "buf")
+        _strictread.decode_tensors(data, {"a": (2, 3), "b": (4,), "c": (1,)}, "buf")
     header_len = struct.unpack("<Q", data[:8])[0]
     header = json.loads(data[8:8 + header_len])
     header["a"]["data_offsets"] = [0, 4]
     forged = json.dumps(header).encode()
     with pytest.raises(ModelFileError, match="byte range"):
-        _fnnfile.decode_tensors(struct.pack("<Q", len(forged)) + forged + data[8 + header_len:], {}, "buf")
+        _strictread.decode_tensors(struct.pack("<Q", len(forged)) + forged + data[8 + header_len:], {}, "buf")
     with pytest.raises(ModelFileError):
-        _fnnfile.decode_tensors(io.BytesIO(data).read()[:30], {"a": (2, 3), "b": (4,)}, "buf")
+        _strictread.decode_tensors(io.BytesIO(data).read()[:30], {"a": (2, 3), "b": (4,)}, "buf")
 
 
 def test_random_corruption_only_ever_raises_modelfileerror(trained):

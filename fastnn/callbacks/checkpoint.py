@@ -1,7 +1,10 @@
 """ModelCheckpoint: save the model (or its weights) during training."""
+import math
 import os
 import warnings
 
+from .._fnnfile import refuse_keras_path
+from .._terminal import write_line
 from .base import Callback
 from .monitoring import monitor_mode
 
@@ -10,6 +13,9 @@ __all__ = ["ModelCheckpoint"]
 
 class ModelCheckpoint(Callback):
     """Save the model (or its weights) after every epoch, or only when the monitored quantity improves.
+
+    With verbose=1 it prints Keras's messages, values to 5 decimals; before the first save the best value
+    shows as inf (-inf when maximising), as tf.keras printed it (Keras 3.15 prints "None" there).
 
     Args:
         filepath: path, may hold format fields such as '{epoch:02d}' (1-based) and any log name ('{val_loss:.3f}').
@@ -28,6 +34,7 @@ class ModelCheckpoint(Callback):
         if save_freq != "epoch":
             raise ValueError(f"ModelCheckpoint: only save_freq='epoch' is supported, got {save_freq!r}")
         self.filepath = os.fspath(filepath)
+        refuse_keras_path(self.filepath, weights_only=bool(save_weights_only))
         self.monitor = monitor
         self.verbose = verbose
         self.save_best_only = bool(save_best_only)
@@ -49,14 +56,20 @@ class ModelCheckpoint(Callback):
                               RuntimeWarning, stacklevel=2)
                 return
             better = self.best is None or (value < self.best if self.mode == "min" else value > self.best)
+            best = self.best if self.best is not None else math.inf if self.mode == "min" else -math.inf
             if not better:
+                if self.verbose > 0:
+                    write_line(f"Epoch {epoch + 1}: {self.monitor} did not improve from {best:.5f}")
                 return
             if self.verbose > 0:
-                print(f"Epoch {epoch + 1}: {self.monitor} improved from {self.best} to {value}, saving to {path}")
+                write_line(f"Epoch {epoch + 1}: {self.monitor} improved from {best:.5f} to {value:.5f}, "
+                           f"saving model to {path}")
             self.best = value
         elif self.verbose > 0:
-            print(f"Epoch {epoch + 1}: saving model to {path}")
+            write_line(f"Epoch {epoch + 1}: saving model to {path}")
         if self.save_weights_only:
             self.model.save_weights(path)
         else:
             self.model.save(path)
+        if self.verbose > 0:
+            write_line(f"Epoch {epoch + 1}: finished saving model to {path}")

@@ -4,10 +4,16 @@ import warnings
 
 import numpy as np
 
+from .._terminal import write_line
 from .base import Callback
 from .monitoring import monitor_mode
 
 __all__ = ["ReduceLROnPlateau", "LearningRateScheduler"]
+
+
+def format_learning_rate(lr):
+    """7 significant digits (what float32 holds): 0.01 * 0.7 prints as 0.007, not 0.006999999999999999."""
+    return f"{lr:.7g}"
 
 
 def current_learning_rate(model, who):
@@ -80,7 +86,8 @@ class ReduceLROnPlateau(Callback):
                 new_lr = max(lr * self.factor, self.min_lr)
                 self.model.optimizer.learning_rate = new_lr
                 if self.verbose > 0:
-                    print(f"Epoch {epoch + 1}: ReduceLROnPlateau reducing learning rate to {new_lr}.")
+                    write_line(f"Epoch {epoch + 1}: ReduceLROnPlateau reducing learning rate to "
+                               f"{format_learning_rate(new_lr)}.")
                 self.cooldown_counter = self.cooldown
                 self.wait = 0
 
@@ -108,7 +115,8 @@ class LearningRateScheduler(Callback):
             raise ValueError(f"LearningRateScheduler: the schedule must return a finite float, got {lr!r}")
         self.model.optimizer.learning_rate = float(lr)
         if self.verbose > 0:
-            print(f"Epoch {epoch + 1}: LearningRateScheduler setting learning rate to {float(lr)}.")
+            write_line(f"Epoch {epoch + 1}: LearningRateScheduler setting learning rate to "
+                       f"{format_learning_rate(float(lr))}.")
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:

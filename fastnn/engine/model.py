@@ -470,11 +470,9 @@ class Model(Layer):
 
     def summary(self, line_length=None, print_fn=None, **kwargs):
         """Print a table of layers (name (type), output shape, parameters[, connected to]) and the totals."""
-        from .._summary import summary_lines
+        from .._summary import print_summary
 
-        print_fn = print_fn or print
-        for line in summary_lines(self, line_length):
-            print_fn(line)
+        print_summary(self, line_length, print_fn)
 
     def __reduce__(self):
         """Models pickle (and deep-copy) as their .fnn file: architecture, weights, compile settings and

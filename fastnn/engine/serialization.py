@@ -6,7 +6,7 @@ A functional config lists the layers in model.layers order, each with the calls 
 model ("inbound_nodes": the tensors each call reads, as [layer name, call index, output index]), then
 the model's inputs and outputs the same way. Nested models appear as layers whose config is their own.
 """
-from ..layers.base import get_layer_class, is_shape_list
+from ..layers.base import get_layer_class, is_shape_list, normalize_shape
 
 __all__ = ["layer_entry", "functional_config", "functional_from_config", "sequential_from_config",
            "model_from_config", "clone_model", "declared_weight_shapes"]
@@ -272,7 +272,7 @@ def _sequential_shapes(config, input_shape):
         if shape is None:
             shape = (None,) + tuple(layer._input_shape_arg) if layer._input_shape_arg is not None else None
             if shape is None and config.get("build_input_shape") is not None:
-                shape = (None,) + tuple(config["build_input_shape"])[1:]
+                shape = (None,) + normalize_shape(list(config["build_input_shape"])[1:], "build_input_shape")
             if shape is None:
                 raise _config_error("the model does not declare its input shape")
         weights += [tuple(int(d) for d in s) for s in layer.weight_shapes(shape)]

@@ -15,6 +15,10 @@ __all__ = ["Layer", "register", "get_layer_class", "unique_name", "serialize_obj
 
 _REGISTRY = {}
 _NAME_COUNTS = {}
+# Bounds on any shape a layer config can state, so configs from files cannot ask for absurd sizes (or make
+# the shape arithmetic itself slow): NumPy 1.x's own limit on dimensions, and 2**31 - 1 per dimension.
+MAX_SHAPE_RANK = 32
+MAX_DIMENSION = 2 ** 31 - 1
 
 
 def register(cls):
@@ -85,8 +89,10 @@ def normalize_shape(shape, what):
         shape = tuple(None if d is None else int(d) for d in shape)
     except (TypeError, ValueError):
         raise TypeError(f"{what}: expected a tuple of ints, got {shape!r}") from None
-    if any(d is not None and d <= 0 for d in shape):
-        raise ValueError(f"{what}: dimensions must be positive, got {shape}")
+    if len(shape) > MAX_SHAPE_RANK:
+        raise ValueError(f"{what}: at most {MAX_SHAPE_RANK} dimensions are supported, got {len(shape)}")
+    if any(d is not None and not 0 < d <= MAX_DIMENSION for d in shape):
+        raise ValueError(f"{what}: dimensions must be positive and at most {MAX_DIMENSION}, got {shape}")
     return shape
 
 

@@ -2,7 +2,7 @@
 import numpy as np
 
 from .. import _config
-from .base import Layer, register
+from .base import Layer, normalize_shape, register
 
 __all__ = ["Dropout"]
 
@@ -29,18 +29,26 @@ class Dropout(Layer):
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
             raise ValueError(f"Dropout '{self.name}': seed must be a non-negative int or None, got {seed!r}")
         self.rate = float(rate)
-        self.noise_shape = None if noise_shape is None else tuple(None if d is None else int(d) for d in noise_shape)
+        self.noise_shape = (None if noise_shape is None
+                            else normalize_shape(noise_shape, f"Dropout '{self.name}' noise_shape"))
         self.seed = None if seed is None else int(seed)
         self._rng = None if seed is None else np.random.default_rng(self.seed)
         self._scale = np.float32(1.0 / (1.0 - self.rate))
         self._rate32 = np.float32(self.rate)
 
     def _mask_shape(self, shape):
+        """noise_shape with the input's sizes for its None entries; every other entry must be 1 or the input's
+        size, so the mask is never larger than the input (unknown input sizes are checked at forward)."""
         if self.noise_shape is None:
             return shape
-        if len(self.noise_shape) != len(shape):
-            raise self._error(f"noise_shape {self.noise_shape} does not match inputs of shape {shape}")
+        if len(self.noise_shape) != len(shape) or any(n not in (None, 1, s) for n, s in zip(self.noise_shape, shape)
+                                                      if s is not None):
+            raise self._error(f"noise_shape {self.noise_shape} does not broadcast to inputs of shape {shape}")
         return tuple(s if n is None else n for n, s in zip(self.noise_shape, shape))
+
+    def build(self, input_shape):
+        self._mask_shape(tuple(input_shape))
+        super().build(input_shape)
 
     def forward(self, ctx, x):
         if not ctx.training or self.rate == 0.0:

@@ -1,7 +1,7 @@
 """Reshaping layers: Flatten and Reshape, which change only how each sample's values are laid out."""
 import math
 
-from .base import Layer, register
+from .base import MAX_DIMENSION, MAX_SHAPE_RANK, Layer, register
 
 __all__ = ["Flatten", "Reshape"]
 
@@ -41,9 +41,12 @@ class Reshape(Layer):
             target = tuple(int(d) for d in target_shape)
         except (TypeError, ValueError):
             raise TypeError(f"Reshape '{self.name}': target_shape must be a tuple of ints, got {target_shape!r}") from None
-        if sum(d == -1 for d in target) > 1 or any(d == 0 or d < -1 for d in target):
-            raise ValueError(f"Reshape '{self.name}': target_shape needs positive sizes and at most one -1, "
-                             f"got {target}")
+        if len(target) > MAX_SHAPE_RANK:
+            raise ValueError(f"Reshape '{self.name}': target_shape may have at most {MAX_SHAPE_RANK} dimensions, "
+                             f"got {len(target)}")
+        if sum(d == -1 for d in target) > 1 or any(d == 0 or d < -1 or d > MAX_DIMENSION for d in target):
+            raise ValueError(f"Reshape '{self.name}': target_shape needs sizes in [1, {MAX_DIMENSION}] and at "
+                             f"most one -1, got {target}")
         self.target_shape = target
 
     def compute_output_shape(self, input_shape):

@@ -5,6 +5,10 @@ from .base import _broadcast_weights, _same_rank, Metric
 
 __all__ = ["Precision", "Recall", "AUC"]
 
+# Each threshold costs a few float64 counters; a config (or a hostile model file) asking for more is refused
+# before anything is allocated (AUC(num_thresholds=10**8) would take 3.5 GB).
+MAX_THRESHOLDS = 100_000
+
 
 def _confusion_counts(y_true, y_pred, sample_weight, thresholds):
     """Weighted (tp, fp, fn) per threshold (sorted ascending, float32), a prediction being positive when
@@ -28,6 +32,8 @@ def _confusion_counts(y_true, y_pred, sample_weight, thresholds):
 
 
 def _check_thresholds(thresholds, what):
+    if np.size(thresholds) > MAX_THRESHOLDS:
+        raise ValueError(f"{what}: at most {MAX_THRESHOLDS} thresholds are supported, got {np.size(thresholds)}")
     values = np.atleast_1d(np.asarray(thresholds, dtype=np.float64))
     if values.ndim != 1 or values.size == 0 or np.any((values < 0) | (values > 1)):
         raise ValueError(f"{what}: thresholds must be numbers in [0, 1], got {thresholds!r}")
@@ -145,8 +151,10 @@ class AUC(Metric):
             raise ValueError(f"AUC: summation_method must be one of {', '.join(_SUMMATIONS)}, "
                              f"got {summation_method!r}")
         if thresholds is None:
-            if isinstance(num_thresholds, bool) or not isinstance(num_thresholds, int) or num_thresholds < 2:
-                raise ValueError(f"AUC: num_thresholds must be an int > 1, got {num_thresholds!r}")
+            if (isinstance(num_thresholds, bool) or not isinstance(num_thresholds, int)
+                    or not 2 <= num_thresholds <= MAX_THRESHOLDS):
+                raise ValueError(f"AUC: num_thresholds must be an int in [2, {MAX_THRESHOLDS}], "
+                                 f"got {num_thresholds!r}")
             inner = np.arange(1, num_thresholds - 1) / (num_thresholds - 1)
         else:
             inner = np.sort(_check_thresholds(thresholds, "AUC"))
