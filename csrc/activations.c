@@ -6,7 +6,10 @@
 
    Every kernel may run in place (y == x, dx == dy): element i is read before it is written, and
    softmax reads a whole row before writing it. No pointer is restrict for that reason; gcc still
-   vectorises every loop (vmath.h has no libm calls and no branches), behind a run-time overlap check. */
+   vectorises every loop (vmath.h has no libm calls and no branches), behind a run-time overlap check.
+
+   Like every elementwise family, this file is compiled once per instruction set, inside
+   csrc/isa/elementwise_<isa>.c, which renames its public functions per build. */
 #include <math.h>
 #include <string.h>
 #include "fastnn.h"
@@ -159,18 +162,6 @@ static const struct {
     [FNN_ACTIVATION_SOFTPLUS] = {elementwise_forward, softplus_backward, COSTLY_GRAIN, COSTLY_GRAIN},
     [FNN_ACTIVATION_SOFTMAX] = {softmax_forward, softmax_backward, COSTLY_GRAIN, CHEAP_GRAIN},
 };
-
-int fnn_activation_backward_input(int act) {
-    switch (act) {
-    case FNN_ACTIVATION_LINEAR: return FNN_NEEDS_NOTHING;
-    case FNN_ACTIVATION_RELU:
-    case FNN_ACTIVATION_ELU:
-    case FNN_ACTIVATION_SIGMOID:
-    case FNN_ACTIVATION_TANH:
-    case FNN_ACTIVATION_SOFTMAX: return FNN_NEEDS_Y;
-    default: return FNN_NEEDS_X;
-    }
-}
 
 /* Runs one range function over n elements, or over rows for softmax (whose grain counts elements). */
 static void run(int act, fnn_range_fn body, idx_t grain, idx_t rows, idx_t cols, struct act_args *args) {
