@@ -124,8 +124,7 @@ static void softmax_forward(void *ctx, idx_t lo, idx_t hi) {
     for (idx_t r = lo; r < hi; r++) {
         const float *x_r = a->x + r * cols;
         float *y_r = a->out + r * cols;
-        float max = x_r[0];
-        for (idx_t j = 1; j < cols; j++) max = x_r[j] > max ? x_r[j] : max;
+        float max = vm_max_f32(x_r, cols);
         for (idx_t j = 0; j < cols; j++) y_r[j] = vm_expf(x_r[j] - max);
         float inv = (float)(1.0 / vm_sum_f64(y_r, cols));
         for (idx_t j = 0; j < cols; j++) y_r[j] *= inv;
@@ -139,9 +138,7 @@ static void softmax_backward(void *ctx, idx_t lo, idx_t hi) {
     for (idx_t r = lo; r < hi; r++) {
         const float *y_r = a->y + r * cols, *dy_r = a->dy + r * cols;
         float *dx_r = a->out + r * cols;
-        double dot = 0.0;
-        for (idx_t j = 0; j < cols; j++) dot += (double)y_r[j] * dy_r[j];
-        float dot_f = (float)dot;
+        float dot_f = (float)vm_dot_f64(y_r, dy_r, cols);
         for (idx_t j = 0; j < cols; j++) dx_r[j] = y_r[j] * (dy_r[j] - dot_f);
     }
 }

@@ -173,19 +173,67 @@ static inline float vm_normal_cdf(float x, float e2) {
     return vm_select(t < 1.0f, 0.5f + 0.5f * erf_s, vm_select(x < 0.0f, half_erfc, 1.0f - half_erfc));
 }
 
-/* The sum of v[0, n) in float64, as four interleaved partial sums added at the end: a fixed order (n
-   alone decides it, never the thread count) whose additions do not all wait on one another */
+/* Reductions in a fixed order that n alone decides (never the thread count or the instruction set):
+   VM_LANES interleaved partial results, element j going to lane j % VM_LANES, folded pairwise at the
+   end. The lanes are independent, so gcc vectorises the loops on every path (16 float64 lanes are two
+   AVX-512, four AVX2 or eight SSE2 registers) and the additions do not wait on one another. Spans
+   shorter than VM_LANES (a softmax over ten classes) are reduced left to right instead: setting up
+   and folding the lanes would cost more than the span. */
+#define VM_LANES 16
+
+static inline double vm_fold_f64(double *lane) {
+    for (int width = VM_LANES / 2; width > 0; width /= 2)
+        for (int k = 0; k < width; k++) lane[k] += lane[k + width];
+    return lane[0];
+}
+
+/* The sum of v[0, n) in float64 */
 static inline double vm_sum_f64(const float *v, ptrdiff_t n) {
-    double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0;
-    ptrdiff_t j = 0;
-    for (; j + 4 <= n; j += 4) {
-        s0 += v[j];
-        s1 += v[j + 1];
-        s2 += v[j + 2];
-        s3 += v[j + 3];
+    if (n < VM_LANES) {
+        double sum = 0.0;
+        for (ptrdiff_t j = 0; j < n; j++) sum += v[j];
+        return sum;
     }
-    for (; j < n; j++) s0 += v[j];
-    return (s0 + s1) + (s2 + s3);
+    double lane[VM_LANES] = {0.0};
+    ptrdiff_t j = 0;
+    for (; j + VM_LANES <= n; j += VM_LANES)
+        for (int k = 0; k < VM_LANES; k++) lane[k] += v[j + k];
+    for (int k = 0; j < n; j++, k++) lane[k] += v[j];
+    return vm_fold_f64(lane);
+}
+
+/* The dot product of a[0, n) and b[0, n) in float64 (each product exact) */
+static inline double vm_dot_f64(const float *a, const float *b, ptrdiff_t n) {
+    if (n < VM_LANES) {
+        double sum = 0.0;
+        for (ptrdiff_t j = 0; j < n; j++) sum += (double)a[j] * b[j];
+        return sum;
+    }
+    double lane[VM_LANES] = {0.0};
+    ptrdiff_t j = 0;
+    for (; j + VM_LANES <= n; j += VM_LANES)
+        for (int k = 0; k < VM_LANES; k++) lane[k] += (double)a[j + k] * b[j + k];
+    for (int k = 0; j < n; j++, k++) lane[k] += (double)a[j] * b[j];
+    return vm_fold_f64(lane);
+}
+
+/* The largest of v[0, n), n >= 1 (-inf for an empty span). A NaN may or may not win; callers
+   subtract the maximum from every element, so a NaN input reaches the output either way. */
+static inline float vm_max_f32(const float *v, ptrdiff_t n) {
+    if (n < VM_LANES) {
+        float max = -INFINITY;
+        for (ptrdiff_t j = 0; j < n; j++) max = v[j] > max ? v[j] : max;
+        return max;
+    }
+    float lane[VM_LANES];
+    for (int k = 0; k < VM_LANES; k++) lane[k] = -INFINITY;
+    ptrdiff_t j = 0;
+    for (; j + VM_LANES <= n; j += VM_LANES)
+        for (int k = 0; k < VM_LANES; k++) lane[k] = v[j + k] > lane[k] ? v[j + k] : lane[k];
+    for (int k = 0; j < n; j++, k++) lane[k] = v[j] > lane[k] ? v[j] : lane[k];
+    for (int width = VM_LANES / 2; width > 0; width /= 2)
+        for (int k = 0; k < width; k++) lane[k] = lane[k + width] > lane[k] ? lane[k + width] : lane[k];
+    return lane[0];
 }
 
 #endif
