@@ -77,7 +77,7 @@ static void gelu_backward(void *ctx, idx_t lo, idx_t hi) {
     const float *x = a->x, *dy = a->dy;
     float *dx = a->out;
     for (idx_t i = lo; i < hi; i++) {
-        float e2 = vm_expf(-0.5f * x[i] * x[i]);
+        float e2 = vm_exp_negf(-0.5f * x[i] * x[i]);
         dx[i] = dy[i] * (vm_normal_cdf(x[i], e2) + x[i] * (VM_INV_SQRT_2PI * e2));
     }
 }
@@ -125,7 +125,7 @@ static void softmax_forward(void *ctx, idx_t lo, idx_t hi) {
         const float *x_r = a->x + r * cols;
         float *y_r = a->out + r * cols;
         float max = vm_max_f32(x_r, cols);
-        for (idx_t j = 0; j < cols; j++) y_r[j] = vm_expf(x_r[j] - max);
+        for (idx_t j = 0; j < cols; j++) y_r[j] = vm_exp_negf(x_r[j] - max);
         float inv = (float)(1.0 / vm_sum_f64(y_r, cols));
         for (idx_t j = 0; j < cols; j++) y_r[j] *= inv;
     }

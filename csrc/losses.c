@@ -91,7 +91,7 @@ static void pointwise_block(int loss, idx_t n, const float *t, const float *p, f
         /* -(y log s(z) + (1-y) log s(-z)) = log1p(e^-|z|) + (z > 0 ? z (1-y) : -z y): every part >= 0,
            so nothing cancels, and one e^-|z| serves the log and s(z) - y, the derivative. */
         for (idx_t j = 0; j < n; j++) {
-            float z = p[j], y = t[j], e = vm_expf(-fabsf(z));
+            float z = p[j], y = t[j], e = vm_exp_negf(-fabsf(z));
             float linear = vm_select(z > 0.0f, z * (1.0f - y), -z * y);
             term[j] = (vm_log1pf(e) + linear) * w[j];
             g[j] = (vm_select(z >= 0.0f, 1.0f, e) / (1.0f + e) - y) * gs[j];
@@ -213,7 +213,7 @@ static double categorical_logits_rows(idx_t r0, idx_t r1, idx_t cols, const floa
             for (idx_t j = 0; j < n; j++) term[j] = t_b[j] * (z_b[j] - max);
             tz += vm_sum_f64(term, n);
         }
-        for (idx_t j = 0; j < cols; j++) g_r[j] = vm_expf(z_r[j] - max);
+        for (idx_t j = 0; j < cols; j++) g_r[j] = vm_exp_negf(z_r[j] - max);
         double se = vm_sum_f64(g_r, cols);
         float gscale = (float)(w * scale), prob_scale = (float)(tsum / se);
         for (idx_t j = 0; j < cols; j++) g_r[j] = (g_r[j] * prob_scale - t_r[j]) * gscale;
@@ -272,7 +272,7 @@ static double sparse_categorical_logits_rows(idx_t r0, idx_t r1, idx_t cols, con
         idx_t label = (idx_t)labels[r];
         float max = vm_max_f32(z_r, cols);
         float z_label = z_r[label] - max;
-        for (idx_t j = 0; j < cols; j++) g_r[j] = vm_expf(z_r[j] - max);
+        for (idx_t j = 0; j < cols; j++) g_r[j] = vm_exp_negf(z_r[j] - max);
         double se = vm_sum_f64(g_r, cols);
         float gscale = (float)(w * scale), prob_scale = (float)(1.0 / se);
         for (idx_t j = 0; j < cols; j++) g_r[j] = g_r[j] * prob_scale * gscale;
