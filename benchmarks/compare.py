@@ -1,6 +1,6 @@
 """fastnn side by side with NumPy and PyTorch: one process, interleaved, equal threads, medians.
 
-Usage: python benchmarks/compare.py [--threads N] [--only gemm|models]
+Usage: python benchmarks/compare.py [--threads N] [--only gemm|kernels|models]
 To give NumPy its best OpenBLAS kernel, run with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset.
 """
 import argparse
@@ -26,7 +26,7 @@ def blas_description():
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--only", choices=["gemm", "models"])
+    parser.add_argument("--only", choices=["gemm", "kernels", "models"])
     parser.add_argument("--samples", type=int, default=11)
     args = parser.parse_args()
     fastnn.show_config()
@@ -34,11 +34,20 @@ def main():
     rows = []
     if args.only in (None, "gemm"):
         rows += [measure(r, samples=args.samples) for r in gemm_rows(args.threads)]
+    kernels = []
+    if args.only in (None, "kernels"):
+        from kernel_rows import kernel_rows
+        kernels = [measure(r, samples=args.samples) for r in kernel_rows(args.threads)]
+        rows += kernels
     if args.only in (None, "models"):
         from model_rows import import_row, memory_row, model_rows
         rows += [measure(r, samples=args.samples) for r in model_rows(args.threads)] + [import_row(), memory_row()]
     print()
     print_table(rows)
+    if kernels:
+        from kernel_rows import print_roofline
+        print()
+        print_roofline(kernels)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,10 @@
 
    Every kernel may run in place (y == x, dx == dy): element i is read before it is written, and
    softmax reads a whole row before writing it. No pointer is restrict for that reason; gcc still
-   vectorises every loop (vmath.h has no libm calls and no branches), behind a run-time overlap check. */
+   vectorises every loop (vmath.h has no libm calls and no branches), behind a run-time overlap check.
+
+   Like every elementwise family, this file is compiled once per instruction set, inside
+   csrc/isa/elementwise_<isa>.c, which renames its public functions per build. */
 #include <math.h>
 #include <string.h>
 #include "fastnn.h"
@@ -74,7 +77,7 @@ static void gelu_backward(void *ctx, idx_t lo, idx_t hi) {
     const float *x = a->x, *dy = a->dy;
     float *dx = a->out;
     for (idx_t i = lo; i < hi; i++) {
-        float e2 = vm_expf(-0.5f * x[i] * x[i]);
+        float e2 = vm_exp_negf(-0.5f * x[i] * x[i]);
         dx[i] = dy[i] * (vm_normal_cdf(x[i], e2) + x[i] * (VM_INV_SQRT_2PI * e2));
     }
 }
@@ -114,6 +117,13 @@ static void softplus_backward(void *ctx, idx_t lo, idx_t hi) {
     for (idx_t i = lo; i < hi; i++) dx[i] = dy[i] * vm_sigmoidf(x[i]);
 }
 
+/* Asks for the row after the current one while this one is computed: a softmax row is read from
+   memory by its first pass and then worked on in L1, so without this the memory sits idle during
+   the exps and the hardware prefetcher, which follows the streaming pass, does not look a row ahead. */
+static inline void prefetch_row(const float *row, idx_t cols) {
+    for (idx_t j = 0; j < cols; j += 64 / sizeof(float)) __builtin_prefetch(row + j, 0, 3);
+}
+
 // x, y are (rows, cols), rows [lo, hi); each row of y = exp(x_row - max) / sum, the sum in float64
 static void softmax_forward(void *ctx, idx_t lo, idx_t hi) {
     const struct act_args *a = ctx;
@@ -121,9 +131,9 @@ static void softmax_forward(void *ctx, idx_t lo, idx_t hi) {
     for (idx_t r = lo; r < hi; r++) {
         const float *x_r = a->x + r * cols;
         float *y_r = a->out + r * cols;
-        float max = x_r[0];
-        for (idx_t j = 1; j < cols; j++) max = x_r[j] > max ? x_r[j] : max;
-        for (idx_t j = 0; j < cols; j++) y_r[j] = vm_expf(x_r[j] - max);
+        if (r + 1 < hi) prefetch_row(x_r + cols, cols);
+        float max = vm_max_f32(x_r, cols);
+        for (idx_t j = 0; j < cols; j++) y_r[j] = vm_exp_negf(x_r[j] - max);
         float inv = (float)(1.0 / vm_sum_f64(y_r, cols));
         for (idx_t j = 0; j < cols; j++) y_r[j] *= inv;
     }
@@ -136,9 +146,8 @@ static void softmax_backward(void *ctx, idx_t lo, idx_t hi) {
     for (idx_t r = lo; r < hi; r++) {
         const float *y_r = a->y + r * cols, *dy_r = a->dy + r * cols;
         float *dx_r = a->out + r * cols;
-        double dot = 0.0;
-        for (idx_t j = 0; j < cols; j++) dot += (double)y_r[j] * dy_r[j];
-        float dot_f = (float)dot;
+
+        float dot_f = (float)vm_dot_f64(y_r, dy_r, cols);
         for (idx_t j = 0; j < cols; j++) dx_r[j] = y_r[j] * (dy_r[j] - dot_f);
     }
 }
@@ -159,18 +168,6 @@ static const struct {
     [FNN_ACTIVATION_SOFTPLUS] = {elementwise_forward, softplus_backward, COSTLY_GRAIN, COSTLY_GRAIN},
     [FNN_ACTIVATION_SOFTMAX] = {softmax_forward, softmax_backward, COSTLY_GRAIN, CHEAP_GRAIN},
 };
-
-int fnn_activation_backward_input(int act) {
-    switch (act) {
-    case FNN_ACTIVATION_LINEAR: return FNN_NEEDS_NOTHING;
-    case FNN_ACTIVATION_RELU:
-    case FNN_ACTIVATION_ELU:
-    case FNN_ACTIVATION_SIGMOID:
-    case FNN_ACTIVATION_TANH:
-    case FNN_ACTIVATION_SOFTMAX: return FNN_NEEDS_Y;
-    default: return FNN_NEEDS_X;
-    }
-}
 
 /* Runs one range function over n elements, or over rows for softmax (whose grain counts elements). */
 static void run(int act, fnn_range_fn body, idx_t grain, idx_t rows, idx_t cols, struct act_args *args) {

@@ -40,7 +40,12 @@ void fnn_sgemm_ref(int trans_a, int trans_b, idx_t m, idx_t n, idx_t k,
 int fnn_dense_backward(idx_t batch, idx_t in, idx_t out, const float *x, const float *w, const float *y,
                        const float *dy, float *dz, int act, float alpha, float *dw, float *db, float *dx);
 
-/* ---- activations, losses, optimizers (activations.c, losses.c, optim.c) ---- */
+/* ---- activations, losses, optimizers, reductions, metrics (activations.c, losses.c, optim.c,
+   reduce.c, metrics.c) ----
+   Each family is compiled once per instruction set (csrc/isa/elementwise_<isa>.c) and every entry
+   point below goes to the build of the SIMD path in force (elementwise.c). The AVX2 and AVX-512
+   builds fuse multiply-adds, so their results may differ from the scalar path's by an ulp or two;
+   within a path they are bitwise identical for any thread count. */
 #include <stdint.h>
 
 /* Elementwise kernels give each thread at least this many elements (fewer for transcendental ones),

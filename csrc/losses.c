@@ -2,8 +2,8 @@
    sum_r w_r * loss_r / rows.
 
    Rows are cut into FNN_REDUCE_CHUNKS fixed slices; fnn_parallel_for hands threads whole slices (or
-   runs them all inline when the work is small), each slice sums its rows in order in float64, and the
-   slices are added in order, so the value does not depend on the thread count. grad may be p itself:
+   runs them all inline when the work is small), each slice sums its rows in order in float64 (the
+   pointwise losses in fixed blocks of elements that may span rows), and the slices are added in order, so the value does not depend on the thread count. grad may be p itself:
    each row reads p before writing grad.
 
    Elementwise work (the logs and exps of vmath.h) runs in loops gcc vectorises, which therefore hold
@@ -13,7 +13,8 @@
 #include "fastnn.h"
 #include "vmath.h"
 
-/* Elements whose loss terms a row keeps on the stack before summing them. */
+/* Elements whose loss terms (and, for pointwise losses, weights and gradient scales) a block keeps
+   on the stack before summing them. */
 #define TERM_BLOCK 256
 
 /* Keras's epsilon(): probabilities are clipped to [EPS, 1 - EPS] before any log. Where a probability
@@ -52,67 +53,93 @@ static double sum_slices(struct loss_args *args, fnn_range_fn body, idx_t min_wo
     return total;
 }
 
-/* Columns [0, n) of one row of a pointwise loss: g = l'(p) * gscale, term = l(t, p). */
+/* n elements of a pointwise loss, any rows: g = l'(p) * gs, term = l(t, p) * w, where w and gs hold
+   each element's row weight and gradient scale. */
 static void pointwise_block(int loss, idx_t n, const float *t, const float *p, float *g, float *term,
-                            float gscale, float delta) {
+                            const float *w, const float *gs, float delta) {
     switch (loss) {
     case FNN_LOSS_MSE:
         for (idx_t j = 0; j < n; j++) {
             float e = p[j] - t[j];
-            term[j] = e * e;
-            g[j] = 2.0f * e * gscale;
+            term[j] = e * e * w[j];
+            g[j] = 2.0f * e * gs[j];
         }
         break;
     case FNN_LOSS_MAE:
         for (idx_t j = 0; j < n; j++) {
             float e = p[j] - t[j];
-            term[j] = fabsf(e);
-            g[j] = (e > 0.0f ? gscale : (e < 0.0f ? -gscale : 0.0f));
+            term[j] = fabsf(e) * w[j];
+            g[j] = (e > 0.0f ? gs[j] : (e < 0.0f ? -gs[j] : 0.0f));
         }
         break;
     case FNN_LOSS_HUBER:
         for (idx_t j = 0; j < n; j++) {
             float e = p[j] - t[j], a = fabsf(e);
             int quadratic = a <= delta;
-            term[j] = vm_select(quadratic, 0.5f * e * e, delta * a - 0.5f * delta * delta);
-            g[j] = vm_select(quadratic, e, e > 0.0f ? delta : -delta) * gscale;
+            term[j] = vm_select(quadratic, 0.5f * e * e, delta * a - 0.5f * delta * delta) * w[j];
+            g[j] = vm_select(quadratic, e, e > 0.0f ? delta : -delta) * gs[j];
         }
         break;
     case FNN_LOSS_BCE:
         for (idx_t j = 0; j < n; j++) {
             float q = clip_prob(p[j]), y = t[j];
-            term[j] = -(y * vm_logf(q) + (1.0f - y) * vm_logf(1.0f - q));
-            g[j] = vm_select(inside(p[j]), (q - y) / (q * (1.0f - q)) * gscale, 0.0f);
+            term[j] = -(y * vm_logf(q) + (1.0f - y) * vm_logf(1.0f - q)) * w[j];
+            g[j] = vm_select(inside(p[j]), (q - y) / (q * (1.0f - q)) * gs[j], 0.0f);
         }
         break;
     case FNN_LOSS_BCE_LOGITS:
-        /* -(y log s(z) + (1-y) log s(-z)): both terms <= 0, so nothing cancels; d/dz = s(z) - y */
+        /* -(y log s(z) + (1-y) log s(-z)) = log1p(e^-|z|) + (z > 0 ? z (1-y) : -z y): every part >= 0,
+           so nothing cancels, and one e^-|z| serves the log and s(z) - y, the derivative. */
         for (idx_t j = 0; j < n; j++) {
-            float z = p[j], y = t[j];
-            term[j] = -(y * vm_log_sigmoidf(z) + (1.0f - y) * vm_log_sigmoidf(-z));
-            g[j] = (vm_sigmoidf(z) - y) * gscale;
+            float z = p[j], y = t[j], e = vm_exp_negf(-fabsf(z));
+            float linear = vm_select(z > 0.0f, z * (1.0f - y), -z * y);
+            term[j] = (vm_log1pf(e) + linear) * w[j];
+            g[j] = (vm_select(z >= 0.0f, 1.0f, e) / (1.0f + e) - y) * gs[j];
         }
         break;
     }
 }
 
-// t, p, g are (rows, cols) rows [r0, r1); returns sum_r w_r * sum_c l(t, p), g = l'(p) * w_r * scale
+/* Each element's row weight w and gradient scale gs (w * scale rounded once) for elements
+   [e0, e0 + n) of a (rows, cols) array, from sample_weight (rows,). */
+static void element_weights(idx_t e0, idx_t n, idx_t cols, const float *sample_weight, double scale,
+                            float *w, float *gs) {
+    if (cols == 1) {
+        for (idx_t j = 0; j < n; j++) {
+            w[j] = sample_weight[e0 + j];
+            gs[j] = (float)(sample_weight[e0 + j] * scale);
+        }
+        return;
+    }
+    idx_t r = e0 / cols, c = e0 % cols;
+    for (idx_t j = 0; j < n; r++, c = 0) {
+        idx_t span = FNN_MIN(cols - c, n - j);
+        float w_r = sample_weight[r], gs_r = (float)(w_r * scale);
+        for (idx_t k = 0; k < span; k++) {
+            w[j + k] = w_r;
+            gs[j + k] = gs_r;
+        }
+        j += span;
+    }
+}
+
+// t, p, g are (rows, cols), rows [r0, r1); returns sum_r w_r * sum_c l(t, p), g = l'(p) * w_r * scale.
+// The rows' elements are contiguous, so blocks of TERM_BLOCK of them run whatever the row length:
+// a one-column output vectorises like a wide one.
 static double pointwise_rows(int loss, idx_t r0, idx_t r1, idx_t cols, const float *t, const float *p,
                              const float *sample_weight, float *g, double scale, float delta) {
-    float term[TERM_BLOCK];
-    double total = 0.0;
-    for (idx_t r = r0; r < r1; r++) {
-        const float *t_r = t + r * cols, *p_r = p + r * cols;
-        float *g_r = g + r * cols;
-        float w = sample_weight ? sample_weight[r] : 1.0f;
-        float gscale = (float)(w * scale);
-        double sum = 0.0;
-        for (idx_t j0 = 0; j0 < cols; j0 += TERM_BLOCK) {
-            idx_t n = FNN_MIN(TERM_BLOCK, cols - j0);
-            pointwise_block(loss, n, t_r + j0, p_r + j0, g_r + j0, term, gscale, delta);
-            sum += vm_sum_f64(term, n);
+    float term[TERM_BLOCK], w[TERM_BLOCK], gs[TERM_BLOCK];
+    if (!sample_weight)
+        for (idx_t j = 0; j < TERM_BLOCK; j++) {
+            w[j] = 1.0f;
+            gs[j] = (float)scale;
         }
-        total += w * sum;
+    double total = 0.0;
+    for (idx_t e0 = r0 * cols, end = r1 * cols; e0 < end; e0 += TERM_BLOCK) {
+        idx_t n = FNN_MIN(TERM_BLOCK, end - e0);
+        if (sample_weight) element_weights(e0, n, cols, sample_weight, scale, w, gs);
+        pointwise_block(loss, n, t + e0, p + e0, g + e0, term, w, gs, delta);
+        total += vm_sum_f64(term, n);
     }
     return total;
 }
@@ -177,8 +204,7 @@ static double categorical_logits_rows(idx_t r0, idx_t r1, idx_t cols, const floa
         const float *t_r = t + r * cols, *z_r = z + r * cols;
         float *g_r = g + r * cols;
         float w = sample_weight ? sample_weight[r] : 1.0f;
-        float max = z_r[0];
-        for (idx_t j = 1; j < cols; j++) max = z_r[j] > max ? z_r[j] : max;
+        float max = vm_max_f32(z_r, cols);
         /* -sum t_j (z_j - max - log se) = sum(t) log se - sum t_j (z_j - max); g holds e^(z - max) */
         double tz = 0.0, tsum = vm_sum_f64(t_r, cols);
         for (idx_t j0 = 0; j0 < cols; j0 += TERM_BLOCK) {
@@ -187,7 +213,7 @@ static double categorical_logits_rows(idx_t r0, idx_t r1, idx_t cols, const floa
             for (idx_t j = 0; j < n; j++) term[j] = t_b[j] * (z_b[j] - max);
             tz += vm_sum_f64(term, n);
         }
-        for (idx_t j = 0; j < cols; j++) g_r[j] = vm_expf(z_r[j] - max);
+        for (idx_t j = 0; j < cols; j++) g_r[j] = vm_exp_negf(z_r[j] - max);
         double se = vm_sum_f64(g_r, cols);
         float gscale = (float)(w * scale), prob_scale = (float)(tsum / se);
         for (idx_t j = 0; j < cols; j++) g_r[j] = (g_r[j] * prob_scale - t_r[j]) * gscale;
@@ -244,10 +270,9 @@ static double sparse_categorical_logits_rows(idx_t r0, idx_t r1, idx_t cols, con
         float *g_r = g + r * cols;
         float w = sample_weight ? sample_weight[r] : 1.0f;
         idx_t label = (idx_t)labels[r];
-        float max = z_r[0];
-        for (idx_t j = 1; j < cols; j++) max = z_r[j] > max ? z_r[j] : max;
+        float max = vm_max_f32(z_r, cols);
         float z_label = z_r[label] - max;
-        for (idx_t j = 0; j < cols; j++) g_r[j] = vm_expf(z_r[j] - max);
+        for (idx_t j = 0; j < cols; j++) g_r[j] = vm_exp_negf(z_r[j] - max);
         double se = vm_sum_f64(g_r, cols);
         float gscale = (float)(w * scale), prob_scale = (float)(1.0 / se);
         for (idx_t j = 0; j < cols; j++) g_r[j] = g_r[j] * prob_scale * gscale;

@@ -76,31 +76,41 @@ static inline float vm_reduce_ln2(float x, float *n, int32_t *ni) {
     return (x - *n * VM_LN2_HI) - *n * VM_LN2_LO;
 }
 
-/* e^x. x is clamped to [-104, 89] (NaN passes the clamps): below -104 e^x rounds to 0, above 89 it is
-   inf. 2^n is applied as two factors 2^(n/2) 2^(n - n/2), so subnormal results are rounded once and
-   n = 128 does not overflow early. */
-static inline float vm_expf(float x) {
-    x = vm_clampf(x, -104.0f, 89.0f);
+/* e^x for x in [-104, 89] (or NaN): below -104 e^x rounds to 0, above 89 it is inf. 2^n is applied as
+   two factors 2^(n>>1) 2^(n - (n>>1)), both within [2^-75, 2^64], so subnormal results are rounded
+   once and n = 128 does not overflow early. */
+static inline float vm_exp_clamped(float x) {
     float n;
     int32_t ni;
     float r = vm_reduce_ln2(x, &n, &ni);
     float p = 1.0f + (r + r * (r * vm_exp_q(r)));
-    int32_t half = ni / 2;
+    int32_t half = ni >> 1;
     return p * vm_pow2i(half) * vm_pow2i(ni - half);
 }
 
-/* e^x - 1, accurate near 0 where 1 cancels: 2^n (e^r - 1) + (2^n - 1), computed as
-   2 (t (e^r - 1) + (t - 1/2)) with t = 2^(n-1) so that n = 128 (x near 88.7) still fits. x is clamped
-   to [-30, 89] (e^-30 - 1 rounds to -1). Below 2^-25 in magnitude, e^x - 1 rounds to x itself (keeps -0). */
-static inline float vm_expm1f(float x) {
-    float xc = vm_clampf(x, -30.0f, 89.0f);
+/* e^x; NaN passes the clamps. */
+static inline float vm_expf(float x) { return vm_exp_clamped(vm_clampf(x, -104.0f, 89.0f)); }
+
+/* e^x for x <= 0 (or NaN), as most callers have it (e^-|x|, e^(x - max), e^(-x^2/2)): one clamp less. */
+static inline float vm_exp_negf(float x) { return vm_exp_clamped(vm_select(x < -104.0f, -104.0f, x)); }
+
+/* e^x - 1, accurate near 0 where 1 cancels, for x in [-30, 89] (or NaN): 2^n (e^r - 1) + (2^n - 1),
+   computed as 2 (t (e^r - 1) + (t - 1/2)) with t = 2^(n-1) so that n = 128 (x near 88.7) still fits.
+   Tiny x (n = 0, r = x) comes out as x + x^2 q(x), so it keeps its relative precision; only the sign
+   of -0 is lost. */
+static inline float vm_expm1_clamped(float x) {
     float n;
     int32_t ni;
-    float r = vm_reduce_ln2(xc, &n, &ni);
+    float r = vm_reduce_ln2(x, &n, &ni);
     float p = r + r * (r * vm_exp_q(r));
     float t = vm_pow2i(ni - 1);
-    float y = 2.0f * (t * p + (t - 0.5f));
-    return vm_select(fabsf(x) < 0x1p-25f, x, y);
+    return 2.0f * (t * p + (t - 0.5f));
+}
+
+/* e^x - 1. x is clamped to [-30, 89] (e^-30 - 1 rounds to -1). Below 2^-25 in magnitude, e^x - 1
+   rounds to x itself, which is returned (it keeps -0). */
+static inline float vm_expm1f(float x) {
+    return vm_select(fabsf(x) < 0x1p-25f, x, vm_expm1_clamped(vm_clampf(x, -30.0f, 89.0f)));
 }
 
 /* k ln2 + log(m) + corr for u = m 2^(k - k_extra) > 0 normal and finite, m in [sqrt(1/2), sqrt(2)).
@@ -136,24 +146,26 @@ static inline float vm_log1pf(float x) {
 
 /* 1 / (1 + e^-x): e^-|x| never overflows and x < 0 takes e / (1 + e), one division either way. */
 static inline float vm_sigmoidf(float x) {
-    float e = vm_expf(-fabsf(x));
+    float e = vm_exp_negf(-fabsf(x));
     return vm_select(x >= 0.0f, 1.0f, e) / (1.0f + e);
 }
 
-/* tanh|x| = -expm1(-2|x|) / (2 + expm1(-2|x|)): no cancellation near 0, exactly 1 once e^-2|x| is gone */
+/* tanh|x| = -expm1(-2|x|) / (2 + expm1(-2|x|)): no cancellation near 0, exactly 1 once e^-2|x| is
+   gone; the sign comes from x, so expm1 may lose the sign of -0. */
 static inline float vm_tanhf(float x) {
-    float em = vm_expm1f(-2.0f * fabsf(x));
+    float a = -2.0f * fabsf(x);
+    float em = vm_expm1_clamped(vm_select(a < -30.0f, -30.0f, a));
     return vm_copysignf(-em / (2.0f + em), x);
 }
 
 /* log(1 + e^x) = max(x, 0) + log1p(e^-|x|) */
 static inline float vm_softplusf(float x) {
-    return vm_select(x > 0.0f, x, 0.0f) + vm_log1pf(vm_expf(-fabsf(x)));
+    return vm_select(x > 0.0f, x, 0.0f) + vm_log1pf(vm_exp_negf(-fabsf(x)));
 }
 
 /* log sigmoid(x) = min(x, 0) - log1p(e^-|x|) = -softplus(-x) */
 static inline float vm_log_sigmoidf(float x) {
-    return vm_select(x < 0.0f, x, 0.0f) - vm_log1pf(vm_expf(-fabsf(x)));
+    return vm_select(x < 0.0f, x, 0.0f) - vm_log1pf(vm_exp_negf(-fabsf(x)));
 }
 
 /* Phi(x) = erfc(-x / sqrt2) / 2, the standard normal CDF, given e2 = e^(-x^2/2) (which the caller
@@ -173,19 +185,67 @@ static inline float vm_normal_cdf(float x, float e2) {
     return vm_select(t < 1.0f, 0.5f + 0.5f * erf_s, vm_select(x < 0.0f, half_erfc, 1.0f - half_erfc));
 }
 
-/* The sum of v[0, n) in float64, as four interleaved partial sums added at the end: a fixed order (n
-   alone decides it, never the thread count) whose additions do not all wait on one another */
+/* Reductions in a fixed order that n alone decides (never the thread count or the instruction set):
+   VM_LANES interleaved partial results, element j going to lane j % VM_LANES, folded pairwise at the
+   end. The lanes are independent, so gcc vectorises the loops on every path (16 float64 lanes are two
+   AVX-512, four AVX2 or eight SSE2 registers) and the additions do not wait on one another. Spans
+   shorter than VM_LANES (a softmax over ten classes) are reduced left to right instead: setting up
+   and folding the lanes would cost more than the span. */
+#define VM_LANES 16
+
+static inline double vm_fold_f64(double *lane) {
+    for (int width = VM_LANES / 2; width > 0; width /= 2)
+        for (int k = 0; k < width; k++) lane[k] += lane[k + width];
+    return lane[0];
+}
+
+/* The sum of v[0, n) in float64 */
 static inline double vm_sum_f64(const float *v, ptrdiff_t n) {
-    double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0;
-    ptrdiff_t j = 0;
-    for (; j + 4 <= n; j += 4) {
-        s0 += v[j];
-        s1 += v[j + 1];
-        s2 += v[j + 2];
-        s3 += v[j + 3];
+    if (n < VM_LANES) {
+        double sum = 0.0;
+        for (ptrdiff_t j = 0; j < n; j++) sum += v[j];
+        return sum;
     }
-    for (; j < n; j++) s0 += v[j];
-    return (s0 + s1) + (s2 + s3);
+    double lane[VM_LANES] = {0.0};
+    ptrdiff_t j = 0;
+    for (; j + VM_LANES <= n; j += VM_LANES)
+        for (int k = 0; k < VM_LANES; k++) lane[k] += v[j + k];
+    for (int k = 0; j < n; j++, k++) lane[k] += v[j];
+    return vm_fold_f64(lane);
+}
+
+/* The dot product of a[0, n) and b[0, n) in float64 (each product exact) */
+static inline double vm_dot_f64(const float *a, const float *b, ptrdiff_t n) {
+    if (n < VM_LANES) {
+        double sum = 0.0;
+        for (ptrdiff_t j = 0; j < n; j++) sum += (double)a[j] * b[j];
+        return sum;
+    }
+    double lane[VM_LANES] = {0.0};
+    ptrdiff_t j = 0;
+    for (; j + VM_LANES <= n; j += VM_LANES)
+        for (int k = 0; k < VM_LANES; k++) lane[k] += (double)a[j + k] * b[j + k];
+    for (int k = 0; j < n; j++, k++) lane[k] += (double)a[j] * b[j];
+    return vm_fold_f64(lane);
+}
+
+/* The largest of v[0, n), n >= 1 (-inf for an empty span). A NaN may or may not win; callers
+   subtract the maximum from every element, so a NaN input reaches the output either way. */
+static inline float vm_max_f32(const float *v, ptrdiff_t n) {
+    if (n < VM_LANES) {
+        float max = -INFINITY;
+        for (ptrdiff_t j = 0; j < n; j++) max = v[j] > max ? v[j] : max;
+        return max;
+    }
+    float lane[VM_LANES];
+    for (int k = 0; k < VM_LANES; k++) lane[k] = -INFINITY;
+    ptrdiff_t j = 0;
+    for (; j + VM_LANES <= n; j += VM_LANES)
+        for (int k = 0; k < VM_LANES; k++) lane[k] = v[j + k] > lane[k] ? v[j + k] : lane[k];
+    for (int k = 0; j < n; j++, k++) lane[k] = v[j] > lane[k] ? v[j] : lane[k];
+    for (int width = VM_LANES / 2; width > 0; width /= 2)
+        for (int k = 0; k < width; k++) lane[k] = lane[k + width] > lane[k] ? lane[k + width] : lane[k];
+    return lane[0];
 }
 
 #endif

@@ -293,26 +293,45 @@ VMATH_SHIM = """
 #define WRAP(name, expr) void name##_n(const float *x, float *y, ptrdiff_t n) { \\
     for (ptrdiff_t i = 0; i < n; i++) { float v = x[i]; y[i] = expr; } }
 WRAP(exp, vm_expf(v))
+WRAP(exp_neg, vm_exp_negf(-fabsf(v)))
 WRAP(expm1, vm_expm1f(v))
 WRAP(log, vm_logf(v))
 WRAP(log1p, vm_log1pf(v))
 WRAP(log_sigmoid, vm_log_sigmoidf(v))
-WRAP(normal_cdf, vm_normal_cdf(v, vm_expf(-0.5f * v * v)))
+WRAP(sigmoid, vm_sigmoidf(v))
+WRAP(tanh, vm_tanhf(v))
+WRAP(softplus, vm_softplusf(v))
+WRAP(normal_cdf, vm_normal_cdf(v, vm_exp_negf(-0.5f * v * v)))
 """
 
 
-@pytest.fixture(scope="module")
-def vmath_lib(tmp_path_factory):
-    """vmath.h built as the extension builds it (-O3, no ISA flags, no -ffast-math), one loop per function;
-    gcc must report every loop vectorised."""
+def setup_isa_flags():
+    """The per-ISA compile flags setup.py gives the elementwise builds, read from its source."""
+    import ast
+    tree = ast.parse((ROOT / "setup.py").read_text())
+    flags = {node.targets[0].id: ast.literal_eval(node.value) for node in tree.body
+             if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name)
+             and node.targets[0].id in ("AVX2_FLAGS", "AVX512_FLAGS")}
+    return {"scalar": [], "avx2": flags["AVX2_FLAGS"], "avx512": flags["AVX512_FLAGS"]}
+
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module", params=_C.SIMD_PATHS)
+def vmath_lib(request, tmp_path_factory):
+    """vmath.h built as the extension builds it for each SIMD path this CPU has (-O3, that path's flags
+    from setup.py, no -ffast-math), one loop per function; gcc must report every loop vectorised."""
     if shutil.which("gcc") is None:
         pytest.skip("needs gcc")
+    if not _C.cpu_supports(request.param):
+        pytest.skip(f"this CPU does not support {request.param}")
     tmp = tmp_path_factory.mktemp("vmath")
     (tmp / "shim.c").write_text(VMATH_SHIM)
-    csrc = pathlib.Path(__file__).resolve().parent.parent / "csrc"
     lib = tmp / "libvmath.so"
     result = subprocess.run(["gcc", "-O3", "-std=c11", "-fno-math-errno", "-Wall", "-shared", "-fPIC",
-                             "-fopt-info-vec-optimized", f"-I{csrc}", str(tmp / "shim.c"), "-o", str(lib)],
+                             *setup_isa_flags()[request.param], "-fopt-info-vec-optimized", f"-I{ROOT / 'csrc'}",
+                             str(tmp / "shim.c"), "-o", str(lib)],
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     vectorised = {line.split(":")[1] for line in result.stderr.splitlines() if "loop vectorized" in line}
@@ -328,13 +347,17 @@ def vmath_call(lib, name, x):
     return y
 
 
-# name -> (float64 reference, max ulp)
+# name -> (float64 reference, max ulp) on every SIMD path
 VMATH_FUNCTIONS = {
     "exp": (np.exp, 1.5),
+    "exp_neg": (lambda x: np.exp(-np.abs(x)), 1.5),
     "expm1": (np.expm1, 2),
     "log": (np.log, 1),
     "log1p": (np.log1p, 1),
     "log_sigmoid": (lambda x: -np.logaddexp(0.0, -x), 2),
+    "sigmoid": (sigmoid64, 3),
+    "tanh": (np.tanh, 3),
+    "softplus": (lambda x: np.logaddexp(0.0, x), 2),
 }
 
 
