@@ -1,53 +1,60 @@
 /* Fused recurrent layers, forward and backward: SimpleRNN, LSTM and GRU (reset after or before the
    recurrent product), in Keras's weight layouts.
 
-   Forward: the input projection of every timestep is one GEMM, x (batch*steps, in) @ kernel + bias,
-   into the gate buffer; each step then does one GEMM of the state by the recurrent kernel (GRU with
-   the reset before the product needs a second, for the candidate) and one pass over the batch rows
-   that applies the gate activations and updates the state. Backward: the steps in reverse, each one
-   pass that turns the state gradient into gate gradients (written over that step's gates) and one
-   GEMM by the transposed recurrent kernel; the kernel and recurrent-kernel gradients are then one
-   GEMM each over all steps.
+   Forward: the input projection of every timestep is one GEMM, x (steps*batch, in) @ kernel + bias,
+   into the gate buffer; each step then does one product of the state by the recurrent kernel (GRU
+   with the reset before the product needs a second, for the candidate) and one pass that applies the
+   gate activations and updates the state. Backward: the steps in reverse, each one pass that turns
+   the state gradient into gate gradients (written over that step's gates) and one product by the
+   transposed recurrent kernel; the kernel and recurrent-kernel gradients are then one GEMM each over
+   all steps.
 
-   Buffers are (batch, steps, .) in input-time order, the order of x's rows, so the GEMMs over all
-   steps read them as plain matrices; a step's rows are steps * width apart. go_backwards walks input
-   time downwards and reverses nothing.
+   Inside, buffers are time-major, (steps, batch, .) by input time, so a step's rows are contiguous and
+   the GEMMs over all steps read them as plain matrices; x is copied time-major once (a batch of one
+   already is). go_backwards walks input time downwards and reverses nothing.
 
-   Threads split the GEMMs over their outputs (fnn_sgemm) and the passes over batch rows, so no result
-   depends on the thread count, and a row's forward never reads another row: a sequence's output does
-   not depend on the batch it is in as long as fnn_sgemm's rows do not. */
+   Threads: the steps run in one parallel region in which each thread owns a range of units, NR-wide
+   blocks (NR = the micro-kernel's tile width): its columns of every gate's recurrent product, with the
+   recurrent kernel packed once per call into micro-kernel panels, and then the cell update of those
+   units. A step ends at one barrier (the next product reads every unit of the state). The per-step
+   products drive the GEMM micro-kernel with fnn_sgemm's K blocks, so each row gets exactly the bits
+   fnn_sgemm would give it; a batch of one calls fnn_sgemm's one-row path. No sum is split between
+   threads: any thread count gives the same bits, and a row's forward never reads another row. */
 #include <string.h>
 #include "../fastnn.h"
 #include "../gemm/gemm_internal.h"
 
-/* Gate elements a thread should have before a step's pass goes parallel (each costs an exp or two). */
-#define RNN_PASS_MIN_ELEMENTS 4096
 /* Buffers in the workspace start on 64-byte boundaries. */
 #define RNN_ALIGN_FLOATS 16
+/* The widest micro-kernel tile: packed panels are sized for it whatever the SIMD path. */
+#define RNN_MAX_NR 32
+/* Multiply-adds of recurrent product per step a thread should have: a barrier costs ~1 us. */
+#define RNN_THREAD_MIN_MACS 32768
 
 static idx_t gate_count(int cell) {
     return cell == FNN_RNN_LSTM ? 4 : cell == FNN_RNN_SIMPLE ? 1 : 3;
 }
 
-/* The workspace, carved by plan_workspace. Per-step buffers are (batch, steps, width); state and
-   scratch buffers are (batch, width). */
+static idx_t round_up(idx_t x, idx_t to) { return (x + to - 1) / to * to; }
+
+/* The workspace, carved by plan_workspace. Per-step buffers are (T, B, width) by input time. */
 typedef struct {
     idx_t gu;          /* gate columns: gates * units */
-    float *gates;      /* (B, T, gu): projection, then gate activations; the backward's gate gradients */
-    float *pre;        /* (B, T, gu) pre-activations, only when an activation's backward reads its input */
-    float *hprev;      /* (B, T, U) the state h each step starts from (training) */
-    float *cells;      /* (B, T, U) LSTM: c after each step (training) */
-    float *cell_act;   /* (B, T, U) LSTM: act(c) (training) */
-    float *extra;      /* (B, T, U) GRU: reset_after h @ R_h + b_h, reset_before r * h (training) */
-    float *step;       /* GRU: (B, 3U) reset_after's recurrent product, (B, U) reset_before's r * h */
-    float *h[2];       /* (B, U) state ping-pong: a step reads one and writes the other */
+    float *xt;         /* (T, B, I) x time-major (B > 1); the backward's dx before it is reordered */
+    float *gates;      /* (T, B, gu): projection, then gate activations; the backward's gate gradients */
+    float *pre;        /* (T, B, gu) pre-activations, only when an activation's backward reads its input */
+    float *hprev;      /* (T, B, U) training: the state each step starts from */
+    float *cells;      /* (T, B, U) LSTM training: c after each step */
+    float *cell_act;   /* (T, B, U) LSTM training: act(c) */
+    float *extra;      /* (T, B, U) GRU training: reset_after h @ R_h + b_h, reset_before r * h */
+    float *packed;     /* the recurrent kernel (backward: its transpose) in micro-kernel panels */
+    float *step;       /* GRU: (B, 3U) reset_after's recurrent product; (B, U) reset_before's r * h or its gradient */
+    float *h[2];       /* (B, U) state ping-pong (inference); h[0] takes the final state in training */
     float *c;          /* (B, U) LSTM cell state */
-    float *seen;       /* (B,) 1 once the row has had a kept step */
-    float *rt;         /* (gu, U) the recurrent kernel transposed (backward) */
+    float *first;      /* (B,) each row's first kept step (steps when none) */
     float *dh[2];      /* (B, U) state-gradient ping-pong (backward) */
     float *dc;         /* (B, U) LSTM cell-state gradient (backward) */
     float *tmp;        /* (B, gu + U) per-row scratch of the backward pass */
-    float *first;      /* (B,) step of each row's first kept step (backward) */
 } rnn_buffers;
 
 static int needs_input(int act) { return fnn_activation_backward_input(act) == FNN_NEEDS_X; }
@@ -63,31 +70,32 @@ static idx_t plan_workspace(const fnn_rnn_desc *d, int training, float *base, rn
     idx_t used = 0;
     memset(w, 0, sizeof *w);
     w->gu = gu;
-#define TAKE(field, floats)                                                    \
-    do {                                                                       \
-        w->field = base ? base + used : NULL;                                  \
-        used += ((floats) + RNN_ALIGN_FLOATS - 1) / RNN_ALIGN_FLOATS * RNN_ALIGN_FLOATS; \
+#define TAKE(field, floats)                                                                \
+    do {                                                                                   \
+        w->field = base ? base + used : NULL;                                              \
+        used += round_up(floats, RNN_ALIGN_FLOATS);                                        \
     } while (0)
-    TAKE(gates, B * T * gu);
+    if (B > 1) TAKE(xt, T * B * d->in);
+    TAKE(gates, T * B * gu);
+    if (B > 1) TAKE(packed, round_up(U, RNN_MAX_NR) * gu);
     TAKE(h[0], B * U);
     TAKE(h[1], B * U);
-    TAKE(seen, B);
+    TAKE(first, B);
     if (lstm) TAKE(c, B * U);
     if (gru) TAKE(step, B * (d->cell == FNN_RNN_GRU ? gu : U));
     if (training) {
-        if (keeps_pre(d)) TAKE(pre, B * T * gu);
-        TAKE(hprev, B * T * U);
+        if (B == 1) TAKE(packed, round_up(U, RNN_MAX_NR) * gu);
+        if (keeps_pre(d)) TAKE(pre, T * B * gu);
+        TAKE(hprev, T * B * U);
         if (lstm) {
-            TAKE(cells, B * T * U);
-            TAKE(cell_act, B * T * U);
+            TAKE(cells, T * B * U);
+            TAKE(cell_act, T * B * U);
             TAKE(dc, B * U);
         }
-        if (gru) TAKE(extra, B * T * U);
-        TAKE(rt, gu * U);
+        if (gru) TAKE(extra, T * B * U);
         TAKE(dh[0], B * U);
         TAKE(dh[1], B * U);
         TAKE(tmp, B * (gu + U));
-        TAKE(first, B);
     }
 #undef TAKE
     return used;
@@ -98,195 +106,346 @@ idx_t fnn_rnn_workspace_floats(const fnn_rnn_desc *d, int training) {
     return plan_workspace(d, training, NULL, &w);
 }
 
-/* The per-ISA activation of the GEMM epilogue (a tile in place), so the gates run the widest vectors. */
-static fnn_tile_activation tile_activation(void) {
+static const fnn_gemm_config *active_config(void) {
 #ifdef FASTNN_X86
     switch (fnn_simd_get()) {
-    case FNN_SIMD_AVX512: return fnn_gemm_avx512_config.activate;
-    case FNN_SIMD_AVX2: return fnn_gemm_avx2_config.activate;
+    case FNN_SIMD_AVX512: return &fnn_gemm_avx512_config;
+    case FNN_SIMD_AVX2: return &fnn_gemm_avx2_config;
     }
 #endif
-    return fnn_gemm_scalar_config.activate;
+    return &fnn_gemm_scalar_config;
 }
 
 static idx_t time_of(const fnn_rnn_desc *d, idx_t s) { return d->go_backwards ? d->steps - 1 - s : s; }
 
-/* What one step's pass over rows [lo, hi) needs. */
+/* ---- the per-step products ---- */
+
+// a is (m, k) rows lda apart, panel is (k, NR) packed, c is (m, nr) rows ldc apart:
+// c = [c +] a @ panel [+ bias], in fnn_sgemm's K blocks so each row gets fnn_sgemm's bits
+static void panel_product(const fnn_gemm_config *cfg, idx_t m, idx_t k, const float *a, idx_t lda,
+                          const float *panel, float *c, idx_t ldc, idx_t nr, int accumulate, const float *bias) {
+    idx_t blocks = (k + cfg->kc - 1) / cfg->kc, k_step = (k + blocks - 1) / blocks;
+    for (idx_t i = 0; i < m; i += cfg->mr) {
+        idx_t mr = FNN_MIN(cfg->mr, m - i);
+        for (idx_t pc = 0; pc < k; pc += k_step) {
+            idx_t kc = FNN_MIN(k_step, k - pc);
+            cfg->kernel(kc, a + i * lda + pc, lda, 1, panel + pc * cfg->nr, cfg->nr, c + i * ldc, ldc, mr, nr,
+                        accumulate || pc > 0, pc + kc >= k ? bias : NULL);
+        }
+    }
+}
+
+// r is (U, gu); panel (g, ub) holds columns [g*U + ub*NR, +NR) of r as (U, NR), lanes past the gate zero
+static void pack_forward_panels(const fnn_gemm_config *cfg, idx_t U, idx_t gates, const float *r, idx_t ub0,
+                                idx_t ub1, float *packed) {
+    const idx_t NR = cfg->nr, gu = gates * U, blocks = (U + NR - 1) / NR;
+    for (idx_t g = 0; g < gates; g++)
+        for (idx_t ub = ub0; ub < ub1; ub++) {
+            float *panel = packed + (g * blocks + ub) * U * NR;
+            idx_t nr = FNN_MIN(NR, U - ub * NR);
+            for (idx_t p = 0; p < U; p++)
+                for (idx_t j = 0; j < NR; j++) panel[p * NR + j] = j < nr ? r[p * gu + g * U + ub * NR + j] : 0.0f;
+        }
+}
+
+// r is (U, gu); panel ub holds columns [ub*NR, +NR) of r^T as (gu, NR), lanes past U zero
+static void pack_backward_panels(const fnn_gemm_config *cfg, idx_t U, idx_t gu, const float *r, idx_t ub0, idx_t ub1,
+                                 float *packed) {
+    const idx_t NR = cfg->nr;
+    for (idx_t ub = ub0; ub < ub1; ub++) {
+        float *panel = packed + ub * gu * NR;
+        idx_t nr = FNN_MIN(NR, U - ub * NR);
+        for (idx_t p = 0; p < gu; p++)
+            for (idx_t j = 0; j < NR; j++) panel[p * NR + j] = j < nr ? r[(ub * NR + j) * gu + p] : 0.0f;
+    }
+}
+
+/* Everything a sequence run shares; each thread adds its unit range. */
 typedef struct {
     const fnn_rnn_desc *d;
     const rnn_buffers *w;
+    const fnn_gemm_config *cfg;
+    fnn_tile_activation activate;  /* the GEMM epilogue's per-ISA activation: the gates run the widest vectors */
+    const float *recurrent, *recurrent_bias;
     const uint8_t *mask;
-    idx_t s, t, t_next;           /* step, its input time, the next step's input time (-1: last) */
-    const float *h_prev;          /* (B, U) */
-    float *h_next;                /* (B, U) */
-    const float *c_prev;          /* backward, LSTM: (B, U) rows c_stride apart */
-    idx_t c_stride;
-    float *y;                     /* output of this step for row 0, or NULL */
-    idx_t y_batch;
-    const float *dy;              /* backward: this step's output gradient for row 0, or NULL */
-    idx_t dy_batch;
-    float *dh_in, *dh_out;        /* backward: (B, U) gradient of this step's state, of the previous */
-    fnn_tile_activation activate;
+    float *y;                      /* forward output, or NULL */
+    idx_t y_batch, y_step;
+    const float *dy;               /* backward output gradient, or NULL */
+    idx_t dy_batch, dy_step;
+    const float *c0;
     int training;
-} step_pass;
+    int failed;                    /* set (by any thread) when a one-row fnn_sgemm could not run */
+} rnn_run;
 
-static int kept(const step_pass *p, idx_t b) { return !p->mask || p->mask[b * p->d->steps + p->t]; }
+/* One thread's view of one step: units [u0, u1) of every row. */
+typedef struct {
+    const rnn_run *r;
+    idx_t s, t;                    /* step and its input time */
+    idx_t ub0, ub1, u0, u1;        /* unit blocks and units */
+    const float *h_prev;           /* (B, U) */
+    float *h_next;                 /* (B, U) */
+    const float *c_prev;           /* backward, LSTM: (B, U) or NULL (zeros) */
+    float *dh_in, *dh_out;         /* backward: gradient of this step's state and of the previous one */
+} step_view;
 
-/* Activations of gate columns [col, col + width) of rows [lo, hi) of this step, in place. */
-static void activate_gates(const step_pass *p, idx_t lo, idx_t hi, idx_t col, idx_t width, int act, float alpha) {
-    const idx_t T = p->d->steps, gu = p->w->gu;
-    p->activate(act, alpha, p->w->gates + (lo * T + p->t) * gu + col, T * gu, hi - lo, width);
+static int kept(const step_view *v, idx_t b) { return !v->r->mask || v->r->mask[b * v->r->d->steps + v->t]; }
+
+/* c (+)= a @ the recurrent kernel's columns of gate g, this thread's units; a is (B, k) rows lda
+   apart, c is the gate block's first column, rows ldc apart. k_first selects the panels' K rows
+   [k_first, k_first + k) (the backward's split products). */
+static void recurrent_product(const step_view *v, idx_t g, const float *a, idx_t lda, idx_t k, float *c, idx_t ldc,
+                              int accumulate, const float *bias) {
+    const rnn_run *r = v->r;
+    const fnn_gemm_config *cfg = r->cfg;
+    const idx_t B = r->d->batch, U = r->d->units, NR = cfg->nr, blocks = (U + NR - 1) / NR;
+    if (B == 1) {
+        /* one row: fnn_sgemm's one-row path, the kernel read in place (no packing) */
+        if (v->u1 > v->u0 && fnn_sgemm(0, 0, 1, v->u1 - v->u0, k, a, lda, r->recurrent + g * U + v->u0, r->w->gu,
+                                       c + v->u0, ldc, accumulate, bias ? bias + v->u0 : NULL,
+                                       FNN_ACTIVATION_LINEAR, 0.0f) != 0) {
+#pragma omp atomic write
+            ((rnn_run *)r)->failed = 1;
+        }
+        return;
+    }
+    for (idx_t ub = v->ub0; ub < v->ub1; ub++) {
+        const float *panel = r->w->packed + (g * blocks + ub) * U * NR;
+        panel_product(cfg, B, k, a, lda, panel, c + ub * NR, ldc, FNN_MIN(NR, U - ub * NR), accumulate,
+                      bias ? bias + ub * NR : NULL);
+    }
 }
 
-/* Pre-activations of columns [col, col + width) of rows [lo, hi), kept for the backward. */
-static void keep_pre(const step_pass *p, idx_t lo, idx_t hi, idx_t col, idx_t width) {
-    if (!p->w->pre) return;
-    const idx_t T = p->d->steps, gu = p->w->gu;
-    for (idx_t b = lo; b < hi; b++) {
-        idx_t at = (b * T + p->t) * gu + col;
-        memcpy(p->w->pre + at, p->w->gates + at, width * sizeof(float));
+static void barrier(void) {
+#pragma omp barrier
+}
+
+/* Runs body(ctx, ub0, ub1) on the team, each thread a contiguous range of the unit blocks (maybe
+   empty: body must reach every barrier all the same), or inline on one thread. */
+typedef void (*team_fn)(void *ctx, idx_t ub0, idx_t ub1);
+
+static void run_team(const fnn_rnn_desc *d, idx_t blocks, team_fn body, void *ctx) {
+    idx_t macs = d->batch * d->units * gate_count(d->cell) * d->units;
+    idx_t threads = FNN_MIN(FNN_MIN((idx_t)fnn_get_num_threads(), blocks), macs / RNN_THREAD_MIN_MACS);
+    if (threads <= 1) {
+        body(ctx, 0, blocks);
+        return;
+    }
+#ifdef _OPENMP
+    /* one region for the whole sequence (not one per step) and a barrier a step: the recurrent
+       products are too small to pay for entering a region each time */
+#pragma omp parallel num_threads((int)threads)
+    {
+        idx_t team = omp_get_num_threads(), t = omp_get_thread_num();
+        idx_t lo = blocks / team * t + FNN_MIN(t, blocks % team);
+        body(ctx, lo, lo + blocks / team + (t < blocks % team));
+    }
+#else
+    body(ctx, 0, blocks);
+#endif
+}
+
+/* ---- forward ---- */
+
+/* Activations of gate g's columns [u0, u1) of every row, in place. */
+static void activate_gate(const step_view *v, idx_t g, int act, float alpha) {
+    const rnn_run *r = v->r;
+    const idx_t B = r->d->batch, gu = r->w->gu;
+    r->activate(act, alpha, r->w->gates + v->t * B * gu + g * r->d->units + v->u0, gu, B, v->u1 - v->u0);
+}
+
+/* Pre-activations of gate g's columns [u0, u1), kept for the backward. */
+static void keep_pre(const step_view *v, idx_t g) {
+    const rnn_run *r = v->r;
+    if (!r->w->pre) return;
+    const idx_t B = r->d->batch, gu = r->w->gu;
+    for (idx_t b = 0; b < B; b++) {
+        idx_t at = (v->t * B + b) * gu + g * r->d->units + v->u0;
+        memcpy(r->w->pre + at, r->w->gates + at, (v->u1 - v->u0) * sizeof(float));
     }
 }
 
 /* The end of a row's step, shared by every cell: a masked row carries its state (the masked-step
-   select); the new state is recorded for the next step's backward; the output is the state, or
-   for a masked step the previous output (the carried state once the row has had a kept step, else
-   zeros; zeros always with zero_output_for_mask). */
-static void finish_row(const step_pass *p, idx_t b, int keep) {
-    const fnn_rnn_desc *d = p->d;
-    const idx_t U = d->units;
-    const float *h_prev = p->h_prev + b * U;
-    float *h = p->h_next + b * U;
-    if (keep)
-        p->w->seen[b] = 1.0f;
-    else
-        memcpy(h, h_prev, U * sizeof(float));
-    if (p->training && p->t_next >= 0) memcpy(p->w->hprev + (b * d->steps + p->t_next) * U, h, U * sizeof(float));
-    if (p->y) {
-        float *y = p->y + b * p->y_batch;
-        if (keep || (p->w->seen[b] != 0.0f && !d->zero_output_for_mask))
-            memcpy(y, h, U * sizeof(float));
+   select); the output is the state, or for a masked step the previous output (the carried state
+   once the row has had a kept step, else zeros; zeros always with zero_output_for_mask). */
+static void finish_row(const step_view *v, idx_t b, int keep) {
+    const rnn_run *r = v->r;
+    const fnn_rnn_desc *d = r->d;
+    const idx_t U = d->units, width = v->u1 - v->u0;
+    float *h = v->h_next + b * U + v->u0;
+    if (!keep) memcpy(h, v->h_prev + b * U + v->u0, width * sizeof(float));
+    if (r->y && (d->return_sequences || v->s == d->steps - 1)) {
+        float *y = r->y + b * r->y_batch + (d->return_sequences ? v->s * r->y_step : 0) + v->u0;
+        if (keep || (!d->zero_output_for_mask && (float)v->s >= r->w->first[b]))
+            memcpy(y, h, width * sizeof(float));
         else
-            memset(y, 0, U * sizeof(float));
+            memset(y, 0, width * sizeof(float));
     }
 }
 
-// gates rows are (4U,) i, f, c, o; h_prev, h_next, c are (B, U)
-static void lstm_forward_rows(void *ctx, idx_t lo, idx_t hi) {
-    const step_pass *p = ctx;
-    const fnn_rnn_desc *d = p->d;
-    const rnn_buffers *w = p->w;
-    const idx_t T = d->steps, U = d->units;
-    keep_pre(p, lo, hi, 0, 4 * U);
-    activate_gates(p, lo, hi, 0, 2 * U, d->recurrent_act, d->recurrent_alpha);
-    activate_gates(p, lo, hi, 2 * U, U, d->act, d->alpha);
-    activate_gates(p, lo, hi, 3 * U, U, d->recurrent_act, d->recurrent_alpha);
-    for (idx_t b = lo; b < hi; b++) {
-        idx_t row = b * T + p->t;
+// step rows of gates (B, 4U) are i, f, c, o; c (B, U) is updated in place
+static void lstm_cell_forward(const step_view *v) {
+    const rnn_run *r = v->r;
+    const fnn_rnn_desc *d = r->d;
+    const rnn_buffers *w = r->w;
+    const idx_t B = d->batch, U = d->units;
+    for (idx_t g = 0; g < 4; g++) {
+        keep_pre(v, g);
+        activate_gate(v, g, g == 2 ? d->act : d->recurrent_act, g == 2 ? d->alpha : d->recurrent_alpha);
+    }
+    for (idx_t b = 0; b < B; b++) {
+        idx_t row = v->t * B + b;
         const float *gate_i = w->gates + row * 4 * U, *gate_f = gate_i + U, *gate_c = gate_f + U, *gate_o = gate_c + U;
-        float *c = w->c + b * U, *h = p->h_next + b * U;
-        int keep = kept(p, b);
+        float *c = w->c + b * U, *h = v->h_next + b * U;
+        int keep = kept(v, b);
         if (keep) {
-            for (idx_t u = 0; u < U; u++) c[u] = gate_f[u] * c[u] + gate_i[u] * gate_c[u];
+            for (idx_t u = v->u0; u < v->u1; u++) c[u] = gate_f[u] * c[u] + gate_i[u] * gate_c[u];
             /* act(c) goes where the backward reads it (training) or straight into h */
-            float *c_act = p->training ? w->cell_act + row * U : h;
-            memcpy(c_act, c, U * sizeof(float));
-            p->activate(d->act, d->alpha, c_act, U, 1, U);
-            for (idx_t u = 0; u < U; u++) h[u] = gate_o[u] * c_act[u];
+            float *c_act = r->training ? w->cell_act + row * U : h;
+            memcpy(c_act + v->u0, c + v->u0, (v->u1 - v->u0) * sizeof(float));
+            r->activate(d->act, d->alpha, c_act + v->u0, U, 1, v->u1 - v->u0);
+            for (idx_t u = v->u0; u < v->u1; u++) h[u] = gate_o[u] * c_act[u];
         }
-        if (p->training) memcpy(w->cells + row * U, c, U * sizeof(float));
-        finish_row(p, b, keep);
+        if (r->training) memcpy(w->cells + row * U + v->u0, c + v->u0, (v->u1 - v->u0) * sizeof(float));
+        finish_row(v, b, keep);
     }
 }
 
-// gates rows are (U,); h_prev, h_next are (B, U)
-static void simple_forward_rows(void *ctx, idx_t lo, idx_t hi) {
-    const step_pass *p = ctx;
-    const fnn_rnn_desc *d = p->d;
-    const idx_t T = d->steps, U = d->units;
-    keep_pre(p, lo, hi, 0, U);
-    activate_gates(p, lo, hi, 0, U, d->act, d->alpha);
-    for (idx_t b = lo; b < hi; b++) {
-        int keep = kept(p, b);
-        if (keep) memcpy(p->h_next + b * U, p->w->gates + (b * T + p->t) * U, U * sizeof(float));
-        finish_row(p, b, keep);
+// step rows of gates (B, U)
+static void simple_cell_forward(const step_view *v) {
+    const rnn_run *r = v->r;
+    const idx_t B = r->d->batch, U = r->d->units;
+    keep_pre(v, 0);
+    activate_gate(v, 0, r->d->act, r->d->alpha);
+    for (idx_t b = 0; b < B; b++) {
+        int keep = kept(v, b);
+        if (keep)
+            memcpy(v->h_next + b * U + v->u0, r->w->gates + (v->t * B + b) * U + v->u0, (v->u1 - v->u0) * sizeof(float));
+        finish_row(v, b, keep);
     }
 }
 
-/* GRU: h = z * h_prev + (1 - z) * hh, Keras's blend (PyTorch's with its gates renamed). */
-static void gru_blend(idx_t U, const float *z, const float *hh, const float *h_prev, float *h) {
-    for (idx_t u = 0; u < U; u++) h[u] = z[u] * h_prev[u] + (1.0f - z[u]) * hh[u];
+/* GRU: h = z * h_prev + (1 - z) * hh, Keras's blend (PyTorch's with its gates renamed); units [u0, u1). */
+static void gru_blend(const step_view *v) {
+    const rnn_run *r = v->r;
+    const idx_t B = r->d->batch, U = r->d->units;
+    for (idx_t b = 0; b < B; b++) {
+        const float *gate_z = r->w->gates + (v->t * B + b) * 3 * U, *gate_h = gate_z + 2 * U;
+        const float *h_prev = v->h_prev + b * U;
+        float *h = v->h_next + b * U;
+        int keep = kept(v, b);
+        if (keep)
+            for (idx_t u = v->u0; u < v->u1; u++) h[u] = gate_z[u] * h_prev[u] + (1.0f - gate_z[u]) * gate_h[u];
+        finish_row(v, b, keep);
+    }
 }
 
-// gates rows are (3U,) z, r, h from the input; step rows (3U,) are h_prev @ R + recurrent bias
-static void gru_forward_rows(void *ctx, idx_t lo, idx_t hi) {
-    const step_pass *p = ctx;
-    const fnn_rnn_desc *d = p->d;
-    const rnn_buffers *w = p->w;
-    const idx_t T = d->steps, U = d->units;
-    for (idx_t b = lo; b < hi; b++) {
-        float *gate_z = w->gates + (b * T + p->t) * 3 * U;
+// reset_after: step rows of gates (B, 3U) z, r, h from the input; w->step rows (3U,) h_prev @ R + recurrent bias
+static void gru_cell_forward(const step_view *v) {
+    const rnn_run *r = v->r;
+    const fnn_rnn_desc *d = r->d;
+    const rnn_buffers *w = r->w;
+    const idx_t B = d->batch, U = d->units;
+    for (idx_t b = 0; b < B; b++) {
+        float *gate_z = w->gates + (v->t * B + b) * 3 * U;
         const float *rec = w->step + b * 3 * U;
-        for (idx_t u = 0; u < 2 * U; u++) gate_z[u] += rec[u];
+        for (idx_t u = v->u0; u < v->u1; u++) {
+            gate_z[u] += rec[u];
+            gate_z[U + u] += rec[U + u];
+        }
     }
-    keep_pre(p, lo, hi, 0, 2 * U);
-    activate_gates(p, lo, hi, 0, 2 * U, d->recurrent_act, d->recurrent_alpha);
-    for (idx_t b = lo; b < hi; b++) {
-        idx_t row = b * T + p->t;
-        float *gate_z = w->gates + row * 3 * U, *gate_r = gate_z + U, *gate_h = gate_r + U;
+    for (idx_t g = 0; g < 2; g++) {
+        keep_pre(v, g);
+        activate_gate(v, g, d->recurrent_act, d->recurrent_alpha);
+    }
+    for (idx_t b = 0; b < B; b++) {
+        idx_t row = v->t * B + b;
+        float *gate_r = w->gates + row * 3 * U + U, *gate_h = gate_r + U;
         const float *rec_h = w->step + b * 3 * U + 2 * U;
-        for (idx_t u = 0; u < U; u++) gate_h[u] += gate_r[u] * rec_h[u];
-        if (p->training) memcpy(w->extra + row * U, rec_h, U * sizeof(float));
+        for (idx_t u = v->u0; u < v->u1; u++) gate_h[u] += gate_r[u] * rec_h[u];
+        if (r->training) memcpy(w->extra + row * U + v->u0, rec_h + v->u0, (v->u1 - v->u0) * sizeof(float));
     }
-    keep_pre(p, lo, hi, 2 * U, U);
-    activate_gates(p, lo, hi, 2 * U, U, d->act, d->alpha);
-    for (idx_t b = lo; b < hi; b++) {
-        const float *gate_z = w->gates + (b * T + p->t) * 3 * U;
-        int keep = kept(p, b);
-        if (keep) gru_blend(U, gate_z, gate_z + 2 * U, p->h_prev + b * U, p->h_next + b * U);
-        finish_row(p, b, keep);
+    keep_pre(v, 2);
+    activate_gate(v, 2, d->act, d->alpha);
+    gru_blend(v);
+}
+
+/* reset_before, first half: z and r, and r * h_prev for the candidate's product (zeros on masked
+   rows, whose candidate is dropped). rh is (B, U). */
+static void gru_before_gates_forward(const step_view *v, float *rh) {
+    const rnn_run *r = v->r;
+    const fnn_rnn_desc *d = r->d;
+    const idx_t B = d->batch, U = d->units;
+    for (idx_t g = 0; g < 2; g++) {
+        keep_pre(v, g);
+        activate_gate(v, g, d->recurrent_act, d->recurrent_alpha);
+    }
+    for (idx_t b = 0; b < B; b++) {
+        const float *gate_r = r->w->gates + (v->t * B + b) * 3 * U + U, *h_prev = v->h_prev + b * U;
+        float *rh_b = rh + b * U;
+        int keep = kept(v, b);
+        for (idx_t u = v->u0; u < v->u1; u++) rh_b[u] = keep ? gate_r[u] * h_prev[u] : 0.0f;
     }
 }
 
-/* GRU with the reset before the product, first half: z and r, and r * h_prev for the candidate's
-   GEMM (zeros on masked rows, whose candidate is dropped). */
-static void gru_before_gates_rows(void *ctx, idx_t lo, idx_t hi) {
-    const step_pass *p = ctx;
-    const fnn_rnn_desc *d = p->d;
-    const rnn_buffers *w = p->w;
-    const idx_t T = d->steps, U = d->units;
-    keep_pre(p, lo, hi, 0, 2 * U);
-    activate_gates(p, lo, hi, 0, 2 * U, d->recurrent_act, d->recurrent_alpha);
-    for (idx_t b = lo; b < hi; b++) {
-        idx_t row = b * T + p->t;
-        const float *gate_r = w->gates + row * 3 * U + U, *h_prev = p->h_prev + b * U;
-        float *rh = p->training ? w->extra + row * U : w->step + b * U;
-        if (kept(p, b))
-            for (idx_t u = 0; u < U; u++) rh[u] = gate_r[u] * h_prev[u];
-        else
-            memset(rh, 0, U * sizeof(float));
+static void forward_steps(void *ctx, idx_t ub0, idx_t ub1) {
+    const rnn_run *r = ctx;
+    const fnn_rnn_desc *d = r->d;
+    const rnn_buffers *w = r->w;
+    const idx_t B = d->batch, T = d->steps, U = d->units, gu = w->gu, G = gate_count(d->cell);
+    step_view v = {.r = r, .ub0 = ub0, .ub1 = ub1, .u0 = FNN_MIN(ub0 * r->cfg->nr, U),
+                   .u1 = FNN_MIN(ub1 * r->cfg->nr, U)};
+    if (B > 1) pack_forward_panels(r->cfg, U, G, r->recurrent, ub0, ub1, w->packed);
+    for (idx_t s = 0; s < T; s++) {
+        v.s = s;
+        v.t = time_of(d, s);
+        /* training keeps every step's starting state where the weight gradient's GEMM reads it */
+        v.h_prev = r->training ? w->hprev + v.t * B * U : w->h[s & 1];
+        v.h_next = !r->training ? w->h[(s + 1) & 1] : s + 1 < T ? w->hprev + time_of(d, s + 1) * B * U : w->h[0];
+        float *gates_t = w->gates + v.t * B * gu;
+        switch (d->cell) {
+        case FNN_RNN_LSTM:
+        case FNN_RNN_SIMPLE:
+            for (idx_t g = 0; g < G; g++) recurrent_product(&v, g, v.h_prev, U, U, gates_t + g * U, gu, 1, NULL);
+            if (d->cell == FNN_RNN_LSTM) lstm_cell_forward(&v); else simple_cell_forward(&v);
+            break;
+        case FNN_RNN_GRU:
+            for (idx_t g = 0; g < 3; g++)
+                recurrent_product(&v, g, v.h_prev, U, U, w->step + g * U, gu, 0,
+                                  r->recurrent_bias ? r->recurrent_bias + g * U : NULL);
+            gru_cell_forward(&v);
+            break;
+        default: {  /* reset before: the candidate's product needs r of every unit first */
+            float *rh = r->training ? w->extra + v.t * B * U : w->step;
+            for (idx_t g = 0; g < 2; g++) recurrent_product(&v, g, v.h_prev, U, U, gates_t + g * U, gu, 1, NULL);
+            gru_before_gates_forward(&v, rh);
+            barrier();
+            recurrent_product(&v, 2, rh, U, U, gates_t + 2 * U, gu, 1, NULL);
+            keep_pre(&v, 2);
+            activate_gate(&v, 2, d->act, d->alpha);
+            gru_blend(&v);
+        }
+        }
+        barrier();
     }
 }
 
-/* Second half: the candidate (its recurrent product already added) and the blend. */
-static void gru_before_state_rows(void *ctx, idx_t lo, idx_t hi) {
-    const step_pass *p = ctx;
-    const fnn_rnn_desc *d = p->d;
-    const idx_t T = d->steps, U = d->units;
-    keep_pre(p, lo, hi, 2 * U, U);
-    activate_gates(p, lo, hi, 2 * U, U, d->act, d->alpha);
-    for (idx_t b = lo; b < hi; b++) {
-        const float *gate_z = p->w->gates + (b * T + p->t) * 3 * U;
-        int keep = kept(p, b);
-        if (keep) gru_blend(U, gate_z, gate_z + 2 * U, p->h_prev + b * U, p->h_next + b * U);
-        finish_row(p, b, keep);
+// x is (B, T, I), xt is (T, B, I)
+static void to_time_major(idx_t B, idx_t T, idx_t I, const float *x, float *xt) {
+    for (idx_t t = 0; t < T; t++)
+        for (idx_t b = 0; b < B; b++) memcpy(xt + (t * B + b) * I, x + (b * T + t) * I, I * sizeof(float));
+}
+
+/* Each row's first kept step (steps when none), as a float: whether a masked step's output was the
+   carried state. */
+static void first_kept_steps(const fnn_rnn_desc *d, const uint8_t *mask, float *first) {
+    for (idx_t b = 0; b < d->batch; b++) {
+        idx_t s = 0;
+        while (mask && s < d->steps && !mask[b * d->steps + time_of(d, s)]) s++;
+        first[b] = (float)s;
     }
 }
 
-static void run_pass(const step_pass *p, fnn_range_fn body) {
-    idx_t grain = (RNN_PASS_MIN_ELEMENTS + p->w->gu - 1) / p->w->gu;
-    fnn_parallel_for(p->d->batch, grain, body, (void *)p);
-}
+static idx_t unit_blocks(const fnn_gemm_config *cfg, idx_t U) { return (U + cfg->nr - 1) / cfg->nr; }
 
 int fnn_rnn_forward(const fnn_rnn_desc *d, const float *x, const float *kernel, const float *recurrent,
                     const float *bias, const uint8_t *mask, const float *h0, const float *c0,
@@ -296,48 +455,26 @@ int fnn_rnn_forward(const fnn_rnn_desc *d, const float *x, const float *kernel, 
     rnn_buffers w;
     plan_workspace(d, training, workspace, &w);
     const idx_t gu = w.gu;
-    const int reset_after = d->cell == FNN_RNN_GRU;
     if (B <= 0 || T <= 0) return 0;
-    int status = fnn_sgemm(0, 0, B * T, gu, I, x, I, kernel, gu, w.gates, gu, 0, bias, FNN_ACTIVATION_LINEAR, 0.0f);
-    const float *recurrent_bias = reset_after && bias ? bias + gu : NULL;
-    if (h0) memcpy(w.h[0], h0, B * U * sizeof(float)); else memset(w.h[0], 0, B * U * sizeof(float));
-    if (w.c) { if (c0) memcpy(w.c, c0, B * U * sizeof(float)); else memset(w.c, 0, B * U * sizeof(float)); }
-    memset(w.seen, 0, B * sizeof(float));
-    if (training)
-        for (idx_t b = 0; b < B; b++) memcpy(w.hprev + (b * T + time_of(d, 0)) * U, w.h[0] + b * U, U * sizeof(float));
-    step_pass p = {.d = d, .w = &w, .mask = mask, .y_batch = y_batch,
-                   .activate = tile_activation(), .training = training};
-    for (idx_t s = 0; s < T && status == 0; s++) {
-        p.s = s;
-        p.t = time_of(d, s);
-        p.t_next = s + 1 < T ? time_of(d, s + 1) : -1;
-        p.h_prev = w.h[s & 1];
-        p.h_next = w.h[(s + 1) & 1];
-        p.y = y && (d->return_sequences || s == T - 1) ? y + (d->return_sequences ? s * y_step : 0) : NULL;
-        float *gates_t = w.gates + p.t * gu;
-        switch (d->cell) {
-        case FNN_RNN_LSTM:
-        case FNN_RNN_SIMPLE:
-            status |= fnn_sgemm(0, 0, B, gu, U, p.h_prev, U, recurrent, gu, gates_t, T * gu, 1, NULL, 0, 0.0f);
-            run_pass(&p, d->cell == FNN_RNN_LSTM ? lstm_forward_rows : simple_forward_rows);
-            break;
-        case FNN_RNN_GRU:
-            status |= fnn_sgemm(0, 0, B, gu, U, p.h_prev, U, recurrent, gu, w.step, gu, 0, recurrent_bias, 0, 0.0f);
-            run_pass(&p, gru_forward_rows);
-            break;
-        default: {  /* reset before: the candidate's product needs r first */
-            status |= fnn_sgemm(0, 0, B, 2 * U, U, p.h_prev, U, recurrent, gu, gates_t, T * gu, 1, NULL, 0, 0.0f);
-            run_pass(&p, gru_before_gates_rows);
-            const float *rh = training ? w.extra + p.t * U : w.step;
-            idx_t ld_rh = training ? T * U : U;
-            status |= fnn_sgemm(0, 0, B, U, U, rh, ld_rh, recurrent + 2 * U, gu, gates_t + 2 * U, T * gu, 1, NULL, 0, 0.0f);
-            run_pass(&p, gru_before_state_rows);
-        }
-        }
+    const float *x_rows = x;
+    if (B > 1) {
+        to_time_major(B, T, I, x, w.xt);
+        x_rows = w.xt;
     }
-    if (h_out) memcpy(h_out, w.h[T & 1], B * U * sizeof(float));
+    if (fnn_sgemm(0, 0, T * B, gu, I, x_rows, I, kernel, gu, w.gates, gu, 0, bias, FNN_ACTIVATION_LINEAR, 0.0f))
+        return -1;
+    float *h_start = training ? w.hprev + time_of(d, 0) * B * U : w.h[0];
+    if (h0) memcpy(h_start, h0, B * U * sizeof(float)); else memset(h_start, 0, B * U * sizeof(float));
+    if (w.c) { if (c0) memcpy(w.c, c0, B * U * sizeof(float)); else memset(w.c, 0, B * U * sizeof(float)); }
+    first_kept_steps(d, mask, w.first);
+    rnn_run run = {.d = d, .w = &w, .cfg = active_config(), .recurrent = recurrent,
+                   .recurrent_bias = d->cell == FNN_RNN_GRU && bias ? bias + gu : NULL, .mask = mask, .y = y,
+                   .y_batch = y_batch, .y_step = y_step, .training = training};
+    run.activate = run.cfg->activate;
+    run_team(d, unit_blocks(run.cfg, U), forward_steps, &run);
+    if (h_out) memcpy(h_out, training ? w.h[0] : w.h[T & 1], B * U * sizeof(float));
     if (c_out && w.c) memcpy(c_out, w.c, B * U * sizeof(float));
-    return status ? -1 : 0;
+    return run.failed ? -1 : 0;
 }
 
 /* ---- backward ---- */
@@ -348,53 +485,54 @@ static void activation_grad(int act, float alpha, idx_t n, const float *x, const
     fnn_activation_backward(act, alpha, 1, n, x, y, dy, dx);
 }
 
-/* The gradient reaching row b's state after step s: what the later steps sent back, plus the
-   step's output gradient when that output is the state (kept, or carried once the row has had a
-   kept step; a zero output passes nothing). Written into dh_in's row, which the pass then reads. */
-static float *state_grad(const step_pass *p, idx_t b, int keep) {
-    const fnn_rnn_desc *d = p->d;
-    const idx_t U = d->units;
-    float *dh = p->dh_in + b * U;
-    int output_is_state = keep || (!d->zero_output_for_mask && (float)p->s >= p->w->first[b]);
-    if (p->dy && output_is_state) {
-        const float *dy = p->dy + b * p->dy_batch;
-        for (idx_t u = 0; u < U; u++) dh[u] += dy[u];
+static const float *pre_at(const rnn_buffers *w, idx_t at) { return w->pre ? w->pre + at : NULL; }
+
+/* The gradient reaching row b's state (units [u0, u1)) after step s: what the later steps sent back,
+   plus the step's output gradient when that output is the state (kept, or carried once the row has
+   had a kept step; a zero output passes nothing). Written into dh_in's row, which the pass then reads. */
+static float *state_grad(const step_view *v, idx_t b, int keep) {
+    const rnn_run *r = v->r;
+    const fnn_rnn_desc *d = r->d;
+    float *dh = v->dh_in + b * d->units;
+    int output_is_state = keep || (!d->zero_output_for_mask && (float)v->s >= r->w->first[b]);
+    if (r->dy && output_is_state && (d->return_sequences || v->s == d->steps - 1)) {
+        const float *dy = r->dy + b * r->dy_batch + (d->return_sequences ? v->s * r->dy_step : 0);
+        for (idx_t u = v->u0; u < v->u1; u++) dh[u] += dy[u];
     }
     return dh;
 }
 
-/* A masked row's step: no gate gradient, and the state gradient passes through to the step before
-   (the recurrent GEMM then adds zero to it). */
-static void carry_row_grad(const step_pass *p, idx_t b, const float *dh, idx_t gate_width) {
-    const idx_t U = p->d->units;
-    memset(p->w->gates + (b * p->d->steps + p->t) * p->w->gu, 0, gate_width * sizeof(float));
-    memcpy(p->dh_out + b * U, dh, U * sizeof(float));
+/* A masked row's step: no gate gradient, and the state gradient passes to the step before (the
+   recurrent product then adds zero to it). */
+static void carry_grad(const step_view *v, idx_t b, const float *dh) {
+    const rnn_run *r = v->r;
+    const idx_t U = r->d->units, gu = r->w->gu, width = v->u1 - v->u0;
+    float *dgates = r->w->gates + (v->t * r->d->batch + b) * gu;
+    for (idx_t g = 0; g < gu / U; g++) memset(dgates + g * U + v->u0, 0, width * sizeof(float));
+    memcpy(v->dh_out + b * U + v->u0, dh + v->u0, width * sizeof(float));
 }
 
-static const float *pre_row(const rnn_buffers *w, idx_t at) { return w->pre ? w->pre + at : NULL; }
-
 // gates rows (4U,) i, f, c, o become their pre-activation gradients; dc (B, U) is carried back
-static void lstm_backward_rows(void *ctx, idx_t lo, idx_t hi) {
-    const step_pass *p = ctx;
-    const fnn_rnn_desc *d = p->d;
-    const rnn_buffers *w = p->w;
-    const idx_t T = d->steps, U = d->units;
-    for (idx_t b = lo; b < hi; b++) {
-        idx_t row = b * T + p->t, at = row * 4 * U;
-        int keep = kept(p, b);
-        const float *dh = state_grad(p, b, keep);
+static void lstm_cell_backward(const step_view *v) {
+    const rnn_run *r = v->r;
+    const fnn_rnn_desc *d = r->d;
+    const rnn_buffers *w = r->w;
+    const idx_t B = d->batch, U = d->units, u0 = v->u0, width = v->u1 - v->u0;
+    for (idx_t b = 0; b < B; b++) {
+        idx_t row = v->t * B + b, at = row * 4 * U;
+        int keep = kept(v, b);
+        const float *dh = state_grad(v, b, keep);
         if (!keep) {
-            carry_row_grad(p, b, dh, 4 * U);
+            carry_grad(v, b, dh);
             continue;
         }
         float *gate_i = w->gates + at, *gate_f = gate_i + U, *gate_c = gate_f + U, *gate_o = gate_c + U;
         float *dgates = w->tmp + b * 5 * U, *d_cell = dgates + 4 * U;
         float *dc = w->dc + b * U;
-        const float *c_prev = p->c_prev ? p->c_prev + b * p->c_stride : NULL;
-        const float *c_act = w->cell_act + row * U;
-        for (idx_t u = 0; u < U; u++) d_cell[u] = dh[u] * gate_o[u];
-        activation_grad(d->act, d->alpha, U, w->cells + row * U, c_act, d_cell, d_cell);
-        for (idx_t u = 0; u < U; u++) {
+        const float *c_prev = v->c_prev ? v->c_prev + b * U : NULL, *c_act = w->cell_act + row * U;
+        for (idx_t u = u0; u < v->u1; u++) d_cell[u] = dh[u] * gate_o[u];
+        activation_grad(d->act, d->alpha, width, w->cells + row * U + u0, c_act + u0, d_cell + u0, d_cell + u0);
+        for (idx_t u = u0; u < v->u1; u++) {
             float dc_u = dc[u] + d_cell[u];
             dgates[u] = dc_u * gate_c[u];
             dgates[U + u] = c_prev ? dc_u * c_prev[u] : 0.0f;
@@ -402,159 +540,198 @@ static void lstm_backward_rows(void *ctx, idx_t lo, idx_t hi) {
             dgates[3 * U + u] = dh[u] * c_act[u];
             dc[u] = dc_u * gate_f[u];
         }
-        activation_grad(d->recurrent_act, d->recurrent_alpha, 2 * U, pre_row(w, at), gate_i, dgates, gate_i);
-        activation_grad(d->act, d->alpha, U, pre_row(w, at + 2 * U), gate_c, dgates + 2 * U, gate_c);
-        activation_grad(d->recurrent_act, d->recurrent_alpha, U, pre_row(w, at + 3 * U), gate_o, dgates + 3 * U, gate_o);
-        memset(p->dh_out + b * U, 0, U * sizeof(float));
+        for (idx_t g = 0; g < 4; g++) {
+            int act = g == 2 ? d->act : d->recurrent_act;
+            float alpha = g == 2 ? d->alpha : d->recurrent_alpha;
+            idx_t col = g * U + u0;
+            activation_grad(act, alpha, width, pre_at(w, at + col), w->gates + at + col, dgates + col,
+                            w->gates + at + col);
+        }
+        memset(v->dh_out + b * U + u0, 0, width * sizeof(float));
     }
 }
 
 // gates rows (U,) become their pre-activation gradients
-static void simple_backward_rows(void *ctx, idx_t lo, idx_t hi) {
-    const step_pass *p = ctx;
-    const fnn_rnn_desc *d = p->d;
-    const rnn_buffers *w = p->w;
-    const idx_t U = d->units;
-    for (idx_t b = lo; b < hi; b++) {
-        idx_t at = (b * d->steps + p->t) * U;
-        int keep = kept(p, b);
-        const float *dh = state_grad(p, b, keep);
+static void simple_cell_backward(const step_view *v) {
+    const rnn_run *r = v->r;
+    const fnn_rnn_desc *d = r->d;
+    const rnn_buffers *w = r->w;
+    const idx_t B = d->batch, U = d->units, u0 = v->u0, width = v->u1 - v->u0;
+    for (idx_t b = 0; b < B; b++) {
+        idx_t at = (v->t * B + b) * U + u0;
+        int keep = kept(v, b);
+        const float *dh = state_grad(v, b, keep);
         if (!keep) {
-            carry_row_grad(p, b, dh, U);
+            carry_grad(v, b, dh);
             continue;
         }
-        activation_grad(d->act, d->alpha, U, pre_row(w, at), w->gates + at, dh, w->gates + at);
-        memset(p->dh_out + b * U, 0, U * sizeof(float));
+        activation_grad(d->act, d->alpha, width, pre_at(w, at), w->gates + at, dh + u0, w->gates + at);
+        memset(v->dh_out + b * U + u0, 0, width * sizeof(float));
     }
 }
 
-/* GRU, both forms: from the state gradient dh, the candidate's pre-activation gradient (into its
-   gate slot), z's (into its slot) and the direct part dh * z of the previous state's gradient
-   (into dh_out, which the GEMMs then add to). Returns the row's gate slots. */
-static float *gru_blend_grad(const step_pass *p, idx_t b, const float *dh, idx_t at) {
-    const fnn_rnn_desc *d = p->d;
-    const rnn_buffers *w = p->w;
-    const idx_t U = d->units;
+/* GRU, both forms, from a kept row's state gradient dh: the candidate's pre-activation gradient (into
+   its gate slot), z's (into its slot) and the direct part dh * z of the previous state's gradient
+   (into dh_out, which the products then add to). */
+static void gru_blend_grad(const step_view *v, idx_t b, const float *dh) {
+    const rnn_run *r = v->r;
+    const fnn_rnn_desc *d = r->d;
+    const rnn_buffers *w = r->w;
+    const idx_t U = d->units, u0 = v->u0, width = v->u1 - v->u0, at = (v->t * d->batch + b) * 3 * U;
     float *gate_z = w->gates + at, *gate_h = gate_z + 2 * U;
-    float *dz = w->tmp + b * 4 * U, *dhh = dz + U, *dh_prev = p->dh_out + b * U;
-    const float *h_prev = w->hprev + (b * d->steps + p->t) * U;
-    for (idx_t u = 0; u < U; u++) {
+    float *dz = w->tmp + b * 4 * U, *dhh = dz + U, *dh_prev = v->dh_out + b * U;
+    const float *h_prev = w->hprev + (v->t * d->batch + b) * U;
+    for (idx_t u = u0; u < v->u1; u++) {
         dz[u] = dh[u] * (h_prev[u] - gate_h[u]);
         dhh[u] = dh[u] * (1.0f - gate_z[u]);
         dh_prev[u] = dh[u] * gate_z[u];
     }
-    activation_grad(d->act, d->alpha, U, pre_row(w, at + 2 * U), gate_h, dhh, gate_h);
-    activation_grad(d->recurrent_act, d->recurrent_alpha, U, pre_row(w, at), gate_z, dz, gate_z);
-    return gate_z;
+    activation_grad(d->act, d->alpha, width, pre_at(w, at + 2 * U + u0), gate_h + u0, dhh + u0, gate_h + u0);
+    activation_grad(d->recurrent_act, d->recurrent_alpha, width, pre_at(w, at + u0), gate_z + u0, dz + u0, gate_z + u0);
+}
+
+/* r's pre-activation gradient from the gradient dr of its value (in tmp), into r's gate slot. */
+static void gru_reset_grad(const step_view *v, idx_t b) {
+    const rnn_run *r = v->r;
+    const fnn_rnn_desc *d = r->d;
+    const idx_t U = d->units, u0 = v->u0, at = (v->t * d->batch + b) * 3 * U + U + u0;
+    activation_grad(d->recurrent_act, d->recurrent_alpha, v->u1 - u0, pre_at(r->w, at), r->w->gates + at,
+                    r->w->tmp + b * 4 * U + 2 * U + u0, r->w->gates + at);
 }
 
 // reset_after: gates rows (3U,) z, r, h become gradients; extra rows (h @ R_h + b_h) become theirs
-static void gru_backward_rows(void *ctx, idx_t lo, idx_t hi) {
-    const step_pass *p = ctx;
-    const fnn_rnn_desc *d = p->d;
-    const rnn_buffers *w = p->w;
-    const idx_t T = d->steps, U = d->units;
-    for (idx_t b = lo; b < hi; b++) {
-        idx_t row = b * T + p->t, at = row * 3 * U;
-        int keep = kept(p, b);
-        const float *dh = state_grad(p, b, keep);
+static void gru_cell_backward(const step_view *v) {
+    const rnn_run *r = v->r;
+    const rnn_buffers *w = r->w;
+    const idx_t B = r->d->batch, U = r->d->units;
+    for (idx_t b = 0; b < B; b++) {
+        idx_t row = v->t * B + b;
+        int keep = kept(v, b);
+        const float *dh = state_grad(v, b, keep);
         float *rec_h = w->extra + row * U;
         if (!keep) {
-            carry_row_grad(p, b, dh, 3 * U);
-            memset(rec_h, 0, U * sizeof(float));
+            carry_grad(v, b, dh);
+            memset(rec_h + v->u0, 0, (v->u1 - v->u0) * sizeof(float));
             continue;
         }
-        float *gate_z = gru_blend_grad(p, b, dh, at), *gate_r = gate_z + U, *dpre_h = gate_z + 2 * U;
+        gru_blend_grad(v, b, dh);
+        const float *gate_r = w->gates + row * 3 * U + U, *dpre_h = gate_r + U;
         float *dr = w->tmp + b * 4 * U + 2 * U;
-        for (idx_t u = 0; u < U; u++) {
+        for (idx_t u = v->u0; u < v->u1; u++) {
             dr[u] = dpre_h[u] * rec_h[u];
             rec_h[u] = dpre_h[u] * gate_r[u];
         }
-        activation_grad(d->recurrent_act, d->recurrent_alpha, U, pre_row(w, at + U), gate_r, dr, gate_r);
+        gru_reset_grad(v, b);
     }
 }
 
 /* reset_before, first half: z's and the candidate's gradients, and the direct part of dh_out. */
-static void gru_before_blend_rows(void *ctx, idx_t lo, idx_t hi) {
-    const step_pass *p = ctx;
-    const fnn_rnn_desc *d = p->d;
-    for (idx_t b = lo; b < hi; b++) {
-        idx_t at = (b * d->steps + p->t) * 3 * d->units;
-        int keep = kept(p, b);
-        const float *dh = state_grad(p, b, keep);
-        if (keep)
-            gru_blend_grad(p, b, dh, at);
-        else
-            carry_row_grad(p, b, dh, 3 * d->units);
+static void gru_before_blend_backward(const step_view *v) {
+    for (idx_t b = 0; b < v->r->d->batch; b++) {
+        int keep = kept(v, b);
+        const float *dh = state_grad(v, b, keep);
+        if (keep) gru_blend_grad(v, b, dh); else carry_grad(v, b, dh);
     }
 }
 
-/* Second half, given drh = dcandidate @ R_h^T (in tmp): r's gradient and r * drh into dh_out. */
-static void gru_before_reset_rows(void *ctx, idx_t lo, idx_t hi) {
-    const step_pass *p = ctx;
-    const fnn_rnn_desc *d = p->d;
-    const rnn_buffers *w = p->w;
-    const idx_t T = d->steps, U = d->units;
-    for (idx_t b = lo; b < hi; b++) {
-        if (!kept(p, b)) continue;
-        idx_t at = (b * T + p->t) * 3 * U;
-        float *gate_r = w->gates + at + U, *dh_prev = p->dh_out + b * U;
-        const float *drh = w->step + b * U, *h_prev = w->hprev + (b * T + p->t) * U;
-        float *dr = w->tmp + b * 4 * U + 2 * U;
-        for (idx_t u = 0; u < U; u++) {
-            dr[u] = drh[u] * h_prev[u];
-            dh_prev[u] += drh[u] * gate_r[u];
+/* Second half, given drh = dcandidate @ R_h^T (B, U): r's gradient and r * drh into dh_out. */
+static void gru_before_reset_backward(const step_view *v, const float *drh) {
+    const rnn_run *r = v->r;
+    const rnn_buffers *w = r->w;
+    const idx_t B = r->d->batch, U = r->d->units;
+    for (idx_t b = 0; b < B; b++) {
+        if (!kept(v, b)) continue;
+        idx_t row = v->t * B + b;
+        const float *gate_r = w->gates + row * 3 * U + U, *h_prev = w->hprev + row * U, *drh_b = drh + b * U;
+        float *dh_prev = v->dh_out + b * U, *dr = w->tmp + b * 4 * U + 2 * U;
+        for (idx_t u = v->u0; u < v->u1; u++) {
+            dr[u] = drh_b[u] * h_prev[u];
+            dh_prev[u] += drh_b[u] * gate_r[u];
         }
-        activation_grad(d->recurrent_act, d->recurrent_alpha, U, pre_row(w, at + U), gate_r, dr, gate_r);
+        gru_reset_grad(v, b);
     }
 }
 
-// r is (rows, cols); rt is (cols, rows)
-static void transpose(idx_t rows, idx_t cols, const float *r, float *rt) {
-    for (idx_t i = 0; i < rows; i++)
-        for (idx_t j = 0; j < cols; j++) rt[j * rows + i] = r[i * cols + j];
+/* dh_out's units += a (B, k) @ rows [k_first, k_first + k) of the transposed recurrent kernel. */
+static void backward_product(const step_view *v, const float *a, idx_t lda, idx_t k_first, idx_t k, float *c,
+                             int accumulate) {
+    const rnn_run *r = v->r;
+    const idx_t NR = r->cfg->nr, U = r->d->units, gu = r->w->gu;
+    for (idx_t ub = v->ub0; ub < v->ub1; ub++)
+        panel_product(r->cfg, r->d->batch, k, a, lda, r->w->packed + (ub * gu + k_first) * NR, c + ub * NR, U,
+                      FNN_MIN(NR, U - ub * NR), accumulate, NULL);
 }
 
-/* Each row's first kept step (steps when none), as a float, so a pass can tell whether a masked
-   step's output was the carried state. */
-static void first_kept_steps(const fnn_rnn_desc *d, const uint8_t *mask, float *first) {
-    for (idx_t b = 0; b < d->batch; b++) {
-        idx_t s = 0;
-        while (mask && s < d->steps && !mask[b * d->steps + time_of(d, s)]) s++;
-        first[b] = (float)s;
+static void backward_steps(void *ctx, idx_t ub0, idx_t ub1) {
+    const rnn_run *r = ctx;
+    const fnn_rnn_desc *d = r->d;
+    const rnn_buffers *w = r->w;
+    const idx_t B = d->batch, T = d->steps, U = d->units, gu = w->gu;
+    step_view v = {.r = r, .ub0 = ub0, .ub1 = ub1, .u0 = FNN_MIN(ub0 * r->cfg->nr, U),
+                   .u1 = FNN_MIN(ub1 * r->cfg->nr, U)};
+    pack_backward_panels(r->cfg, U, gu, r->recurrent, ub0, ub1, w->packed);
+    for (idx_t s = T - 1; s >= 0; s--) {
+        v.s = s;
+        v.t = time_of(d, s);
+        v.dh_in = w->dh[(T - 1 - s) & 1];
+        v.dh_out = w->dh[(T - s) & 1];
+        /* the cell state before step s: the one after step s - 1, or c0 */
+        v.c_prev = s > 0 && w->cells ? w->cells + time_of(d, s - 1) * B * U : r->c0;
+        const float *dgates_t = w->gates + v.t * B * gu;
+        switch (d->cell) {
+        case FNN_RNN_LSTM:
+        case FNN_RNN_SIMPLE:
+            if (d->cell == FNN_RNN_LSTM) lstm_cell_backward(&v); else simple_cell_backward(&v);
+            barrier();
+            backward_product(&v, dgates_t, gu, 0, gu, v.dh_out, 1);
+            break;
+        case FNN_RNN_GRU:
+            gru_cell_backward(&v);
+            barrier();
+            backward_product(&v, dgates_t, gu, 0, 2 * U, v.dh_out, 1);
+            backward_product(&v, w->extra + v.t * B * U, U, 2 * U, U, v.dh_out, 1);
+            break;
+        default:
+            gru_before_blend_backward(&v);
+            barrier();
+            backward_product(&v, dgates_t + 2 * U, gu, 2 * U, U, w->step, 0);
+            gru_before_reset_backward(&v, w->step);
+            barrier();
+            backward_product(&v, dgates_t, gu, 0, 2 * U, v.dh_out, 1);
+        }
     }
 }
 
-/* The weight gradients after the loop: each one GEMM (or two, for the GRU's two recurrent products)
-   over all steps, and the bias sums. */
-static int weight_grads(const fnn_rnn_desc *d, const rnn_buffers *w, const float *x, const float *kernel,
-                        float *dx, float *dkernel, float *drecurrent, float *dbias) {
-    const idx_t BT = d->batch * d->steps, U = d->units, I = d->in, gu = w->gu;
+/* The weight gradients after the loop: each one GEMM (two for the GRU's two recurrent products) over
+   all steps, and the bias sums. xt is x time-major; dx comes out time-major into dx_rows. */
+static int weight_grads(const fnn_rnn_desc *d, const rnn_buffers *w, const float *xt, const float *kernel,
+                        float *dx_rows, float *dkernel, float *drecurrent, float *dbias) {
+    const idx_t TB = d->batch * d->steps, U = d->units, I = d->in, gu = w->gu;
     int status = 0;
-    if (dkernel) status |= fnn_sgemm(1, 0, I, gu, BT, x, I, w->gates, gu, dkernel, gu, 0, NULL, 0, 0.0f);
+    if (dkernel) status |= fnn_sgemm(1, 0, I, gu, TB, xt, I, w->gates, gu, dkernel, gu, 0, NULL, 0, 0.0f);
     if (drecurrent) {
         if (d->cell < FNN_RNN_GRU) {
-            status |= fnn_sgemm(1, 0, U, gu, BT, w->hprev, U, w->gates, gu, drecurrent, gu, 0, NULL, 0, 0.0f);
+            status |= fnn_sgemm(1, 0, U, gu, TB, w->hprev, U, w->gates, gu, drecurrent, gu, 0, NULL, 0, 0.0f);
         } else {
             /* z and r see h_prev; the candidate sees h_prev (reset after: gradient in extra) or r * h_prev
                (reset before: r * h_prev in extra, gradient in the gate buffer) */
-            status |= fnn_sgemm(1, 0, U, 2 * U, BT, w->hprev, U, w->gates, gu, drecurrent, gu, 0, NULL, 0, 0.0f);
+            status |= fnn_sgemm(1, 0, U, 2 * U, TB, w->hprev, U, w->gates, gu, drecurrent, gu, 0, NULL, 0, 0.0f);
             if (d->cell == FNN_RNN_GRU)
-                status |= fnn_sgemm(1, 0, U, U, BT, w->hprev, U, w->extra, U, drecurrent + 2 * U, gu, 0, NULL, 0, 0.0f);
+                status |= fnn_sgemm(1, 0, U, U, TB, w->hprev, U, w->extra, U, drecurrent + 2 * U, gu, 0, NULL, 0, 0.0f);
             else
-                status |= fnn_sgemm(1, 0, U, U, BT, w->extra, U, w->gates + 2 * U, gu, drecurrent + 2 * U, gu, 0,
+                status |= fnn_sgemm(1, 0, U, U, TB, w->extra, U, w->gates + 2 * U, gu, drecurrent + 2 * U, gu, 0,
                                     NULL, 0, 0.0f);
         }
     }
     if (dbias) {
-        fnn_bias_grad(BT, gu, w->gates, dbias);
+        fnn_bias_grad(TB, gu, w->gates, dbias);
         if (d->cell == FNN_RNN_GRU) {
             /* the recurrent bias: z and r as the input bias, the candidate's from its recurrent product */
             memcpy(dbias + gu, dbias, 2 * U * sizeof(float));
-            fnn_bias_grad(BT, U, w->extra, dbias + gu + 2 * U);
+            fnn_bias_grad(TB, U, w->extra, dbias + gu + 2 * U);
         }
     }
-    if (dx) status |= fnn_sgemm(0, 1, BT, I, gu, w->gates, gu, kernel, gu, dx, I, 0, NULL, 0, 0.0f);
+    if (dx_rows) status |= fnn_sgemm(0, 1, TB, I, gu, w->gates, gu, kernel, gu, dx_rows, I, 0, NULL, 0, 0.0f);
     return status;
 }
 
@@ -562,49 +739,26 @@ int fnn_rnn_backward(const fnn_rnn_desc *d, const float *x, const float *kernel,
                      const uint8_t *mask, const float *c0, const float *dy, idx_t dy_batch, idx_t dy_step,
                      const float *dh_out, const float *dc_out, float *workspace, float *dx, float *dkernel,
                      float *drecurrent, float *dbias, float *dh0, float *dc0) {
-    const idx_t B = d->batch, T = d->steps, U = d->units;
+    const idx_t B = d->batch, T = d->steps, U = d->units, I = d->in;
     rnn_buffers w;
     plan_workspace(d, 1, workspace, &w);
-    const idx_t gu = w.gu;
     if (B <= 0 || T <= 0) return 0;
-    transpose(U, gu, recurrent, w.rt);
-    first_kept_steps(d, mask, w.first);
     if (dh_out) memcpy(w.dh[0], dh_out, B * U * sizeof(float)); else memset(w.dh[0], 0, B * U * sizeof(float));
     if (w.dc) { if (dc_out) memcpy(w.dc, dc_out, B * U * sizeof(float)); else memset(w.dc, 0, B * U * sizeof(float)); }
-    step_pass p = {.d = d, .w = &w, .mask = mask, .dy_batch = dy_batch};
-    int status = 0;
-    for (idx_t s = T - 1; s >= 0 && status == 0; s--) {
-        p.s = s;
-        p.t = time_of(d, s);
-        p.dh_in = w.dh[(T - 1 - s) & 1];
-        p.dh_out = w.dh[(T - s) & 1];
-        p.dy = dy && (d->return_sequences || s == T - 1) ? dy + (d->return_sequences ? s * dy_step : 0) : NULL;
-        /* the cell state before step s: the one after step s - 1, or c0 */
-        p.c_prev = s > 0 && w.cells ? w.cells + time_of(d, s - 1) * U : c0;
-        p.c_stride = s > 0 ? T * U : U;
-        float *dgates_t = w.gates + p.t * gu;
-        switch (d->cell) {
-        case FNN_RNN_LSTM:
-        case FNN_RNN_SIMPLE:
-            run_pass(&p, d->cell == FNN_RNN_LSTM ? lstm_backward_rows : simple_backward_rows);
-            status |= fnn_sgemm(0, 0, B, U, gu, dgates_t, T * gu, w.rt, U, p.dh_out, U, 1, NULL, 0, 0.0f);
-            break;
-        case FNN_RNN_GRU:
-            run_pass(&p, gru_backward_rows);
-            status |= fnn_sgemm(0, 0, B, U, 2 * U, dgates_t, T * gu, w.rt, U, p.dh_out, U, 1, NULL, 0, 0.0f);
-            status |= fnn_sgemm(0, 0, B, U, U, w.extra + p.t * U, T * U, w.rt + 2 * U * U, U, p.dh_out, U, 1,
-                                NULL, 0, 0.0f);
-            break;
-        default:
-            run_pass(&p, gru_before_blend_rows);
-            status |= fnn_sgemm(0, 0, B, U, U, dgates_t + 2 * U, T * gu, w.rt + 2 * U * U, U, w.step, U, 0,
-                                NULL, 0, 0.0f);
-            run_pass(&p, gru_before_reset_rows);
-            status |= fnn_sgemm(0, 0, B, U, 2 * U, dgates_t, T * gu, w.rt, U, p.dh_out, U, 1, NULL, 0, 0.0f);
-        }
-    }
+    rnn_run run = {.d = d, .w = &w, .cfg = active_config(), .recurrent = recurrent, .mask = mask, .dy = dy,
+                   .dy_batch = dy_batch, .dy_step = dy_step, .c0 = c0, .training = 1};
+    run_team(d, unit_blocks(run.cfg, U), backward_steps, &run);
     if (dh0) memcpy(dh0, w.dh[T & 1], B * U * sizeof(float));
     if (dc0 && w.dc) memcpy(dc0, w.dc, B * U * sizeof(float));
-    if (status == 0) status = weight_grads(d, &w, x, kernel, dx, dkernel, drecurrent, dbias);
+    /* x time-major is still in the workspace (a batch of one is x itself); dx is made time-major in
+       its place, then put back in x's order */
+    const float *xt = B > 1 ? w.xt : x;
+    int status = weight_grads(d, &w, xt, kernel, NULL, dkernel, drecurrent, dbias);
+    if (dx && status == 0) {
+        status = weight_grads(d, &w, NULL, kernel, B > 1 ? w.xt : dx, NULL, NULL, NULL);
+        if (B > 1)
+            for (idx_t t = 0; t < T; t++)
+                for (idx_t b = 0; b < B; b++) memcpy(dx + (b * T + t) * I, w.xt + (t * B + b) * I, I * sizeof(float));
+    }
     return status ? -1 : 0;
 }
