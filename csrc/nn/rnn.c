@@ -52,6 +52,7 @@ typedef struct {
     float *h[2];       /* (B, U) state ping-pong (inference); h[0] takes the final state in training */
     float *c;          /* (B, U) LSTM cell state */
     float *first;      /* (B,) each row's first kept step (steps when none) */
+    float *zeros;      /* (B, U) zeros: the cell state before the first step without c0 (backward) */
     float *dh[2];      /* (B, U) state-gradient ping-pong (backward) */
     float *dc;         /* (B, U) LSTM cell-state gradient (backward) */
     float *tmp;        /* (B, gu + U) per-row scratch of the backward pass */
@@ -91,6 +92,7 @@ static idx_t plan_workspace(const fnn_rnn_desc *d, int training, float *base, rn
             TAKE(cells, T * B * U);
             TAKE(cell_act, T * B * U);
             TAKE(dc, B * U);
+            TAKE(zeros, B * U);
         }
         if (gru) TAKE(extra, T * B * U);
         TAKE(dh[0], B * U);
@@ -184,7 +186,7 @@ typedef struct {
     idx_t ub0, ub1, u0, u1;        /* unit blocks and units */
     const float *h_prev;           /* (B, U) */
     float *h_next;                 /* (B, U) */
-    const float *c_prev;           /* backward, LSTM: (B, U) or NULL (zeros) */
+    const float *c_prev;           /* backward, LSTM: (B, U) */
     float *dh_in, *dh_out;         /* backward: gradient of this step's state and of the previous one */
 } step_view;
 
@@ -487,6 +489,14 @@ static void activation_grad(int act, float alpha, idx_t n, const float *x, const
 
 static const float *pre_at(const rnn_buffers *w, idx_t at) { return w->pre ? w->pre + at : NULL; }
 
+/* Keras's default activations, sigmoid gates and a tanh candidate (and LSTM cell output): their
+   derivatives come from the stored outputs, y (1 - y) and 1 - y^2, so a row's gate gradients are
+   one loop instead of a kernel call per gate. The products are rounded in the order of the general
+   path (activation_grad on the same dy), so both give the same bits. */
+static int default_activations(const fnn_rnn_desc *d) {
+    return d->act == FNN_ACTIVATION_TANH && d->recurrent_act == FNN_ACTIVATION_SIGMOID;
+}
+
 /* The gradient reaching row b's state (units [u0, u1)) after step s: what the later steps sent back,
    plus the step's output gradient when that output is the state (kept, or carried once the row has
    had a kept step; a zero output passes nothing). Written into dh_in's row, which the pass then reads. */
@@ -512,12 +522,46 @@ static void carry_grad(const step_view *v, idx_t b, const float *dh) {
     memcpy(v->dh_out + b * U + v->u0, dh + v->u0, width * sizeof(float));
 }
 
+// n units of one row: the gate values become their pre-activation gradients (sigmoid gates, tanh
+// candidate and cell output); dc is carried back
+static void lstm_default_grads(idx_t n, float *FNN_RESTRICT gate_i, float *FNN_RESTRICT gate_f,
+                               float *FNN_RESTRICT gate_c, float *FNN_RESTRICT gate_o, const float *FNN_RESTRICT c_act,
+                               const float *FNN_RESTRICT c_prev, const float *FNN_RESTRICT dh, float *FNN_RESTRICT dc) {
+    for (idx_t u = 0; u < n; u++) {
+        float i = gate_i[u], f = gate_f[u], g = gate_c[u], o = gate_o[u], ca = c_act[u], dh_u = dh[u];
+        float dc_u = dc[u] + dh_u * o * (1.0f - ca * ca);
+        gate_i[u] = dc_u * g * i * (1.0f - i);
+        gate_f[u] = dc_u * c_prev[u] * f * (1.0f - f);
+        gate_c[u] = dc_u * i * (1.0f - g * g);
+        gate_o[u] = dh_u * ca * o * (1.0f - o);
+        dc[u] = dc_u * f;
+    }
+}
+
+// n units of one row, any activations: the gradients of the gate values (before their activations'
+// derivatives) into dgates (gate g at g * gate_stride), given d_cell = dc through the cell output; dc is carried back
+static void lstm_value_grads(idx_t n, const float *FNN_RESTRICT gate_i, const float *FNN_RESTRICT gate_c,
+                             const float *FNN_RESTRICT gate_f, const float *FNN_RESTRICT c_act,
+                             const float *FNN_RESTRICT c_prev, const float *FNN_RESTRICT dh,
+                             const float *FNN_RESTRICT d_cell, float *FNN_RESTRICT dc, float *FNN_RESTRICT dgates,
+                             idx_t gate_stride) {
+    for (idx_t u = 0; u < n; u++) {
+        float dc_u = dc[u] + d_cell[u];
+        dgates[u] = dc_u * gate_c[u];
+        dgates[gate_stride + u] = dc_u * c_prev[u];
+        dgates[2 * gate_stride + u] = dc_u * gate_i[u];
+        dgates[3 * gate_stride + u] = dh[u] * c_act[u];
+        dc[u] = dc_u * gate_f[u];
+    }
+}
+
 // gates rows (4U,) i, f, c, o become their pre-activation gradients; dc (B, U) is carried back
 static void lstm_cell_backward(const step_view *v) {
     const rnn_run *r = v->r;
     const fnn_rnn_desc *d = r->d;
     const rnn_buffers *w = r->w;
     const idx_t B = d->batch, U = d->units, u0 = v->u0, width = v->u1 - v->u0;
+    const int fast = default_activations(d);
     for (idx_t b = 0; b < B; b++) {
         idx_t row = v->t * B + b, at = row * 4 * U;
         int keep = kept(v, b);
@@ -529,17 +573,17 @@ static void lstm_cell_backward(const step_view *v) {
         float *gate_i = w->gates + at, *gate_f = gate_i + U, *gate_c = gate_f + U, *gate_o = gate_c + U;
         float *dgates = w->tmp + b * 5 * U, *d_cell = dgates + 4 * U;
         float *dc = w->dc + b * U;
-        const float *c_prev = v->c_prev ? v->c_prev + b * U : NULL, *c_act = w->cell_act + row * U;
+        const float *c_prev = v->c_prev + b * U, *c_act = w->cell_act + row * U;
+        memset(v->dh_out + b * U + u0, 0, width * sizeof(float));
+        if (fast) {
+            lstm_default_grads(width, gate_i + u0, gate_f + u0, gate_c + u0, gate_o + u0, c_act + u0, c_prev + u0,
+                               dh + u0, dc + u0);
+            continue;
+        }
         for (idx_t u = u0; u < v->u1; u++) d_cell[u] = dh[u] * gate_o[u];
         activation_grad(d->act, d->alpha, width, w->cells + row * U + u0, c_act + u0, d_cell + u0, d_cell + u0);
-        for (idx_t u = u0; u < v->u1; u++) {
-            float dc_u = dc[u] + d_cell[u];
-            dgates[u] = dc_u * gate_c[u];
-            dgates[U + u] = c_prev ? dc_u * c_prev[u] : 0.0f;
-            dgates[2 * U + u] = dc_u * gate_i[u];
-            dgates[3 * U + u] = dh[u] * c_act[u];
-            dc[u] = dc_u * gate_f[u];
-        }
+        lstm_value_grads(width, gate_i + u0, gate_c + u0, gate_f + u0, c_act + u0, c_prev + u0, dh + u0, d_cell + u0,
+                         dc + u0, dgates + u0, U);
         for (idx_t g = 0; g < 4; g++) {
             int act = g == 2 ? d->act : d->recurrent_act;
             float alpha = g == 2 ? d->alpha : d->recurrent_alpha;
@@ -547,7 +591,6 @@ static void lstm_cell_backward(const step_view *v) {
             activation_grad(act, alpha, width, pre_at(w, at + col), w->gates + at + col, dgates + col,
                             w->gates + at + col);
         }
-        memset(v->dh_out + b * U + u0, 0, width * sizeof(float));
     }
 }
 
@@ -581,6 +624,16 @@ static void gru_blend_grad(const step_view *v, idx_t b, const float *dh) {
     float *gate_z = w->gates + at, *gate_h = gate_z + 2 * U;
     float *dz = w->tmp + b * 4 * U, *dhh = dz + U, *dh_prev = v->dh_out + b * U;
     const float *h_prev = w->hprev + (v->t * d->batch + b) * U;
+    if (default_activations(d)) {
+        for (idx_t u = u0; u < v->u1; u++) {
+            float z = gate_z[u], hh = gate_h[u], dh_u = dh[u];
+            float dz_u = dh_u * (h_prev[u] - hh), dhh_u = dh_u * (1.0f - z);
+            dh_prev[u] = dh_u * z;
+            gate_h[u] = dhh_u * (1.0f - hh * hh);
+            gate_z[u] = dz_u * z * (1.0f - z);
+        }
+        return;
+    }
     for (idx_t u = u0; u < v->u1; u++) {
         dz[u] = dh[u] * (h_prev[u] - gate_h[u]);
         dhh[u] = dh[u] * (1.0f - gate_z[u]);
@@ -595,8 +648,13 @@ static void gru_reset_grad(const step_view *v, idx_t b) {
     const rnn_run *r = v->r;
     const fnn_rnn_desc *d = r->d;
     const idx_t U = d->units, u0 = v->u0, at = (v->t * d->batch + b) * 3 * U + U + u0;
-    activation_grad(d->recurrent_act, d->recurrent_alpha, v->u1 - u0, pre_at(r->w, at), r->w->gates + at,
-                    r->w->tmp + b * 4 * U + 2 * U + u0, r->w->gates + at);
+    float *gate_r = r->w->gates + at;
+    const float *dr = r->w->tmp + b * 4 * U + 2 * U + u0;
+    if (default_activations(d)) {
+        for (idx_t u = 0; u < v->u1 - u0; u++) gate_r[u] = dr[u] * gate_r[u] * (1.0f - gate_r[u]);
+        return;
+    }
+    activation_grad(d->recurrent_act, d->recurrent_alpha, v->u1 - u0, pre_at(r->w, at), gate_r, dr, gate_r);
 }
 
 // reset_after: gates rows (3U,) z, r, h become gradients; extra rows (h @ R_h + b_h) become theirs
@@ -676,7 +734,7 @@ static void backward_steps(void *ctx, idx_t ub0, idx_t ub1) {
         v.dh_in = w->dh[(T - 1 - s) & 1];
         v.dh_out = w->dh[(T - s) & 1];
         /* the cell state before step s: the one after step s - 1, or c0 */
-        v.c_prev = s > 0 && w->cells ? w->cells + time_of(d, s - 1) * B * U : r->c0;
+        v.c_prev = s > 0 && w->cells ? w->cells + time_of(d, s - 1) * B * U : r->c0 ? r->c0 : w->zeros;
         const float *dgates_t = w->gates + v.t * B * gu;
         switch (d->cell) {
         case FNN_RNN_LSTM:
@@ -745,6 +803,7 @@ int fnn_rnn_backward(const fnn_rnn_desc *d, const float *x, const float *kernel,
     if (B <= 0 || T <= 0) return 0;
     if (dh_out) memcpy(w.dh[0], dh_out, B * U * sizeof(float)); else memset(w.dh[0], 0, B * U * sizeof(float));
     if (w.dc) { if (dc_out) memcpy(w.dc, dc_out, B * U * sizeof(float)); else memset(w.dc, 0, B * U * sizeof(float)); }
+    if (w.zeros) memset(w.zeros, 0, B * U * sizeof(float));
     rnn_run run = {.d = d, .w = &w, .cfg = active_config(), .recurrent = recurrent, .mask = mask, .dy = dy,
                    .dy_batch = dy_batch, .dy_step = dy_step, .c0 = c0, .training = 1};
     run_team(d, unit_blocks(run.cfg, U), backward_steps, &run);
