@@ -28,8 +28,10 @@
 #define RNN_ALIGN_FLOATS 16
 /* The widest micro-kernel tile: packed panels are sized for it whatever the SIMD path. */
 #define RNN_MAX_NR 32
-/* Multiply-adds of recurrent product per step a thread should have: a barrier costs ~1 us. */
-#define RNN_THREAD_MIN_MACS 32768
+/* Multiply-adds of recurrent product per step a thread should have. Measured on the 2-vCPU VM the
+   benchmarks run on: at 2M a step (LSTM b32 u128) a second thread gains nothing over one and every
+   barrier waits on whatever else runs; at 17M (b64 u256) it gains 1.28x. */
+#define RNN_THREAD_MIN_MACS (4 << 20)
 
 static idx_t gate_count(int cell) {
     return cell == FNN_RNN_LSTM ? 4 : cell == FNN_RNN_SIMPLE ? 1 : 3;
