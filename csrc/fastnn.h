@@ -129,4 +129,56 @@ void fnn_decay_weights(idx_t n, float *p, double factor);
 /* x is (n,): clipped in place to [-limit, limit] (NaN stays NaN). */
 void fnn_clip_values(idx_t n, float *x, float limit);
 
+/* ---- recurrent layers (nn/rnn.c) ---- */
+/* Keras's cells and weight layouts: kernel (in, gates*units), recurrent (units, gates*units), gates
+   LSTM i, f, c, o (bias (4u,)); GRU z, r, h (reset_after: bias (2, 3u), input then recurrent bias;
+   reset_before: bias (3u,)); SimpleRNN one gate (bias (u,)). */
+enum fnn_rnn_cell { FNN_RNN_SIMPLE = 0, FNN_RNN_LSTM = 1, FNN_RNN_GRU = 2, FNN_RNN_GRU_RESET_BEFORE = 3 };
+
+typedef struct {
+    int cell;                     /* enum fnn_rnn_cell */
+    idx_t batch, steps, in, units;
+    int act, recurrent_act;       /* elementwise enum fnn_activation codes */
+    float alpha, recurrent_alpha; /* their parameters (leaky_relu slope, elu alpha) */
+    int return_sequences;         /* y holds every step's output, else only the last */
+    int go_backwards;             /* step s reads input time steps-1-s; outputs stay in step order */
+    int zero_output_for_mask;     /* a masked step outputs zeros, not the previous output */
+} fnn_rnn_desc;
+
+/* Floats of workspace fnn_rnn_forward needs; with training, also what fnn_rnn_backward reads and
+   its own scratch. */
+idx_t fnn_rnn_workspace_floats(const fnn_rnn_desc *d, int training);
+
+/* x is (batch, steps, in) contiguous; mask is (batch, steps) bytes or NULL (every step kept); h0, c0
+   are (batch, units) or NULL (zeros); c0 and c_out only for LSTM. Step s's output of row b goes to
+   y + b * y_batch + s * y_step when return_sequences, else the last output to y + b * y_batch
+   (strides in floats, either sign; y may be NULL). h_out, c_out (batch, units) get the final states.
+   A masked step carries the states and outputs the previous output (zeros before the first kept
+   step, or always with zero_output_for_mask), as Keras does. With training the workspace keeps what
+   fnn_rnn_backward reads. Returns 0, or -1 when GEMM pack memory could not be had. */
+int fnn_rnn_forward(const fnn_rnn_desc *d, const float *x, const float *kernel, const float *recurrent,
+                    const float *bias, const uint8_t *mask, const float *h0, const float *c0,
+                    float *y, idx_t y_batch, idx_t y_step, float *h_out, float *c_out, float *workspace,
+                    int training);
+
+/* The gradients of fnn_rnn_forward (run with training on the same d, x, weights, mask, c0 and this
+   workspace, which the backward consumes). dy is laid out as y (NULL: no output gradient); dh_out,
+   dc_out (batch, units) are the final states' gradients or NULL. Writes every gradient whose pointer
+   is not NULL: dx (batch, steps, in), dkernel, drecurrent, dbias in the weights' shapes, dh0, dc0
+   (batch, units). Returns 0, or -1 when GEMM pack memory could not be had. */
+int fnn_rnn_backward(const fnn_rnn_desc *d, const float *x, const float *kernel, const float *recurrent,
+                     const uint8_t *mask, const float *c0, const float *dy, idx_t dy_batch, idx_t dy_step,
+                     const float *dh_out, const float *dc_out, float *workspace, float *dx, float *dkernel,
+                     float *drecurrent, float *dbias, float *dh0, float *dc0);
+
+/* ---- embedding (nn/embed.c) ---- */
+// ids is (n,), every id in [0, rows of table); table is (rows, dim); out is (n, dim)
+void fnn_embedding_gather(idx_t n, idx_t dim, const int64_t *ids, const float *table, float *out);
+/* The gather's gradient, sparse: ids is (n,) (every id >= 0), dy is (n, dim). The distinct ids go to
+   rows_out (capacity n) in increasing order, and row k of grads_out (capacity (n, dim)) gets the sum of
+   dy's rows whose id is rows_out[k], added in position order. scratch holds 3 n + 1 int64. Returns
+   the number of distinct ids. */
+idx_t fnn_embedding_backward(idx_t n, idx_t dim, const int64_t *ids, const float *dy, int64_t *scratch,
+                             int64_t *rows_out, float *grads_out);
+
 #endif

@@ -190,3 +190,167 @@ def optimizer_steps(kind, p, grads, **h):
         else:
             raise KeyError(kind)
     return p
+
+
+# ---- recurrent cells and the embedding (fastnn.ops.recurrent, fastnn.ops.embedding) ----
+# cell names as in fastnn.ops.rnn_workspace, with "gru_reset_before" for GRU(reset_after=False).
+
+RNN_GATES = {"simple_rnn": 1, "lstm": 4, "gru": 3, "gru_reset_before": 3}
+
+
+def _split(a, parts):
+    return np.split(a, parts, axis=-1)
+
+
+def _rnn_cell_forward(cell, x_t, h, c, kernel, recurrent, bias, act, rec_act):
+    """One step for the whole batch: (h_new, c_new, cache) with what the backward needs."""
+    units = recurrent.shape[0]
+    if cell == "lstm":
+        z = x_t @ kernel + h @ recurrent + bias
+        zi, zf, zc, zo = _split(z, 4)
+        i, f, g, o = (nn_activation(zi, rec_act), nn_activation(zf, rec_act), nn_activation(zc, act),
+                      nn_activation(zo, rec_act))
+        c_new = f * c + i * g
+        return o * nn_activation(c_new, act), c_new, (z, c_new)
+    if cell == "simple_rnn":
+        z = x_t @ kernel + h @ recurrent + bias
+        return nn_activation(z, act), c, (z,)
+    if cell == "gru":
+        xz = x_t @ kernel + bias[0]
+        hr = h @ recurrent + bias[1]
+        pz, pr = xz[:, :units] + hr[:, :units], xz[:, units:2 * units] + hr[:, units:2 * units]
+        r = nn_activation(pr, rec_act)
+        ph = xz[:, 2 * units:] + r * hr[:, 2 * units:]
+    else:  # gru_reset_before
+        xz = x_t @ kernel + bias
+        hz = h @ recurrent[:, :2 * units]
+        pz, pr = xz[:, :units] + hz[:, :units], xz[:, units:2 * units] + hz[:, units:]
+        r = nn_activation(pr, rec_act)
+        hr = r * h  # the candidate's recurrent input
+        ph = xz[:, 2 * units:] + hr @ recurrent[:, 2 * units:]
+    z, hh = nn_activation(pz, rec_act), nn_activation(ph, act)
+    return z * h + (1 - z) * hh, c, (pz, pr, ph, hr)
+
+
+def _rnn_cell_backward(cell, x_t, h, c, cache, dh, dc, kernel, recurrent, act, rec_act, grads):
+    """Adds this step's weight gradients to grads; returns (dx_t, dh_prev, dc_prev)."""
+    units = recurrent.shape[0]
+    dkernel, drec, dbias = grads
+    if cell == "lstm":
+        z, c_new = cache
+        zi, zf, zc, zo = _split(z, 4)
+        i, f, g, o = (nn_activation(zi, rec_act), nn_activation(zf, rec_act), nn_activation(zc, act),
+                      nn_activation(zo, rec_act))
+        dc = dc + nn_activation_grad(c_new, dh * o, act)
+        dz = np.concatenate([nn_activation_grad(zi, dc * g, rec_act), nn_activation_grad(zf, dc * c, rec_act),
+                             nn_activation_grad(zc, dc * i, act),
+                             nn_activation_grad(zo, dh * nn_activation(c_new, act), rec_act)], axis=-1)
+        dkernel += x_t.T @ dz
+        drec += h.T @ dz
+        dbias += dz.sum(axis=0)
+        return dz @ kernel.T, dz @ recurrent.T, dc * f
+    if cell == "simple_rnn":
+        dz = nn_activation_grad(cache[0], dh, act)
+        dkernel += x_t.T @ dz
+        drec += h.T @ dz
+        dbias += dz.sum(axis=0)
+        return dz @ kernel.T, dz @ recurrent.T, dc
+    pz, pr, ph, hr = cache
+    z, r, hh = nn_activation(pz, rec_act), nn_activation(pr, rec_act), nn_activation(ph, act)
+    dpz = nn_activation_grad(pz, dh * (h - hh), rec_act)
+    dph = nn_activation_grad(ph, dh * (1 - z), act)
+    dh_prev = dh * z
+    if cell == "gru":
+        dpr = nn_activation_grad(pr, dph * hr[:, 2 * units:], rec_act)
+        dx_side = np.concatenate([dpz, dpr, dph], axis=-1)
+        dh_side = np.concatenate([dpz, dpr, dph * r], axis=-1)
+        dkernel += x_t.T @ dx_side
+        dbias[0] += dx_side.sum(axis=0)
+        drec += h.T @ dh_side
+        dbias[1] += dh_side.sum(axis=0)
+        return dx_side @ kernel.T, dh_prev + dh_side @ recurrent.T, dc
+    d_rh = dph @ recurrent[:, 2 * units:].T
+    dpr = nn_activation_grad(pr, d_rh * h, rec_act)
+    dzr = np.concatenate([dpz, dpr], axis=-1)
+    dx_side = np.concatenate([dzr, dph], axis=-1)
+    dkernel += x_t.T @ dx_side
+    dbias += dx_side.sum(axis=0)
+    drec[:, :2 * units] += h.T @ dzr
+    drec[:, 2 * units:] += hr.T @ dph
+    return dx_side @ kernel.T, dh_prev + d_rh * r + dzr @ recurrent[:, :2 * units].T, dc
+
+
+def rnn_forward(cell, x, kernel, recurrent, bias=None, h0=None, c0=None, *, mask=None, go_backwards=False,
+                return_sequences=False, zero_output_for_mask=False, activation="tanh",
+                recurrent_activation="sigmoid"):
+    """Keras's recurrent layer in float64: (y, h, c, tape); c is None but for LSTM.
+
+    A masked step keeps the states and outputs the previous output (zeros before the first kept step,
+    or always with zero_output_for_mask); go_backwards walks time downwards and keeps the outputs in
+    processing order. The tape is what rnn_backward needs.
+    """
+    f64 = lambda a: None if a is None else np.asarray(a, np.float64)  # noqa: E731
+    x, kernel, recurrent = f64(x), f64(kernel), f64(recurrent)
+    activation = activation or "linear"  # None means linear, as in Keras
+    batch, steps, _ = x.shape
+    units = recurrent.shape[0]
+    gates = RNN_GATES[cell] * units
+    bias = np.zeros((2, gates) if cell == "gru" else gates) if bias is None else f64(bias)
+    h = np.zeros((batch, units)) if h0 is None else f64(h0)
+    c = np.zeros((batch, units)) if c0 is None else f64(c0)
+    keep_all = np.ones((batch, steps), bool) if mask is None else np.asarray(mask, bool)
+    out, outputs, tape = np.zeros((batch, units)), [], []
+    for s in range(steps):
+        t = steps - 1 - s if go_backwards else s
+        keep = keep_all[:, t:t + 1]
+        h_new, c_new, cache = _rnn_cell_forward(cell, x[:, t], h, c, kernel, recurrent, bias, activation,
+                                                recurrent_activation)
+        tape.append((t, keep, h, c, cache))
+        out = np.where(keep, h_new, 0.0 if zero_output_for_mask else out)
+        h, c = np.where(keep, h_new, h), np.where(keep, c_new, c)
+        outputs.append(out)
+    y = np.stack(outputs, axis=1) if return_sequences else outputs[-1]
+    info = dict(cell=cell, x=x, kernel=kernel, recurrent=recurrent, bias_shape=bias.shape, tape=tape,
+                return_sequences=return_sequences, zero_output_for_mask=zero_output_for_mask, act=activation,
+                rec_act=recurrent_activation)
+    return y, h, (c if cell == "lstm" else None), info
+
+
+def rnn_backward(info, dy=None, dh=None, dc=None):
+    """Gradients (dx, dkernel, drecurrent, dbias, dh0, dc0) of rnn_forward's outputs in float64.
+
+    Reverse mode through the output chain itself (a masked step's output is the previous output), so
+    it checks the kernels' bookkeeping of which outputs were the state independently."""
+    x, kernel, recurrent, tape = info["x"], info["kernel"], info["recurrent"], info["tape"]
+    batch, steps, _ = x.shape
+    units = recurrent.shape[0]
+    grads = (np.zeros_like(kernel), np.zeros_like(recurrent), np.zeros(info["bias_shape"]))
+    dx = np.zeros_like(x)
+    dh = np.zeros((batch, units)) if dh is None else np.asarray(dh, np.float64)
+    dc = np.zeros((batch, units)) if dc is None else np.asarray(dc, np.float64)
+    d_out = np.zeros((batch, units))  # gradient reaching the output of the step after this one
+    for s in reversed(range(steps)):
+        t, keep, h, c, cache = tape[s]
+        if dy is not None:
+            if info["return_sequences"]:
+                d_out = d_out + np.asarray(dy, np.float64)[:, s]
+            elif s == steps - 1:
+                d_out = d_out + np.asarray(dy, np.float64)
+        dh_state = dh + np.where(keep, d_out, 0.0)
+        d_out = np.where(keep | info["zero_output_for_mask"], 0.0, d_out)
+        dx_t, dh_prev, dc_prev = _rnn_cell_backward(info["cell"], x[:, t], h, c, cache, dh_state * keep, dc * keep,
+                                                    kernel, recurrent, info["act"], info["rec_act"], grads)
+        dx[:, t] = dx_t
+        dh = np.where(keep, dh_prev, dh_state)
+        dc = np.where(keep, dc_prev, dc)
+    return (dx, *grads, dh, dc if info["cell"] == "lstm" else None)
+
+
+def embedding_backward(ids, dy, input_dim):
+    """The dense table gradient of a lookup, in float64."""
+    dy = np.asarray(dy, np.float64)
+    ids = np.asarray(ids).reshape(-1)
+    dy = dy.reshape(ids.size, dy.shape[-1])
+    grad = np.zeros((input_dim, dy.shape[1]))
+    np.add.at(grad, ids, dy)
+    return grad
