@@ -361,7 +361,7 @@ def embedding_backward(cnp.ndarray ids not None, cnp.ndarray dy not None, idx_t 
     check_ids(ids, input_dim, "embedding_backward")
     check_f32(dy, "embedding_backward dy")
     cdef idx_t n = cnp.PyArray_SIZE(ids)
-    if cnp.PyArray_NDIM(dy) != cnp.PyArray_NDIM(ids) + 1 or lead_shape(dy) != (<object>ids).shape:
+    if cnp.PyArray_NDIM(dy) != cnp.PyArray_NDIM(ids) + 1 or (<object>dy).shape[:cnp.PyArray_NDIM(dy) - 1] != (<object>ids).shape:
         raise ValueError(f"embedding_backward: dy must have shape ids.shape + (output_dim,) = "
                          f"{(<object>ids).shape} + (d,), got {(<object>dy).shape}")
     cdef idx_t dim = last_dim(dy)
