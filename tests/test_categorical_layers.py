@@ -150,6 +150,9 @@ def test_integer_lookup_matches_keras():
     inverse = IntegerLookup(vocabulary=[12, 36], invert=True)
     out = inverse(np.array([[0], [2], [5]]))
     assert out.dtype == np.int64 and out.ravel().tolist() == [-1, 36, -1]
+    decode = fastnn.Sequential([StringLookup(vocabulary=["a", "b"], invert=True, input_shape=(2,))])
+    assert decode.inputs[0].dtype == "int64"
+    assert decode.predict(np.array([[1, 2], [0, 9]]), verbose=0).tolist() == [["a", "b"], ["[UNK]", "[UNK]"]]
     with pytest.raises(TypeError, match="integers"):
         layer(np.array([[1.5]]))
 
@@ -241,3 +244,4 @@ def test_lookup_width_must_be_known_before_the_model_is_built():
     fixed(Input((1,), dtype="string"))
     with pytest.raises(ValueError, match="changes the output width"):
         fixed.adapt(strings("a", "b"))
+    assert fixed.get_vocabulary() == ["[UNK]", "a"]  # the refused vocabulary left the layer as it was

@@ -37,6 +37,7 @@ def roundtrip(model, tmp_path, x):
     path = tmp_path / "model.fnn"
     model.save(path)
     loaded = fastnn.load_model(path)
+    assert loaded.get_config() == model.get_config()  # state kept in the config (boundaries) comes back exactly
     assert all(np.array_equal(a, b, equal_nan=True) for a, b in zip(model.get_weights(), loaded.get_weights()))
     assert np.array_equal(model.predict(x, verbose=0), loaded.predict(x, verbose=0), equal_nan=True)
     return loaded

@@ -6,7 +6,7 @@ import numpy as np
 from ... import _C
 from ..base import register
 from .base import PreprocessingLayer
-from .statistics import Moments, QuantileSketch, ValueCounts
+from .statistics import QuantileSketch, ValueCounts
 
 __all__ = ["Imputation"]
 
@@ -24,7 +24,7 @@ class Imputation(PreprocessingLayer):
     the gaps the same way.
 
     adapt() learns, per feature of the last axis and over the values that are not NaN:
-    'mean' their mean (float64, merged batch by batch); 'median' np.median of them while there are
+    'mean' their mean (sums and counts in float64, batch by batch); 'median' np.median of them while there are
     at most 65536 per feature, beyond that the median of a QuantileSketch (rank error below
     log2(n / 65536) * n / 131072); 'most_frequent' the most frequent value (the smallest among
     ties, as scikit-learn), counted exactly (memory grows with the number of distinct values);
@@ -94,7 +94,7 @@ class Imputation(PreprocessingLayer):
         self._build_for(batch, what)
         features = self._weights[0].size
         if self.strategy == "mean":
-            self._state = [Moments(()) for _ in range(features)]
+            self._state = (np.zeros(features), np.zeros(features, np.int64))  # sums and counts of the values
         elif self.strategy == "median":
             self._state = [QuantileSketch(MEDIAN_CAPACITY) for _ in range(features)]
         elif self.strategy == "most_frequent":
@@ -108,12 +108,15 @@ class Imputation(PreprocessingLayer):
         columns = batch.reshape(-1, batch.shape[-1])
         if np.isinf(columns).any():
             raise ValueError(f"{what}: the data holds infinity; only NaN marks a missing value")
-        for feature, state in enumerate(self._state):
+        if self.strategy == "mean":
+            sums, counts = self._state
+            sums += np.nansum(columns, axis=0, dtype=np.float64)
+            counts += np.count_nonzero(~np.isnan(columns), axis=0)
+            return
+        for feature, state in enumerate(self._state):  # median and mode: each feature has its own count of values
             column = columns[:, feature]
             present = column[~np.isnan(column)]
-            if self.strategy == "mean":
-                state.update(present, (0,))
-            elif self.strategy == "median":
+            if self.strategy == "median":
                 state.add(present)
             else:
                 state.update(present)
@@ -122,7 +125,12 @@ class Imputation(PreprocessingLayer):
         state, self._state = self._state, None
         if state is None:
             return
-        values = np.array([self._statistic(s) for s in state])
+        if self.strategy == "mean":
+            sums, counts = state
+            with np.errstate(invalid="ignore", divide="ignore"):
+                values = sums / counts
+        else:
+            values = np.array([self._statistic(s) for s in state])
         missing = np.flatnonzero(np.isnan(values))
         if missing.size:
             raise ValueError(f"{what}: feature {int(missing[0])} has no value in the data (all NaN), so there is "
@@ -130,8 +138,6 @@ class Imputation(PreprocessingLayer):
         self._weights[0][...] = values
 
     def _statistic(self, state):
-        if self.strategy == "mean":
-            return float(state.mean) if state.count else math.nan
         if self.strategy == "median":
             return state.median()
         values, counts = state.by_frequency()

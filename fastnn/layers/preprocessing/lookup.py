@@ -36,6 +36,8 @@ class IndexLookup(PreprocessingLayer):
         self.invert = bool(invert)
         if self.invert and self.output_mode != "int":
             raise ValueError(f"{what}: invert=True needs output_mode='int', got {output_mode!r}")
+        if self.invert:
+            self.input_dtype = "int64"  # indices in, tokens out
         self.max_tokens = None if max_tokens is None else int(max_tokens)
         self.num_oov_indices = int(num_oov_indices)
         self.mask_token = None if mask_token is None else self._token(mask_token, "mask_token")
@@ -72,12 +74,11 @@ class IndexLookup(PreprocessingLayer):
         if self.max_tokens is not None and self._token_start + tokens.size > self.max_tokens:
             raise ValueError(f"{what}: a vocabulary of {tokens.size} tokens plus {self._token_start} mask/OOV "
                              f"indices exceeds max_tokens={self.max_tokens}")
-        width_before = self._depth() if self.built and self.output_mode != "int" else None
+        if self.built and self.output_mode != "int" and self._depth(tokens.size) != self._depth():
+            raise ValueError(f"{what}: the new vocabulary changes the output width from {self._depth()} to "
+                             f"{self._depth(tokens.size)} after the layer was built into a model; adapt before "
+                             f"building the model, or give max_tokens with pad_to_max_tokens=True")
         self._vocabulary = tokens
-        if width_before is not None and width_before != self._depth():
-            raise ValueError(f"{what}: the new vocabulary changes the output width from {width_before} to "
-                             f"{self._depth()} after the layer was built into a model; adapt before building "
-                             f"the model, or give max_tokens with pad_to_max_tokens=True")
         self._refresh_tables()
 
     def _refresh_tables(self):
@@ -100,19 +101,16 @@ class IndexLookup(PreprocessingLayer):
         """The number of indices: mask, OOV and vocabulary tokens."""
         return len(self.get_vocabulary())
 
-    def _depth(self):
-        """Columns of the one_hot / multi_hot / count outputs (the mask has none)."""
+    def _depth(self, vocabulary_size=None):
+        """Columns of the one_hot / multi_hot / count outputs (the mask has none), for the vocabulary in
+        use or one of vocabulary_size tokens."""
         if self.pad_to_max_tokens:
             return self.max_tokens
-        return self._token_start + (0 if self._vocabulary is None else self._vocabulary.size) - self._oov_start
+        if vocabulary_size is None:
+            vocabulary_size = 0 if self._vocabulary is None else self._vocabulary.size
+        return self.num_oov_indices + vocabulary_size
 
     # ----- shapes and dtypes -----------------------------------------------------------------------
-    def _accepts_dtype(self, dtype):
-        return dtype == ("int64" if self.invert else self.input_dtype)
-
-    def _convert(self, x, what):
-        return as_integers(x, what) if self.invert else self._tokens(x, what)
-
     def _output_dtype(self):
         if self.invert:
             return "string" if self._is_string else "int64"
