@@ -245,3 +245,37 @@ def test_lookup_width_must_be_known_before_the_model_is_built():
     with pytest.raises(ValueError, match="changes the output width"):
         fixed.adapt(strings("a", "b"))
     assert fixed.get_vocabulary() == ["[UNK]", "a"]  # the refused vocabulary left the layer as it was
+
+
+def test_every_kind_of_preprocessing_in_one_saved_model(tmp_path, rng):
+    """A functional model with numeric, string and integer inputs, each through adapted preprocessing,
+    saved and loaded: configs, weights and predictions come back bitwise."""
+    from fastnn.layers import Concatenate, Discretization, Imputation, Normalization
+
+    n = 120
+    numbers = rng.standard_normal((n, 3)).astype(np.float32)
+    numbers[rng.random(numbers.shape) < 0.1] = np.nan
+    words = np.array(["ant", "bee", "cat", "dog", "eel"])[rng.integers(0, 5, (n, 2))]
+    ids = rng.integers(0, 6, (n, 1))
+    imputer, norm, bins = Imputation("median"), Normalization(), Discretization(num_bins=4, output_mode="multi_hot")
+    imputer.adapt(numbers)
+    norm.adapt(imputer(numbers))
+    bins.adapt(imputer(numbers))
+    words_lookup, id_lookup = StringLookup(output_mode="multi_hot"), IntegerLookup(num_oov_indices=2)
+    words_lookup.adapt(words)
+    id_lookup.adapt(ids[:60])
+    number_in, word_in, id_in = Input((3,), name="numbers"), Input((2,), dtype="string", name="words"), \
+        Input((1,), dtype="int64", name="ids")
+    filled = imputer(number_in)
+    features = Concatenate()([norm(filled), bins(filled), words_lookup(word_in), Hashing(8, output_mode="count", salt=3)(word_in),
+                              CategoryEncoding(id_lookup.vocabulary_size(), output_mode="one_hot")(id_lookup(id_in))])
+    model = fastnn.Model({"numbers": number_in, "words": word_in, "ids": id_in}, Dense(1)(features))
+    model.compile(optimizer="adam", loss="mse")
+    data = {"numbers": numbers, "words": words, "ids": ids}
+    model.fit(data, rng.standard_normal(n), epochs=2, verbose=0)
+    path = tmp_path / "everything.fnn"
+    model.save(path)
+    loaded = fastnn.load_model(path)
+    assert loaded.get_config() == model.get_config()
+    assert all(np.array_equal(a, b) for a, b in zip(model.get_weights(), loaded.get_weights()))
+    assert np.array_equal(model.predict(data, verbose=0), loaded.predict(data, verbose=0))

@@ -264,11 +264,14 @@ def test_models_starting_with_imputation_take_nan(rng, tmp_path):
     model.fit(((x[i:i + 32], y[i:i + 32]) for i in range(0, 256, 32)), steps_per_epoch=8, verbose=0)  # a generator
     roundtrip(model, tmp_path, x)
 
-    inputs = [Input((5,)), Input((2,))]
-    merged = fastnn.layers.Concatenate()([Imputation("constant")(inputs[0]), Imputation("constant")(inputs[1])])
+    inputs = [Input((5,), name="gappy"), Input((2,), name="clean")]
+    merged = fastnn.layers.Concatenate()([Imputation("constant")(inputs[0]), Rescaling(0.5)(inputs[1])])
     two_inputs = fastnn.Model(inputs, Dense(1)(merged))
     two_inputs.compile(optimizer="sgd", loss="mse")
-    two_inputs.fit([x, x[:, :2]], y, epochs=1, verbose=0)
+    clean = np.nan_to_num(x[:, :2])
+    two_inputs.fit([x, clean], y, epochs=1, verbose=0)  # NaN is accepted input by input
+    with pytest.raises(ValueError, match="input 'clean' contains NaN"):
+        two_inputs.fit([x, x[:, :2]], y, verbose=0)
 
     plain = fastnn.Sequential([Input((5,)), Dense(1)])
     plain.compile(optimizer="sgd", loss="mse")

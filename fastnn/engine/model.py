@@ -334,11 +334,15 @@ class Model(Layer):
         return ValueError(f"Input shape mismatch: {where} expects inputs of shape {tuple(expected)}, got an array "
                           f"of shape {tuple(got)}")
 
-    def _accepts_nan(self):
-        """Whether NaN is valid training input: every layer reading an input fills gaps itself."""
-        readers = [node.layer for node in self._graph_nodes()
-                   if any(t in self._input_tensors for t in node.inputs)]
-        return bool(readers) and all(getattr(layer, "accepts_nan", False) for layer in readers)
+    def _inputs_accepting_nan(self):
+        """Per model input, whether NaN is valid training input for it: every layer reading that input
+        fills gaps itself (so a numeric input read by an Imputation layer may hold NaN beside a string
+        input read by a lookup)."""
+        accepting = []
+        for tensor in self._input_tensors:
+            readers = [node.layer for node in self._graph_nodes() if any(t is tensor for t in node.inputs)]
+            accepting.append(bool(readers) and all(getattr(layer, "accepts_nan", False) for layer in readers))
+        return accepting
 
     def _structure_outputs(self, arrays):
         if self._output_structure == "single":
