@@ -142,6 +142,10 @@ void fnn_rescale_backward(idx_t outer, idx_t mid, idx_t inner, const float *scal
 void fnn_impute_forward(idx_t outer, idx_t mid, idx_t inner, const float *x, const float *fill, float *out);
 /* dx = 0 where x is NaN, else dy. */
 void fnn_impute_backward(idx_t outer, idx_t mid, idx_t inner, const float *x, const float *dy, float *dx);
+/* tokens is (n, width) UCS-4 code points (numpy's fixed-width unicode: a token ends at its last non-zero
+   code point); out (n,) = the 64-bit FNV-1a hash of each token's UTF-8 bytes, started from basis
+   (0xCBF29CE484222325 for plain FNV-1a). */
+void fnn_fnv1a_utf8(idx_t n, idx_t width, const uint32_t *tokens, uint64_t basis, uint64_t *out);
 
 /* Image kernels: images are channels-last float32. */
 enum fnn_fill_mode { FNN_FILL_REFLECT = 0, FNN_FILL_WRAP, FNN_FILL_CONSTANT, FNN_FILL_NEAREST };

@@ -3,6 +3,8 @@
 # statistic covers in a row: x is then (outer, mid, inner) with outer = x.size / (mid * inner). These
 # run on every predict, so the checks are C-level tests that build their messages only on failure.
 
+from libc.stdint cimport uint32_t, uint64_t
+
 cdef extern from "fastnn.h" nogil:
     void fnn_normalize_forward(idx_t outer, idx_t mid, idx_t inner, const float *x, const float *mean,
                                const float *variance, float eps, int invert, float *out)
@@ -13,6 +15,7 @@ cdef extern from "fastnn.h" nogil:
     void fnn_rescale_backward(idx_t outer, idx_t mid, idx_t inner, const float *scale, const float *dy, float *dx)
     void fnn_impute_forward(idx_t outer, idx_t mid, idx_t inner, const float *x, const float *fill, float *out)
     void fnn_impute_backward(idx_t outer, idx_t mid, idx_t inner, const float *x, const float *dy, float *dx)
+    void fnn_fnv1a_utf8(idx_t n, idx_t width, const uint32_t *tokens, uint64_t basis, uint64_t *out)
 
 
 cdef idx_t feature_outer(cnp.ndarray x, cnp.ndarray stat, idx_t inner, cnp.ndarray out, str what) except -1:
@@ -121,3 +124,17 @@ def impute_backward(cnp.ndarray x not None, cnp.ndarray dy not None, cnp.ndarray
     with nogil:
         fnn_impute_backward(size, 1, 1, x_ptr, dy_ptr, dx_ptr)
     return dx
+
+
+def fnv1a_utf8(cnp.ndarray tokens not None, uint64_t basis):
+    """The 64-bit FNV-1a hash of each string's UTF-8 bytes (a C-contiguous numpy unicode array), started
+    from basis, as a uint64 array of tokens' shape."""
+    if cnp.PyArray_TYPE(tokens) != cnp.NPY_UNICODE or not cnp.PyArray_IS_C_CONTIGUOUS(tokens):
+        raise TypeError(f"fnv1a_utf8: tokens must be a C-contiguous numpy unicode array, got dtype {tokens.dtype}")
+    cdef idx_t n = cnp.PyArray_SIZE(tokens), width = cnp.PyArray_ITEMSIZE(tokens) // 4
+    cdef cnp.ndarray out = cnp.PyArray_EMPTY(cnp.PyArray_NDIM(tokens), cnp.PyArray_DIMS(tokens), cnp.NPY_UINT64, 0)
+    cdef const uint32_t *tokens_ptr = <const uint32_t *>cnp.PyArray_DATA(tokens)
+    cdef uint64_t *out_ptr = <uint64_t *>cnp.PyArray_DATA(out)
+    with nogil:
+        fnn_fnv1a_utf8(n, width, tokens_ptr, basis, out_ptr)
+    return out

@@ -253,3 +253,11 @@ def contrast(x, factors, low, high):
     mean = x.mean(axis=(1, 2), keepdims=True)
     f = np.asarray(factors, np.float64).reshape(-1, 1, 1, 1)
     return np.clip((x - mean) * f + mean, low, high)
+
+
+def fnv1a64(text, basis=0xCBF29CE484222325):
+    """The 64-bit FNV-1a hash of a string's UTF-8 bytes, byte by byte in Python."""
+    h = basis
+    for octet in text.encode("utf-8", "surrogatepass"):
+        h = ((h ^ octet) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
+    return h

@@ -109,6 +109,21 @@ def test_feature_kernel_errors():
         _C.impute_backward(x, np.zeros(5, np.float32), np.zeros(5, np.float32))
 
 
+def test_fnv1a_vs_python_over_all_utf8_lengths(rng):
+    alphabet = ["a", "Z", "0", " ", "\u00e9", "\u07ff", "\u0800", "\u65e5", "\uffff", "\U0001f600", "\U0010ffff"]
+    words = ["".join(rng.choice(alphabet, rng.integers(0, 9))) for _ in range(3000)]
+    tokens = np.array(words).reshape(100, 30)
+    runs = []
+    for threads in (1, 2):
+        with fastnn.threads(threads):
+            runs.append(_C.fnv1a_utf8(tokens, 12345))
+    assert np.array_equal(runs[0], runs[1]) and runs[0].dtype == np.uint64 and runs[0].shape == (100, 30)
+    assert [int(h) for h in runs[0].reshape(-1)] == [ref.fnv1a64(w, 12345) for w in words]
+    assert _C.fnv1a_utf8(np.array([], dtype=str), 1).shape == (0,)
+    with pytest.raises(TypeError, match="unicode"):
+        _C.fnv1a_utf8(np.array([b"a"]), 1)
+
+
 # ---- image kernels ------------------------------------------------------------------------------
 
 def random_transforms(rng, n, h, w):

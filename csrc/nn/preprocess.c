@@ -1,4 +1,5 @@
-/* Per-feature kernels of the preprocessing layers: Normalization, Rescaling and Imputation.
+/* Per-feature kernels of the preprocessing layers (Normalization, Rescaling, Imputation), and the
+   FNV-1a hash of Hashing and StringLookup's OOV buckets.
 
    Arrays are viewed as (outer, mid, inner): the statistics have one value per mid index, shared by
    every outer and inner position (axis=-1 is inner = 1; a scalar statistic is mid = 1). With
@@ -135,4 +136,48 @@ void fnn_impute_forward(idx_t outer, idx_t mid, idx_t inner, const float *x, con
 void fnn_impute_backward(idx_t outer, idx_t mid, idx_t inner, const float *x, const float *dy, float *dx) {
     struct feature_args a = {x, NULL, NULL, dy, dx, mid, inner, 0.0f, 0};
     run(&a, outer, impute_backward_range);
+}
+
+/* ---- hashing ----------------------------------------------------------------------------------- */
+
+#define FNV_PRIME 0x100000001B3ULL
+
+struct hash_args {
+    const uint32_t *tokens;
+    uint64_t *out;
+    idx_t width;
+    uint64_t basis;
+};
+
+static inline uint64_t fnv_byte(uint64_t h, uint32_t byte) { return (h ^ byte) * FNV_PRIME; }
+
+/* Tokens [lo, hi): each code point fed to FNV-1a as its UTF-8 bytes (surrogates as their 3-byte form);
+   a token ends at its last non-zero code point, as numpy's fixed-width strings do. */
+static void hash_range(void *ctx, idx_t lo, idx_t hi) {
+    const struct hash_args *a = ctx;
+    for (idx_t t = lo; t < hi; t++) {
+        const uint32_t *cp = a->tokens + t * a->width;
+        idx_t len = a->width;
+        while (len > 0 && cp[len - 1] == 0) len--;
+        uint64_t h = a->basis;
+        for (idx_t i = 0; i < len; i++) {
+            uint32_t c = cp[i];
+            if (c < 0x80) {
+                h = fnv_byte(h, c);
+            } else if (c < 0x800) {
+                h = fnv_byte(fnv_byte(h, 0xC0 | (c >> 6)), 0x80 | (c & 0x3F));
+            } else if (c < 0x10000) {
+                h = fnv_byte(fnv_byte(fnv_byte(h, 0xE0 | (c >> 12)), 0x80 | ((c >> 6) & 0x3F)), 0x80 | (c & 0x3F));
+            } else {
+                h = fnv_byte(fnv_byte(fnv_byte(fnv_byte(h, 0xF0 | (c >> 18)), 0x80 | ((c >> 12) & 0x3F)),
+                                      0x80 | ((c >> 6) & 0x3F)), 0x80 | (c & 0x3F));
+            }
+        }
+        a->out[t] = h;
+    }
+}
+
+void fnn_fnv1a_utf8(idx_t n, idx_t width, const uint32_t *tokens, uint64_t basis, uint64_t *out) {
+    struct hash_args a = {tokens, out, width, basis};
+    fnn_parallel_for(n, FNN_ELEMENTWISE_GRAIN / (width > 0 ? width : 1) + 1, hash_range, &a);
 }

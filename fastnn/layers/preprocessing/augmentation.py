@@ -23,19 +23,19 @@ def check_seed(seed, what):
     return None if seed is None else int(seed)
 
 
-def check_factor(factor, name, bounds, what):
-    """Keras's factor argument: a number f means (-|f|, |f|) (clipped to bounds), a pair (lower, upper)
-    is sorted; both ends must lie within bounds."""
+def check_factor(factor, name, what):
+    """Keras's factor argument: a number f means the range [-|f|, |f|], a pair is (lower, upper) in
+    either order; the range must lie within [-1, 1]."""
     if isinstance(factor, (tuple, list)):
         if len(factor) != 2 or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in factor):
             raise ValueError(f"{what}: {name} must be a number or a pair of numbers, got {factor!r}")
         lower, upper = sorted(float(v) for v in factor)
     elif isinstance(factor, (int, float)) and not isinstance(factor, bool):
-        lower, upper = max(-abs(float(factor)), bounds[0]), abs(float(factor))
+        lower, upper = -abs(float(factor)), abs(float(factor))
     else:
         raise ValueError(f"{what}: {name} must be a number or a pair of numbers, got {factor!r}")
-    if not bounds[0] <= lower <= upper <= bounds[1]:
-        raise ValueError(f"{what}: {name} must lie in [{bounds[0]}, {bounds[1]}], got {factor!r}")
+    if not -1.0 <= lower <= upper <= 1.0:
+        raise ValueError(f"{what}: {name} must lie in [-1, 1], got {factor!r}")
     return lower, upper
 
 

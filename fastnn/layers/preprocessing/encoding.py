@@ -2,6 +2,7 @@
 CategoryEncoding, Hashing, and the hash (FNV-1a) that Hashing and StringLookup's OOV buckets use."""
 import numpy as np
 
+from ... import _C
 from ..base import register
 from .base import PreprocessingLayer, as_tokens
 
@@ -64,21 +65,12 @@ def unicode_array(x):
 def fnv1a64(tokens, salt=None):
     """The 64-bit FNV-1a hash of each string's UTF-8 bytes (after the 8 little-endian bytes of salt,
     when given), as uint64: a published hash with fixed constants, so bins are the same on every
-    machine, in every process and in any language."""
-    data = np.strings.encode(tokens, "utf-8")
-    width = data.dtype.itemsize
-    lengths = np.strings.str_len(data)
-    octets = data.reshape(-1).view(np.uint8).reshape(data.size, width) if data.size else np.zeros((0, width), np.uint8)
-    start = FNV_OFFSET
+    machine, in every process and in any language. One C pass over the code points."""
+    basis = FNV_OFFSET
     if salt is not None:
         for octet in int(salt).to_bytes(8, "little"):
-            start = ((start ^ octet) * FNV_PRIME) & 0xFFFFFFFFFFFFFFFF
-    hashes = np.full(data.size, start, np.uint64)
-    prime, flat_lengths = np.uint64(FNV_PRIME), lengths.reshape(-1)
-    for position in range(width):
-        active = flat_lengths > position
-        hashes = np.where(active, (hashes ^ octets[:, position]) * prime, hashes)
-    return hashes.reshape(data.shape)
+            basis = ((basis ^ octet) * FNV_PRIME) & 0xFFFFFFFFFFFFFFFF
+    return _C.fnv1a_utf8(np.ascontiguousarray(tokens), basis)
 
 
 @register

@@ -70,7 +70,7 @@ class RandomRotation(AffineAugmentation):
                  data_format=None, **kwargs):
         super().__init__(fill_mode, interpolation, seed, fill_value, data_format, **kwargs)
         self.factor = factor
-        self._range = check_factor(factor, "factor", (-1.0, 1.0), f"RandomRotation '{self.name}'")
+        self._range = check_factor(factor, "factor", f"RandomRotation '{self.name}'")
 
     def transforms(self, n, h, w, rng):
         angle = rng.uniform(self._range[0], self._range[1], n) * 2.0 * np.pi
@@ -104,8 +104,8 @@ class RandomTranslation(AffineAugmentation):
         super().__init__(fill_mode, interpolation, seed, fill_value, data_format, **kwargs)
         what = f"RandomTranslation '{self.name}'"
         self.height_factor, self.width_factor = height_factor, width_factor
-        self._height = check_factor(height_factor, "height_factor", (-1.0, 1.0), what)
-        self._width = check_factor(width_factor, "width_factor", (-1.0, 1.0), what)
+        self._height = check_factor(height_factor, "height_factor", what)
+        self._width = check_factor(width_factor, "width_factor", what)
 
     def transforms(self, n, h, w, rng):
         dy = rng.uniform(self._height[0], self._height[1], n) * h
@@ -140,8 +140,8 @@ class RandomZoom(AffineAugmentation):
         super().__init__(fill_mode, interpolation, seed, fill_value, data_format, **kwargs)
         what = f"RandomZoom '{self.name}'"
         self.height_factor, self.width_factor = height_factor, width_factor
-        self._height = check_factor(height_factor, "height_factor", (-1.0, 1.0), what)
-        self._width = None if width_factor is None else check_factor(width_factor, "width_factor", (-1.0, 1.0), what)
+        self._height = check_factor(height_factor, "height_factor", what)
+        self._width = None if width_factor is None else check_factor(width_factor, "width_factor", what)
         if -1.0 in self._height + (self._width or ()):
             raise ValueError(f"{what}: a zoom factor of -1 would shrink the sampled area to nothing")
 

@@ -77,7 +77,6 @@ class Normalization(PreprocessingLayer):
         if self.input_variance is not None and (self.input_variance < 0).any():
             raise ValueError(f"Normalization '{self.name}': variance must not be negative")
         self.invert = bool(invert)
-        self._stats = None
 
     # ----- shapes ---------------------------------------------------------------------------------
     def _kept_axes(self, input_shape):
@@ -102,7 +101,6 @@ class Normalization(PreprocessingLayer):
     def build(self, input_shape):
         input_shape = tuple(input_shape)
         kept = self._kept_axes(input_shape)
-        self._kept = kept
         self._reduced = tuple(a for a in range(len(input_shape)) if a not in kept)
         kept_shape = tuple(int(input_shape[a]) for a in kept)
         # The kernel sees x as (outer, span, inner), the span running from the first kept axis to the
