@@ -273,6 +273,11 @@ def test_models_starting_with_imputation_take_nan(rng, tmp_path):
     with pytest.raises(ValueError, match="input 'clean' contains NaN"):
         two_inputs.fit([x, x[:, :2]], y, verbose=0)
 
+    preprocessing = fastnn.Sequential([Input((5,)), Imputation("constant"), Rescaling(0.1)])
+    nested = fastnn.Sequential([Input((5,)), preprocessing, Dense(1)])  # Keras's preprocessing-model pattern
+    nested.compile(optimizer="sgd", loss="mse")
+    nested.fit(x, y, epochs=1, verbose=0)
+
     plain = fastnn.Sequential([Input((5,)), Dense(1)])
     plain.compile(optimizer="sgd", loss="mse")
     with pytest.raises(ValueError, match="Imputation layer"):

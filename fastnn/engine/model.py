@@ -336,12 +336,19 @@ class Model(Layer):
 
     def _inputs_accepting_nan(self):
         """Per model input, whether NaN is valid training input for it: every layer reading that input
-        fills gaps itself (so a numeric input read by an Imputation layer may hold NaN beside a string
-        input read by a lookup)."""
+        fills gaps itself (a nested model: its own reader of that input does). So a numeric input read
+        by an Imputation layer may hold NaN beside a string input read by a lookup."""
         accepting = []
         for tensor in self._input_tensors:
-            readers = [node.layer for node in self._graph_nodes() if any(t is tensor for t in node.inputs)]
-            accepting.append(bool(readers) and all(getattr(layer, "accepts_nan", False) for layer in readers))
+            verdicts = []
+            for node in self._graph_nodes():
+                for position, t in enumerate(node.inputs):
+                    if t is not tensor:
+                        continue
+                    layer = node.layer
+                    verdicts.append(layer._inputs_accepting_nan()[position] if getattr(layer, "_is_model", False)
+                                    else getattr(layer, "accepts_nan", False))
+            accepting.append(bool(verdicts) and all(verdicts))
         return accepting
 
     def _structure_outputs(self, arrays):
