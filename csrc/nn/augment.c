@@ -22,29 +22,38 @@ static idx_t grain_for(idx_t values_per_item) {
 
 /* A coordinate along an axis of len pixels, brought into the image as the fill mode says:
    reflect (d c b a | a b c d | d c b a, about the pixel edges), wrap (a b c d | a b c d), nearest
-   (clamped); constant leaves it alone (points outside read the fill value). */
+   (clamped); constant leaves it alone (points outside read the fill value). Points inside, the
+   common case, return at once (a NaN fails that test and comes out NaN, which reads the fill). */
 static inline float map_coordinate(float v, idx_t len, int fill_mode) {
-    float last = (float)(len - 1);
+    float size = (float)len, last = size - 1.0f;
+    if (v >= 0.0f && v <= last) return v;
     if (fill_mode == FNN_FILL_REFLECT) {
         if (len <= 1) return 0.0f;
-        float period = 2.0f * (float)len;
+        float period = 2.0f * size;
         v = fmodf(v, period);
         if (v < 0.0f) v += period;
-        if (v >= (float)len) v = period - 1.0f - v;
+        if (v >= size) v = period - 1.0f - v;
         return v < 0.0f ? 0.0f : (v > last ? last : v);
     }
     if (fill_mode == FNN_FILL_WRAP) {
-        v = fmodf(v, (float)len);
-        if (v < 0.0f) v += (float)len;
-        return v >= (float)len ? 0.0f : v;  /* v + len rounded up to len */
+        v = fmodf(v, size);
+        if (v < 0.0f) v += size;
+        return v >= size ? 0.0f : v;  /* v + size rounded up to size */
     }
     if (fill_mode == FNN_FILL_NEAREST) return v < 0.0f ? 0.0f : (v > last ? last : v);
     return v;
 }
 
+/* floor(v) for v in (-1, len), without a libm call (the portable build has no SSE4.1 round). */
+static inline idx_t floor_index(float v) {
+    idx_t i = (idx_t)v;
+    return v < (float)i ? i - 1 : i;
+}
+
 /* The pixels an output point reads along one axis: indices i0 and i1 (-1: the fill value) with
    weights w0 and w1. Bilinear: the two neighbours of v, weighted as TensorFlow's
-   ImageProjectiveTransform weighs them ((floor + 1 - v) and (v - floor)); nearest: the rounded v. */
+   ImageProjectiveTransform weighs them ((floor + 1 - v) and (v - floor)); nearest: v rounded half
+   away from zero (C's roundf, TensorFlow's std::round). */
 struct axis_taps {
     idx_t i0, i1;
     float w0, w1;
@@ -53,21 +62,21 @@ struct axis_taps {
 static inline struct axis_taps axis_taps(float v, idx_t len, int fill_mode, int interpolation) {
     struct axis_taps t = {-1, -1, 1.0f, 0.0f};
     v = map_coordinate(v, len, fill_mode);
-    if (!(v > -1.0f && v < (float)len)) return t;  /* constant mode, outside: all fill (also NaN-safe) */
+    if (!(v > -1.0f && v < (float)len)) return t;  /* constant mode, outside: all fill */
+    idx_t i = floor_index(v);
+    float f = (float)i, frac = v - f;
     if (interpolation == FNN_INTERPOLATION_NEAREST) {
-        float r = roundf(v);
-        idx_t i = (idx_t)r;
+        if (frac > 0.5f || (frac == 0.5f && v >= 0.0f)) i++;
         if (fill_mode == FNN_FILL_WRAP && i == len) i = 0;
         t.i0 = i >= 0 && i < len ? i : -1;
         return t;
     }
-    float f = floorf(v);
-    idx_t i = (idx_t)f, j = i + 1;
+    idx_t j = i + 1;
     if (fill_mode == FNN_FILL_WRAP && j == len) j = 0;
     t.i0 = i >= 0 ? i : -1;
     t.i1 = j < len ? j : -1;
     t.w0 = (f + 1.0f) - v;
-    t.w1 = v - f;
+    t.w1 = frac;
     return t;
 }
 
