@@ -181,4 +181,61 @@ void fnn_embedding_gather(idx_t n, idx_t dim, const int64_t *ids, const float *t
 idx_t fnn_embedding_backward(idx_t n, idx_t dim, const int64_t *ids, const float *dy, int64_t *scratch,
                              int64_t *rows_out, float *grads_out);
 
+/* ---- preprocessing layers (nn/preprocess.c, nn/augment.c) ---- */
+/* Per-feature kernels: x, out, dy, dx are (outer, mid, inner), the statistics (mid,), applied to every
+   outer and inner position. Each may run in place (out == x, dx == dy). */
+/* out = (x - mean) / max(sqrt(variance), eps), or with invert out = x * max(sqrt(variance), eps) + mean. */
+void fnn_normalize_forward(idx_t outer, idx_t mid, idx_t inner, const float *x, const float *mean,
+                           const float *variance, float eps, int invert, float *out);
+/* dx = dy / max(sqrt(variance), eps), or with invert dx = dy * max(sqrt(variance), eps). */
+void fnn_normalize_backward(idx_t outer, idx_t mid, idx_t inner, const float *variance, float eps, int invert,
+                            const float *dy, float *dx);
+/* out = x * scale + offset. */
+void fnn_rescale_forward(idx_t outer, idx_t mid, idx_t inner, const float *x, const float *scale,
+                         const float *offset, float *out);
+/* dx = dy * scale. */
+void fnn_rescale_backward(idx_t outer, idx_t mid, idx_t inner, const float *scale, const float *dy, float *dx);
+/* out = fill where x is NaN, else x. */
+void fnn_impute_forward(idx_t outer, idx_t mid, idx_t inner, const float *x, const float *fill, float *out);
+/* dx = 0 where x is NaN, else dy. */
+void fnn_impute_backward(idx_t outer, idx_t mid, idx_t inner, const float *x, const float *dy, float *dx);
+/* tokens is (n, width) UCS-4 code points (numpy's fixed-width unicode: a token ends at its last non-zero
+   code point); out (n,) = the 64-bit FNV-1a hash of each token's UTF-8 bytes, started from basis
+   (0xCBF29CE484222325 for plain FNV-1a). */
+void fnn_fnv1a_utf8(idx_t n, idx_t width, const uint32_t *tokens, uint64_t basis, uint64_t *out);
+
+/* Image kernels: images are channels-last float32. */
+enum fnn_fill_mode { FNN_FILL_REFLECT = 0, FNN_FILL_WRAP, FNN_FILL_CONSTANT, FNN_FILL_NEAREST };
+enum fnn_interpolation { FNN_INTERPOLATION_NEAREST = 0, FNN_INTERPOLATION_BILINEAR };
+/* x is (n, in_h, in_w, c), transforms is (n, 6) finite values, fill is (c,), out is (n, out_h, out_w, c).
+   Output pixel (row i, column j) of image k reads x[k] at column t0*j + t1*i + t2 and row t3*j + t4*i + t5
+   (t = transforms[k], Keras's affine_transform without the projective terms); points outside the image
+   follow fill_mode (reflect about the pixel edges, periodic wrap, the nearest edge pixel, or fill);
+   interpolation is nearest or bilinear. */
+void fnn_affine_sample(idx_t n, idx_t in_h, idx_t in_w, idx_t c, const float *x, const float *transforms,
+                       idx_t out_h, idx_t out_w, int interpolation, int fill_mode, const float *fill, float *out);
+/* dout is (n, out_h, out_w, c), dx is (n, in_h, in_w, c): the adjoint of fnn_affine_sample (the
+   gradient of x; fill points take none). */
+void fnn_affine_sample_backward(idx_t n, idx_t in_h, idx_t in_w, idx_t c, const float *transforms, idx_t out_h,
+                                idx_t out_w, int interpolation, int fill_mode, const float *dout, float *dx);
+/* x, out are (n, h, w, c), flips (n,) ORs FNN_FLIP_COLUMNS (mirror left-right) and FNN_FLIP_ROWS
+   (upside down); out must not overlap x. A flip is its own adjoint: the backward is this call on dy. */
+enum { FNN_FLIP_COLUMNS = 1, FNN_FLIP_ROWS = 2 };
+void fnn_flip_images(idx_t n, idx_t h, idx_t w, idx_t c, const float *x, const int32_t *flips, float *out);
+/* x is (n, h, w, c), offsets (n, 2) the (row, column) of each window, which lies inside its image;
+   out is (n, out_h, out_w, c). */
+void fnn_crop_images(idx_t n, idx_t h, idx_t w, idx_t c, const float *x, const int64_t *offsets, idx_t out_h,
+                     idx_t out_w, float *out);
+/* dout is (n, out_h, out_w, c), dx (n, h, w, c): dout inside each window, 0 elsewhere. */
+void fnn_crop_images_backward(idx_t n, idx_t h, idx_t w, idx_t c, const int64_t *offsets, idx_t out_h, idx_t out_w,
+                              const float *dout, float *dx);
+/* x, out are (n, h, w, c), factors (n,); means (n, c) receives each image's channel means (summed in
+   float64 in sums, (n, c) scratch): out = clip((x - mean) * factor + mean, lo, hi). */
+void fnn_contrast_forward(idx_t n, idx_t h, idx_t w, idx_t c, const float *x, const float *factors, float lo,
+                          float hi, double *sums, float *means, float *out);
+/* dy, dx are (n, h, w, c); x, factors, means as in the forward; sums (n, c) scratch: the gradient of x,
+   through the clip and the means. */
+void fnn_contrast_backward(idx_t n, idx_t h, idx_t w, idx_t c, const float *x, const float *factors,
+                           const float *means, float lo, float hi, const float *dy, double *sums, float *dx);
+
 #endif

@@ -354,3 +354,73 @@ def embedding_backward(ids, dy, input_dim):
     grad = np.zeros((input_dim, dy.shape[1]))
     np.add.at(grad, ids, dy)
     return grad
+
+# ---- preprocessing layers (csrc/nn/preprocess.c, csrc/nn/augment.c) ----
+
+def normalize(x, mean, variance, invert=False, eps=1e-7):
+    """Keras's Normalization in float64: (x - mean) / max(sqrt(variance), eps), or its inverse."""
+    x, mean = np.asarray(x, np.float64), np.asarray(mean, np.float64)
+    scale = np.maximum(np.sqrt(np.asarray(variance, np.float64)), eps)
+    return x * scale + mean if invert else (x - mean) / scale
+
+
+def _image_axis_taps(v, size, fill_mode, interpolation):
+    """Per output point along one axis: [(index, -1 meaning the fill value; weight), ...]."""
+    v = np.asarray(v, np.float64)
+    if fill_mode == "reflect":
+        v = np.zeros_like(v) if size == 1 else np.mod(v, 2 * size)
+        v = np.clip(np.where(v >= size, 2 * size - 1 - v, v), 0, size - 1)
+    elif fill_mode == "wrap":
+        v = np.mod(v, size)
+    elif fill_mode == "nearest":
+        v = np.clip(v, 0, size - 1)
+    outside = ~((v > -1) & (v < size))  # only 'constant' leaves points outside: they read the fill value
+    v = np.where(outside, 0.0, v)
+
+    def valid(index):
+        if fill_mode == "wrap":
+            index = np.where(index == size, 0, index)
+        return np.where(outside | (index < 0) | (index >= size), -1, index)
+
+    if interpolation == "nearest":
+        rounded = np.sign(v) * np.floor(np.abs(v) + 0.5)  # C's roundf: halves away from zero
+        return [(valid(rounded.astype(np.int64)), np.ones_like(v))]
+    low = np.floor(v)
+    return [(valid(low.astype(np.int64)), np.where(outside, 1.0, low + 1 - v)),
+            (valid(low.astype(np.int64) + 1), np.where(outside, 0.0, v - low))]
+
+
+def affine_sample(x, transforms, out_h, out_w, interpolation="bilinear", fill_mode="constant", fill_value=0.0):
+    """Each image of x (n, h, w, c) resampled in float64 at column t0*j + t1*i + t2, row t3*j + t4*i + t5."""
+    x = np.asarray(x, np.float64)
+    n, h, w, c = x.shape
+    out = np.empty((n, out_h, out_w, c))
+    rows, cols = np.meshgrid(np.arange(out_h, dtype=np.float64), np.arange(out_w, dtype=np.float64), indexing="ij")
+    padded = np.concatenate([x.reshape(n, h * w, c), np.full((n, 1, c), float(fill_value))], axis=1)
+    for k in range(n):
+        t = np.asarray(transforms[k], np.float64)
+        tx = _image_axis_taps(t[0] * cols + t[1] * rows + t[2], w, fill_mode, interpolation)
+        ty = _image_axis_taps(t[3] * cols + t[4] * rows + t[5], h, fill_mode, interpolation)
+        total = np.zeros((out_h, out_w, c))
+        for iy, wy in ty:
+            for ix, wx in tx:
+                flat = np.where((iy < 0) | (ix < 0), h * w, iy * w + ix)
+                total += (wy * wx)[..., None] * padded[k][flat]
+        out[k] = total
+    return out
+
+
+def contrast(x, factors, low, high):
+    """RandomContrast's map in float64: clip((x - mean) * factor + mean, low, high), the mean per image and channel."""
+    x = np.asarray(x, np.float64)
+    mean = x.mean(axis=(1, 2), keepdims=True)
+    f = np.asarray(factors, np.float64).reshape(-1, 1, 1, 1)
+    return np.clip((x - mean) * f + mean, low, high)
+
+
+def fnv1a64(text, basis=0xCBF29CE484222325):
+    """The 64-bit FNV-1a hash of a string's UTF-8 bytes, byte by byte in Python."""
+    h = basis
+    for octet in text.encode("utf-8", "surrogatepass"):
+        h = ((h ^ octet) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
+    return h

@@ -4,12 +4,17 @@ from .base import Layer, get_layer_class, register
 from .core import Dense, Input, InputLayer
 from .masking import Masking
 from .merging import Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract
+from .preprocessing import (CategoryEncoding, Discretization, Hashing, Imputation, IntegerLookup, Normalization,
+                            RandomContrast, RandomCrop, RandomFlip, RandomRotation, RandomTranslation, RandomZoom,
+                            Rescaling, StringLookup)
 from .regularization import Dropout
 from .reshaping import Flatten, Reshape
 
 __all__ = ["Layer", "register", "get_layer_class", "Input", "InputLayer", "Dense", "Activation", "Dropout",
            "Flatten", "Reshape", "Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate",
-           "Masking"]
+           "Masking", "Normalization", "Rescaling", "Imputation", "Discretization", "StringLookup", "IntegerLookup",
+           "CategoryEncoding", "Hashing", "RandomFlip", "RandomRotation", "RandomTranslation", "RandomZoom",
+           "RandomContrast", "RandomCrop"]
 
 # Keras layers fastnn does not have yet: asking for one says so by name.
 _NOT_YET = ("Conv1D", "Conv2D", "Conv3D", "Conv1DTranspose", "Conv2DTranspose", "DepthwiseConv2D",
@@ -20,9 +25,7 @@ _NOT_YET = ("Conv1D", "Conv2D", "Conv3D", "Conv1DTranspose", "Conv2DTranspose", 
             "UpSampling2D", "SpatialDropout1D", "SpatialDropout2D", "GaussianNoise", "GaussianDropout",
             "AlphaDropout", "Embedding", "SimpleRNN", "LSTM", "GRU", "Bidirectional", "TimeDistributed",
             "RNN", "ConvLSTM2D", "MultiHeadAttention", "Attention", "AdditiveAttention",
-            "TextVectorization", "Normalization", "Rescaling", "Discretization", "StringLookup",
-            "IntegerLookup", "CategoryEncoding", "Hashing", "RandomFlip", "RandomRotation", "RandomTranslation",
-            "RandomZoom", "RandomContrast", "RandomCrop", "Permute", "RepeatVector", "Lambda", "Dot",
+            "TextVectorization", "Permute", "RepeatVector", "Lambda", "Dot",
             "LeakyReLU", "PReLU", "ReLU", "ELU", "Softmax", "ActivityRegularization")
 
 

@@ -168,7 +168,7 @@ class Layer:
             regularizer: optional; its penalty joins the loss and its gradient the weight's.
             trainable: False for state the optimizer never touches (moving statistics).
         """
-        value = np.ascontiguousarray(initializer(tuple(shape)), dtype=np.float32)
+        value = np.array(initializer(tuple(shape)), dtype=np.float32, order="C", copy=None)  # 0-d stays 0-d
         if value.shape != tuple(shape):
             raise ValueError(f"{type(self).__name__} '{self.name}': initializer made shape {value.shape}, "
                              f"expected {tuple(shape)}")
