@@ -128,17 +128,24 @@ cdef inline int check_matrix(cnp.ndarray a, idx_t rows, idx_t cols, str what) ex
     return 0
 
 
-cdef float *gradient_ptr(cnp.ndarray grad, tuple shape, str name, tuple inputs) except? NULL:
+cdef float *gradient_ptr(cnp.ndarray grad, tuple shape, str name) except? NULL:
     """The data of an optional gradient output after checking it (NULL for None)."""
     if grad is None:
         return NULL
     check_writeable(grad, "dense_backward " + name)
     if (<object>grad).shape != shape:
         raise ValueError(f"dense_backward: {name} must have shape {shape}, got {(<object>grad).shape}")
-    for other in inputs:
-        if other is not None and overlaps(grad, other):
-            raise ValueError(f"dense_backward: {name} must not share memory with an input")
     return f32_ptr(grad)
+
+
+cdef int check_disjoint(dict outputs, dict inputs) except -1:
+    """Every output (name -> array or None) shares no byte with an input or with another output."""
+    written = [(name, a) for name, a in outputs.items() if a is not None]
+    for i, (name, out) in enumerate(written):
+        for other_name, other in list(inputs.items()) + written[i + 1:]:
+            if other is not None and overlaps(out, other):
+                raise ValueError(f"dense_backward: {name} must not share memory with {other_name}")
+    return 0
 
 
 def dense_backward(cnp.ndarray x not None, cnp.ndarray w not None, cnp.ndarray y, cnp.ndarray dy not None,
@@ -166,13 +173,13 @@ def dense_backward(cnp.ndarray x not None, cnp.ndarray w not None, cnp.ndarray y
         check_matrix(y, batch, n_out, "y")
         check_writeable(dz, "dense_backward dz")
         check_matrix(dz, batch, n_out, "dz")
-        if overlaps(dz, x) or overlaps(dz, w) or overlaps(dz, y) or overlaps(dz, dy):
-            raise ValueError("dense_backward: dz must not share memory with an input")
         y_ptr = f32_ptr(y)
         dz_ptr = f32_ptr(dz)
-    cdef float *dw_ptr = gradient_ptr(dw, (n_in, n_out), "dw", (x, w, y, dy, dz))
-    cdef float *db_ptr = gradient_ptr(db, (n_out,), "db", (x, w, y, dy, dz))
-    cdef float *dx_ptr = gradient_ptr(dx, (batch, n_in), "dx", (x, w, y, dy, dz))
+    cdef float *dw_ptr = gradient_ptr(dw, (n_in, n_out), "dw")
+    cdef float *db_ptr = gradient_ptr(db, (n_out,), "db")
+    cdef float *dx_ptr = gradient_ptr(dx, (batch, n_in), "dx")
+    check_disjoint({"dz": dz if act != 0 else None, "dw": dw, "db": db, "dx": dx},
+                   {"x": x, "w": w, "y": y if act != 0 else None, "dy": dy})
     cdef const float *x_ptr = f32_ptr(x)
     cdef const float *w_ptr = f32_ptr(w)
     cdef const float *dy_ptr = f32_ptr(dy)
