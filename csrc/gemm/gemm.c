@@ -78,65 +78,55 @@ static float *thread_buffer(int kind, size_t floats) {
     return buffer->data;
 }
 
-/* ---- packing ---- */
+/* ---- packing ----
+   A block of an operand becomes panels of `width` lanes (MR rows of A or NR columns of B) by kc steps,
+   step-major: lane j of step p goes to panel[p * width + j]; lanes past the operand's edge are zero.
+   When the operand's steps are its rows (B, or A transposed) the block is copied step by step, each
+   row read in one sweep (rows read a panel's width at a time, far apart, defeat the prefetchers);
+   when its lanes are its rows (A, or B transposed) each panel is a transposition, done by the
+   config's pack_strided. */
 
-/* Packing copies a block of an operand into panels of `width` lanes (MR rows of A or NR columns of B)
-   by kc steps, step-major: lane j of step p goes to panel[p * width + j]; lanes at or past `valid`
-   are zero. In memory a step's lanes are either contiguous (A transposed, B not) or each lane is a
-   contiguous run of steps (A not transposed, B transposed). */
-
-static inline void copy_steps(float *panel, const float *src, idx_t ld, idx_t kc, const idx_t width) {
-    for (idx_t p = 0; p < kc; p++)
-        for (idx_t j = 0; j < width; j++) panel[p * width + j] = src[p * ld + j];
+static inline void copy_panels(float *dst, const float *src, idx_t panels, idx_t panel_stride, const idx_t width) {
+    for (idx_t q = 0; q < panels; q++)
+        for (idx_t j = 0; j < width; j++) dst[q * panel_stride + j] = src[q * width + j];
 }
 
-// lane j of step p at src[p * ld + j]
-static void pack_contiguous_lanes(float *panel, const float *src, idx_t ld, idx_t kc, idx_t valid, idx_t width) {
-    if (valid == width) {
-        /* the tile widths of the kernels, as constants, so each step is copied with straight vector moves */
+// steps [p0, p1) of lanes [0, count), lane j of step p at src[p * ld + j], into panels of `width` lanes
+// by kc steps: dst is (ceil(count / width) panels, kc, width)
+static void pack_steps(float *dst, const float *src, idx_t ld, idx_t kc, idx_t p0, idx_t p1, idx_t count,
+                       idx_t width) {
+    idx_t full = count / width, rest = count % width, panel_stride = width * kc;
+    for (idx_t p = p0; p < p1; p++) {
+        const float *src_p = src + p * ld;
+        float *dst_p = dst + p * width;
+        /* the tile widths of the kernels, as constants, so each copy is straight vector moves */
         switch (width) {
-        case 4: copy_steps(panel, src, ld, kc, 4); return;
-        case 6: copy_steps(panel, src, ld, kc, 6); return;
-        case 8: copy_steps(panel, src, ld, kc, 8); return;
-        case 12: copy_steps(panel, src, ld, kc, 12); return;
-        case 16: copy_steps(panel, src, ld, kc, 16); return;
-        case 32: copy_steps(panel, src, ld, kc, 32); return;
+        case 4: copy_panels(dst_p, src_p, full, panel_stride, 4); break;
+        case 6: copy_panels(dst_p, src_p, full, panel_stride, 6); break;
+        case 8: copy_panels(dst_p, src_p, full, panel_stride, 8); break;
+        case 12: copy_panels(dst_p, src_p, full, panel_stride, 12); break;
+        case 16: copy_panels(dst_p, src_p, full, panel_stride, 16); break;
+        case 32: copy_panels(dst_p, src_p, full, panel_stride, 32); break;
+        default: copy_panels(dst_p, src_p, full, panel_stride, width); break;
+        }
+        if (rest) {
+            float *tail = dst_p + full * panel_stride;
+            for (idx_t j = 0; j < rest; j++) tail[j] = src_p[full * width + j];
+            for (idx_t j = rest; j < width; j++) tail[j] = 0.0f;
         }
     }
-    for (idx_t p = 0; p < kc; p++) {
-        for (idx_t j = 0; j < valid; j++) panel[p * width + j] = src[p * ld + j];
-        for (idx_t j = valid; j < width; j++) panel[p * width + j] = 0.0f;
-    }
-}
-
-// lane j of step p at src[j * ld + p]
-static void pack_strided_lanes(float *panel, const float *src, idx_t ld, idx_t kc, idx_t valid, idx_t width) {
-    for (idx_t j = 0; j < valid; j++)
-        for (idx_t p = 0; p < kc; p++) panel[p * width + j] = src[j * ld + p];
-    for (idx_t j = valid; j < width; j++)
-        for (idx_t p = 0; p < kc; p++) panel[p * width + j] = 0.0f;
 }
 
 // a block op(A)[i0:i0+mc, p0:p0+kc] into panels of MR rows: dst is (mc/MR panels, kc, MR)
-static void pack_a(const gemm_problem *pr, idx_t MR, idx_t i0, idx_t mc, idx_t p0, idx_t kc, float *dst) {
-    for (idx_t ir = 0; ir < mc; ir += MR) {
-        idx_t mr = FNN_MIN(MR, mc - ir);
-        if (pr->trans_a)
-            pack_contiguous_lanes(dst + ir * kc, pr->a + p0 * pr->lda + i0 + ir, pr->lda, kc, mr, MR);
-        else
-            pack_strided_lanes(dst + ir * kc, pr->a + (i0 + ir) * pr->lda + p0, pr->lda, kc, mr, MR);
+static void pack_a(const gemm_problem *pr, const fnn_gemm_config *cfg, idx_t i0, idx_t mc, idx_t p0, idx_t kc,
+                   float *dst) {
+    if (pr->trans_a) {
+        pack_steps(dst, pr->a + p0 * pr->lda + i0, pr->lda, kc, 0, kc, mc, cfg->mr);
+        return;
     }
-}
-
-// a block op(B)[p0:p0+kc, j0:j0+nc] into panels of NR columns: dst is (nc/NR panels, kc, NR)
-static void pack_b(const gemm_problem *pr, idx_t NR, idx_t p0, idx_t kc, idx_t j0, idx_t nc, float *dst) {
-    for (idx_t jr = 0; jr < nc; jr += NR) {
-        idx_t nr = FNN_MIN(NR, nc - jr);
-        if (pr->trans_b)
-            pack_strided_lanes(dst + jr * kc, pr->b + (j0 + jr) * pr->ldb + p0, pr->ldb, kc, nr, NR);
-        else
-            pack_contiguous_lanes(dst + jr * kc, pr->b + p0 * pr->ldb + j0 + jr, pr->ldb, kc, nr, NR);
-    }
+    for (idx_t ir = 0; ir < mc; ir += cfg->mr)
+        cfg->pack_strided(dst + ir * kc, pr->a + (i0 + ir) * pr->lda + p0, pr->lda, kc, FNN_MIN(cfg->mr, mc - ir),
+                          cfg->mr);
 }
 
 static idx_t round_up(idx_t x, idx_t to) { return (x + to - 1) / to * to; }
@@ -176,19 +166,28 @@ static gemm_plan make_plan(const fnn_gemm_config *cfg, int trans_a, int trans_b,
 
 /* ---- the loop nest ---- */
 
-/* Panels [p0, p1) of op(B)[pc:pc+kc, jc:jc+nc] into dst, panel p at dst + p * NR * kc. When B is read
-   in place only a last, partial panel is packed. */
-static void pack_b_panels(const gemm_problem *pr, const gemm_plan *plan, idx_t pc, idx_t kc, idx_t jc,
-                          idx_t nc, idx_t p0, idx_t p1, float *dst) {
-    const idx_t NR = plan->cfg->nr;
-    for (idx_t p = p0; p < p1; p++) {
-        idx_t nr = FNN_MIN(NR, nc - p * NR);
-        if (!plan->direct_b || nr < NR) pack_b(pr, NR, pc, kc, jc + p * NR, nr, dst + p * NR * kc);
+/* Part `part` of `parts` of the block op(B)[pc:pc+kc, jc:jc+nc] into dst (panel q at dst + q * NR * kc):
+   the parts split the steps when B's steps are its rows, the panels when B is transposed. When B is
+   read in place only a last, partial panel is packed. */
+static void pack_b_part(const gemm_problem *pr, const gemm_plan *plan, idx_t pc, idx_t kc, idx_t jc, idx_t nc,
+                        idx_t part, idx_t parts, float *dst) {
+    const fnn_gemm_config *cfg = plan->cfg;
+    const idx_t NR = cfg->nr;
+    if (pr->trans_b) {
+        idx_t panels = (nc + NR - 1) / NR;
+        for (idx_t q = part * panels / parts; q < (part + 1) * panels / parts; q++)
+            cfg->pack_strided(dst + q * NR * kc, pr->b + (jc + q * NR) * pr->ldb + pc, pr->ldb, kc,
+                              FNN_MIN(NR, nc - q * NR), NR);
+        return;
     }
+    idx_t in_place = plan->direct_b ? nc / NR * NR : 0;
+    if (in_place < nc)
+        pack_steps(dst + in_place * kc, pr->b + pc * pr->ldb + jc + in_place, pr->ldb, kc, part * kc / parts,
+                   (part + 1) * kc / parts, nc - in_place, NR);
 }
 
 /* Rows [i0, i1) of C[:, jc:jc+nc] gain the K block [pc, pc+kc): A is packed block by block into
-   a_packed (unless read in place), B comes packed in b_packed (or in place, see pack_b_panels). */
+   a_packed (unless read in place), B comes packed in b_packed (or in place, see pack_b_part). */
 static void gemm_rows(const gemm_problem *pr, const gemm_plan *plan, float *a_packed, const float *b_packed,
                       idx_t i0, idx_t i1, idx_t jc, idx_t nc, idx_t pc, idx_t kc) {
     const fnn_gemm_config *cfg = plan->cfg;
@@ -198,7 +197,7 @@ static void gemm_rows(const gemm_problem *pr, const gemm_plan *plan, float *a_pa
     int act = last ? pr->act : FNN_ACTIVATION_LINEAR;
     for (idx_t ic = i0; ic < i1; ic += cfg->mc) {
         idx_t mc = FNN_MIN(cfg->mc, i1 - ic);
-        if (!plan->direct_a) pack_a(pr, MR, ic, mc, pc, kc, a_packed);
+        if (!plan->direct_a) pack_a(pr, cfg, ic, mc, pc, kc, a_packed);
         for (idx_t jr = 0; jr < nc; jr += NR) {
             idx_t nr = FNN_MIN(NR, nc - jr);
             const float *bias = last && pr->bias ? pr->bias + jc + jr : NULL;
@@ -228,10 +227,10 @@ static void gemm_range(const gemm_problem *pr, const gemm_plan *plan, float *a_p
                        idx_t m0, idx_t m1, idx_t n0, idx_t n1, idx_t first, idx_t last) {
     const fnn_gemm_config *cfg = plan->cfg;
     for (idx_t jc = n0; jc < n1; jc += cfg->nc) {
-        idx_t nc = FNN_MIN(cfg->nc, n1 - jc), panels = (nc + cfg->nr - 1) / cfg->nr;
+        idx_t nc = FNN_MIN(cfg->nc, n1 - jc);
         for (idx_t block = first; block < last; block++) {
             idx_t pc = block * plan->k_step, kc = FNN_MIN(plan->k_step, pr->k - pc);
-            pack_b_panels(pr, plan, pc, kc, jc, nc, 0, panels, b_packed);
+            pack_b_part(pr, plan, pc, kc, jc, nc, 0, 1, b_packed);
             gemm_rows(pr, plan, a_packed, b_packed, m0, m1, jc, nc, pc, kc);
         }
     }
@@ -249,7 +248,7 @@ static void gemm_one_row(const gemm_problem *pr, const gemm_plan *plan, float *b
             const float *bias = pc + kc >= pr->k && pr->bias ? pr->bias + jc : NULL;
             int load_c = pr->accumulate || pc > 0;
             if (pr->trans_b) {
-                pack_b(pr, cfg->nr, pc, kc, jc, nc, b_packed);
+                pack_b_part(pr, plan, pc, kc, jc, nc, 0, 1, b_packed);
                 cfg->row_kernel(kc, pr->a + pc * csa, csa, b_packed, cfg->nr, cfg->nr * kc, pr->c + jc, nc,
                                 load_c, bias);
             } else {
@@ -296,6 +295,9 @@ static int team_has_buffers(int ok, int *failed) {
    size of L3. */
 #define FNN_GEMM_SHARED_B_FLOATS (2 << 20)
 
+/* The team packs each K block of the shared B in this many parts, taken as threads come free. */
+#define FNN_GEMM_PACK_PARTS 8
+
 /* Splitting along M: for each round of K blocks of B, the team packs their panels into the caller's
    buffer, then takes chunks of rows as threads come free, each packing its own A and running the
    round's K blocks in order. A thread the OS delays costs its share of chunks, not the whole call.
@@ -316,15 +318,15 @@ static int gemm_parallel_rows(const gemm_problem *pr, const gemm_plan *plan, idx
         float *a_packed = thread_buffer(A_BUFFER, a_floats);
         int go = team_has_buffers(a_packed != NULL, &failed);
         for (idx_t jc = 0; jc < n && go; jc += cfg->nc) {
-            idx_t nc = FNN_MIN(cfg->nc, n - jc), panels = (nc + cfg->nr - 1) / cfg->nr;
+            idx_t nc = FNN_MIN(cfg->nc, n - jc);
             for (idx_t first = 0; first < k_blocks; first += round_blocks) {
                 idx_t blocks = FNN_MIN(round_blocks, k_blocks - first);
                 /* the barriers closing these loops keep B whole while any thread reads it */
 #pragma omp for schedule(dynamic, 1)
-                for (idx_t task = 0; task < blocks * panels; task++) {
-                    idx_t block = task / panels, p = task % panels, pc = (first + block) * k_step;
-                    pack_b_panels(pr, plan, pc, FNN_MIN(k_step, k - pc), jc, nc, p, p + 1,
-                                  b_shared + block * block_floats);
+                for (idx_t task = 0; task < blocks * FNN_GEMM_PACK_PARTS; task++) {
+                    idx_t block = task / FNN_GEMM_PACK_PARTS, pc = (first + block) * k_step;
+                    pack_b_part(pr, plan, pc, FNN_MIN(k_step, k - pc), jc, nc, task % FNN_GEMM_PACK_PARTS,
+                                FNN_GEMM_PACK_PARTS, b_shared + block * block_floats);
                 }
 #pragma omp for schedule(dynamic, 1)
                 for (idx_t chunk = 0; chunk < chunks; chunk++) {

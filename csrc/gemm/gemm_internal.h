@@ -29,6 +29,12 @@ typedef void (*fnn_microkernel)(idx_t k, const float *a, idx_t rsa, idx_t csa, c
 typedef void (*fnn_row_kernel)(idx_t k, const float *a, idx_t csa, const float *b, idx_t rsb,
                                idx_t panel_stride, float *c, idx_t n, int load_c, const float *bias);
 
+/* Packs `width` lanes of kc steps whose steps are contiguous in memory into a step-major panel: lane j
+   of step p, at src[j * ld + p], goes to panel[p * width + j] for j < valid; lanes valid..width-1 are
+   zero. This is how rows of A (or columns of a transposed B) become a micro-kernel's panel: a
+   transposition, done in registers on the vector paths. */
+typedef void (*fnn_pack_kernel)(float *panel, const float *src, idx_t ld, idx_t kc, idx_t valid, idx_t width);
+
 /* The epilogue's activation over the top-left mr x nr of a tile just written (still in L1): each kernel
    file defines it on activation_math.h, so it runs the vector code of that file's instruction set. */
 typedef void (*fnn_tile_activation)(int act, float alpha, float *c, idx_t ldc, idx_t mr, idx_t nr);
@@ -46,6 +52,7 @@ typedef struct {
     idx_t mr, nr;     /* register tile */
     idx_t mc, kc, nc; /* cache blocks: B panel kc x nr in L1, A block mc x kc in L2, B block kc x nc in L3 */
     fnn_row_kernel row_kernel;
+    fnn_pack_kernel pack_strided;
     fnn_peak_loop peak_loop;
 } fnn_gemm_config;
 

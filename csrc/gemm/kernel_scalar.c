@@ -49,6 +49,14 @@ static void sgemm_scalar_row(idx_t k, const float *a, idx_t csa, const float *b,
     }
 }
 
+// lane j of step p at src[j * ld + p], to panel[p * width + j] (fnn_pack_kernel)
+static void pack_strided(float *panel, const float *src, idx_t ld, idx_t kc, idx_t valid, idx_t width) {
+    for (idx_t j = 0; j < valid; j++)
+        for (idx_t p = 0; p < kc; p++) panel[p * width + j] = src[j * ld + p];
+    for (idx_t j = valid; j < width; j++)
+        for (idx_t p = 0; p < kc; p++) panel[p * width + j] = 0.0f;
+}
+
 /* Twelve independent multiply-adds of four lanes (GCC/Clang vector extensions: the baseline SIMD). */
 static double multiply_add_loop(idx_t iterations) {
     typedef float v4 __attribute__((vector_size(16)));
@@ -65,4 +73,5 @@ static double multiply_add_loop(idx_t iterations) {
 FNN_DEFINE_TILE_ACTIVATION(activate_tile_scalar)
 
 const fnn_gemm_config fnn_gemm_scalar_config = {"scalar_4x8", sgemm_scalar_4x8, activate_tile_scalar, MR, NR,
-                                                128, 256, 2048, sgemm_scalar_row, multiply_add_loop};
+                                                128, 256, 2048, sgemm_scalar_row, pack_strided,
+                                                multiply_add_loop};

@@ -9,6 +9,7 @@
                            vec_add(a, b), vec_store(p, v)
      load_lanes(p, n)      the first n lanes from p (n clamped to [0, LANES]); the rest zero, not read
      store_lanes(p, n, v)  the first n lanes of v to p (n clamped likewise); the rest untouched
+     transpose(r)          transposes the LANES x LANES floats of vec r[LANES] in registers
      KERNEL_NAME, KERNEL_CONFIG, DEFAULT_MC, DEFAULT_KC, DEFAULT_NC  the config and its default blocks */
 
 /* c = [c +] acc [+ bias] on the first nr columns of one row of vectors: an edge column gets the same
@@ -144,6 +145,24 @@ static void row_kernel(idx_t k, const float *a, idx_t csa, const float *b, idx_t
     }
 }
 
+/* Lane j of step p, at src[j * ld + p], to panel[p * width + j] (fnn_pack_kernel): LANES lanes by
+   LANES steps at a time, each lane read along its steps and turned into steps in registers. */
+static void pack_strided(float *panel, const float *src, idx_t ld, idx_t kc, idx_t valid, idx_t width) {
+    for (idx_t g = 0; g < width; g += LANES) {
+        idx_t lanes = FNN_MIN(LANES, width - g), rows = FNN_MIN(FNN_MAX(valid - g, 0), LANES);
+        for (idx_t p0 = 0; p0 < kc; p0 += LANES) {
+            idx_t steps = FNN_MIN(LANES, kc - p0);
+            vec r[LANES];
+            for (int i = 0; i < LANES; i++) {
+                const float *lane = src + (g + i) * ld + p0;
+                r[i] = i >= rows ? vec_zero() : steps == LANES ? vec_load(lane) : load_lanes(lane, steps);
+            }
+            transpose(r);
+            for (idx_t s = 0; s < steps; s++) store_lanes(panel + (p0 + s) * width + g, lanes, r[s]);
+        }
+    }
+}
+
 /* Twelve independent accumulators: more than the FMA latency times the two FMA units. */
 static double peak_loop(idx_t iterations) {
     vec acc[12], scale = vec_set1(0.999999f), step = vec_set1(1e-6f);
@@ -164,4 +183,4 @@ static double peak_loop(idx_t iterations) {
 FNN_DEFINE_TILE_ACTIVATION(activate_tile)
 
 const fnn_gemm_config KERNEL_CONFIG = {KERNEL_NAME, tile_kernel, activate_tile, MR, NR,
-                                       DEFAULT_MC, DEFAULT_KC, DEFAULT_NC, row_kernel, peak_loop};
+                                       DEFAULT_MC, DEFAULT_KC, DEFAULT_NC, row_kernel, pack_strided, peak_loop};
