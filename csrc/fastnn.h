@@ -15,6 +15,14 @@ int fnn_simd_get(void);
 void fnn_set_num_threads(int n);
 int fnn_get_num_threads(void);
 int fnn_openmp_enabled(void);
+/* A cache level that holds data: total bytes, ways, line bytes and sets (all 0 when unknown). */
+typedef struct {
+    idx_t size, ways, line, sets;
+} fnn_cache_level;
+enum fnn_cache_source { FNN_CACHES_UNKNOWN = 0, FNN_CACHES_CPUID = 1, FNN_CACHES_SYSFS = 2 };
+/* caches[0..2] = the L1, L2 and L3 data caches of one core (CPUID leaf 4 or 0x8000001D, else Linux
+   sysfs); returns where they came from (FNN_CACHES_UNKNOWN leaves them all 0). */
+int fnn_cpu_caches(fnn_cache_level caches[3]);
 
 /* ---- GEMM (gemm/) ---- */
 /* c is (m, n) row-major with row stride ldc.
@@ -22,10 +30,20 @@ int fnn_openmp_enabled(void);
    b is (k, n) row-major (ldb >= n), or when trans_b it is stored (n, k) (ldb >= k).
    c = act(op(a) @ op(b) + bias), or with accumulate c = act(c + op(a) @ op(b) + bias).
    bias is (n,) or NULL; act is an elementwise enum fnn_activation, alpha its parameter.
+   Each element is computed in the one order of gemm/gemm_internal.h, so its bits do not depend on m,
+   its row's position, the thread count or the path taken (batch invariance).
    Returns 0, or -1 (c untouched) when pack memory could not be had. */
 int fnn_sgemm(int trans_a, int trans_b, idx_t m, idx_t n, idx_t k,
                const float *a, idx_t lda, const float *b, idx_t ldb,
                float *c, idx_t ldc, int accumulate, const float *bias, int act, float alpha);
+
+/* The micro-kernel of the GEMM in use (*kernel, its name), its register tile and cache blocks (blocks =
+   {mr, nr, mc, kc, nc}) and the caches they were derived from (as fnn_cpu_caches, whose source it
+   returns). */
+int fnn_gemm_blocking_info(const char **kernel, idx_t blocks[5], fnn_cache_level caches[3]);
+/* GFLOP/s of the active SIMD path's register-only multiply-add loop run on `threads` threads at once
+   (best of a few runs of ~50 ms): the ceiling every GEMM benchmark is read against. */
+double fnn_gemm_peak_gflops(int threads);
 
 /* The naive triple loop with the same contract: the test oracle for the blocked driver. */
 void fnn_sgemm_ref(int trans_a, int trans_b, idx_t m, idx_t n, idx_t k,
