@@ -12,3 +12,4 @@ cnp.import_array()
 include "_bind_common.pxi"
 include "_bind_linalg.pxi"
 include "_bind_nn.pxi"
+include "_bind_conv.pxi"
