@@ -1,6 +1,20 @@
 """The functional API: fastnn.ops.matmul, dense and the building blocks the layers call."""
+from . import conv as _conv
+from . import conv_transpose as _conv_transpose
+from . import depthwise as _depthwise
+from . import normalization as _normalization
+from . import pooling as _pooling
+from . import resizing as _resizing
+from .conv import *  # noqa: F401,F403
+from .conv_transpose import *  # noqa: F401,F403
+from .depthwise import *  # noqa: F401,F403
 from .linalg import dense, dense_backward, dense_backward_into, matmul
 from .nn import *  # noqa: F401,F403
 from .nn import __all__ as _nn_all
+from .normalization import *  # noqa: F401,F403
+from .pooling import *  # noqa: F401,F403
+from .resizing import *  # noqa: F401,F403
 
-__all__ = ["matmul", "dense", "dense_backward", "dense_backward_into"] + list(_nn_all)
+__all__ = (["matmul", "dense", "dense_backward", "dense_backward_into"] + list(_nn_all)
+           + [name for module in (_conv, _conv_transpose, _depthwise, _pooling, _normalization, _resizing)
+              for name in module.__all__])
