@@ -138,11 +138,7 @@ def conv2d_backward(x, w, dy, *, strides=1, padding="valid", dilation_rate=1, gr
     """
     what = "conv2d_backward"
     x, w, geo = _prepare(x, w, strides, padding, dilation_rate, groups, what)
-    dy = image_operand(dy, 4, what, "dy")
-    expected = (x.shape[0], *geo.out_hw, w.shape[3])
-    if dy.shape != expected:
-        raise ValueError(f"{what}: dy must have shape {expected}, got {dy.shape}")
-    g = _activation_gradient(dy, y, activation, alpha, dz, what)
+    g = output_gradient(dy, (x.shape[0], *geo.out_hw, w.shape[3]), y, activation, alpha, dz, what)
     return _gradients(x, w, g, geo, out, scratch, what)
 
 
@@ -158,8 +154,11 @@ def _gradients(x, w, g, geo, out, scratch, what):
     return dx, dw, db
 
 
-def _activation_gradient(dy, y, activation, alpha, dz, what):
-    """dy * act'(y) (into dz when given), or dy itself without an activation."""
+def output_gradient(dy, expected, y, activation, alpha, dz, what):
+    """dy checked against the output's shape, times act'(y) (into dz when given) with an activation."""
+    dy = image_operand(dy, len(expected), what, "dy")
+    if dy.shape != expected:
+        raise ValueError(f"{what}: dy must have shape {expected}, got {dy.shape}")
     act, alpha = _epilogue(activation, alpha, what, backward=True)
     if not act:
         return dy
@@ -220,17 +219,10 @@ def conv1d_backward(x, w, dy, *, strides=1, padding="valid", dilation_rate=1, gr
     """Gradients of y = act(conv1d(x, w) + b): (dx, dw, db), as conv2d_backward's."""
     what = "conv1d_backward"
     x2, w2, geo = _prepare_1d(x, w, strides, padding, dilation_rate, groups, what)
-    dy = image_operand(dy, 3, what, "dy")
-    y2 = None if y is None else image_operand(y, 3, what, "y")[:, None]
-    expected = (x2.shape[0], geo.out_hw[1], w2.shape[3])
-    if dy.shape != expected:
-        raise ValueError(f"{what}: dy must have shape {expected}, got {dy.shape}")
-    if dz is not None:
-        dz = output(dz, expected, what)[:, None]
+    g = output_gradient(dy, (x2.shape[0], geo.out_hw[1], w2.shape[3]), y, activation, alpha, dz, what)
     dx, dw, db = _gradient_outputs(out, (x2.shape[:1] + x2.shape[2:], w2.shape[1:], (w2.shape[3],)), what)
-    g = _activation_gradient(dy[:, None], y2, activation, alpha, dz, what)
-    _gradients(x2, w2, g, geo, (None if dx is None else dx[:, None], None if dw is None else dw[None], db), scratch,
-               what)
+    _gradients(x2, w2, g[:, None], geo, (None if dx is None else dx[:, None], None if dw is None else dw[None], db),
+               scratch, what)
     return dx, dw, db
 
 

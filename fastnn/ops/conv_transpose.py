@@ -3,7 +3,7 @@ maps its output back onto its input, on the same implicit-GEMM kernels. Its back
 convolution's forward (for dx) and filter gradient (for dw)."""
 from .. import _C
 from ._window import image_operand, int_tuple, output, padding_mode, vector_operand
-from .conv import _activation_gradient, _gradient_outputs
+from .conv import _gradient_outputs, output_gradient
 from .linalg import _epilogue
 
 __all__ = ["conv2d_transpose", "conv2d_transpose_backward", "conv2d_transpose_scratch_size"]
@@ -93,11 +93,7 @@ def conv2d_transpose_backward(x, w, dy, *, strides=1, padding="valid", output_pa
     The arguments are as conv2d_backward's."""
     what = "conv2d_transpose_backward"
     x, w, geo = _prepare(x, w, strides, padding, output_padding, dilation_rate, what)
-    dy = image_operand(dy, 4, what, "dy")
-    expected = (x.shape[0], *geo.out_hw, w.shape[2])
-    if dy.shape != expected:
-        raise ValueError(f"{what}: dy must have shape {expected}, got {dy.shape}")
-    g = _activation_gradient(dy, y, activation, alpha, dz, what)
+    g = output_gradient(dy, (x.shape[0], *geo.out_hw, w.shape[2]), y, activation, alpha, dz, what)
     dx, dw, db = _gradient_outputs(out, (x.shape, w.shape, (w.shape[2],)), what)
     if dx is not None:
         _C.conv2d_forward(g, w, None, dx, scratch, geo.args, 0, 0.0, False, what)
