@@ -1,6 +1,6 @@
 """fastnn side by side with NumPy and PyTorch: one process, interleaved, equal threads, medians.
 
-Usage: python benchmarks/compare.py [--threads N] [--only gemm|models]
+Usage: python benchmarks/compare.py [--threads N] [--only gemm|models|conv]
 To give NumPy its best OpenBLAS kernel, run with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset.
 """
 import argparse
@@ -26,7 +26,7 @@ def blas_description():
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--only", choices=["gemm", "models"])
+    parser.add_argument("--only", choices=["gemm", "models", "conv"])
     parser.add_argument("--samples", type=int, default=11)
     args = parser.parse_args()
     fastnn.show_config()
@@ -37,8 +37,14 @@ def main():
     if args.only in (None, "models"):
         from model_rows import import_row, model_rows
         rows += [measure(r, samples=args.samples) for r in model_rows(args.threads)] + [import_row()]
+    notes = []
+    if args.only in (None, "conv"):
+        from conv_rows import conv_rows, memory_report
+        rows += [measure(r, samples=args.samples) for r in conv_rows(args.threads)]
+        notes = memory_report(args.threads)
     print()
     print_table(rows)
+    print("\n".join(notes))
 
 
 if __name__ == "__main__":
