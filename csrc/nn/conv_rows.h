@@ -25,12 +25,14 @@ static inline void next_pixel(const fnn_conv_shape *s, conv_pixel *p) {
     }
 }
 
-/* One run of patch columns: the channels [ch, ch + len) of tap t, which reads input pixel
-   (oh * stride_h + dh, ow * stride_w + dw) for output pixel (oh, ow). The runs of columns [k0, end)
-   come one after another from run_at(k0) and next_run. */
+/* One run of patch columns [col, col + len): channels from ch of tap t, which reads input pixel
+   (oh * stride_h + dh, ow * stride_w + dw) for output pixel (oh, ow). Without groups or column
+   dilation a run goes on through the next taps of the same kernel row, whose pixels follow in
+   memory: it then spans `width` input columns. The runs of columns [k0, end) come one after
+   another from run_at(k0) and next_run. */
 typedef struct {
-    idx_t col, len, t, ch, dh, dw;
-    idx_t inside_lo, inside_hi; /* the output columns whose input column is inside the image */
+    idx_t col, len, t, ch, dh, dw, width;
+    idx_t inside_lo, inside_hi; /* the output columns whose every input column is inside the image */
 } patch_run;
 
 static inline patch_run run_at(const fnn_conv_shape *s, idx_t cg, idx_t col, idx_t end) {
@@ -38,10 +40,12 @@ static inline patch_run run_at(const fnn_conv_shape *s, idx_t cg, idx_t col, idx
     run.col = col;
     run.t = col / cg;
     run.ch = col - run.t * cg;
-    run.len = FNN_MIN(cg - run.ch, end - col);
+    idx_t j = run.t % s->kw, reach = cg == s->c && s->dil_w == 1 ? (s->kw - j) * cg : cg;
+    run.len = FNN_MIN(reach - run.ch, end - col);
+    run.width = (run.ch + run.len - 1) / cg + 1;
     run.dh = run.t / s->kw * s->dil_h - s->pad_top;
-    run.dw = run.t % s->kw * s->dil_w - s->pad_left;
-    inside_span(run.dw, s->stride_w, s->w, s->out_w, &run.inside_lo, &run.inside_hi);
+    run.dw = j * s->dil_w - s->pad_left;
+    inside_span(run.dw, s->stride_w, s->w - run.width + 1, s->out_w, &run.inside_lo, &run.inside_hi);
     return run;
 }
 
@@ -49,14 +53,13 @@ static inline patch_run next_run(const fnn_conv_shape *s, idx_t cg, const patch_
     return run_at(s, cg, run->col + run->len, end);
 }
 
-/* The output pixels rows [r, r + count) of a block, all in output row (n, oh) from column ow, meet
-   run's input row ih; [lo, hi) of their columns read inside the image (lo = hi when ih is not). */
+/* The output pixels [r, r + count) of a block, all in output row (n, oh) from column p.ow, meet the
+   run's input row ih; [lo, hi) of their columns read only inside the image (none when ih is not). */
 static inline void run_segment(const fnn_conv_shape *s, const patch_run *run, conv_pixel p, idx_t count, idx_t *ih,
                                idx_t *lo, idx_t *hi) {
     *ih = p.oh * s->stride_h + run->dh;
     *lo = FNN_MIN(FNN_MAX(run->inside_lo, p.ow), p.ow + count);
     *hi = FNN_MAX(FNN_MIN(run->inside_hi, p.ow + count), *lo);
-    if (*ih < 0 || *ih >= s->h) *hi = *lo;
 }
 
 /* The next output-row segment of a block: as many rows as remain in p's output row. */
@@ -72,24 +75,69 @@ static inline void skip_pixels(const fnn_conv_shape *s, conv_pixel *p, idx_t cou
     }
 }
 
-/* dst row q (stride lda) = src + q * step for q < count, len floats each; a run of one channel
-   (a first layer's) without the span loop's set-up. */
+/* dst row q (stride lda) = src + q * step for q < count, len floats each. Runs of a few floats (a
+   first layer's one or three channels) go without the span loop's set-up. */
 static inline void copy_rows(float *dst, idx_t lda, const float *src, idx_t step, idx_t count, idx_t len) {
-    if (len == 1)
+    switch (len) {
+    case 1:
         for (idx_t q = 0; q < count; q++) dst[q * lda] = src[q * step];
-    else
+        return;
+    case 3:
+        for (idx_t q = 0; q < count; q++)
+            for (int i = 0; i < 3; i++) dst[q * lda + i] = src[q * step + i];
+        return;
+    default:
         for (idx_t q = 0; q < count; q++) copy_span(dst + q * lda, src + q * step, len);
+    }
 }
 
-static inline void zero_rows(float *dst, idx_t lda, idx_t count, idx_t len) {
-    for (idx_t q = 0; q < count; q++) zero_span(dst + q * lda, len);
+/* dst row q (stride step) += src row q (stride ldp), len floats each, for q < count */
+static inline void add_rows(float *dst, idx_t step, const float *src, idx_t ldp, idx_t count, idx_t len) {
+    switch (len) {
+    case 1:
+        for (idx_t q = 0; q < count; q++) dst[q * step] += src[q * ldp];
+        return;
+    case 3:
+        for (idx_t q = 0; q < count; q++)
+            for (int i = 0; i < 3; i++) dst[q * step + i] += src[q * ldp + i];
+        return;
+    default:
+        for (idx_t q = 0; q < count; q++) add_span(dst + q * step, src + q * ldp, len);
+    }
+}
+
+/* The runs at the image's edge, some of whose input pixels are outside it, go a pixel (a piece of
+   at most c channels) at a time; the run at output column ow starts at input column
+   ow * stride_w + dw. */
+
+/* patch = the run at output column ow, from image row x_row (NULL: outside the image), zero outside */
+static inline void pack_edge(const fnn_conv_shape *s, const patch_run *run, const float *x_row, idx_t ow,
+                             float *patch) {
+    idx_t iw = ow * s->stride_w + run->dw, pos = run->ch;
+    for (idx_t done = 0; done < run->len; iw++, pos = 0) {
+        idx_t piece = FNN_MIN(s->c - pos, run->len - done);
+        if (x_row && iw >= 0 && iw < s->w) copy_span(patch + done, x_row + iw * s->c + pos, piece);
+        else zero_span(patch + done, piece);
+        done += piece;
+    }
+}
+
+/* image row x_row gains the run at output column ow, patch, where its pixels are inside the image */
+static inline void scatter_edge(const fnn_conv_shape *s, const patch_run *run, float *x_row, idx_t ow,
+                                const float *patch) {
+    idx_t iw = ow * s->stride_w + run->dw, pos = run->ch;
+    for (idx_t done = 0; done < run->len; iw++, pos = 0) {
+        idx_t piece = FNN_MIN(s->c - pos, run->len - done);
+        if (iw >= 0 && iw < s->w) add_span(x_row + iw * s->c + pos, patch + done, piece);
+        done += piece;
+    }
 }
 
 // a is (rows, lda): rows [m0, m0 + rows), columns [k0, k0 + cols) of the patch matrix of x
 static void pack_patch_rows(const fnn_conv_shape *s, idx_t cg, idx_t k, const float *x, idx_t m0, idx_t rows,
                             idx_t k0, idx_t cols, float *a, idx_t lda) {
     const idx_t end = k0 + cols, real_end = FNN_MIN(end, k);
-    /* one run at a time, down all the rows an output row at a time: along one, the tap's input
+    /* one run at a time, down all the rows an output row at a time: along one, the run's input
        pixels are evenly spaced */
     for (patch_run run = run_at(s, cg, k0, real_end); run.col < real_end; run = next_run(s, cg, &run, real_end)) {
         conv_pixel p = pixel_at(s, m0);
@@ -97,12 +145,14 @@ static void pack_patch_rows(const fnn_conv_shape *s, idx_t cg, idx_t k, const fl
             idx_t count = segment_rows(s, p, rows - r), ih, lo, hi;
             run_segment(s, &run, p, count, &ih, &lo, &hi);
             float *d = a + r * lda + run.col - k0;
-            zero_rows(d, lda, lo - p.ow, run.len);
-            if (hi > lo) {
-                const float *src = x + ((p.n * s->h + ih) * s->w + lo * s->stride_w + run.dw) * s->c + run.ch;
-                copy_rows(d + (lo - p.ow) * lda, lda, src, s->stride_w * s->c, hi - lo, run.len);
-            }
-            zero_rows(d + (hi - p.ow) * lda, lda, p.ow + count - hi, run.len);
+            const float *x_row = NULL; /* NULL: the run's input row is outside the image */
+            if (ih >= 0 && ih < s->h) x_row = x + (p.n * s->h + ih) * s->w * s->c;
+            else lo = hi = p.ow + count;
+            for (idx_t ow = p.ow; ow < lo; ow++) pack_edge(s, &run, x_row, ow, d + (ow - p.ow) * lda);
+            if (hi > lo)
+                copy_rows(d + (lo - p.ow) * lda, lda, x_row + (lo * s->stride_w + run.dw) * s->c + run.ch,
+                          s->stride_w * s->c, hi - lo, run.len);
+            for (idx_t ow = hi; ow < p.ow + count; ow++) pack_edge(s, &run, x_row, ow, d + (ow - p.ow) * lda);
             r += count;
             skip_pixels(s, &p, count);
         }
@@ -112,7 +162,7 @@ static void pack_patch_rows(const fnn_conv_shape *s, idx_t cg, idx_t k, const fl
 }
 
 /* The adjoint of pack_patch_rows, restricted to image rows [r0, r1) of the n * h: each dx element
-   gains its terms in (tap, pixel) order within the block. dp is (rows, ldp). */
+   gains its terms in (run, pixel) order within the block. dp is (rows, ldp). */
 static void scatter_patch_rows(const fnn_conv_shape *s, idx_t cg, idx_t k, float *dx, idx_t m0, idx_t rows,
                                idx_t k0, idx_t cols, const float *dp, idx_t ldp, idx_t r0, idx_t r1) {
     const idx_t end = FNN_MIN(k0 + cols, k), step = s->stride_w * s->c;
@@ -122,13 +172,13 @@ static void scatter_patch_rows(const fnn_conv_shape *s, idx_t cg, idx_t k, float
             idx_t count = segment_rows(s, p, rows - r), ih, lo, hi;
             run_segment(s, &run, p, count, &ih, &lo, &hi);
             idx_t row = p.n * s->h + ih;
-            if (hi > lo && row >= r0 && row < r1) {
-                float *dst = dx + (row * s->w + lo * s->stride_w + run.dw) * s->c + run.ch;
-                const float *src = dp + (r + lo - p.ow) * ldp + run.col - k0;
-                if (run.len == 1)
-                    for (idx_t q = 0; q < hi - lo; q++) dst[q * step] += src[q * ldp];
-                else
-                    for (idx_t q = 0; q < hi - lo; q++) add_span(dst + q * step, src + q * ldp, run.len);
+            if (ih >= 0 && ih < s->h && row >= r0 && row < r1) {
+                float *x_row = dx + row * s->w * s->c;
+                const float *src = dp + r * ldp + run.col - k0;
+                for (idx_t ow = p.ow; ow < lo; ow++) scatter_edge(s, &run, x_row, ow, src + (ow - p.ow) * ldp);
+                add_rows(x_row + (lo * s->stride_w + run.dw) * s->c + run.ch, step, src + (lo - p.ow) * ldp, ldp,
+                         hi - lo, run.len);
+                for (idx_t ow = hi; ow < p.ow + count; ow++) scatter_edge(s, &run, x_row, ow, src + (ow - p.ow) * ldp);
             }
             r += count;
             skip_pixels(s, &p, count);
