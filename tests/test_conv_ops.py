@@ -24,6 +24,8 @@ CASES = [
     (2, 13, 4, 3, 5, 4, 2, 3, "same", 1, 1),           # even kernel, stride 3
     (3, 4, 4, 6, 6, 3, 3, 1, "same", 1, 6),            # depthwise (groups = channels)
     (2, 7, 6, 4, 8, 3, 3, 2, "valid", 1, 4),           # depthwise, multiplier 2, strided
+    (2, 6, 5, 32, 24, 3, 3, 1, "same", 1, 1),          # stride 1, whole panels of channels: dx as a forward
+    (1, 7, 6, 64, 8, 3, 2, 1, "valid", (2, 1), 2),     # the same with groups and dilation
 ]
 
 
@@ -96,7 +98,7 @@ def test_kernels_match_their_naive_twins(simd, rng, case):
     np.testing.assert_allclose(db, db_ref, rtol=1e-5, atol=1e-4)
 
 
-@pytest.mark.parametrize("case", [CASES[1], CASES[4], CASES[5], CASES[11]])
+@pytest.mark.parametrize("case", [CASES[1], CASES[4], CASES[5], CASES[11], (1, 4, 3, 16, 2, 3, 3, 1, "same", 1, 1)])
 def test_conv2d_finite_differences(rng, case):
     x, w, b = (a.astype(np.float64) for a in operands(case, rng))
     strides, dilation, pads, out_hw = geometry(case)
@@ -127,7 +129,7 @@ def test_conv2d_matches_torch(rng, case):
 # Big enough that every pass splits across two threads.
 THREADED = [(4, 12, 12, 16, 24, 3, 3, 1, "same", 1, 1), (6, 20, 17, 1, 32, 3, 3, 1, "same", 1, 1),
             (4, 15, 15, 12, 20, 3, 3, 2, "valid", 1, 2), (3, 14, 14, 32, 32, 3, 3, 1, "same", 1, 32),
-            (4, 10, 10, 64, 64, 1, 1, 1, "valid", 1, 1)]
+            (4, 10, 10, 64, 64, 1, 1, 1, "valid", 1, 1), (3, 10, 10, 32, 48, 3, 3, 1, "same", 1, 1)]
 
 
 @pytest.mark.parametrize("case", THREADED)

@@ -115,6 +115,7 @@ TRANSPOSE = [
     (1, 6, 6, 2, 3, 3, 3, 1, "same", None, 2),
     (2, 4, 4, 6, 5, 2, 2, 3, "valid", None, 1),        # kernel smaller than stride: uncovered rows
     (1, 3, 3, 16, 40, 1, 1, 1, "valid", None, 1),       # 1x1: a plain GEMM
+    (2, 5, 6, 8, 32, 3, 3, 1, "same", None, 1),         # stride 1, a whole panel of filters: as a forward
 ]
 
 
@@ -176,6 +177,12 @@ def test_conv2d_transpose_matches_torch(rng, case):
 def test_conv2d_transpose_threads_and_batches_do_not_change_bits(simd, rng):
     x, w, b, kw, _ = transpose_case((5, 9, 9, 16, 24, 3, 3, 2, "same", None, 1), rng)
     dy = rng.standard_normal((5, 18, 18, 24)).astype(np.float32)
+    check_threads_and_batches(x, w, b, kw, dy)
+    x, w, b, kw, _ = transpose_case((5, 9, 9, 16, 32, 3, 3, 1, "same", None, 1), rng)
+    check_threads_and_batches(x, w, b, kw, rng.standard_normal((5, 9, 9, 32)).astype(np.float32))
+
+
+def check_threads_and_batches(x, w, b, kw, dy):
     results = []
     for threads in (1, 2):
         with fastnn.threads(threads):

@@ -327,8 +327,50 @@ typedef struct {
     idx_t k_panels, bands, ldp, col_blocks;
 } data_args;
 
+/* With stride 1 the data gradient is itself a convolution: of dy, padded by (k - 1) * dil - pad,
+   with the kernel turned half a turn and its two channel axes swapped. As a forward it sums each dx
+   element in registers, with no block of dy @ W^T to write and add back, and it is taken whenever
+   its tiles waste no more lanes than col2im's (a few input channels fill few of the NR lanes, so a
+   first layer keeps col2im, whose lanes are the k patch columns). */
+static int data_by_forward(const conv_dims *d) {
+    const fnn_conv_shape *s = d->s;
+    idx_t NR = d->cfg->nr;
+    if (s->stride_h != 1 || s->stride_w != 1) return 0;
+    if (s->pad_top > (s->kh - 1) * s->dil_h || s->pad_left > (s->kw - 1) * s->dil_w) return 0;
+    return d->cg * round_up(d->k, NR) >= d->k * round_up(d->cg, NR);
+}
+
+static fnn_conv_shape turned_shape(const fnn_conv_shape *s) {
+    fnn_conv_shape t = *s;
+    t.h = s->out_h, t.w = s->out_w, t.c = s->f, t.f = s->c, t.out_h = s->h, t.out_w = s->w;
+    t.pad_top = (s->kh - 1) * s->dil_h - s->pad_top;
+    t.pad_left = (s->kw - 1) * s->dil_w - s->pad_left;
+    return t;
+}
+
+// w is (kh, kw, c / groups, f); turned is (kh, kw, f / groups, c): tap (i, j) from tap (kh-1-i, kw-1-j)
+static void turn_kernel(const conv_dims *d, const float *w, float *turned) {
+    const fnn_conv_shape *s = d->s;
+    for (idx_t t = 0; t < s->kh * s->kw; t++) {
+        const float *w_t = w + (s->kh * s->kw - 1 - t) * d->cg * s->f;
+        float *turned_t = turned + t * d->fg * s->c;
+        for (idx_t g = 0; g < s->groups; g++)
+            for (idx_t q = 0; q < d->fg; q++)
+                for (idx_t ch = 0; ch < d->cg; ch++)
+                    turned_t[q * s->c + g * d->cg + ch] = w_t[ch * s->f + g * d->fg + q];
+    }
+}
+
 static scratch_plan data_plan(const conv_dims *d) {
     const fnn_gemm_config *cfg = d->cfg;
+    if (data_by_forward(d)) {
+        fnn_conv_shape t = turned_shape(d->s);
+        conv_dims turned = dims_of(&t, cfg);
+        scratch_plan plan = {0, fnn_depthwise_conv2d_scratch_floats(&t, FNN_CONV_FORWARD, 1)};
+        if (!is_depthwise(&t)) plan = forward_plan(&turned);
+        plan.shared += d->k * d->s->f;
+        return plan;
+    }
     idx_t k_panels = round_up(d->k, cfg->nr) / cfg->nr;
     scratch_plan plan = {d->s->groups * k_panels * cfg->nr * d->fg,
                          cfg->mc * block_ld(FNN_MIN(DX_COLS, k_panels * cfg->nr))};
@@ -412,6 +454,14 @@ int fnn_conv2d_backward_data(const fnn_conv_shape *s, const float *dy, const flo
                           bias ? bias + g * d.cg : NULL, act, alpha))
                 return -1;
         return 0;
+    }
+    if (data_by_forward(&d)) {
+        fnn_conv_shape t = turned_shape(s);
+        idx_t kernel_floats = d.k * s->f;
+        if (scratch_floats < kernel_floats) return -1;
+        turn_kernel(&d, w, scratch);
+        return fnn_conv2d_forward(&t, dy, scratch, bias, act, alpha, dx, scratch + kernel_floats,
+                                  scratch_floats - kernel_floats);
     }
     scratch_plan plan = data_plan(&d);
     data_args a = {d, dy, w, bias, act, alpha, dx, scratch, round_up(d.k, d.cfg->nr) / d.cfg->nr};
