@@ -255,5 +255,101 @@ void fnn_contrast_forward(idx_t n, idx_t h, idx_t w, idx_t c, const float *x, co
    through the clip and the means. */
 void fnn_contrast_backward(idx_t n, idx_t h, idx_t w, idx_t c, const float *x, const float *factors,
                            const float *means, float lo, float hi, const float *dy, double *sums, float *dx);
+/* ---- convolutional networks (nn/): images are NHWC, forward and backward side by side ---- */
+
+/* A convolution's geometry. x is (n, h, w, c), the kernel (kh, kw, c / groups, f), y (n, out_h,
+   out_w, f). Tap (i, j) of output pixel (oh, ow) reads input pixel (oh * stride_h + i * dil_h -
+   pad_top, ow * stride_w + j * dil_w - pad_left), zeros outside the image; the channels of group g,
+   [g * c / groups, (g + 1) * c / groups), meet the filters [g * f / groups, (g + 1) * f / groups).
+   A 1-D convolution is h = kh = out_h = 1; a depthwise one is groups = c (the Keras depthwise
+   kernel (kh, kw, c, depth_multiplier) is this kernel with f = c * depth_multiplier). Every size
+   is at least 1 and pads are >= 0; any combination is memory-safe. */
+typedef struct {
+    idx_t n, h, w, c, f, kh, kw, out_h, out_w;
+    idx_t stride_h, stride_w, dil_h, dil_w, pad_top, pad_left, groups;
+} fnn_conv_shape;
+
+enum fnn_conv_pass { FNN_CONV_FORWARD = 0, FNN_CONV_BACKWARD_DATA = 1, FNN_CONV_BACKWARD_FILTER = 2 };
+
+/* Floats of scratch memory a pass needs with up to `threads` threads, on any SIMD path. A kernel
+   given less runs on as many threads as its scratch allows, and returns -1 (outputs untouched) when
+   that is none. */
+idx_t fnn_conv2d_scratch_floats(const fnn_conv_shape *s, int pass, int threads);
+
+/* y = act(conv(x, w) + bias); bias (f,) or NULL; act an elementwise enum fnn_activation. Returns 0
+   or -1 (scratch too small). Batch invariant: an image's output does not depend on its batch. */
+int fnn_conv2d_forward(const fnn_conv_shape *s, const float *x, const float *w, const float *bias, int act,
+                       float alpha, float *y, float *scratch, idx_t scratch_floats);
+/* dx (n, h, w, c) = the gradient of conv(x, w) with respect to x for dy (n, out_h, out_w, f), i.e. the
+   transposed convolution of dy; with bias (c,) or act: dx = act(that + bias), the forward of a
+   transposed convolution. */
+int fnn_conv2d_backward_data(const fnn_conv_shape *s, const float *dy, const float *w, const float *bias,
+                             int act, float alpha, float *dx, float *scratch, idx_t scratch_floats);
+/* dw (kh, kw, c / groups, f) and db (f,): the gradients of conv(x, w) + b for dy; either may be NULL. */
+int fnn_conv2d_backward_filter(const fnn_conv_shape *s, const float *x, const float *dy, float *dw, float *db,
+                               float *scratch, idx_t scratch_floats);
+/* The naive loops with the same contracts (float sums in tap, channel order): the test oracles. */
+void fnn_conv2d_forward_ref(const fnn_conv_shape *s, const float *x, const float *w, const float *bias, int act,
+                            float alpha, float *y);
+void fnn_conv2d_backward_data_ref(const fnn_conv_shape *s, const float *dy, const float *w, const float *bias,
+                                  int act, float alpha, float *dx);
+void fnn_conv2d_backward_filter_ref(const fnn_conv_shape *s, const float *x, const float *dy, float *dw, float *db);
+
+/* Pooling windows: x is (n, h, w, c), y (n, out_h, out_w, c). Window (oh, ow) covers input rows
+   [oh * stride_h - pad_top, + pool_h) and columns likewise, clipped to the image; every window holds
+   at least one input cell. */
+typedef struct {
+    idx_t n, h, w, c, out_h, out_w;
+    idx_t pool_h, pool_w, stride_h, stride_w, pad_top, pad_left;
+} fnn_pool_shape;
+
+/* y = the window maximum (NaN when the window holds one). */
+void fnn_max_pool2d_forward(const fnn_pool_shape *s, const float *x, float *y);
+/* dx (n, h, w, c) = dy routed to each window's first maximal cell, recomputed from x and y. */
+void fnn_max_pool2d_backward(const fnn_pool_shape *s, const float *x, const float *y, const float *dy, float *dx);
+/* y = the window mean over its cells inside the image (Keras excludes the padding). */
+void fnn_avg_pool2d_forward(const fnn_pool_shape *s, const float *x, float *y);
+void fnn_avg_pool2d_backward(const fnn_pool_shape *s, const float *dy, float *dx);
+/* Global pooling: x, dx are (n, pixels, c), y, dy (n, c). */
+void fnn_global_avg_pool_forward(idx_t n, idx_t pixels, idx_t c, const float *x, float *y);
+void fnn_global_avg_pool_backward(idx_t n, idx_t pixels, idx_t c, const float *dy, float *dx);
+void fnn_global_max_pool_forward(idx_t n, idx_t pixels, idx_t c, const float *x, float *y);
+void fnn_global_max_pool_backward(idx_t n, idx_t pixels, idx_t c, const float *x, const float *y, const float *dy,
+                                  float *dx);
+
+/* Batch normalization over the rows of x (rows, c >= 1), per channel; gamma and beta (c,) or NULL
+   (1 and 0). Floats of scratch each call needs: */
+idx_t fnn_batch_norm_scratch_floats(idx_t c);
+/* Training forward, two passes: the batch mean and biased variance (fixed chunks added in order),
+   then y = gamma * (x - mean) * invstd + beta with invstd = 1 / sqrt(var + eps). Writes mean and
+   invstd (c,) for the backward; moving_mean and moving_var (c,), unless NULL, become
+   momentum * moving + (1 - momentum) * batch statistic. */
+void fnn_batch_norm_forward_train(idx_t rows, idx_t c, const float *x, const float *gamma, const float *beta,
+                                  float eps, float *y, float *mean, float *invstd, float *moving_mean,
+                                  float *moving_var, float momentum, float *scratch);
+/* Training backward, two passes: dgamma = sum dy * xhat, dbeta = sum dy (each NULL to skip), then
+   dx = gamma * invstd * (dy - dbeta / rows - xhat * dgamma / rows). */
+void fnn_batch_norm_backward(idx_t rows, idx_t c, const float *x, const float *dy, const float *gamma,
+                             const float *mean, const float *invstd, float *dx, float *dgamma, float *dbeta,
+                             float *scratch);
+/* Inference: y = gamma * (x - mean) / sqrt(var + eps) + beta with the moving statistics. */
+void fnn_batch_norm_forward_infer(idx_t rows, idx_t c, const float *x, const float *gamma, const float *beta,
+                                  const float *mean, const float *var, float eps, float *y, float *scratch);
+/* Folds an inference batch normalization of f channels into the layer before it: w is (outer, f,
+   inner) and its channel axis is scaled by gamma / sqrt(var + eps); b (f,) becomes
+   (b - mean) * scale + beta. */
+void fnn_batch_norm_fold(idx_t outer, idx_t f, idx_t inner, float *w, float *b, const float *gamma,
+                         const float *beta, const float *mean, const float *var, float eps);
+
+/* Upsampling: x is (n, h, w, c), y (n, out_h, out_w, c). Nearest: out = (h * size_h, w * size_w),
+   each input pixel repeated. Bilinear: half-pixel centres as tf.image.resize (Keras UpSampling2D). */
+void fnn_upsample_nearest_forward(idx_t n, idx_t h, idx_t w, idx_t c, idx_t size_h, idx_t size_w, const float *x,
+                                  float *y);
+void fnn_upsample_nearest_backward(idx_t n, idx_t h, idx_t w, idx_t c, idx_t size_h, idx_t size_w, const float *dy,
+                                   float *dx);
+void fnn_upsample_bilinear_forward(idx_t n, idx_t h, idx_t w, idx_t c, idx_t out_h, idx_t out_w, const float *x,
+                                   float *y);
+void fnn_upsample_bilinear_backward(idx_t n, idx_t h, idx_t w, idx_t c, idx_t out_h, idx_t out_w, const float *dy,
+                                    float *dx);
 
 #endif
