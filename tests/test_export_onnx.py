@@ -1,0 +1,227 @@
+"""model.export(format="onnx"): each layer's converter and whole models, checked in ONNX Runtime
+against predict; errors for what cannot be exported; verification that catches a wrong mapping."""
+import os
+
+import numpy as np
+import pytest
+
+onnx = pytest.importorskip("onnx")
+ort = pytest.importorskip("onnxruntime")
+
+import fastnn  # noqa: E402
+from fastnn import layers as L  # noqa: E402
+from fastnn.export import ExportError, VerificationError, converts, verify_onnx  # noqa: E402
+from fastnn.export.verify import TOLERANCE  # noqa: E402
+
+
+def exported(model, tmp_path, **kwargs):
+    """Export, reload the file, run it on fresh inputs against predict; returns the export's report."""
+    path = tmp_path / "model.onnx"
+    report = model.export(path, **kwargs)
+    assert set(report) == set(model.output_names)
+    assert all(0.0 <= diff <= TOLERANCE * 10 for diff in report.values()), report
+    proto = onnx.load(path)
+    onnx.checker.check_model(proto)
+    again = verify_onnx(model, proto.SerializeToString(), kwargs.get("sample_inputs"))
+    assert set(again) == set(report)
+    assert not [n for n in os.listdir(tmp_path) if n.endswith(".tmp")]
+    return report
+
+
+def sequential(shape, *stack, dtype=None):
+    return fastnn.Sequential([fastnn.Input(shape, dtype=dtype), *stack])
+
+
+ACTIVATIONS = ["linear", "relu", "sigmoid", "tanh", "softplus", "softmax", "elu", "gelu", "silu", "leaky_relu"]
+
+
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+def test_dense_and_activation_layer(activation, tmp_path):
+    model = sequential((7,), L.Dense(5, activation=activation), L.Dense(3), L.Activation(activation))
+    exported(model, tmp_path)
+
+
+def test_activations_at_large_inputs(tmp_path):
+    model = sequential((4,), *[L.Activation(name) for name in ("softplus", "elu", "gelu", "silu")])
+    x = np.array([[-90.0, -3.0, 0.5, 88.0], [40.0, -40.0, 1e-3, -1e-3]], np.float32)
+    exported(model, tmp_path, sample_inputs=[x])
+
+
+def test_dense_on_rank_3_without_bias_and_opset_18(tmp_path):
+    model = sequential((4, 6), L.Dense(3, use_bias=False, activation="gelu"))
+    exported(model, tmp_path, opset=18)
+    assert onnx.load(tmp_path / "model.onnx").opset_import[0].version == 18
+
+
+def test_reshaping_and_dropout(tmp_path):
+    model = sequential((2, 3, 4), L.Flatten(), L.Dropout(0.5), L.Reshape((4, -1)), L.Dense(2), L.Flatten())
+    exported(model, tmp_path)
+
+
+@pytest.mark.parametrize("merge", [L.Add, L.Subtract, L.Multiply, L.Average, L.Maximum, L.Minimum, L.Concatenate])
+def test_merge_layers(merge, tmp_path):
+    a, b, c = fastnn.Input((3, 4)), fastnn.Input((3, 4)), fastnn.Input((3, 4))
+    inputs = [a, b] if merge is L.Subtract else [a, b, c]
+    out = merge()(inputs) if merge is not L.Concatenate else merge(axis=1)(inputs)
+    exported(fastnn.Model(inputs, out), tmp_path)
+
+
+def test_masking_with_a_merge(tmp_path):
+    x = fastnn.Input((5, 3))
+    masked = L.Masking(mask_value=0.0)(x)
+    y = L.Add()([masked, L.Dense(3)(masked)])
+    model = fastnn.Model(x, y)
+    data = np.random.default_rng(0).standard_normal((4, 5, 3)).astype(np.float32)
+    data[:, 3:] = 0.0
+    data[1, 1, 0] = 0.0  # one zero feature alone does not mask its step
+    exported(model, tmp_path, sample_inputs=[data])
+
+
+def test_normalization_and_rescaling(tmp_path):
+    rng = np.random.default_rng(1)
+    norm = L.Normalization()
+    norm.adapt(rng.standard_normal((50, 4, 3)) * 3 + 1)
+    per_axis = L.Normalization(axis=(1,), mean=[0.5, -1.0, 2.0, 0.0], variance=[4.0, 0.25, 1.0, 0.0])
+    model = sequential((4, 3), norm, per_axis, L.Normalization(axis=None, mean=1.0, variance=2.0, invert=True),
+                       L.Rescaling(1 / 255.0, offset=-0.5), L.Rescaling([1.0, 2.0, -3.0], offset=[0.0, 0.5, 1.0]))
+    exported(model, tmp_path)
+
+
+def test_imputation_fills_nan(tmp_path):
+    imputer = L.Imputation(strategy="median")
+    data = np.random.default_rng(2).standard_normal((20, 4)).astype(np.float32)
+    data[data > 1.0] = np.nan
+    imputer.adapt(data)
+    model = sequential((4,), imputer, L.Dense(2))
+    exported(model, tmp_path, sample_inputs=[data])
+
+
+@pytest.mark.parametrize("mode", ["int", "one_hot", "multi_hot", "count"])
+def test_discretization(mode, tmp_path):
+    layer = L.Discretization(bin_boundaries=[-1.0, 0.0, 0.5, 2.0], output_mode=mode)
+    model = sequential((3,), layer)
+    data = np.array([[np.nan, -1.0, 0.0], [0.5, 2.0, 7.0], [-5.0, 0.25, 1.0]], np.float32)
+    exported(model, tmp_path)
+    exported(model, tmp_path, sample_inputs=[data])
+
+
+def test_discretization_of_integers(tmp_path):
+    model = sequential((4,), L.Discretization(bin_boundaries=[-1.0, 2.5, 3.0]), dtype="int64")
+    exported(model, tmp_path)
+
+
+@pytest.mark.parametrize("mode,shape", [("one_hot", (1,)), ("one_hot", (3,)), ("multi_hot", (4,)),
+                                        ("count", (4,)), ("multi_hot", ())])
+def test_category_encoding(mode, shape, tmp_path):
+    model = sequential(shape, L.CategoryEncoding(num_tokens=6, output_mode=mode), dtype="int64")
+    exported(model, tmp_path)
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"mask_token": "<pad>"}, {"output_mode": "one_hot"},
+                                    {"output_mode": "multi_hot", "mask_token": "<pad>"},
+                                    {"output_mode": "count", "pad_to_max_tokens": True, "max_tokens": 9}])
+def test_string_lookup(kwargs, tmp_path):
+    lookup = L.StringLookup(vocabulary=["cat", "dog", "bird", "fish"], **kwargs)
+    model = sequential((3,), lookup, dtype="string")
+    exported(model, tmp_path)
+
+
+def test_string_lookup_invert_and_integer_lookup_buckets(tmp_path):
+    invert = L.StringLookup(vocabulary=["a", "b", "c"], invert=True)
+    exported(sequential((2,), invert, dtype="int64"), tmp_path)
+    integers = L.IntegerLookup(vocabulary=[3, 10, 42], num_oov_indices=3, mask_token=0)
+    exported(sequential((5,), integers, dtype="int64"), tmp_path)
+
+
+def test_augmentation_is_the_identity_and_random_crop_a_slice(tmp_path):
+    model = sequential((9, 8, 3), L.RandomFlip(), L.RandomRotation(0.2), L.RandomZoom(0.1), L.RandomContrast(0.3),
+                       L.RandomTranslation(0.1, 0.1), L.RandomCrop(5, 4))  # 9x7 window resized to 5x4
+    exported(model, tmp_path)
+    exported(sequential((10, 8, 2), L.RandomCrop(5, 4)), tmp_path)  # the 10x8 window is sliced
+
+
+def test_mlp(tmp_path):
+    rng = np.random.default_rng(3)
+    x, y = rng.standard_normal((64, 20)).astype(np.float32), rng.integers(0, 3, 64)
+    model = sequential((20,), L.Dense(32, activation="relu"), L.Dropout(0.2), L.Dense(16, activation="tanh"),
+                       L.Dense(3, activation="softmax"))
+    model.compile("adam", "sparse_categorical_crossentropy")
+    model.fit(x, y, epochs=2, verbose=0)
+    report = exported(model, tmp_path)
+    print("MLP max difference", report)
+
+
+def test_functional_multi_io_shared_and_nested(tmp_path):
+    inner_in = fastnn.Input((6,))
+    inner = fastnn.Model(inner_in, L.Dense(4, activation="relu")(L.Dense(6, activation="tanh")(inner_in)),
+                         name="inner")
+    a, b = fastnn.Input((6,), name="left"), fastnn.Input((6,), name="right")
+    shared = L.Dense(6, activation="elu")
+    ha, hb = inner(shared(a)), inner(shared(b))
+    joined = L.Concatenate()([ha, hb, L.Subtract()([ha, hb])])
+    model = fastnn.Model([a, b], {"score": L.Dense(1, activation="sigmoid")(joined), "features": joined})
+    report = exported(model, tmp_path)
+    assert set(report) == {"score", "features"}
+    proto = onnx.load(tmp_path / "model.onnx")
+    assert [i.name for i in proto.graph.input] == ["left", "right"]
+    # the shared Dense and the nested model, each called twice, have their weights stored once
+    assert sum(t.name.endswith("kernel") for t in proto.graph.initializer) == 4
+
+
+class Doubling(fastnn.layers.Layer):
+    """A test layer: 2x. Its converter below is wrong on purpose (2.001x)."""
+
+    def forward(self, ctx, x):
+        return x * np.float32(2.0)
+
+
+@converts(Doubling)
+def _wrong_doubling(call):
+    return call.g.op("Mul", [call.x, call.g.const(2.001)])
+
+
+def test_verification_catches_a_wrong_mapping_and_writes_nothing(tmp_path):
+    model = sequential((4,), Doubling())
+    path = tmp_path / "wrong.onnx"
+    with pytest.raises(VerificationError, match=r"output 'doubling.*' at batch size 1 differs from fastnn's by up to"):
+        model.export(path)
+    assert os.listdir(tmp_path) == []
+    assert model.export(path, verify=False) is None
+    assert path.exists()
+
+
+def test_verify_reports_the_largest_difference(tmp_path):
+    model = sequential((3,), L.Dense(2))
+    model.layers[0].set_weights([np.ones((3, 2), np.float32), np.zeros(2, np.float32)])
+    proto = fastnn.export.model_to_onnx(model, 21)
+    x = np.array([[1.0, 2.0, 3.0], [0.5, 0.5, 0.5]], np.float32)
+    assert verify_onnx(model, proto, [x]) == {model.output_names[0]: 0.0}
+    bias = next(t for t in proto.graph.initializer if t.name.endswith("bias"))
+    bias.CopyFrom(onnx.numpy_helper.from_array(np.array([0.0, 3e-5], np.float32), bias.name))
+    with pytest.raises(VerificationError, match=r"by up to 3e-05"):
+        verify_onnx(model, proto, [x])
+
+
+class Unmapped(fastnn.layers.Layer):
+    def forward(self, ctx, x):
+        return x
+
+
+def test_errors_name_the_layer(tmp_path):
+    with pytest.raises(ExportError, match=r"Unmapped 'odd' cannot be exported to ONNX: .*no ONNX mapping"):
+        sequential((3,), Unmapped(name="odd")).export(tmp_path / "m.onnx")
+    with pytest.raises(ExportError, match=r"Hashing 'hash' cannot be exported.*FNV-1a"):
+        sequential((1,), L.Hashing(8, name="hash"), dtype="string").export(tmp_path / "m.onnx")
+    with pytest.raises(ExportError, match=r"StringLookup .* FNV-1a"):
+        sequential((1,), L.StringLookup(vocabulary=["a"], num_oov_indices=2), dtype="string").export(tmp_path / "m.onnx")
+    x = fastnn.Input((3,))
+    with pytest.raises(ExportError, match=r"Dropout 'drop' .*training=True"):
+        fastnn.Model(x, L.Dropout(0.5, name="drop")(x, training=True)).export(tmp_path / "m.onnx")
+    with pytest.raises(ExportError, match="not built"):
+        fastnn.Sequential([L.Dense(2)]).export(tmp_path / "m.onnx")
+    model = sequential((3,), L.Dense(2))
+    with pytest.raises(ValueError, match="opset must be"):
+        model.export(tmp_path / "m.onnx", opset=12)
+    with pytest.raises(ValueError, match="format must be one of onnx"):
+        model.export(tmp_path / "m.onnx", format="tf_saved_model")
+    assert os.listdir(tmp_path) == []
