@@ -45,7 +45,9 @@ def unique_name(prefix):
 
 
 def _snake_case(name):
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+    """Keras's default layer names: 'Dense' -> 'dense', 'Conv2D' -> 'conv2d', 'UpSampling2D' -> 'up_sampling2d'."""
+    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
 def serialize_object(obj):
@@ -94,6 +96,13 @@ def normalize_shape(shape, what):
     if any(d is not None and not 0 < d <= MAX_DIMENSION for d in shape):
         raise ValueError(f"{what}: dimensions must be positive and at most {MAX_DIMENSION}, got {shape}")
     return shape
+
+
+def check_data_format(layer, data_format):
+    """fastnn's image layers take channels-last data (NHWC) only; Keras's data_format argument says so."""
+    if data_format not in (None, "channels_last"):
+        raise ValueError(f"{type(layer).__name__} '{layer.name}': only data_format='channels_last' (NHWC) is "
+                         f"supported, got {data_format!r}")
 
 
 def is_shape_list(shapes):

@@ -3,9 +3,10 @@ import math
 
 import numpy as np
 
-from .. import _C, ops
+from .. import _C
 from ..engine.tensor import Node, canonical_dtype
 from .base import Layer, deserialize_object, normalize_shape, register, serialize_object
+from .fused_activation import activation_plan
 
 __all__ = ["InputLayer", "Input", "Dense"]
 
@@ -136,24 +137,10 @@ class Dense(Layer):
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[:-1]) + (self.units,)
 
-    def _plan(self, ctx):
-        """How this call applies ctx.activation, decided once per context: (epilogue code, alpha,
-        separate activation or None). softmax, and in training an activation whose backward needs its
-        input z, run after a linear GEMM; every other activation runs in the epilogue."""
-        act = ctx.activation
-        if act is None or act.name == "linear":
-            plan = (0, 0.0, None)
-        elif act.epilogue and not (ctx.training and act.backward_reads == "x"):
-            plan = ops.epilogue_code(act.name, act.alpha) + (None,)
-        else:
-            plan = (0, 0.0, act)
-        ctx.dense_plan = plan
-        return plan
-
     def forward(self, ctx, x):
         if x.ndim < 2 or x.shape[-1] != self.input_dim:
             raise self._error(f"expected input with last dimension {self.input_dim}, got shape {x.shape}")
-        code, alpha, separate = getattr(ctx, "dense_plan", None) or self._plan(ctx)
+        code, alpha, separate = activation_plan(ctx)
         in_shape = x.shape
         if x.ndim != 2:
             x = x.reshape(-1, self.input_dim)
@@ -172,7 +159,7 @@ class Dense(Layer):
     def backward(self, ctx, dy):
         x, y = ctx.x, ctx.y
         dy = dy.reshape(y.shape)
-        code, alpha, separate = ctx.dense_plan
+        code, alpha, separate = ctx.activation_plan
         if separate is not None:
             dy = separate.backward(ctx.z, y, dy, out=ctx.buffer("dz", y.shape))
         dk, db = self._grads[0], self._grads[1] if self.use_bias else None
