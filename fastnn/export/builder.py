@@ -12,8 +12,8 @@ from .registry import ExportError
 
 __all__ = ["GraphBuilder", "Call", "ONNX_TYPES", "MIN_OPSET", "ML_DOMAIN"]
 
-ONNX_TYPES = {"float32": TensorProto.FLOAT, "int64": TensorProto.INT64, "string": TensorProto.STRING,
-              "bool": TensorProto.BOOL}
+ONNX_TYPES = {"float32": TensorProto.FLOAT, "int64": TensorProto.INT64, "int32": TensorProto.INT32,
+              "string": TensorProto.STRING, "bool": TensorProto.BOOL}
 # ReduceMax/ReduceMin take their axes as an input from opset 18 on; the converters write that form.
 MIN_OPSET = 18
 ML_DOMAIN = "ai.onnx.ml"
@@ -63,7 +63,7 @@ class GraphBuilder:
             tensor = helper.make_tensor(name, TensorProto.STRING, array.shape,
                                         [s.encode("utf-8") for s in array.reshape(-1).tolist()])
         else:
-            tensor = numpy_helper.from_array(np.ascontiguousarray(array), name)
+            tensor = numpy_helper.from_array(np.array(array, order="C"), name)  # (ascontiguousarray makes 0-d 1-d)
         self.initializers.append(tensor)
         if key is not None:
             self._constants[key] = name

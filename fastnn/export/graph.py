@@ -5,7 +5,17 @@ from onnx import defs, helper
 from .builder import MIN_OPSET, ONNX_TYPES, Call, GraphBuilder
 from .registry import ExportError, converter_for
 
-__all__ = ["model_to_onnx", "value_info"]
+__all__ = ["model_to_onnx", "value_info", "output_names"]
+
+
+def output_names(model):
+    """The ONNX names of the model's outputs: model.output_names, where one repeats (the outputs of a
+    layer with several) the tensor's own name ('lstm/output_1'), numbered if still not unique."""
+    names = list(model.output_names)
+    for k, (name, tensor) in enumerate(zip(names, model._output_tensors)):
+        if names.count(name) > 1:
+            names[k] = tensor.name if tensor.name not in names else f"{name}_{k}"
+    return [name if names.count(name) == 1 else f"{name}_{k}" for k, name in enumerate(names)]
 
 
 def value_info(name, dtype, shape, dim_prefix):
@@ -66,11 +76,12 @@ def model_to_onnx(model, opset):
     for name, tensor in zip(model.input_names, model._input_tensors):
         inputs.append(value_info(g.reserve(name), tensor.dtype, tensor.shape, name))
         values.append((name, None))
-    for name in model.output_names:
+    names = output_names(model)
+    for name in names:
         g.reserve(name)
     results = _emit(g, model, values, False)
     outputs = []
-    for name, tensor, (value, _) in zip(model.output_names, model._output_tensors, results):
+    for name, tensor, (value, _) in zip(names, model._output_tensors, results):
         g.nodes.append(helper.make_node("Identity", [value], [name], name=g.fresh(f"node/{name}")))
         outputs.append(value_info(name, tensor.dtype, tensor.shape, name))
     return g.model(model.name, inputs, outputs, __version__)

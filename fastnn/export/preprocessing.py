@@ -42,11 +42,12 @@ def imputation(call):
                 call.hint())
 
 
-def encode(call, indices, mode, depth):
-    """int64 indices as one_hot / multi_hot / count float32 columns; a negative index (a masked token)
-    sets none: it is moved to `depth`, where OneHot writes zeros."""
+def encode(call, indices, mode, depth, shape=None):
+    """int64 indices (shaped as `shape`, by default the call's input) as one_hot / multi_hot / count
+    float32 columns; a negative index (a masked token) sets none: it is moved to `depth`, where OneHot
+    writes zeros."""
     g = call.g
-    shape = call.shape
+    shape = call.shape if shape is None else shape
     indices = g.op("Where", [g.op("Less", [indices, g.ints(0)]), g.ints(depth), indices])
     if mode == "one_hot" and len(shape) > 1 and shape[-1] == 1:
         indices = g.squeeze(indices, [-1])

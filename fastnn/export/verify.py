@@ -2,6 +2,7 @@
 output must equal fastnn's predict within the tolerance (integer and string outputs exactly)."""
 import numpy as np
 
+from .graph import output_names
 from .registry import sampler_for
 
 __all__ = ["VerificationError", "verify_onnx", "sample_inputs", "TOLERANCE", "BATCH_SIZES"]
@@ -103,7 +104,7 @@ def verify_onnx(model, onnx_model, inputs=None):
             and all rows are the two batches. By default sample_inputs() at BATCH_SIZES.
 
     Returns:
-        {output name: the largest absolute difference seen} over both batch sizes.
+        {output name in the ONNX graph: the largest absolute difference seen} over both batch sizes.
 
     Raises:
         VerificationError: an output differs beyond TOLERANCE (or in shape, NaN placement, or any
@@ -117,13 +118,14 @@ def verify_onnx(model, onnx_model, inputs=None):
         inputs = [np.asarray(x) for x in inputs]
         batches = [[x[:1] for x in inputs], inputs]
     report = {}
+    names = output_names(model)
     for batch in batches:
         size = len(batch[0])
         expected = model.predict(batch if len(batch) > 1 else batch[0], verbose=0)
         expected = expected if isinstance(expected, list) else (list(expected.values()) if isinstance(expected, dict)
                                                                 else [expected])
         feed = {name: x for name, x in zip(model.input_names, batch)}
-        got = session.run(model.output_names, feed)
-        for name, g_out, e_out in zip(model.output_names, got, expected):
+        got = session.run(names, feed)
+        for name, g_out, e_out in zip(names, got, expected):
             report[name] = max(report.get(name, 0.0), _difference(name, np.asarray(g_out), np.asarray(e_out), size))
     return report
