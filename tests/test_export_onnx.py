@@ -298,3 +298,13 @@ def test_errors_name_the_layer(tmp_path):
     with pytest.raises(ValueError, match="format must be one of onnx"):
         model.export(tmp_path / "m.onnx", format="tf_saved_model")
     assert os.listdir(tmp_path) == []
+
+
+def test_without_onnx_the_error_names_the_extra(monkeypatch, tmp_path):
+    import sys
+
+    for name in [n for n in sys.modules if n == "fastnn.export" or n.startswith("fastnn.export.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "onnx", None)
+    with pytest.raises(ImportError, match=r"pip install 'fastnn\[onnx\]'"):
+        sequential((3,), L.Dense(2)).export(tmp_path / "m.onnx")

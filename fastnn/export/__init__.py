@@ -29,11 +29,12 @@ def export_model(model, filepath, format="onnx", opset=DEFAULT_OPSET, verify=Tru
     if format not in FORMATS:
         raise ValueError(f"export: format must be one of {', '.join(FORMATS)}, got {format!r}")
     proto = model_to_onnx(model, opset)
+    size = proto.ByteSize()
+    if size > _MAX_BYTES:
+        raise ExportError(f"{type(model).__name__} '{model.name}' is {size} bytes as ONNX, beyond protobuf's "
+                          f"2 GiB limit for one file")
     check_model(proto)
     data = proto.SerializeToString()
-    if len(data) > _MAX_BYTES:
-        raise ExportError(f"{type(model).__name__} '{model.name}' is {len(data)} bytes as ONNX, beyond protobuf's "
-                          f"2 GiB limit for one file")
     report = verify_onnx(model, data, sample_inputs) if verify else None
     from .._atomicfile import atomic_write
 
