@@ -58,7 +58,10 @@ def _float_array(x, what):
 
 
 def _int_array(x, what):
-    arr = np.asarray(x)
+    try:
+        arr = np.asarray(x)
+    except ValueError:  # numpy refuses ragged nested lists
+        arr = np.empty(0, object)
     if arr.dtype.kind in "iu":
         return np.ascontiguousarray(arr, dtype=np.int64)
     if arr.dtype.kind == "f":

@@ -2,6 +2,7 @@
 from .activation import Activation
 from .base import Layer, get_layer_class, register
 from .core import Dense, Input, InputLayer
+from .embedding import Embedding
 from .masking import Masking
 from .merging import Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract
 from .regularization import Dropout
@@ -9,7 +10,7 @@ from .reshaping import Flatten, Reshape
 
 __all__ = ["Layer", "register", "get_layer_class", "Input", "InputLayer", "Dense", "Activation", "Dropout",
            "Flatten", "Reshape", "Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate",
-           "Masking"]
+           "Masking", "Embedding"]
 
 # Keras layers fastnn does not have yet: asking for one says so by name.
 _NOT_YET = ("Conv1D", "Conv2D", "Conv3D", "Conv1DTranspose", "Conv2DTranspose", "DepthwiseConv2D",
@@ -18,7 +19,7 @@ _NOT_YET = ("Conv1D", "Conv2D", "Conv3D", "Conv1DTranspose", "Conv2DTranspose", 
             "GlobalMaxPooling2D", "BatchNormalization", "LayerNormalization", "GroupNormalization",
             "UnitNormalization", "ZeroPadding1D", "ZeroPadding2D", "Cropping1D", "Cropping2D", "UpSampling1D",
             "UpSampling2D", "SpatialDropout1D", "SpatialDropout2D", "GaussianNoise", "GaussianDropout",
-            "AlphaDropout", "Embedding", "SimpleRNN", "LSTM", "GRU", "Bidirectional", "TimeDistributed",
+            "AlphaDropout", "SimpleRNN", "LSTM", "GRU", "Bidirectional", "TimeDistributed",
             "RNN", "ConvLSTM2D", "MultiHeadAttention", "Attention", "AdditiveAttention",
             "TextVectorization", "Normalization", "Rescaling", "Discretization", "StringLookup",
             "IntegerLookup", "CategoryEncoding", "Hashing", "RandomFlip", "RandomRotation", "RandomTranslation",
