@@ -4,7 +4,8 @@ from .linalg import dense, dense_backward, dense_backward_into, epilogue_code, m
 from .nn import *  # noqa: F401,F403
 from .nn import __all__ as _nn_all
 from .recurrent import __all__ as _recurrent_all
-from .recurrent import gru, gru_backward, lstm, lstm_backward, rnn_workspace, simple_rnn, simple_rnn_backward
+from .recurrent import (gru, gru_backward, lstm, lstm_backward, rnn_workspace, rnn_workspace_size, simple_rnn,
+                        simple_rnn_backward)
 
 __all__ = (["matmul", "dense", "dense_backward", "dense_backward_into", "epilogue_code", "embedding_lookup",
             "embedding_backward"] + list(_nn_all) + list(_recurrent_all))
