@@ -1,5 +1,5 @@
-"""Whole-model rows for compare.py: the Keras example, one-row predict, an MLP epoch, a functional
-residual MLP epoch, memory over many batch sizes, import time.
+"""Whole-model rows for compare.py: the Keras example, one-row predict (also with a Normalization layer in
+front), an MLP epoch, a functional residual MLP epoch, memory over many batch sizes, import time.
 
 The PyTorch side is the plain loop a PyTorch user would write for the same model and data.
 """
@@ -70,6 +70,25 @@ def keras_example_rows(threads):
         predict["torch"] = torch_predict
     return [Row("Keras example fit (1000x8, 10 ep, batch 32)", impls, threads=threads),
             Row("Keras example predict, one row", predict, threads=threads)]
+
+
+def preprocessing_row(threads):
+    """One-row predict of a small MLP with an adapted Normalization layer in front, against the same MLP
+    without it: the difference of the medians is what the preprocessing layer costs."""
+    from fastnn.layers import Dense, Input, Normalization
+    from fastnn.models import Sequential
+
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((1000, 16)).astype(np.float32) * 5 + 2
+    norm = Normalization()
+    norm.adapt(x)
+    with_norm = Sequential([Input((16,)), norm, Dense(32, activation="relu"), Dense(1, activation="sigmoid")])
+    plain = Sequential([Input((16,)), Dense(32, activation="relu"), Dense(1, activation="sigmoid")])
+    plain.set_weights(with_norm.get_weights()[3:])
+    one_row = x[:1].copy()
+    return Row("predict one row, Normalization in front", {
+        "fastnn": lambda: with_norm.predict(one_row, verbose=0),
+        "without layer": lambda: plain.predict(one_row, verbose=0)}, threads=threads)
 
 
 def mlp_row(threads):
@@ -163,4 +182,4 @@ def import_row(samples=7):
 
 
 def model_rows(threads):
-    return keras_example_rows(threads) + [mlp_row(threads), residual_mlp_row(threads)]
+    return keras_example_rows(threads) + [preprocessing_row(threads), mlp_row(threads), residual_mlp_row(threads)]

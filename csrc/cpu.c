@@ -1,4 +1,4 @@
-/* CPUID feature detection, the chosen SIMD path, and the thread setting. */
+/* CPUID feature and cache detection, the chosen SIMD path, and the thread setting. */
 #include "fastnn.h"
 
 static int simd_path = -1;
@@ -29,9 +29,98 @@ int fnn_cpu_supports(int simd) {
         return has_avx2 && has_avx512f && has_avx512dq && has_avx512vl && (xcr0 & 0xe6) == 0xe6;
     return 0;
 }
+
+/* CPUID's deterministic cache parameters, subleaf by subleaf of `leaf` (4 on Intel, 0x8000001D on AMD):
+   the same layout on both. Returns 1 when L1 and L2 data caches were found. */
+static int caches_from_cpuid_leaf(unsigned int leaf, fnn_cache_level caches[3]) {
+    unsigned int eax, ebx, ecx, edx;
+    for (unsigned int sub = 0; sub < 16; sub++) {
+        __cpuid_count(leaf, sub, eax, ebx, ecx, edx);
+        unsigned int type = eax & 0x1f, level = (eax >> 5) & 0x7;
+        if (type == 0) break;                          /* no more caches */
+        if (type == 2 || level < 1 || level > 3) continue; /* instruction caches */
+        fnn_cache_level *c = &caches[level - 1];
+        c->line = (ebx & 0xfff) + 1;
+        c->ways = ((ebx >> 22) & 0x3ff) + 1;
+        c->sets = (idx_t)ecx + 1;
+        c->size = c->ways * (((ebx >> 12) & 0x3ff) + 1) * c->line * c->sets;
+    }
+    return caches[0].size > 0 && caches[1].size > 0;
+}
+
+static int caches_from_cpuid(fnn_cache_level caches[3]) {
+    unsigned int eax, ebx, ecx, edx;
+    if (!__get_cpuid(0, &eax, &ebx, &ecx, &edx)) return 0;
+    unsigned int max_leaf = eax;
+    int amd = ebx == 0x68747541 && edx == 0x69746e65 && ecx == 0x444d4163;     /* "AuthenticAMD" */
+    int hygon = ebx == 0x6f677948 && edx == 0x6e65476e && ecx == 0x656e6975;   /* "HygonGenuine" */
+    if (amd || hygon) {
+        /* leaf 0x8000001D exists when CPUID 0x80000001 reports topology extensions (ECX bit 22) */
+        if (!__get_cpuid(0x80000001, &eax, &ebx, &ecx, &edx) || !((ecx >> 22) & 1)) return 0;
+        return caches_from_cpuid_leaf(0x8000001D, caches);
+    }
+    return max_leaf >= 4 && caches_from_cpuid_leaf(4, caches);
+}
 #else
 int fnn_cpu_supports(int simd) { return simd == FNN_SIMD_SCALAR; }
+
+static int caches_from_cpuid(fnn_cache_level caches[3]) {
+    (void)caches;
+    return 0;
+}
 #endif
+
+#ifdef __linux__
+#include <stdio.h>
+
+/* The first number in a sysfs file (with a K or M suffix scaling it), or 0. */
+static idx_t read_sysfs_number(int index, const char *name) {
+    char path[96];
+    snprintf(path, sizeof(path), "/sys/devices/system/cpu/cpu0/cache/index%d/%s", index, name);
+    FILE *f = fopen(path, "r");
+    if (!f) return 0;
+    long long value = 0;
+    char unit = 0;
+    int got = fscanf(f, "%lld%c", &value, &unit);
+    fclose(f);
+    if (got < 1 || value < 0) return 0;
+    return (idx_t)value * (unit == 'K' ? 1024 : unit == 'M' ? 1024 * 1024 : 1);
+}
+
+static int caches_from_sysfs(fnn_cache_level caches[3]) {
+    for (int index = 0; index < 8; index++) {
+        char path[96], type[16] = "";
+        snprintf(path, sizeof(path), "/sys/devices/system/cpu/cpu0/cache/index%d/type", index);
+        FILE *f = fopen(path, "r");
+        if (!f) break;
+        int got = fscanf(f, "%15s", type);
+        fclose(f);
+        idx_t level = read_sysfs_number(index, "level");
+        if (got != 1 || type[0] == 'I' || level < 1 || level > 3) continue; /* "Instruction" */
+        fnn_cache_level *c = &caches[level - 1];
+        c->size = read_sysfs_number(index, "size");
+        c->ways = read_sysfs_number(index, "ways_of_associativity");
+        c->line = read_sysfs_number(index, "coherency_line_size");
+        c->sets = read_sysfs_number(index, "number_of_sets");
+    }
+    return caches[0].size > 0 && caches[1].size > 0;
+}
+#else
+static int caches_from_sysfs(fnn_cache_level caches[3]) {
+    (void)caches;
+    return 0;
+}
+#endif
+
+int fnn_cpu_caches(fnn_cache_level caches[3]) {
+    const fnn_cache_level unknown = {0, 0, 0, 0};
+    for (int source = FNN_CACHES_CPUID; source <= FNN_CACHES_SYSFS; source++) {
+        for (int i = 0; i < 3; i++) caches[i] = unknown;
+        if (source == FNN_CACHES_CPUID ? caches_from_cpuid(caches) : caches_from_sysfs(caches)) return source;
+    }
+    for (int i = 0; i < 3; i++) caches[i] = unknown;
+    return FNN_CACHES_UNKNOWN;
+}
 
 int fnn_simd_best(void) {
     if (fnn_cpu_supports(FNN_SIMD_AVX512)) return FNN_SIMD_AVX512;

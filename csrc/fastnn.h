@@ -15,6 +15,14 @@ int fnn_simd_get(void);
 void fnn_set_num_threads(int n);
 int fnn_get_num_threads(void);
 int fnn_openmp_enabled(void);
+/* A cache level that holds data: total bytes, ways, line bytes and sets (all 0 when unknown). */
+typedef struct {
+    idx_t size, ways, line, sets;
+} fnn_cache_level;
+enum fnn_cache_source { FNN_CACHES_UNKNOWN = 0, FNN_CACHES_CPUID = 1, FNN_CACHES_SYSFS = 2 };
+/* caches[0..2] = the L1, L2 and L3 data caches of one core (CPUID leaf 4 or 0x8000001D, else Linux
+   sysfs); returns where they came from (FNN_CACHES_UNKNOWN leaves them all 0). */
+int fnn_cpu_caches(fnn_cache_level caches[3]);
 
 /* ---- GEMM (gemm/) ---- */
 /* c is (m, n) row-major with row stride ldc.
@@ -22,10 +30,20 @@ int fnn_openmp_enabled(void);
    b is (k, n) row-major (ldb >= n), or when trans_b it is stored (n, k) (ldb >= k).
    c = act(op(a) @ op(b) + bias), or with accumulate c = act(c + op(a) @ op(b) + bias).
    bias is (n,) or NULL; act is an elementwise enum fnn_activation, alpha its parameter.
+   Each element is computed in the one order of gemm/gemm_internal.h, so its bits do not depend on m,
+   its row's position, the thread count or the path taken (batch invariance).
    Returns 0, or -1 (c untouched) when pack memory could not be had. */
 int fnn_sgemm(int trans_a, int trans_b, idx_t m, idx_t n, idx_t k,
                const float *a, idx_t lda, const float *b, idx_t ldb,
                float *c, idx_t ldc, int accumulate, const float *bias, int act, float alpha);
+
+/* The micro-kernel of the GEMM in use (*kernel, its name), its register tile and cache blocks (blocks =
+   {mr, nr, mc, kc, nc}) and the caches they were derived from (as fnn_cpu_caches, whose source it
+   returns). */
+int fnn_gemm_blocking_info(const char **kernel, idx_t blocks[5], fnn_cache_level caches[3]);
+/* GFLOP/s of the active SIMD path's register-only multiply-add loop run on `threads` threads at once
+   (best of a few runs of ~50 ms): the ceiling every GEMM benchmark is read against. */
+double fnn_gemm_peak_gflops(int threads);
 
 /* The naive triple loop with the same contract: the test oracle for the blocked driver. */
 void fnn_sgemm_ref(int trans_a, int trans_b, idx_t m, idx_t n, idx_t k,
@@ -184,5 +202,158 @@ void fnn_embedding_gather(idx_t n, idx_t dim, const int64_t *ids, const float *t
    the number of distinct ids. */
 idx_t fnn_embedding_backward(idx_t n, idx_t dim, const int64_t *ids, const float *dy, int64_t *scratch,
                              int64_t *rows_out, float *grads_out);
+
+/* ---- preprocessing layers (nn/preprocess.c, nn/augment.c) ---- */
+/* Per-feature kernels: x, out, dy, dx are (outer, mid, inner), the statistics (mid,), applied to every
+   outer and inner position. Each may run in place (out == x, dx == dy). */
+/* out = (x - mean) / max(sqrt(variance), eps), or with invert out = x * max(sqrt(variance), eps) + mean. */
+void fnn_normalize_forward(idx_t outer, idx_t mid, idx_t inner, const float *x, const float *mean,
+                           const float *variance, float eps, int invert, float *out);
+/* dx = dy / max(sqrt(variance), eps), or with invert dx = dy * max(sqrt(variance), eps). */
+void fnn_normalize_backward(idx_t outer, idx_t mid, idx_t inner, const float *variance, float eps, int invert,
+                            const float *dy, float *dx);
+/* out = x * scale + offset. */
+void fnn_rescale_forward(idx_t outer, idx_t mid, idx_t inner, const float *x, const float *scale,
+                         const float *offset, float *out);
+/* dx = dy * scale. */
+void fnn_rescale_backward(idx_t outer, idx_t mid, idx_t inner, const float *scale, const float *dy, float *dx);
+/* out = fill where x is NaN, else x. */
+void fnn_impute_forward(idx_t outer, idx_t mid, idx_t inner, const float *x, const float *fill, float *out);
+/* dx = 0 where x is NaN, else dy. */
+void fnn_impute_backward(idx_t outer, idx_t mid, idx_t inner, const float *x, const float *dy, float *dx);
+/* tokens is (n, width) UCS-4 code points (numpy's fixed-width unicode: a token ends at its last non-zero
+   code point); out (n,) = the 64-bit FNV-1a hash of each token's UTF-8 bytes, started from basis
+   (0xCBF29CE484222325 for plain FNV-1a). */
+void fnn_fnv1a_utf8(idx_t n, idx_t width, const uint32_t *tokens, uint64_t basis, uint64_t *out);
+
+/* Image kernels: images are channels-last float32. */
+enum fnn_fill_mode { FNN_FILL_REFLECT = 0, FNN_FILL_WRAP, FNN_FILL_CONSTANT, FNN_FILL_NEAREST };
+enum fnn_interpolation { FNN_INTERPOLATION_NEAREST = 0, FNN_INTERPOLATION_BILINEAR };
+/* x is (n, in_h, in_w, c), transforms is (n, 6) finite values, fill is (c,), out is (n, out_h, out_w, c).
+   Output pixel (row i, column j) of image k reads x[k] at column t0*j + t1*i + t2 and row t3*j + t4*i + t5
+   (t = transforms[k], Keras's affine_transform without the projective terms); points outside the image
+   follow fill_mode (reflect about the pixel edges, periodic wrap, the nearest edge pixel, or fill);
+   interpolation is nearest or bilinear. */
+void fnn_affine_sample(idx_t n, idx_t in_h, idx_t in_w, idx_t c, const float *x, const float *transforms,
+                       idx_t out_h, idx_t out_w, int interpolation, int fill_mode, const float *fill, float *out);
+/* dout is (n, out_h, out_w, c), dx is (n, in_h, in_w, c): the adjoint of fnn_affine_sample (the
+   gradient of x; fill points take none). */
+void fnn_affine_sample_backward(idx_t n, idx_t in_h, idx_t in_w, idx_t c, const float *transforms, idx_t out_h,
+                                idx_t out_w, int interpolation, int fill_mode, const float *dout, float *dx);
+/* x, out are (n, h, w, c), flips (n,) ORs FNN_FLIP_COLUMNS (mirror left-right) and FNN_FLIP_ROWS
+   (upside down); out must not overlap x. A flip is its own adjoint: the backward is this call on dy. */
+enum { FNN_FLIP_COLUMNS = 1, FNN_FLIP_ROWS = 2 };
+void fnn_flip_images(idx_t n, idx_t h, idx_t w, idx_t c, const float *x, const int32_t *flips, float *out);
+/* x is (n, h, w, c), offsets (n, 2) the (row, column) of each window, which lies inside its image;
+   out is (n, out_h, out_w, c). */
+void fnn_crop_images(idx_t n, idx_t h, idx_t w, idx_t c, const float *x, const int64_t *offsets, idx_t out_h,
+                     idx_t out_w, float *out);
+/* dout is (n, out_h, out_w, c), dx (n, h, w, c): dout inside each window, 0 elsewhere. */
+void fnn_crop_images_backward(idx_t n, idx_t h, idx_t w, idx_t c, const int64_t *offsets, idx_t out_h, idx_t out_w,
+                              const float *dout, float *dx);
+/* x, out are (n, h, w, c), factors (n,); means (n, c) receives each image's channel means (summed in
+   float64 in sums, (n, c) scratch): out = clip((x - mean) * factor + mean, lo, hi). */
+void fnn_contrast_forward(idx_t n, idx_t h, idx_t w, idx_t c, const float *x, const float *factors, float lo,
+                          float hi, double *sums, float *means, float *out);
+/* dy, dx are (n, h, w, c); x, factors, means as in the forward; sums (n, c) scratch: the gradient of x,
+   through the clip and the means. */
+void fnn_contrast_backward(idx_t n, idx_t h, idx_t w, idx_t c, const float *x, const float *factors,
+                           const float *means, float lo, float hi, const float *dy, double *sums, float *dx);
+/* ---- convolutional networks (nn/): images are NHWC, forward and backward side by side ---- */
+
+/* A convolution's geometry. x is (n, h, w, c), the kernel (kh, kw, c / groups, f), y (n, out_h,
+   out_w, f). Tap (i, j) of output pixel (oh, ow) reads input pixel (oh * stride_h + i * dil_h -
+   pad_top, ow * stride_w + j * dil_w - pad_left), zeros outside the image; the channels of group g,
+   [g * c / groups, (g + 1) * c / groups), meet the filters [g * f / groups, (g + 1) * f / groups).
+   A 1-D convolution is h = kh = out_h = 1; a depthwise one is groups = c (the Keras depthwise
+   kernel (kh, kw, c, depth_multiplier) is this kernel with f = c * depth_multiplier). Every size
+   is at least 1 and pads are >= 0; any combination is memory-safe. */
+typedef struct {
+    idx_t n, h, w, c, f, kh, kw, out_h, out_w;
+    idx_t stride_h, stride_w, dil_h, dil_w, pad_top, pad_left, groups;
+} fnn_conv_shape;
+
+enum fnn_conv_pass { FNN_CONV_FORWARD = 0, FNN_CONV_BACKWARD_DATA = 1, FNN_CONV_BACKWARD_FILTER = 2 };
+
+/* Floats of scratch memory a pass needs with up to `threads` threads, on any SIMD path. A kernel
+   given less runs on as many threads as its scratch allows, and returns -1 (outputs untouched) when
+   that is none. */
+idx_t fnn_conv2d_scratch_floats(const fnn_conv_shape *s, int pass, int threads);
+
+/* y = act(conv(x, w) + bias); bias (f,) or NULL; act an elementwise enum fnn_activation. Returns 0
+   or -1 (scratch too small). Batch invariant: an image's output does not depend on its batch. */
+int fnn_conv2d_forward(const fnn_conv_shape *s, const float *x, const float *w, const float *bias, int act,
+                       float alpha, float *y, float *scratch, idx_t scratch_floats);
+/* dx (n, h, w, c) = the gradient of conv(x, w) with respect to x for dy (n, out_h, out_w, f), i.e. the
+   transposed convolution of dy; with bias (c,) or act: dx = act(that + bias), the forward of a
+   transposed convolution. */
+int fnn_conv2d_backward_data(const fnn_conv_shape *s, const float *dy, const float *w, const float *bias,
+                             int act, float alpha, float *dx, float *scratch, idx_t scratch_floats);
+/* dw (kh, kw, c / groups, f) and db (f,): the gradients of conv(x, w) + b for dy; either may be NULL. */
+int fnn_conv2d_backward_filter(const fnn_conv_shape *s, const float *x, const float *dy, float *dw, float *db,
+                               float *scratch, idx_t scratch_floats);
+/* The naive loops with the same contracts (float sums in tap, channel order): the test oracles. */
+void fnn_conv2d_forward_ref(const fnn_conv_shape *s, const float *x, const float *w, const float *bias, int act,
+                            float alpha, float *y);
+void fnn_conv2d_backward_data_ref(const fnn_conv_shape *s, const float *dy, const float *w, const float *bias,
+                                  int act, float alpha, float *dx);
+void fnn_conv2d_backward_filter_ref(const fnn_conv_shape *s, const float *x, const float *dy, float *dw, float *db);
+
+/* Pooling windows: x is (n, h, w, c), y (n, out_h, out_w, c). Window (oh, ow) covers input rows
+   [oh * stride_h - pad_top, + pool_h) and columns likewise, clipped to the image; every window holds
+   at least one input cell. */
+typedef struct {
+    idx_t n, h, w, c, out_h, out_w;
+    idx_t pool_h, pool_w, stride_h, stride_w, pad_top, pad_left;
+} fnn_pool_shape;
+
+/* y = the window maximum (NaN when the window holds one). */
+void fnn_max_pool2d_forward(const fnn_pool_shape *s, const float *x, float *y);
+/* dx (n, h, w, c) = dy routed to each window's first maximal cell, recomputed from x and y. */
+void fnn_max_pool2d_backward(const fnn_pool_shape *s, const float *x, const float *y, const float *dy, float *dx);
+/* y = the window mean over its cells inside the image (Keras excludes the padding). */
+void fnn_avg_pool2d_forward(const fnn_pool_shape *s, const float *x, float *y);
+void fnn_avg_pool2d_backward(const fnn_pool_shape *s, const float *dy, float *dx);
+/* Global pooling: x, dx are (n, pixels, c), y, dy (n, c). */
+void fnn_global_avg_pool_forward(idx_t n, idx_t pixels, idx_t c, const float *x, float *y);
+void fnn_global_avg_pool_backward(idx_t n, idx_t pixels, idx_t c, const float *dy, float *dx);
+void fnn_global_max_pool_forward(idx_t n, idx_t pixels, idx_t c, const float *x, float *y);
+void fnn_global_max_pool_backward(idx_t n, idx_t pixels, idx_t c, const float *x, const float *y, const float *dy,
+                                  float *dx);
+
+/* Batch normalization over the rows of x (rows, c >= 1), per channel; gamma and beta (c,) or NULL
+   (1 and 0). Floats of scratch each call needs: */
+idx_t fnn_batch_norm_scratch_floats(idx_t c);
+/* Training forward, two passes: the batch mean and biased variance (fixed chunks added in order),
+   then y = gamma * (x - mean) * invstd + beta with invstd = 1 / sqrt(var + eps). Writes mean and
+   invstd (c,) for the backward; moving_mean and moving_var (c,), unless NULL, become
+   momentum * moving + (1 - momentum) * batch statistic. */
+void fnn_batch_norm_forward_train(idx_t rows, idx_t c, const float *x, const float *gamma, const float *beta,
+                                  float eps, float *y, float *mean, float *invstd, float *moving_mean,
+                                  float *moving_var, float momentum, float *scratch);
+/* Training backward, two passes: dgamma = sum dy * xhat, dbeta = sum dy (each NULL to skip), then
+   dx = gamma * invstd * (dy - dbeta / rows - xhat * dgamma / rows). */
+void fnn_batch_norm_backward(idx_t rows, idx_t c, const float *x, const float *dy, const float *gamma,
+                             const float *mean, const float *invstd, float *dx, float *dgamma, float *dbeta,
+                             float *scratch);
+/* Inference: y = gamma * (x - mean) / sqrt(var + eps) + beta with the moving statistics. */
+void fnn_batch_norm_forward_infer(idx_t rows, idx_t c, const float *x, const float *gamma, const float *beta,
+                                  const float *mean, const float *var, float eps, float *y, float *scratch);
+/* Folds an inference batch normalization of f channels into the layer before it: w is (outer, f,
+   inner) and its channel axis is scaled by gamma / sqrt(var + eps); b (f,) becomes
+   (b - mean) * scale + beta. */
+void fnn_batch_norm_fold(idx_t outer, idx_t f, idx_t inner, float *w, float *b, const float *gamma,
+                         const float *beta, const float *mean, const float *var, float eps);
+
+/* Upsampling: x is (n, h, w, c), y (n, out_h, out_w, c). Nearest: out = (h * size_h, w * size_w),
+   each input pixel repeated. Bilinear: half-pixel centres as tf.image.resize (Keras UpSampling2D). */
+void fnn_upsample_nearest_forward(idx_t n, idx_t h, idx_t w, idx_t c, idx_t size_h, idx_t size_w, const float *x,
+                                  float *y);
+void fnn_upsample_nearest_backward(idx_t n, idx_t h, idx_t w, idx_t c, idx_t size_h, idx_t size_w, const float *dy,
+                                   float *dx);
+void fnn_upsample_bilinear_forward(idx_t n, idx_t h, idx_t w, idx_t c, idx_t out_h, idx_t out_w, const float *x,
+                                   float *y);
+void fnn_upsample_bilinear_backward(idx_t n, idx_t h, idx_t w, idx_t c, idx_t out_h, idx_t out_w, const float *dy,
+                                    float *dx);
 
 #endif

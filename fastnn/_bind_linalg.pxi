@@ -8,6 +8,10 @@ cdef extern from "fastnn.h" nogil:
     void fnn_set_num_threads(int n)
     int fnn_get_num_threads()
     int fnn_openmp_enabled()
+    ctypedef struct fnn_cache_level:
+        idx_t size, ways, line, sets
+    int fnn_gemm_blocking_info(const char **kernel, idx_t *blocks, fnn_cache_level *caches)
+    double fnn_gemm_peak_gflops(int threads)
     int fnn_sgemm(int trans_a, int trans_b, idx_t m, idx_t n, idx_t k,
                   const float *a, idx_t lda, const float *b, idx_t ldb,
                   float *c, idx_t ldc, int accumulate, const float *bias, int act, float alpha)
@@ -59,6 +63,32 @@ def get_num_threads():
 
 def openmp_enabled():
     return bool(fnn_openmp_enabled())
+
+
+CACHE_SOURCES = ("defaults (caches not detected)", "CPUID", "sysfs")
+
+
+def gemm_blocking():
+    """The GEMM in use: its micro-kernel, register tile (mr x nr), cache blocks (mc, kc, nc) and the
+    caches (L1, L2, L3: size, ways, line, sets in bytes and counts) the blocks were derived from."""
+    cdef const char *kernel
+    cdef idx_t blocks[5]
+    cdef fnn_cache_level caches[3]
+    source = fnn_gemm_blocking_info(&kernel, blocks, caches)
+    return {"kernel": kernel.decode(), "mr": blocks[0], "nr": blocks[1], "mc": blocks[2], "kc": blocks[3],
+            "nc": blocks[4], "source": CACHE_SOURCES[source],
+            "caches": [{"size": c.size, "ways": c.ways, "line": c.line, "sets": c.sets} for c in caches]}
+
+
+def fma_peak(int threads=1):
+    """GFLOP/s of the active SIMD path's register-only multiply-add loop on `threads` threads at once:
+    this machine's ceiling for the GEMM (takes ~0.3 s)."""
+    if threads < 1:
+        raise ValueError(f"fma_peak: threads must be at least 1, got {threads}")
+    cdef double gflops
+    with nogil:
+        gflops = fnn_gemm_peak_gflops(threads)
+    return gflops
 
 
 def is_f32(x):
@@ -128,16 +158,13 @@ cdef inline int check_matrix(cnp.ndarray a, idx_t rows, idx_t cols, str what) ex
     return 0
 
 
-cdef float *gradient_ptr(cnp.ndarray grad, tuple shape, str name, tuple inputs) except? NULL:
+cdef float *gradient_ptr(cnp.ndarray grad, tuple shape, str name) except? NULL:
     """The data of an optional gradient output after checking it (NULL for None)."""
     if grad is None:
         return NULL
     check_writeable(grad, "dense_backward " + name)
     if (<object>grad).shape != shape:
         raise ValueError(f"dense_backward: {name} must have shape {shape}, got {(<object>grad).shape}")
-    for other in inputs:
-        if other is not None and overlaps(grad, other):
-            raise ValueError(f"dense_backward: {name} must not share memory with an input")
     return f32_ptr(grad)
 
 
@@ -166,13 +193,13 @@ def dense_backward(cnp.ndarray x not None, cnp.ndarray w not None, cnp.ndarray y
         check_matrix(y, batch, n_out, "y")
         check_writeable(dz, "dense_backward dz")
         check_matrix(dz, batch, n_out, "dz")
-        if overlaps(dz, x) or overlaps(dz, w) or overlaps(dz, y) or overlaps(dz, dy):
-            raise ValueError("dense_backward: dz must not share memory with an input")
         y_ptr = f32_ptr(y)
         dz_ptr = f32_ptr(dz)
-    cdef float *dw_ptr = gradient_ptr(dw, (n_in, n_out), "dw", (x, w, y, dy, dz))
-    cdef float *db_ptr = gradient_ptr(db, (n_out,), "db", (x, w, y, dy, dz))
-    cdef float *dx_ptr = gradient_ptr(dx, (batch, n_in), "dx", (x, w, y, dy, dz))
+    cdef float *dw_ptr = gradient_ptr(dw, (n_in, n_out), "dw")
+    cdef float *db_ptr = gradient_ptr(db, (n_out,), "db")
+    cdef float *dx_ptr = gradient_ptr(dx, (batch, n_in), "dx")
+    check_disjoint("dense_backward", [("dz", dz if act != 0 else None), ("dw", dw), ("db", db), ("dx", dx)],
+                   [("x", x), ("w", w), ("y", y if act != 0 else None), ("dy", dy)])
     cdef const float *x_ptr = f32_ptr(x)
     cdef const float *w_ptr = f32_ptr(w)
     cdef const float *dy_ptr = f32_ptr(dy)

@@ -64,46 +64,6 @@ def rnn_workspace_floats(int cell, idx_t batch, idx_t steps, idx_t n_in, idx_t u
     return fnn_rnn_workspace_floats(&d, training) + HEADER_FLOATS
 
 
-cdef void extent(cnp.ndarray a, char **lo, char **hi):
-    """The bytes [lo, hi) a (possibly strided) array touches."""
-    cdef char *start = <char *>cnp.PyArray_DATA(a)
-    cdef char *end = start + cnp.PyArray_ITEMSIZE(a)
-    cdef int k
-    cdef cnp.npy_intp step
-    for k in range(cnp.PyArray_NDIM(a)):
-        step = cnp.PyArray_STRIDE(a, k) * (cnp.PyArray_DIM(a, k) - 1)
-        if step < 0:
-            start += step
-        else:
-            end += step
-    lo[0], hi[0] = start, end
-
-
-cdef bint share_memory(cnp.ndarray a, cnp.ndarray b):
-    cdef char *a_lo
-    cdef char *a_hi
-    cdef char *b_lo
-    cdef char *b_hi
-    if cnp.PyArray_SIZE(a) == 0 or cnp.PyArray_SIZE(b) == 0:
-        return False
-    extent(a, &a_lo, &a_hi)
-    extent(b, &b_lo, &b_hi)
-    return a_lo < b_hi and b_lo < a_hi
-
-
-cdef int check_disjoint(str what, list outputs, list inputs) except -1:
-    """No output may share memory with an input or another output."""
-    cdef int i, j
-    for i in range(len(outputs)):
-        name, a = outputs[i]
-        if a is None:
-            continue
-        for other_name, b in outputs[i + 1:] + inputs:
-            if b is not None and share_memory(a, b):
-                raise ValueError(f"{what}: {name} must not share memory with {other_name}")
-    return 0
-
-
 cdef int check_shape(cnp.ndarray a, tuple shape, str what, str name) except -1:
     if (<object>a).shape != shape:
         raise ValueError(f"{what}: {name} must have shape {shape}, got {(<object>a).shape}")

@@ -51,7 +51,7 @@ def simd_path():
 
 
 def show_config(file=None):
-    """Print the version, SIMD path, OpenMP status and thread count."""
+    """Print the version, SIMD path, OpenMP status, thread count and the GEMM's kernel and cache blocks."""
     from . import __version__
 
     supported = [p for p in _C.SIMD_PATHS if _C.cpu_supports(p)]
@@ -61,6 +61,11 @@ def show_config(file=None):
         f"  OpenMP:    {'on' if _C.openmp_enabled() else 'off (built without it)'}",
         f"  threads:   {get_num_threads()}",
     ]
+    gemm = _C.gemm_blocking()
+    caches = ", ".join(f"L{level} {c['size'] >> 10} KiB {c['ways']}-way"
+                       for level, c in enumerate(gemm["caches"], 1) if c["size"])
+    lines.append(f"  GEMM:      {gemm['kernel']}, blocks mc {gemm['mc']} kc {gemm['kc']} nc {gemm['nc']} "
+                 f"from {gemm['source']}" + (f" ({caches})" if caches else ""))
     print("\n".join(lines), file=file)
 
 

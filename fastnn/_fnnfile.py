@@ -67,7 +67,7 @@ def refuse_keras_path(path, weights_only):
 def _encode_tensors(tensors, format_name):
     from safetensors.numpy import save
 
-    arrays = {name: np.ascontiguousarray(a, dtype=np.float32) for name, a in tensors.items()}
+    arrays = {name: np.array(a, dtype=np.float32, order="C", copy=None) for name, a in tensors.items()}  # 0-d stays 0-d
     return save(arrays, metadata={"format": format_name, "format_version": str(FORMAT_VERSION)})
 
 

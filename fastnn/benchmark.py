@@ -13,7 +13,8 @@ import numpy as np
 
 import fastnn
 
-__all__ = ["Row", "measure", "print_table", "same_threads", "gemm_rows", "main"]
+__all__ = ["Row", "measure", "print_table", "same_threads", "gemm_rows", "gemm_extra_rows", "GEMM_SHAPES",
+           "gemm_shape_rows", "main"]
 
 
 class Row:
@@ -25,10 +26,13 @@ class Row:
         flops: floating-point operations per call, to report GFLOP/s (optional).
         threads: thread count used on every side.
         unit: what the medians count: "s" (seconds per call) or "B" (bytes).
+        peak: the machine's GFLOP/s ceiling at this thread count, to report fastnn's share of it
+            (optional; see fastnn._C.fma_peak).
     """
 
-    def __init__(self, name, impls, flops=None, threads=None, unit="s"):
-        self.name, self.impls, self.flops, self.threads, self.unit = name, impls, flops, threads, unit
+    def __init__(self, name, impls, flops=None, threads=None, unit="s", peak=None):
+        self.name, self.impls, self.flops, self.threads = name, impls, flops, threads
+        self.unit, self.peak = unit, peak
         self.medians = {}
 
 
@@ -107,12 +111,14 @@ def _format_value(value, unit):
 
 
 def print_table(rows, file=None):
-    """Print each row: fastnn's median, every peer's median, peer/fastnn ratio, and GFLOP/s."""
+    """Print each row: fastnn's median, every peer's median, peer/fastnn ratio, GFLOP/s and, where the
+    row knows the machine's peak, fastnn's percentage of it."""
     peers = []
     for row in rows:
         peers += [n for n in row.impls if n != "fastnn" and n not in peers]
+    with_peak = any(row.peak for row in rows)
     header = f"{'benchmark':<46} {'thr':>3} {'fastnn':>10}" + "".join(
-        f" {p:>10} {p + '/fastnn':>14}" for p in peers) + f" {'GFLOP/s':>8}"
+        f" {p:>10} {p + '/fastnn':>14}" for p in peers) + f" {'GFLOP/s':>8}" + (f" {'% peak':>7}" if with_peak else "")
     print(header, file=file)
     print("-" * len(header), file=file)
     for row in rows:
@@ -124,37 +130,62 @@ def print_table(rows, file=None):
             else:
                 line += f" {'-':>10} {'-':>14}"
         line += f" {row.flops / mine / 1e9:>8.1f}" if row.flops else f" {'':>8}"
+        if with_peak:
+            line += f" {100 * row.flops / mine / 1e9 / row.peak:>6.0f}%" if row.flops and row.peak else f" {'':>7}"
         print(line, file=file)
 
 
-def gemm_rows(threads=2):
-    """The GEMM and dense rows of the foundation issue, against NumPy's BLAS."""
+def _rand(rng, *shape):
+    return rng.standard_normal(shape).astype(np.float32)
+
+
+def _matmul_row(rng, m, k, n, threads, trans_a=False, trans_b=False, peak=None):
+    """fastnn.ops.matmul against np.matmul for op(A) (m, k) @ op(B) (k, n), into a preallocated out."""
+    a = _rand(rng, k, m) if trans_a else _rand(rng, m, k)
+    b = _rand(rng, n, k) if trans_b else _rand(rng, k, n)
+    out = np.empty((m, n), np.float32)
+    a_np, b_np = (a.T if trans_a else a), (b.T if trans_b else b)
+    name = f"matmul {m}x{k}x{n}" + (" (A transposed)" if trans_a else "") + (" (B transposed)" if trans_b else "")
+    return Row(name, {"fastnn": lambda: fastnn.ops.matmul(a, b, trans_a=trans_a, trans_b=trans_b, out=out),
+                      "numpy": lambda: np.matmul(a_np, b_np, out=out)}, 2 * m * n * k, threads, peak)
+
+
+# The GEMM shapes of the parity issue, M x K x N and whether B is transposed: square products, a deep-K
+# product with few rows (a weight gradient, an LSTM step), the transposed-B product of a dense
+# backward, and the mid-size shapes of dense and convolution layers.
+GEMM_SHAPES = [(1024, 1024, 1024, False), (2048, 2048, 2048, False), (512, 512, 512, False),
+               (64, 4096, 1024, False), (256, 256, 784, True), (256, 784, 256, False), (32, 784, 128, False),
+               (3136, 576, 64, False)]
+
+
+def gemm_shape_rows(thread_counts=(1, 2), peaks=None):
+    """One row per GEMM_SHAPES entry and thread count, against NumPy's BLAS.
+
+    Args:
+        thread_counts: the thread counts to run each shape at.
+        peaks: optional dict thread count -> measured GFLOP/s ceiling, for the % peak column.
+    """
     rng = np.random.default_rng(0)
+    return [_matmul_row(rng, m, k, n, t, trans_b=trans_b, peak=(peaks or {}).get(t))
+            for m, k, n, trans_b in GEMM_SHAPES for t in thread_counts]
 
-    def rand(*shape):
-        return rng.standard_normal(shape).astype(np.float32)
 
-    rows = []
-    for m, k, n, t in ((1024, 1024, 1024, threads), (1024, 1024, 1024, 1), (256, 784, 256, threads),
-                       (32, 784, 128, threads)):
-        a, b, out = rand(m, k), rand(k, n), np.empty((m, n), np.float32)
-        rows.append(Row(f"matmul {m}x{k}x{n}", {
-            "fastnn": lambda a=a, b=b, out=out: fastnn.ops.matmul(a, b, out=out),
-            "numpy": lambda a=a, b=b, out=out: np.matmul(a, b, out=out)}, 2 * m * n * k, t))
-    a, b, out = rand(256, 784), rand(256, 256), np.empty((784, 256), np.float32)
-    rows.append(Row("matmul A.T@B (784x256 by 256x256)", {
-        "fastnn": lambda: fastnn.ops.matmul(a, b, trans_a=True, out=out),
-        "numpy": lambda: np.matmul(a.T, b, out=out)}, 2 * 784 * 256 * 256, threads))
-    a2, b2, out2 = rand(256, 256), rand(784, 256), np.empty((256, 784), np.float32)
-    rows.append(Row("matmul A@B.T (256x256 by 784x256 transposed)", {
-        "fastnn": lambda: fastnn.ops.matmul(a2, b2, trans_b=True, out=out2),
-        "numpy": lambda: np.matmul(a2, b2.T, out=out2)}, 2 * 784 * 256 * 256, threads))
-    x, w, bias = rand(256, 784), rand(784, 256), rand(256)
+def gemm_extra_rows(threads=2):
+    """A transposed-A product (a dense weight gradient) and the dense layer's fused epilogue."""
+    rng = np.random.default_rng(1)
+    x, w, bias = _rand(rng, 256, 784), _rand(rng, 784, 256), _rand(rng, 256)
+    return [_matmul_row(rng, 784, 256, 256, threads, trans_a=True),
+            Row("dense relu 256x784x256 vs np.maximum(x@w+b, 0)", {
+                "fastnn": lambda: fastnn.ops.dense(x, w, bias, "relu"),
+                "numpy": lambda: np.maximum(x @ w + bias, 0)}, 2 * 256 * 784 * 256, threads)]
 
-    rows.append(Row("dense relu 256x784x256 vs np.maximum(x@w+b, 0)", {
-        "fastnn": lambda: fastnn.ops.dense(x, w, bias, "relu"),
-        "numpy": lambda: np.maximum(x @ w + bias, 0)}, 2 * 256 * 784 * 256, threads))
-    return rows
+
+def gemm_rows(threads=2):
+    """The quick GEMM and dense table of `python -m fastnn`, against NumPy's BLAS."""
+    rng = np.random.default_rng(0)
+    return [_matmul_row(rng, 1024, 1024, 1024, threads), _matmul_row(rng, 1024, 1024, 1024, 1),
+            _matmul_row(rng, 256, 784, 256, threads), _matmul_row(rng, 32, 784, 128, threads),
+            _matmul_row(rng, 256, 256, 784, threads, trans_b=True)] + gemm_extra_rows(threads)
 
 
 def main(threads=None, file=None, samples=5):

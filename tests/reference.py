@@ -360,3 +360,259 @@ def embedding_backward(ids, dy, input_dim):
     grad = np.zeros((input_dim, dy.shape[1]))
     np.add.at(grad, ids, dy)
     return grad
+
+# ---- preprocessing layers (csrc/nn/preprocess.c, csrc/nn/augment.c) ----
+
+def normalize(x, mean, variance, invert=False, eps=1e-7):
+    """Keras's Normalization in float64: (x - mean) / max(sqrt(variance), eps), or its inverse."""
+    x, mean = np.asarray(x, np.float64), np.asarray(mean, np.float64)
+    scale = np.maximum(np.sqrt(np.asarray(variance, np.float64)), eps)
+    return x * scale + mean if invert else (x - mean) / scale
+
+
+def _image_axis_taps(v, size, fill_mode, interpolation):
+    """Per output point along one axis: [(index, -1 meaning the fill value; weight), ...]."""
+    v = np.asarray(v, np.float64)
+    if fill_mode == "reflect":
+        v = np.zeros_like(v) if size == 1 else np.mod(v, 2 * size)
+        v = np.clip(np.where(v >= size, 2 * size - 1 - v, v), 0, size - 1)
+    elif fill_mode == "wrap":
+        v = np.mod(v, size)
+    elif fill_mode == "nearest":
+        v = np.clip(v, 0, size - 1)
+    outside = ~((v > -1) & (v < size))  # only 'constant' leaves points outside: they read the fill value
+    v = np.where(outside, 0.0, v)
+
+    def valid(index):
+        if fill_mode == "wrap":
+            index = np.where(index == size, 0, index)
+        return np.where(outside | (index < 0) | (index >= size), -1, index)
+
+    if interpolation == "nearest":
+        rounded = np.sign(v) * np.floor(np.abs(v) + 0.5)  # C's roundf: halves away from zero
+        return [(valid(rounded.astype(np.int64)), np.ones_like(v))]
+    low = np.floor(v)
+    return [(valid(low.astype(np.int64)), np.where(outside, 1.0, low + 1 - v)),
+            (valid(low.astype(np.int64) + 1), np.where(outside, 0.0, v - low))]
+
+
+def affine_sample(x, transforms, out_h, out_w, interpolation="bilinear", fill_mode="constant", fill_value=0.0):
+    """Each image of x (n, h, w, c) resampled in float64 at column t0*j + t1*i + t2, row t3*j + t4*i + t5."""
+    x = np.asarray(x, np.float64)
+    n, h, w, c = x.shape
+    out = np.empty((n, out_h, out_w, c))
+    rows, cols = np.meshgrid(np.arange(out_h, dtype=np.float64), np.arange(out_w, dtype=np.float64), indexing="ij")
+    padded = np.concatenate([x.reshape(n, h * w, c), np.full((n, 1, c), float(fill_value))], axis=1)
+    for k in range(n):
+        t = np.asarray(transforms[k], np.float64)
+        tx = _image_axis_taps(t[0] * cols + t[1] * rows + t[2], w, fill_mode, interpolation)
+        ty = _image_axis_taps(t[3] * cols + t[4] * rows + t[5], h, fill_mode, interpolation)
+        total = np.zeros((out_h, out_w, c))
+        for iy, wy in ty:
+            for ix, wx in tx:
+                flat = np.where((iy < 0) | (ix < 0), h * w, iy * w + ix)
+                total += (wy * wx)[..., None] * padded[k][flat]
+        out[k] = total
+    return out
+
+
+def contrast(x, factors, low, high):
+    """RandomContrast's map in float64: clip((x - mean) * factor + mean, low, high), the mean per image and channel."""
+    x = np.asarray(x, np.float64)
+    mean = x.mean(axis=(1, 2), keepdims=True)
+    f = np.asarray(factors, np.float64).reshape(-1, 1, 1, 1)
+    return np.clip((x - mean) * f + mean, low, high)
+
+
+def fnv1a64(text, basis=0xCBF29CE484222325):
+    """The 64-bit FNV-1a hash of a string's UTF-8 bytes, byte by byte in Python."""
+    h = basis
+    for octet in text.encode("utf-8", "surrogatepass"):
+        h = ((h ^ octet) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
+    return h
+# ---- convolutional networks (fastnn.ops conv, depthwise, conv_transpose, pooling, normalization,
+# resizing): direct loops over kernel taps and windows, in float64 ----
+
+def _padded(x, pads, out_hw, k_hw, strides, dilation):
+    """x (n, h, w, c) in float64 inside zeros: pads before, and after as many as the last window needs."""
+    x = np.asarray(x, np.float64)
+    n, h, w, c = x.shape
+    need = [(out_hw[a] - 1) * strides[a] + (k_hw[a] - 1) * dilation[a] + 1 for a in range(2)]
+    rows, cols = max(h + pads[0], need[0]), max(w + pads[1], need[1])
+    xp = np.zeros((n, rows, cols, c))
+    xp[:, pads[0]:pads[0] + h, pads[1]:pads[1] + w] = x
+    return xp
+
+
+def _tap(xp, i, j, out_hw, strides, dilation):
+    """The (n, out_h, out_w, c) input pixels that kernel tap (i, j) reads, from the padded image."""
+    r, c = i * dilation[0], j * dilation[1]
+    return xp[:, r:r + strides[0] * (out_hw[0] - 1) + 1:strides[0], c:c + strides[1] * (out_hw[1] - 1) + 1:strides[1]]
+
+
+def conv2d(x, w, b=None, strides=(1, 1), dilation=(1, 1), pads=(0, 0), groups=1, out_hw=None):
+    """y (n, out_h, out_w, f) of a grouped convolution, kernel w (kh, kw, c / groups, f), summed tap by tap."""
+    w = np.asarray(w, np.float64)
+    kh, kw, cg, f = w.shape
+    fg = f // groups
+    xp = _padded(x, pads, out_hw, (kh, kw), strides, dilation)
+    y = np.zeros((xp.shape[0], *out_hw, f))
+    for i in range(kh):
+        for j in range(kw):
+            patch = _tap(xp, i, j, out_hw, strides, dilation)
+            for g in range(groups):
+                y[..., g * fg:(g + 1) * fg] += patch[..., g * cg:(g + 1) * cg] @ w[i, j, :, g * fg:(g + 1) * fg]
+    return y if b is None else y + np.asarray(b, np.float64)
+
+
+def conv2d_data_grad(dy, w, x_shape, strides=(1, 1), dilation=(1, 1), pads=(0, 0), groups=1):
+    """dx (x_shape) of conv2d for dy: each tap's dy @ w^T added back where the tap read."""
+    w = np.asarray(w, np.float64)
+    dy = np.asarray(dy, np.float64)
+    kh, kw, cg, f = w.shape
+    fg, out_hw = f // groups, dy.shape[1:3]
+    dxp = np.zeros_like(_padded(np.zeros(x_shape), pads, out_hw, (kh, kw), strides, dilation))
+    for i in range(kh):
+        for j in range(kw):
+            patch = _tap(dxp, i, j, out_hw, strides, dilation)  # a view: adding into it adds into dxp
+            for g in range(groups):
+                patch[..., g * cg:(g + 1) * cg] += dy[..., g * fg:(g + 1) * fg] @ w[i, j, :, g * fg:(g + 1) * fg].T
+    return dxp[:, pads[0]:pads[0] + x_shape[1], pads[1]:pads[1] + x_shape[2]]
+
+
+def conv2d_filter_grad(x, dy, w_shape, strides=(1, 1), dilation=(1, 1), pads=(0, 0), groups=1):
+    """(dw, db) of conv2d for dy."""
+    dy = np.asarray(dy, np.float64)
+    kh, kw, cg, f = w_shape
+    fg, out_hw = f // groups, dy.shape[1:3]
+    xp = _padded(x, pads, out_hw, (kh, kw), strides, dilation)
+    dw = np.zeros(w_shape)
+    for i in range(kh):
+        for j in range(kw):
+            patch = _tap(xp, i, j, out_hw, strides, dilation)
+            for g in range(groups):
+                dw[i, j, :, g * fg:(g + 1) * fg] = (patch[..., g * cg:(g + 1) * cg].reshape(-1, cg).T
+                                                    @ dy[..., g * fg:(g + 1) * fg].reshape(-1, fg))
+    return dw, dy.reshape(-1, f).sum(axis=0)
+
+
+def conv_tolerance(terms, scale=1.0):
+    """Float32 rounding of sums of `terms` products of unit-sized values."""
+    return 4e-6 * (np.sqrt(max(terms, 1)) + 4) * scale
+
+
+def _windows(in_hw, pool, strides, pads, out_hw):
+    """Each output pixel's window clipped to the image: ((oh, ow), rows slice, columns slice)."""
+    for oh in range(out_hw[0]):
+        for ow in range(out_hw[1]):
+            top, left = oh * strides[0] - pads[0], ow * strides[1] - pads[1]
+            yield (oh, ow), slice(max(top, 0), min(top + pool[0], in_hw[0])), slice(max(left, 0),
+                                                                                     min(left + pool[1], in_hw[1]))
+
+
+def pool2d(x, kind, pool, strides, pads, out_hw):
+    """Max, or mean over the cells inside the image, of each window of x (n, h, w, c)."""
+    x = np.asarray(x, np.float64)
+    y = np.empty((x.shape[0], *out_hw, x.shape[3]))
+    for (oh, ow), rows, cols in _windows(x.shape[1:3], pool, strides, pads, out_hw):
+        cells = x[:, rows, cols]
+        y[:, oh, ow] = cells.max(axis=(1, 2)) if kind == "max" else cells.mean(axis=(1, 2))
+    return y
+
+
+def pool2d_backward(x, dy, kind, pool, strides, pads):
+    """dx of pool2d: max routes dy to each window's first maximal cell (row-major), avg spreads it."""
+    x = np.asarray(x, np.float64)
+    dy = np.asarray(dy, np.float64)
+    dx = np.zeros_like(x)
+    n, c = x.shape[0], x.shape[3]
+    for (oh, ow), rows, cols in _windows(x.shape[1:3], pool, strides, pads, dy.shape[1:3]):
+        if kind == "avg":
+            cells = (rows.stop - rows.start) * (cols.stop - cols.start)
+            dx[:, rows, cols] += dy[:, oh, ow][:, None, None] / cells
+            continue
+        width = cols.stop - cols.start
+        first = x[:, rows, cols].reshape(n, -1, c).argmax(axis=1)  # (n, c): the first maximum
+        for b in range(n):
+            for ch in range(c):
+                dx[b, rows.start + first[b, ch] // width, cols.start + first[b, ch] % width, ch] += dy[b, oh, ow, ch]
+    return dx
+
+
+def batch_norm(x, gamma, beta, eps):
+    """(y, mean, biased variance) of a training batch normalization over every axis but the last."""
+    x = np.asarray(x, np.float64)
+    axes = tuple(range(x.ndim - 1))
+    mean, var = x.mean(axis=axes), x.var(axis=axes)
+    return (x - mean) / np.sqrt(var + eps) * gamma + beta, mean, var
+
+
+def batch_norm_grad(x, dy, gamma, eps):
+    """(dx, dgamma, dbeta) of batch_norm."""
+    x = np.asarray(x, np.float64)
+    dy = np.asarray(dy, np.float64)
+    axes = tuple(range(x.ndim - 1))
+    rows = x.size // x.shape[-1]
+    xhat = (x - x.mean(axis=axes)) / np.sqrt(x.var(axis=axes) + eps)
+    dbeta, dgamma = dy.sum(axis=axes), (dy * xhat).sum(axis=axes)
+    dx = gamma / np.sqrt(x.var(axis=axes) + eps) * (dy - dbeta / rows - xhat * dgamma / rows)
+    return dx, dgamma, dbeta
+
+
+def bilinear_matrix(in_size, out_size):
+    """(out_size, in_size) weights of tf.image.resize's bilinear sampling (half-pixel centres)."""
+    m = np.zeros((out_size, in_size))
+    for o in range(out_size):
+        at = (o + 0.5) * in_size / out_size - 0.5
+        lo = int(np.floor(at))
+        frac = at - lo
+        m[o, min(max(lo, 0), in_size - 1)] += 1 - frac
+        m[o, min(max(lo + 1, 0), in_size - 1)] += frac
+    return m
+
+
+def upsample(x, size, interpolation):
+    """x (n, h, w, c) upsampled by whole factors."""
+    x = np.asarray(x, np.float64)
+    if interpolation == "nearest":
+        return x.repeat(size[0], axis=1).repeat(size[1], axis=2)
+    mh, mw = bilinear_matrix(x.shape[1], x.shape[1] * size[0]), bilinear_matrix(x.shape[2], x.shape[2] * size[1])
+    return np.einsum("ph,qw,nhwc->npqc", mh, mw, x)
+
+
+def upsample_backward(dy, size, interpolation):
+    """dx of upsample: its adjoint."""
+    dy = np.asarray(dy, np.float64)
+    n, oh, ow, c = dy.shape
+    if interpolation == "nearest":
+        return dy.reshape(n, oh // size[0], size[0], ow // size[1], size[1], c).sum(axis=(2, 4))
+    mh, mw = bilinear_matrix(oh // size[0], oh), bilinear_matrix(ow // size[1], ow)
+    return np.einsum("ph,qw,npqc->nhwc", mh, mw, dy)
+
+
+def keras_window(size, window, stride, padding):
+    """(output size, padding before) of one axis under Keras's padding rules."""
+    if padding == "same":
+        out = -(-size // stride)
+        return out, max((out - 1) * stride + window - size, 0) // 2
+    if padding == "causal":
+        return (size - 1) // stride + 1, window - 1
+    return (size - window) // stride + 1, 0
+
+
+def numeric_gradients(objective, arrays, eps=1e-6):
+    """Central differences of objective() with respect to every element of each float64 array in
+    `arrays` (each changed in place and restored)."""
+    grads = []
+    for array in arrays:
+        grad = np.zeros_like(array)
+        for idx in np.ndindex(array.shape):
+            old = array[idx]
+            array[idx] = old + eps
+            up = objective()
+            array[idx] = old - eps
+            down = objective()
+            array[idx] = old
+            grad[idx] = (up - down) / (2 * eps)
+        grads.append(grad)
+    return grads

@@ -107,3 +107,21 @@ def test_errors(rng, call, error, words):
         call(x, w, dy)
     for word in words:
         assert word in str(info.value)
+
+
+@pytest.mark.parametrize("pair", [("dw", "db"), ("dw", "dx"), ("db", "dx"), ("dz", "dw"), ("dz", "db"), ("dz", "dx")])
+def test_overlapping_outputs_are_refused(rng, pair):
+    """Two outputs in one buffer would overwrite each other's results: refused, nothing is computed."""
+    x = rng.standard_normal((6, 4)).astype(np.float32)
+    w = rng.standard_normal((4, 3)).astype(np.float32)
+    dy = rng.standard_normal((6, 3)).astype(np.float32)
+    y = fastnn.ops.dense(x, w, None, "tanh")
+    shapes = {"dz": (6, 3), "dw": (4, 3), "db": (3,), "dx": (6, 4)}
+    shared = np.zeros(64, np.float32)
+    outputs = {name: np.empty(shape, np.float32) for name, shape in shapes.items()}
+    for name in pair:
+        outputs[name] = shared[:int(np.prod(shapes[name]))].reshape(shapes[name])
+    with pytest.raises(ValueError, match=f"{pair[1]} must not share memory with {pair[0]}|"
+                                         f"{pair[0]} must not share memory with {pair[1]}"):
+        fastnn.ops.dense_backward_into(x, w, dy, y, "tanh", **outputs)
+    assert np.all(shared == 0)

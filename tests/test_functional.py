@@ -243,3 +243,16 @@ def test_residual_training_steps_match_torch(optimizer):
     model.fit(x, labels, batch_size=16, epochs=1, shuffle=False, verbose=0)
     for ours, theirs in zip(model.get_weights(), params):
         np.testing.assert_allclose(ours, theirs.detach().numpy(), rtol=1e-5, atol=1e-5)
+
+
+def test_concatenated_branches_feed_a_dense_layer_in_training():
+    """Concatenate's backward hands each branch its part of dy as a contiguous array."""
+    fastnn.set_seed(11)
+    a, b = Input((3,)), Input((2,))
+    joined = Concatenate()([Dense(4, name="left")(a), Dense(5, name="right")(b)])
+    model = Model([a, b], Dense(1)(joined))
+    model.compile(fastnn.optimizers.SGD(0.1), "mse")
+    rng = np.random.default_rng(12)
+    history = model.fit([rng.standard_normal((32, 3)), rng.standard_normal((32, 2))], rng.standard_normal((32, 1)),
+                        epochs=3, verbose=0)
+    assert history.history["loss"][-1] < history.history["loss"][0]

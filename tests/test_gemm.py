@@ -232,3 +232,23 @@ def test_concurrent_calls_from_python_threads_agree_with_serial_ones(rng):
             for _ in range(3):
                 for expected, got in zip(serial, pool.map(product, problems)):
                     assert np.array_equal(expected, got)
+
+
+def test_blocking_in_use_is_reported(capsys):
+    info = _C.gemm_blocking()
+    path = _C.simd_get()
+    assert info["kernel"].startswith(path)
+    assert info["mc"] % info["mr"] == 0 and info["nc"] % info["nr"] == 0 and info["kc"] >= 128
+    assert info["source"] in _C.CACHE_SOURCES and len(info["caches"]) == 3
+    if info["source"] != _C.CACHE_SOURCES[0]:
+        l1, l2 = info["caches"][:2]
+        assert 0 < l1["size"] < l2["size"] and l1["size"] == l1["ways"] * l1["sets"] * l1["line"]
+    fastnn.show_config()
+    assert f"mc {info['mc']} kc {info['kc']} nc {info['nc']}" in capsys.readouterr().out
+
+
+def test_fma_peak_is_measured():
+    one = _C.fma_peak(1)
+    assert one > 0.1
+    with pytest.raises(ValueError):
+        _C.fma_peak(0)

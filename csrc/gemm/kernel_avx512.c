@@ -1,5 +1,5 @@
-/* AVX-512 micro-kernel: a 12x32 register tile (24 accumulators, 2 B vectors, 1 broadcast). */
-#include <string.h>
+/* AVX-512 micro-kernels: a 12x32 register tile (24 accumulators, 2 B vectors, 1 broadcast) and the
+   one-row kernel (kernel_simd.h over 16-float vectors). Edges use lane masks. */
 #ifdef FNN_EMULATE_AVX512
 /* Test builds on CPUs without AVX-512 map the intrinsics to SIMDe's portable versions. */
 #define SIMDE_ENABLE_NATIVE_ALIASES
@@ -11,57 +11,73 @@
 
 #define MR 12
 #define NR 32
+#define LANES 16
 
-// acc is the (MR, NR) tile; c is (MR, NR) of an (., ldc) matrix; bias is (NR,) or NULL
-static inline void store_tile(__m512 acc[MR][2], float *c, idx_t ldc, int load_c, const float *bias) {
-    __m512 bias0 = _mm512_setzero_ps(), bias1 = _mm512_setzero_ps();
-    if (bias) { bias0 = _mm512_loadu_ps(bias); bias1 = _mm512_loadu_ps(bias + 16); }
-#pragma GCC unroll 12
-    for (int r = 0; r < MR; r++) {
-        __m512 v0 = acc[r][0], v1 = acc[r][1];
-        if (load_c) {
-            v0 = _mm512_add_ps(_mm512_loadu_ps(c + r * ldc), v0);
-            v1 = _mm512_add_ps(_mm512_loadu_ps(c + r * ldc + 16), v1);
+typedef __m512 vec;
+#define vec_zero() _mm512_setzero_ps()
+#define vec_load(p) _mm512_loadu_ps(p)
+#define vec_store(p, v) _mm512_storeu_ps(p, v)
+#define vec_set1(x) _mm512_set1_ps(x)
+#define vec_fma(a, b, c) _mm512_fmadd_ps(a, b, c)
+#define vec_add(a, b) _mm512_add_ps(a, b)
+
+/* The first n (clamped to [0, 16]) lanes of a vector. */
+static inline __mmask16 first_lanes(idx_t n) {
+    return n >= LANES ? (__mmask16)0xffff : n <= 0 ? (__mmask16)0 : (__mmask16)((1u << n) - 1);
+}
+
+#ifdef FNN_EMULATE_AVX512
+/* SIMDe 0.7 has no masked loads and stores: the lanes go through memory one by one. */
+static inline __m512 load_lanes(const float *p, idx_t n) {
+    float lanes[LANES];
+    for (idx_t j = 0; j < LANES; j++) lanes[j] = j < n ? p[j] : 0.0f;
+    return _mm512_loadu_ps(lanes);
+}
+
+static inline void store_lanes(float *p, idx_t n, __m512 v) {
+    float lanes[LANES];
+    _mm512_storeu_ps(lanes, v);
+    for (idx_t j = 0; j < FNN_MIN(n, LANES); j++) p[j] = lanes[j];
+}
+#else
+static inline __m512 load_lanes(const float *p, idx_t n) { return _mm512_maskz_loadu_ps(first_lanes(n), p); }
+static inline void store_lanes(float *p, idx_t n, __m512 v) { _mm512_mask_storeu_ps(p, first_lanes(n), v); }
+#endif
+
+/* r[i][j] <-> r[j][i]: pairs of rows interleaved by 32 then 64 bits (each 128-bit lane then holds four
+   rows of one column), then the lanes gathered across four vectors by two-source permutes. */
+static inline void transpose(__m512 r[16]) {
+    __m512 t[16], u[16];
+    for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+    }
+    for (int q = 0; q < 16; q += 4)
+        for (int h = 0; h < 2; h++) {
+            __m512d lo = _mm512_castps_pd(t[q + h]), hi = _mm512_castps_pd(t[q + h + 2]);
+            u[q + 2 * h] = _mm512_castpd_ps(_mm512_unpacklo_pd(lo, hi));
+            u[q + 2 * h + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(lo, hi));
         }
-        if (bias) { v0 = _mm512_add_ps(v0, bias0); v1 = _mm512_add_ps(v1, bias1); }
-        _mm512_storeu_ps(c + r * ldc, v0);
-        _mm512_storeu_ps(c + r * ldc + 16, v1);
+    /* u[4q + c] holds, in its 128-bit lane L, rows 4q..4q+3 of column 4L + c */
+    const __m512i lanes_01 = _mm512_setr_epi32(0, 1, 2, 3, 16, 17, 18, 19, 4, 5, 6, 7, 20, 21, 22, 23);
+    const __m512i lanes_23 = _mm512_setr_epi32(8, 9, 10, 11, 24, 25, 26, 27, 12, 13, 14, 15, 28, 29, 30, 31);
+    const __m512i low_halves = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23);
+    const __m512i high_halves = _mm512_setr_epi32(8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31);
+    for (int c = 0; c < 4; c++) {
+        __m512 x = _mm512_permutex2var_ps(u[c], lanes_01, u[4 + c]);
+        __m512 y = _mm512_permutex2var_ps(u[8 + c], lanes_01, u[12 + c]);
+        __m512 x2 = _mm512_permutex2var_ps(u[c], lanes_23, u[4 + c]);
+        __m512 y2 = _mm512_permutex2var_ps(u[8 + c], lanes_23, u[12 + c]);
+        r[c] = _mm512_permutex2var_ps(x, low_halves, y);
+        r[4 + c] = _mm512_permutex2var_ps(x, high_halves, y);
+        r[8 + c] = _mm512_permutex2var_ps(x2, low_halves, y2);
+        r[12 + c] = _mm512_permutex2var_ps(x2, high_halves, y2);
     }
 }
 
-// a is (mr, k) with strides (rsa, csa), b is (k, NR) with row stride rsb, c is (mr, nr) of an (., ldc) matrix
-static void sgemm_avx512_12x32(idx_t k, const float *a, idx_t rsa, idx_t csa, const float *b, idx_t rsb,
-                               float *c, idx_t ldc, idx_t mr, idx_t nr, int load_c, const float *bias) {
-    const float *a_row[MR];
-    __m512 acc[MR][2];
-#pragma GCC unroll 12
-    for (int r = 0; r < MR; r++) {
-        a_row[r] = a + FNN_MIN(r, mr - 1) * rsa;  /* rows past mr repeat the last one, never stored */
-        acc[r][0] = acc[r][1] = _mm512_setzero_ps();
-    }
-#pragma GCC unroll 2
-    for (idx_t p = 0; p < k; p++) {
-        __m512 b0 = _mm512_loadu_ps(b + p * rsb), b1 = _mm512_loadu_ps(b + p * rsb + 16);
-#pragma GCC unroll 12
-        for (int r = 0; r < MR; r++) {
-            __m512 a_r = _mm512_set1_ps(a_row[r][p * csa]);
-            acc[r][0] = _mm512_fmadd_ps(a_r, b0, acc[r][0]);
-            acc[r][1] = _mm512_fmadd_ps(a_r, b1, acc[r][1]);
-        }
-    }
-    if (mr == MR && nr == NR) {
-        store_tile(acc, c, ldc, load_c, bias);
-        return;
-    }
-    float tile[MR * NR], tile_bias[NR] = {0};
-    memset(tile, 0, sizeof(tile));
-    if (load_c)
-        for (idx_t r = 0; r < mr; r++) memcpy(tile + r * NR, c + r * ldc, nr * sizeof(float));
-    if (bias) memcpy(tile_bias, bias, nr * sizeof(float));
-    store_tile(acc, tile, NR, load_c, bias ? tile_bias : NULL);
-    for (idx_t r = 0; r < mr; r++) memcpy(c + r * ldc, tile + r * NR, nr * sizeof(float));
-}
-
-FNN_DEFINE_TILE_ACTIVATION(activate_tile_avx512)
-
-const fnn_gemm_config fnn_gemm_avx512_config = {"avx512_12x32", sgemm_avx512_12x32, activate_tile_avx512, MR, NR, 144, 256, 4096};
+#define KERNEL_NAME "avx512_12x32"
+#define KERNEL_CONFIG fnn_gemm_avx512_config
+#define DEFAULT_MC 144
+#define DEFAULT_KC 256
+#define DEFAULT_NC 4096
+#include "kernel_simd.h"

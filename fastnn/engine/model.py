@@ -334,11 +334,22 @@ class Model(Layer):
         return ValueError(f"Input shape mismatch: {where} expects inputs of shape {tuple(expected)}, got an array "
                           f"of shape {tuple(got)}")
 
-    def _accepts_nan(self):
-        """Whether NaN is valid training input: every layer reading an input fills gaps itself."""
-        readers = [node.layer for node in self._graph_nodes()
-                   if any(t in self._input_tensors for t in node.inputs)]
-        return bool(readers) and all(getattr(layer, "accepts_nan", False) for layer in readers)
+    def _inputs_accepting_nan(self):
+        """Per model input, whether NaN is valid training input for it: every layer reading that input
+        fills gaps itself (a nested model: its own reader of that input does). So a numeric input read
+        by an Imputation layer may hold NaN beside a string input read by a lookup."""
+        accepting = []
+        for tensor in self._input_tensors:
+            verdicts = []
+            for node in self._graph_nodes():
+                for position, t in enumerate(node.inputs):
+                    if t is not tensor:
+                        continue
+                    layer = node.layer
+                    verdicts.append(layer._inputs_accepting_nan()[position] if getattr(layer, "_is_model", False)
+                                    else getattr(layer, "accepts_nan", False))
+            accepting.append(bool(verdicts) and all(verdicts))
+        return accepting
 
     def _structure_outputs(self, arrays):
         if self._output_structure == "single":

@@ -253,8 +253,8 @@ class _BatchSource:
 def _check_targets(model, inputs, targets, what):
     """The whole-data checks done before any weight changes: finite values (unless the model reads
     NaN on purpose), labels in range."""
-    if not model._accepts_nan():
-        data.check_finite(inputs, [f"input '{n}'" if len(inputs) > 1 else "x" for n in model.input_names], what)
+    checked = [None if accepting else x for x, accepting in zip(inputs, model._inputs_accepting_nan())]
+    data.check_finite(checked, [f"input '{n}'" if len(inputs) > 1 else "x" for n in model.input_names], what)
     for out, y in zip(model._outputs_training, targets):
         if y is None or out.loss is None:
             continue

@@ -45,7 +45,9 @@ def unique_name(prefix):
 
 
 def _snake_case(name):
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+    """Keras's default layer names: Dense 'dense', SimpleRNN 'simple_rnn', LSTM 'lstm', Conv2D 'conv2d'."""
+    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
 def serialize_object(obj):
@@ -179,7 +181,7 @@ class Layer:
                 embedding table), so an optimizer for which a zero gradient changes nothing updates
                 only those rows.
         """
-        value = np.ascontiguousarray(initializer(tuple(shape)), dtype=np.float32)
+        value = np.array(initializer(tuple(shape)), dtype=np.float32, order="C", copy=None)  # 0-d stays 0-d
         if value.shape != tuple(shape):
             raise ValueError(f"{type(self).__name__} '{self.name}': initializer made shape {value.shape}, "
                              f"expected {tuple(shape)}")

@@ -202,7 +202,15 @@ class Concatenate(Layer):
         return y
 
     def backward(self, ctx, dy):
-        return np.split(dy, ctx.splits, axis=ctx.axis)
+        """Each input's part of dy, C-contiguous (the layers before take their gradients as kernels do)."""
+        grads = []
+        for i, part in enumerate(np.split(dy, ctx.splits, axis=ctx.axis)):
+            if not part.flags.c_contiguous:
+                copy = ctx.buffer(f"dx{i}", part.shape)
+                np.copyto(copy, part)
+                part = copy
+            grads.append(part)
+        return grads
 
     def get_config(self):
         config = super().get_config()
