@@ -241,3 +241,19 @@ def test_bad_input_is_refused():
         layer.forward(CallContext(), np.zeros((1, 4, 3), np.float32))
     with pytest.raises(ValueError, match=r"needs inputs \(batch, steps, features\)"):
         LSTM(3)(fastnn.Input((4,)))
+
+
+def test_one_row_alone_equals_that_row_in_a_batch(rng):
+    """Inference is batch-invariant: a sequence's output has the same bits alone, at any position and
+    in any batch size, masks and a Bidirectional layer included."""
+    from fastnn.layers import Bidirectional
+
+    fastnn.set_seed(3)
+    model = fastnn.Sequential([fastnn.Input((9,), dtype="int64"), Embedding(30, 8, mask_zero=True),
+                               Bidirectional(LSTM(16, return_sequences=True)), GRU(12), Dense(1)])
+    ids = rng.integers(1, 30, size=(37, 9))
+    ids[::3, 6:] = 0
+    batch = model.predict(ids, batch_size=37, verbose=0)
+    for row in (0, 5, 36):
+        np.testing.assert_array_equal(model.predict(ids[row:row + 1], verbose=0), batch[row:row + 1])
+    np.testing.assert_array_equal(model.predict(ids[3:10], verbose=0), batch[3:10])

@@ -7,7 +7,7 @@ from .masking import Masking
 from .merging import Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract
 from .preprocessing import (CategoryEncoding, Discretization, Hashing, Imputation, IntegerLookup, Normalization,
                             RandomContrast, RandomCrop, RandomFlip, RandomRotation, RandomTranslation, RandomZoom,
-                            Rescaling, StringLookup)
+                            Rescaling, StringLookup, TextVectorization)
 from .recurrent import GRU, LSTM, SimpleRNN
 from .regularization import Dropout
 from .reshaping import Flatten, Reshape
@@ -18,7 +18,7 @@ __all__ = ["Layer", "register", "get_layer_class", "Input", "InputLayer", "Dense
            "Masking", "Normalization", "Rescaling", "Imputation", "Discretization", "StringLookup", "IntegerLookup",
            "CategoryEncoding", "Hashing", "RandomFlip", "RandomRotation", "RandomTranslation", "RandomZoom",
            "RandomContrast", "RandomCrop", "Embedding", "SimpleRNN", "LSTM", "GRU", "Bidirectional",
-           "TimeDistributed"]
+           "TimeDistributed", "TextVectorization"]
 
 # Keras layers fastnn does not have yet: asking for one says so by name.
 _NOT_YET = ("Conv1D", "Conv2D", "Conv3D", "Conv1DTranspose", "Conv2DTranspose", "DepthwiseConv2D",
@@ -28,7 +28,7 @@ _NOT_YET = ("Conv1D", "Conv2D", "Conv3D", "Conv1DTranspose", "Conv2DTranspose", 
             "UnitNormalization", "ZeroPadding1D", "ZeroPadding2D", "Cropping1D", "Cropping2D", "UpSampling1D",
             "UpSampling2D", "SpatialDropout1D", "SpatialDropout2D", "GaussianNoise", "GaussianDropout",
             "AlphaDropout", "RNN", "ConvLSTM2D", "MultiHeadAttention", "Attention", "AdditiveAttention",
-            "TextVectorization", "Permute", "RepeatVector", "Lambda", "Dot",
+            "Permute", "RepeatVector", "Lambda", "Dot",
             "LeakyReLU", "PReLU", "ReLU", "ELU", "Softmax", "ActivityRegularization")
 
 
