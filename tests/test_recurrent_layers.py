@@ -257,3 +257,32 @@ def test_one_row_alone_equals_that_row_in_a_batch(rng):
     for row in (0, 5, 36):
         np.testing.assert_array_equal(model.predict(ids[row:row + 1], verbose=0), batch[row:row + 1])
     np.testing.assert_array_equal(model.predict(ids[3:10], verbose=0), batch[3:10])
+
+
+def test_model_gradients_by_finite_differences(rng):
+    """One SGD step (learning rate 1) of a masked model with every recurrent kind moves each weight by
+    its gradient; central differences of evaluate's loss agree."""
+    from fastnn.layers import Bidirectional
+
+    fastnn.set_seed(4)
+    model = fastnn.Sequential([fastnn.Input((5,), dtype="int64"), Embedding(12, 3, mask_zero=True),
+                               Bidirectional(GRU(4, return_sequences=True, reset_after=False), merge_mode="ave"),
+                               SimpleRNN(3, return_sequences=True), LSTM(3), Dense(1)])
+    model.compile(optimizer=fastnn.optimizers.SGD(learning_rate=1.0), loss="mse")
+    ids = rng.integers(1, 12, size=(6, 5))
+    ids[:2, 3:] = 0
+    y = rng.normal(size=(6, 1)).astype(np.float32)
+    before = model.get_weights()
+    model.train_on_batch(ids, y)
+    grads = [b - a for b, a in zip(before, model.get_weights())]
+    eps = np.float32(1e-2)
+    for k, (weight, grad) in enumerate(zip(before, grads)):
+        for index in [tuple(rng.integers(0, n) for n in weight.shape) for _ in range(2)]:
+            losses = []
+            for sign in (1, -1):
+                moved = [w.copy() for w in before]
+                moved[k][index] += sign * eps
+                model.set_weights(moved)
+                losses.append(model.evaluate(ids, y, verbose=0))
+            numeric = (losses[0] - losses[1]) / (2 * eps)
+            assert abs(numeric - grad[index]) <= 5e-4 + 2e-2 * abs(numeric), (k, index, numeric, grad[index])
