@@ -295,7 +295,7 @@ class Model(Layer):
         if self._pack is None or self._pack_version != (self._version, self._compile_version):
             self._pack = Pack(self._leaf_layers())
             self._pack_version = (self._version, self._compile_version)
-            self.optimizer.build(self._pack.params, list(self._pack.slices))
+            self.optimizer.build(self._pack.params, list(self._pack.slices), self._pack.sparse)
             self._runner_cache = None
         elif not self._pack.is_bound():
             self._pack.bind()

@@ -39,7 +39,8 @@ class InputLayer(Layer):
             batch_shape = (batch_size,) + normalize_shape(shape, "InputLayer shape")
         self.batch_shape = batch_shape
         self.build(batch_shape)
-        self.output = Node(self, [], [(None,) + batch_shape[1:]], [self.input_dtype], False).outputs[0]
+        # a declared batch size stays in the symbolic shapes, as in Keras (stateful RNNs size their states by it)
+        self.output = Node(self, [], [batch_shape], [self.input_dtype], False).outputs[0]
         self.output.name = self.name
 
     def forward(self, ctx, x):
