@@ -241,6 +241,112 @@ def test_cnn(tmp_path):
     print("CNN max difference", report)
 
 
+def randomized(model, seed=7):
+    """Biases away from zero, so a wrong gate order or bias placement shows."""
+    rng = np.random.default_rng(seed)
+    model.set_weights([w + rng.normal(0, 0.3, w.shape).astype(np.float32) for w in model.get_weights()])
+    return model
+
+
+RNNS = [
+    lambda: L.LSTM(5),
+    lambda: L.LSTM(4, return_sequences=True, go_backwards=True),
+    lambda: L.LSTM(3, return_sequences=True, use_bias=False, activation="relu"),
+    lambda: L.GRU(5),
+    lambda: L.GRU(4, return_sequences=True, reset_after=False),
+    lambda: L.GRU(4, go_backwards=True),
+    lambda: L.SimpleRNN(4, return_sequences=True),
+    lambda: L.SimpleRNN(3, activation="relu", go_backwards=True, return_sequences=True),
+    lambda: L.Bidirectional(L.LSTM(4, return_sequences=True)),
+    lambda: L.Bidirectional(L.GRU(3), merge_mode="sum"),
+    lambda: L.Bidirectional(L.SimpleRNN(3, return_sequences=True), merge_mode="ave"),
+    lambda: L.Bidirectional(L.LSTM(3), merge_mode="mul"),
+]
+
+
+@pytest.mark.parametrize("make", RNNS)
+def test_recurrent_layers(make, tmp_path):
+    """ONNX's RNN/LSTM/GRU operators (gates reordered, biases placed) in every direction and merge mode."""
+    exported(randomized(sequential((6, 3), make())), tmp_path)
+
+
+@pytest.mark.parametrize("make", RNNS + [lambda: L.LSTM(4, return_sequences=True, zero_output_for_mask=True),
+                                         lambda: L.GRU(4, go_backwards=True, return_sequences=True)])
+def test_recurrent_layers_under_masks(make, tmp_path):
+    """Embedding(mask_zero) ids padded after, before, and with a gap: the masked steps are skipped."""
+    model = randomized(sequential((7,), L.Embedding(20, 3, mask_zero=True), make(), dtype="int64"))
+    exported(model, tmp_path)
+
+
+def test_return_state_and_merge_none(tmp_path):
+    x = fastnn.Input((5,), dtype="int64")
+    e = L.Embedding(12, 4, mask_zero=True)(x)
+    y, h, c = L.LSTM(3, return_sequences=True, return_state=True)(e)
+    f, b = L.Bidirectional(L.GRU(2, return_sequences=True), merge_mode=None)(e)
+    outs = L.Bidirectional(L.LSTM(2, return_state=True))(e)
+    model = randomized(fastnn.Model(x, [y, h, c, f, b] + outs))
+    exported(model, tmp_path)
+
+
+def test_time_distributed(tmp_path):
+    model = sequential((4, 6), L.TimeDistributed(L.Dense(3, activation="relu")))
+    exported(model, tmp_path)
+
+
+def test_text_model(tmp_path):
+    pytest.importorskip("onnxruntime_extensions")
+    texts = np.array(["the cat sat on the mat", "a dog, a CAT!", "birds fly", "the end"], dtype=object)
+    vectorize = L.TextVectorization(max_tokens=20, output_sequence_length=8)
+    vectorize.adapt(texts)
+    x = fastnn.Input((1,), dtype="string")
+    ids = vectorize(x)
+    h = L.Bidirectional(L.LSTM(4))(L.Embedding(20, 5, mask_zero=True)(ids))
+    model = randomized(fastnn.Model(x, [L.Dense(1, activation="sigmoid")(h), ids]))
+    print("text max difference", exported(model, tmp_path))
+
+
+@pytest.mark.parametrize("kwargs", [{"output_mode": "multi_hot"}, {"output_mode": "count", "standardize": "lower"},
+                                    {"output_mode": "tf_idf"}, {"split": None, "standardize": None},
+                                    {"output_mode": "int"}])
+def test_text_vectorization_modes(kwargs, tmp_path):
+    pytest.importorskip("onnxruntime_extensions")
+    texts = np.array([["the cat sat on the mat"], ["a dog, a CAT!"], ["birds fly"]], dtype=object)
+    vectorize = L.TextVectorization(**kwargs)
+    vectorize.adapt(texts)
+    exported(sequential((1,), vectorize, dtype="string"), tmp_path)
+
+
+def test_embedding_bilstm_and_gru_models(tmp_path):
+    rng = np.random.default_rng(8)
+    ids = rng.integers(1, 50, (64, 10))
+    ids[::2, 6:] = 0
+    y = rng.integers(0, 2, 64)
+    text = sequential((10,), L.Embedding(50, 8, mask_zero=True), L.Bidirectional(L.LSTM(8, return_sequences=True)),
+                      L.GlobalAveragePooling1D(), L.Dense(1, activation="sigmoid"), dtype="int64")
+    gru = sequential((10, 3), L.GRU(8, return_sequences=True), L.GRU(6), L.Dense(2, activation="softmax"))
+    for model, x in ((text, ids), (gru, rng.standard_normal((64, 10, 3)).astype(np.float32))):
+        model.compile("adam", "sparse_categorical_crossentropy" if model is gru else "binary_crossentropy")
+        model.fit(x, y, epochs=2, verbose=0)
+        print(model.name, "max difference", exported(model, tmp_path))
+
+
+def test_sequence_layers_that_cannot_be_exported(monkeypatch, tmp_path):
+    stateful = fastnn.Sequential([fastnn.Input((4, 2), batch_size=3), L.GRU(2, stateful=True, name="carry")])
+    with pytest.raises(ExportError, match=r"GRU 'carry' .*stateful"):
+        stateful.export(tmp_path / "m.onnx")
+    with pytest.raises(ExportError, match=r"LSTM 'smooth' .*not gelu"):
+        sequential((4, 2), L.LSTM(2, activation="gelu", name="smooth")).export(tmp_path / "m.onnx")
+    vectorize = L.TextVectorization(vocabulary=["a", "b"], ngrams=2, name="grams")
+    with pytest.raises(ExportError, match=r"TextVectorization 'grams' .*n-grams"):
+        sequential((1,), vectorize, dtype="string").export(tmp_path / "m.onnx")
+    monkeypatch.setattr(fastnn.export.text, "_extensions_installed", lambda: False)
+    plain = L.TextVectorization(vocabulary=["a", "b"], name="words")
+    with pytest.raises(ExportError, match=r"TextVectorization 'words' .*onnxruntime-extensions.*stop at the integer "
+                                          r"ids"):
+        sequential((1,), plain, dtype="string").export(tmp_path / "m.onnx")
+    assert os.listdir(tmp_path) == []
+
+
 class Doubling(fastnn.layers.Layer):
     """A test layer: 2x. Its converter below is wrong on purpose (2.001x)."""
 
