@@ -276,6 +276,8 @@ def test_recurrent_layers_under_masks(make, tmp_path):
     """Embedding(mask_zero) ids padded after, before, and with a gap: the masked steps are skipped."""
     model = randomized(sequential((7,), L.Embedding(20, 3, mask_zero=True), make(), dtype="int64"))
     exported(model, tmp_path)
+    ops = {node.op_type for node in onnx.load(tmp_path / "model.onnx").graph.node}
+    assert ops & {"LSTM", "GRU", "RNN"} and not ops & {"Loop", "Scan"}
 
 
 def test_return_state_and_merge_none(tmp_path):

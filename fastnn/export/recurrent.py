@@ -35,10 +35,12 @@ def embedding(call):
 
 @samples(Embedding)
 def padded_ids(layer, shape, dtype, rng):
-    """Ids below input_dim; with mask_zero, rows padded with zeros after (and some before) the tokens."""
+    """Ids below input_dim; with mask_zero, rows padded with zeros after the tokens, some before, some
+    with a gap, and every fifth all padding."""
     ids = rng.integers(1 if layer.mask_zero else 0, layer.input_dim, shape, dtype=np.int64)
     if layer.mask_zero and len(shape) == 2:
         for row, length in enumerate(rng.integers(1, shape[1] + 1, shape[0])):
+            length = 0 if row % 5 == 4 else length
             if row % 3 == 2:
                 ids[row, :shape[1] - length] = 0
             else:
@@ -118,8 +120,8 @@ def _pick(g, x, k, axis):
 
 
 def _run(call, layers, direction):
-    """The ONNX operator over the call's input: (Y batch-major (batch, directions, steps, units) or
-    None, [Y_h per direction], [Y_c per direction] or [], alignment or None)."""
+    """The ONNX operator over the call's input: (Y batch-major (batch, directions, steps, units),
+    [Y_h per direction], [Y_c per direction] (LSTM) or [], the alignment under a mask or None)."""
     g, first = call.g, layers[0]
     weights = [_direction_weights(call, layer) for layer in layers]
     x, lens, alignment = call.x, "", None
