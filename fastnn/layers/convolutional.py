@@ -11,7 +11,7 @@ from .. import _C
 from ..ops._window import int_tuple, padding_mode, window_axis
 from ..ops.conv import ConvGeometry
 from .base import Layer, check_data_format, deserialize_object, register, serialize_object
-from .core import _initializer_fn
+from .core import KernelAndBias
 from .fused_activation import activation_plan
 
 __all__ = ["Conv1D", "Conv2D"]
@@ -29,9 +29,9 @@ class ConvBase(Layer):
     """What every convolution layer shares: the window arguments, the bias, the activation and its
     place in the epilogue, the scratch, and forward/backward around the subclass's linear pass.
 
-    Subclasses set `rank` and implement weight_shapes, build, _out_size (one axis) and the linear
-    passes _linear(ctx, x4, out4, code, alpha) and _gradients(ctx, x4, g4) (returns dx4 or None), on
-    NHWC arrays (4-D views of 1-D data).
+    Subclasses set `rank` and implement weight_shapes, build and the linear passes
+    _linear(ctx, x4, out4, code, alpha) and _gradients(ctx, x4, g4) (returns dx4 or None), on NHWC
+    arrays (4-D views of 1-D data).
     """
 
     rank = 2
@@ -162,7 +162,7 @@ class ConvBase(Layer):
         return config
 
 
-class Conv(ConvBase):
+class Conv(KernelAndBias, ConvBase):
     """Conv1D and Conv2D: kernel (*kernel_size, channels / groups, filters), then the bias."""
 
     def __init__(self, filters, kernel_size, strides=1, padding="valid", data_format=None, dilation_rate=1, groups=1,
@@ -191,15 +191,8 @@ class Conv(ConvBase):
     def build(self, input_shape):
         shapes = self.weight_shapes(input_shape)
         self.input_channels = self._input_channels(input_shape)
-        self.add_weight("kernel", shapes[0], _initializer_fn(self.kernel_initializer), self.kernel_regularizer)
-        if self.use_bias:
-            self.add_weight("bias", shapes[1], _initializer_fn(self.bias_initializer), self.bias_regularizer)
-        self._weights_bound()
+        self._add_kernel_and_bias(shapes)
         super().build(input_shape)
-
-    def _weights_bound(self):
-        self.kernel = self._weights[0]
-        self.bias = self._weights[1] if self.use_bias else None
 
     def _kernel4(self):
         """The kernel as the kernels' (kh, kw, channels / groups, filters)."""

@@ -8,7 +8,7 @@ from ..engine.tensor import Node, canonical_dtype
 from .base import Layer, deserialize_object, normalize_shape, register, serialize_object
 from .fused_activation import activation_plan
 
-__all__ = ["InputLayer", "Input", "Dense"]
+__all__ = ["InputLayer", "Input", "Dense", "KernelAndBias"]
 
 
 @register
@@ -69,8 +69,23 @@ def Input(shape=None, batch_size=None, dtype=None, batch_shape=None, name=None):
     return InputLayer(shape=shape, batch_size=batch_size, dtype=dtype, batch_shape=batch_shape, name=name).output
 
 
+class KernelAndBias:
+    """Mixin of layers whose weights are Keras's kernel, then (with use_bias) bias: Dense and the
+    convolutions. The layer sets kernel_initializer/regularizer and bias_initializer/regularizer."""
+
+    def _add_kernel_and_bias(self, shapes):
+        self.add_weight("kernel", shapes[0], _initializer_fn(self.kernel_initializer), self.kernel_regularizer)
+        if self.use_bias:
+            self.add_weight("bias", shapes[1], _initializer_fn(self.bias_initializer), self.bias_regularizer)
+        self._weights_bound()
+
+    def _weights_bound(self):
+        self.kernel = self._weights[0]
+        self.bias = self._weights[1] if self.use_bias else None
+
+
 @register
-class Dense(Layer):
+class Dense(KernelAndBias, Layer):
     """Fully connected layer: activation(x @ kernel + bias), on the last axis of x.
 
     The bias and any elementwise activation run in the GEMM's epilogue while each tile of the output is
@@ -125,15 +140,8 @@ class Dense(Layer):
     def build(self, input_shape):
         shapes = self.weight_shapes(input_shape)
         self.input_dim = shapes[0][0]
-        self.add_weight("kernel", shapes[0], _initializer_fn(self.kernel_initializer), self.kernel_regularizer)
-        if self.use_bias:
-            self.add_weight("bias", shapes[1], _initializer_fn(self.bias_initializer), self.bias_regularizer)
-        self._weights_bound()
+        self._add_kernel_and_bias(shapes)
         super().build(input_shape)
-
-    def _weights_bound(self):
-        self.kernel = self._weights[0]
-        self.bias = self._weights[1] if self.use_bias else None
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[:-1]) + (self.units,)

@@ -117,8 +117,7 @@ class BatchNormalization(Layer):
         else:
             _C.batch_norm_forward_infer(rows, self.gamma, self.beta, self.moving_mean, self.moving_variance,
                                         self.epsilon, y.reshape(rows.shape), scratch)
-        if ctx.training:
-            ctx.rows = rows
+        ctx.rows = rows  # also for an inference call in a training graph (training=False), whose backward runs
         return y
 
     def backward(self, ctx, dy):

@@ -100,7 +100,8 @@ class _RNN(Layer):
         if len(input_shape) != 3 or input_shape[-1] is None:
             raise self._error(f"needs inputs (batch, steps, features) with known features, got shape {input_shape}")
         columns = _GATES[self._cell] * self.units
-        shapes = [(int(input_shape[-1]), columns), (self.units, columns)] + ([self._bias_shape()] if self.use_bias else [])
+        shapes = [(int(input_shape[-1]), columns), (self.units, columns)]
+        shapes += [self._bias_shape()] if self.use_bias else []
         if self.stateful:
             if input_shape[0] is None:
                 raise self._error("is stateful, so it needs a fixed batch size: give the model "
