@@ -189,13 +189,12 @@ def optimizer_rows(threads, copies):
     m, v, s = (np.zeros(n, np.float32) for _ in range(3))
     step = [0]
 
-    def adam():
+    def adam(decay=0.0):
         step[0] += 1
-        ops.adam_update(p, g, m, v, None, 1e-3, 0.9, 0.999, 1e-7, step[0])
+        ops.adam_update(p, g, m, v, None, 1e-3, 0.9, 0.999, 1e-7, step[0], decay=decay)
 
     def adamw():
-        ops.decay_weights(p, 1e-3 * 0.01)
-        adam()
+        adam(decay=1e-3 * 0.01)
     optim = torch.optim if torch else None
     cases = [  # name, fastnn step, torch step factory, bytes moved (per float: reads + writes)
         ("Adam", adam, lambda ps: optim.Adam(ps, lr=1e-3, fused=True), 7),

@@ -119,7 +119,8 @@ static void softplus_backward(void *ctx, idx_t lo, idx_t hi) {
 
 /* Asks for the row after the current one while this one is computed: a softmax row is read from
    memory by its first pass and then worked on in L1, so without this the memory sits idle during
-   the exps and the hardware prefetcher, which follows the streaming pass, does not look a row ahead. */
+   the exps (the backward's second pass) and the hardware prefetcher, which follows the streaming
+   pass, does not look a row ahead. */
 static inline void prefetch_row(const float *row, idx_t cols) {
     for (idx_t j = 0; j < cols; j += 64 / sizeof(float)) __builtin_prefetch(row + j, 0, 3);
 }
@@ -146,7 +147,10 @@ static void softmax_backward(void *ctx, idx_t lo, idx_t hi) {
     for (idx_t r = lo; r < hi; r++) {
         const float *y_r = a->y + r * cols, *dy_r = a->dy + r * cols;
         float *dx_r = a->out + r * cols;
-
+        if (r + 1 < hi) {
+            prefetch_row(y_r + cols, cols);
+            prefetch_row(dy_r + cols, cols);
+        }
         float dot_f = (float)vm_dot_f64(y_r, dy_r, cols);
         for (idx_t j = 0; j < cols; j++) dx_r[j] = y_r[j] * (dy_r[j] - dot_f);
     }

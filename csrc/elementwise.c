@@ -61,8 +61,8 @@ void fnn_sgd_update(idx_t n, float *p, const float *g, float *velocity, double l
 }
 
 void fnn_adam_update(idx_t n, float *p, const float *g, float *m, float *v, float *vhat, double lr,
-                     double beta1, double beta2, double eps, double step, double grad_scale) {
-    kernels()->adam_update(n, p, g, m, v, vhat, lr, beta1, beta2, eps, step, grad_scale);
+                     double beta1, double beta2, double eps, double step, double grad_scale, double decay) {
+    kernels()->adam_update(n, p, g, m, v, vhat, lr, beta1, beta2, eps, step, grad_scale, decay);
 }
 
 void fnn_rmsprop_update(idx_t n, float *p, const float *g, float *velocity, float *momentum_buf,

@@ -123,7 +123,7 @@ double fnn_loss_sparse_categorical(idx_t rows, idx_t cols, const int64_t *labels
 void fnn_sgd_update(idx_t n, float *p, const float *g, float *velocity, double lr, double momentum,
                     int nesterov, double grad_scale);
 void fnn_adam_update(idx_t n, float *p, const float *g, float *m, float *v, float *vhat, double lr,
-                     double beta1, double beta2, double eps, double step, double grad_scale);
+                     double beta1, double beta2, double eps, double step, double grad_scale, double decay);
 void fnn_rmsprop_update(idx_t n, float *p, const float *g, float *velocity, float *momentum_buf,
                         float *average_grad, double lr, double rho, double momentum, double eps,
                         int centered, double grad_scale);

@@ -61,49 +61,46 @@ void fnn_sgd_update(idx_t n, float *p, const float *g, float *velocity,
 struct adam_args {
     float *p, *m, *v, *vhat;
     const float *g;
-    float alpha, one_minus_b1, one_minus_b2, eps_f, gs;
+    float alpha, one_minus_b1, one_minus_b2, eps_f, gs, decay;
 };
 
-// p, g, m, v are (n,)
-static void adam_plain(void *ctx, idx_t lo, idx_t hi) {
-    const struct adam_args *a = ctx;
-    float *FNN_RESTRICT p = a->p, *FNN_RESTRICT m = a->m, *FNN_RESTRICT v = a->v;
-    const float *FNN_RESTRICT g = a->g;
-    float alpha = a->alpha, one_minus_b1 = a->one_minus_b1, one_minus_b2 = a->one_minus_b2;
-    float eps_f = a->eps_f, gs = a->gs;
-    for (idx_t i = lo; i < hi; i++) {
-        float gi = g[i] * gs;
-        m[i] += (gi - m[i]) * one_minus_b1;
-        v[i] += (gi * gi - v[i]) * one_minus_b2;
-        p[i] -= m[i] * alpha / (sqrtf(v[i]) + eps_f);
-    }
-}
-
-// p, g, m, v, vhat are (n,)
-static void adam_amsgrad(void *ctx, idx_t lo, idx_t hi) {
-    const struct adam_args *a = ctx;
+/* p, g, m, v, vhat are (n,). One pass over the vectors: each p[i], g[i], m[i], v[i] (and vhat[i]) is
+   read once and each of p, m, v (vhat) written once. With decoupled decay (AdamW), p[i] is decayed in
+   that same pass before its Adam step, the order of Keras's separate decay pass and bitwise equal to it.
+   The flags are constants at every call below, so gcc emits one branch-free loop per variant; a zero
+   decay is not simply multiplied in because p = inf would turn into inf - inf * 0 = NaN. */
+static inline __attribute__((always_inline)) void adam_range(const struct adam_args *a, idx_t lo, idx_t hi,
+                                                             int decayed, int amsgrad) {
     float *FNN_RESTRICT p = a->p, *FNN_RESTRICT m = a->m, *FNN_RESTRICT v = a->v, *FNN_RESTRICT vhat = a->vhat;
     const float *FNN_RESTRICT g = a->g;
     float alpha = a->alpha, one_minus_b1 = a->one_minus_b1, one_minus_b2 = a->one_minus_b2;
-    float eps_f = a->eps_f, gs = a->gs;
+    float eps_f = a->eps_f, gs = a->gs, decay = a->decay;
     for (idx_t i = lo; i < hi; i++) {
-        float gi = g[i] * gs;
+        float gi = g[i] * gs, p_i = p[i];
+        if (decayed) p_i -= p_i * decay;
         m[i] += (gi - m[i]) * one_minus_b1;
         v[i] += (gi * gi - v[i]) * one_minus_b2;
-        vhat[i] = vhat[i] > v[i] ? vhat[i] : v[i];
-        p[i] -= m[i] * alpha / (sqrtf(vhat[i]) + eps_f);
+        float second = v[i];
+        if (amsgrad) second = vhat[i] = vhat[i] > v[i] ? vhat[i] : v[i];
+        p[i] = p_i - m[i] * alpha / (sqrtf(second) + eps_f);
     }
 }
 
-// p, g, m, v, vhat are (n,); vhat is NULL unless amsgrad
+static void adam_plain(void *ctx, idx_t lo, idx_t hi) { adam_range(ctx, lo, hi, 0, 0); }
+static void adam_amsgrad(void *ctx, idx_t lo, idx_t hi) { adam_range(ctx, lo, hi, 0, 1); }
+static void adamw_plain(void *ctx, idx_t lo, idx_t hi) { adam_range(ctx, lo, hi, 1, 0); }
+static void adamw_amsgrad(void *ctx, idx_t lo, idx_t hi) { adam_range(ctx, lo, hi, 1, 1); }
+
+// p, g, m, v, vhat are (n,); vhat is NULL unless amsgrad; decay is AdamW's lr * weight_decay, or 0
 void fnn_adam_update(idx_t n, float *p, const float *g, float *m, float *v, float *vhat, double lr,
-                     double beta1, double beta2, double eps, double step, double grad_scale) {
+                     double beta1, double beta2, double eps, double step, double grad_scale, double decay) {
     struct adam_args args = {
         p, m, v, vhat, g,
         (float)(lr * sqrt(1.0 - pow(beta2, step)) / (1.0 - pow(beta1, step))),
-        (float)(1.0 - beta1), (float)(1.0 - beta2), (float)eps, (float)grad_scale,
+        (float)(1.0 - beta1), (float)(1.0 - beta2), (float)eps, (float)grad_scale, (float)decay,
     };
-    fnn_parallel_for(n, GRAIN, vhat ? adam_amsgrad : adam_plain, &args);
+    fnn_range_fn body = decay != 0.0 ? (vhat ? adamw_amsgrad : adamw_plain) : (vhat ? adam_amsgrad : adam_plain);
+    fnn_parallel_for(n, GRAIN, body, &args);
 }
 
 struct rmsprop_args {

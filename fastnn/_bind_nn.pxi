@@ -339,7 +339,7 @@ cdef extern from "fastnn.h" nogil:
     void fnn_sgd_update(idx_t n, float *p, const float *g, float *velocity, double lr, double momentum,
                         int nesterov, double grad_scale)
     void fnn_adam_update(idx_t n, float *p, const float *g, float *m, float *v, float *vhat, double lr,
-                         double beta1, double beta2, double eps, double step, double grad_scale)
+                         double beta1, double beta2, double eps, double step, double grad_scale, double decay)
     void fnn_rmsprop_update(idx_t n, float *p, const float *g, float *velocity, float *momentum_buf,
                             float *average_grad, double lr, double rho, double momentum, double eps,
                             int centered, double grad_scale)
@@ -398,7 +398,7 @@ def sgd_update(cnp.ndarray p not None, cnp.ndarray g not None, cnp.ndarray veloc
 
 def adam_update(cnp.ndarray p not None, cnp.ndarray g not None, cnp.ndarray m not None,
                 cnp.ndarray v not None, cnp.ndarray vhat, double lr, double beta1, double beta2,
-                double eps, long long step, double grad_scale=1.0):
+                double eps, long long step, double grad_scale=1.0, double decay=0.0):
     if step < 1:
         raise ValueError(f"adam_update: step counts from 1, got {step}")
     check_update("adam_update", p, g, m, "m", v, "v", vhat, "vhat")
@@ -410,7 +410,7 @@ def adam_update(cnp.ndarray p not None, cnp.ndarray g not None, cnp.ndarray m no
     cdef float *vhat_ptr = state_ptr(vhat)
     cdef double step_f = <double>step
     with nogil:
-        fnn_adam_update(n, p_ptr, g_ptr, m_ptr, v_ptr, vhat_ptr, lr, beta1, beta2, eps, step_f, grad_scale)
+        fnn_adam_update(n, p_ptr, g_ptr, m_ptr, v_ptr, vhat_ptr, lr, beta1, beta2, eps, step_f, grad_scale, decay)
 
 
 def rmsprop_update(cnp.ndarray p not None, cnp.ndarray g not None, cnp.ndarray velocity not None,

@@ -656,8 +656,12 @@ OPTIMIZERS = {
     "amsgrad": ("adam", dict(lr=0.01, beta1=0.8, beta2=0.99, eps=1e-7, amsgrad=True), ["m", "v", "vhat"],
                 lambda p, g, s, k: ops.adam_update(p, g, s["m"], s["v"], s["vhat"], 0.01, 0.8, 0.99, 1e-7, k, 0.5)),
     "adamw": ("adamw", dict(lr=0.01, beta1=0.9, beta2=0.999, eps=1e-7, weight_decay=0.05), ["m", "v"],
-              lambda p, g, s, k: (ops.decay_weights(p, 0.01 * 0.05),
-                                  ops.adam_update(p, g, s["m"], s["v"], None, 0.01, 0.9, 0.999, 1e-7, k, 0.5))),
+              lambda p, g, s, k: ops.adam_update(p, g, s["m"], s["v"], None, 0.01, 0.9, 0.999, 1e-7, k, 0.5,
+                                                 0.01 * 0.05)),
+    "adamw_amsgrad": ("adamw", dict(lr=0.01, beta1=0.8, beta2=0.99, eps=1e-7, weight_decay=0.05, amsgrad=True),
+                      ["m", "v", "vhat"],
+                      lambda p, g, s, k: ops.adam_update(p, g, s["m"], s["v"], s["vhat"], 0.01, 0.8, 0.99, 1e-7, k,
+                                                         0.5, 0.01 * 0.05)),
     "rmsprop": ("rmsprop", dict(lr=0.01, rho=0.9, momentum=0.0, eps=1e-7, centered=False), ["velocity"],
                 lambda p, g, s, k: ops.rmsprop_update(p, g, s["velocity"], None, None, 0.01, 0.9, 0.0, 1e-7,
                                                       False, 0.5)),
@@ -728,8 +732,8 @@ def test_optimizers_vs_torch(rng):
         "amsgrad": (lambda ps: torch.optim.Adam(ps, lr=lr, betas=(0.9, 0.99), eps=tiny, amsgrad=True),
                     lambda p, g, s, k: ops.adam_update(p, g, s["m"], s["v"], s["vhat"], lr, 0.9, 0.99, tiny, k)),
         "adamw": (lambda ps: torch.optim.AdamW(ps, lr=lr, eps=tiny, weight_decay=0.1),
-                  lambda p, g, s, k: (ops.decay_weights(p, lr * 0.1),
-                                      ops.adam_update(p, g, s["m"], s["v"], None, lr, 0.9, 0.999, tiny, k))),
+                  lambda p, g, s, k: ops.adam_update(p, g, s["m"], s["v"], None, lr, 0.9, 0.999, tiny, k,
+                                                     decay=lr * 0.1)),
         "rmsprop": (lambda ps: torch.optim.RMSprop(ps, lr=lr, alpha=0.9, eps=tiny),
                     lambda p, g, s, k: ops.rmsprop_update(p, g, s["v"], None, None, lr, 0.9, 0.0, tiny, False)),
         "rmsprop_centered_momentum": (
@@ -743,6 +747,27 @@ def test_optimizers_vs_torch(rng):
         states["acc"] = np.full(n, 0.1, np.float32)
         got = run_steps(update, p0, grads, states)
         np.testing.assert_allclose(got, with_torch(make), rtol=1e-5, atol=1e-6, err_msg=name)
+
+
+@pytest.mark.parametrize("amsgrad", [False, True])
+def test_adam_fused_decay_equals_decay_then_adam(amsgrad, simd, nthreads, rng):
+    """The one-pass AdamW gives the bits of decay_weights followed by the Adam step; inf and NaN
+    parameters stay what they are when there is no decay."""
+    n = 70001
+    p0 = rng.normal(size=n).astype(np.float32)
+    p0[:3] = [np.inf, -np.inf, np.nan]
+    grads = [rng.normal(size=n).astype(np.float32) for _ in range(3)]
+    names = ["m", "v", "vhat"] if amsgrad else ["m", "v"]
+
+    def adam(p, g, s, k, decay):
+        ops.adam_update(p, g, s["m"], s["v"], s.get("vhat"), 0.01, 0.9, 0.99, 1e-7, k, 0.5, decay)
+
+    fused = run_steps(lambda p, g, s, k: adam(p, g, s, k, 0.01 * 0.05), p0, grads, fresh_states(names, n))
+    two_pass = run_steps(lambda p, g, s, k: (ops.decay_weights(p, 0.01 * 0.05), adam(p, g, s, k, 0.0)),
+                         p0, grads, fresh_states(names, n))
+    np.testing.assert_array_equal(fused, two_pass)
+    plain = run_steps(lambda p, g, s, k: adam(p, g, s, k, 0.0), p0, grads, fresh_states(names, n))
+    assert list(plain[:2]) == [np.inf, -np.inf] and np.isnan(plain[2])
 
 
 def test_decay_and_clip(nthreads, rng):

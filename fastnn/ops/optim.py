@@ -39,24 +39,28 @@ def sgd_update(p, g, velocity, lr, momentum=0.0, nesterov=False, grad_scale=1.0)
     _C.sgd_update(p, as_float32_operand(g, "sgd_update: g"), velocity, lr, momentum, nesterov, grad_scale)
 
 
-def adam_update(p, g, m, v, vhat, lr, beta1, beta2, eps, step, grad_scale=1.0):
-    """One Adam step in place (Keras 3; AdamW = decay_weights first):
-    m += (g - m)(1 - b1); v += (g^2 - v)(1 - b2); with amsgrad vhat = max(vhat, v) is used for v;
-    p -= lr * sqrt(1 - b2^step) / (1 - b1^step) * m / (sqrt(v) + eps).
+def adam_update(p, g, m, v, vhat, lr, beta1, beta2, eps, step, grad_scale=1.0, decay=0.0):
+    """One Adam step in place (Keras 3), AdamW's decoupled decay fused in when decay is not 0:
+    p -= p * decay; m += (g - m)(1 - b1); v += (g^2 - v)(1 - b2); with amsgrad vhat = max(vhat, v) is
+    used for v; p -= lr * sqrt(1 - b2^step) / (1 - b1^step) * m / (sqrt(v) + eps). One pass over the
+    arrays, bitwise equal to decay_weights(p, decay) followed by the Adam step.
 
     Args:
         p, g: parameters (updated in place) and gradients.
         m, v: float32 moment estimates of p's size; vhat: the same for amsgrad, else None.
         step: the 1-based number of this step.
+        grad_scale: factor applied to g first (clipping by global norm).
+        decay: decoupled weight decay factor, learning_rate * weight_decay (0 for plain Adam).
     """
     if is_f32(p) and is_f32(g) and is_f32(m) and is_f32(v) and (vhat is None or is_f32(vhat)):
-        return _C.adam_update(p, g, m, v, vhat, lr, beta1, beta2, eps, step, grad_scale)
+        return _C.adam_update(p, g, m, v, vhat, lr, beta1, beta2, eps, step, grad_scale, decay)
     _param(p, "adam_update")
     _param(m, "adam_update", "m")
     _param(v, "adam_update", "v")
     if vhat is not None:
         _param(vhat, "adam_update", "vhat")
-    _C.adam_update(p, as_float32_operand(g, "adam_update: g"), m, v, vhat, lr, beta1, beta2, eps, step, grad_scale)
+    _C.adam_update(p, as_float32_operand(g, "adam_update: g"), m, v, vhat, lr, beta1, beta2, eps, step, grad_scale,
+                   decay)
 
 
 def rmsprop_update(p, g, velocity, momentum_buf, average_grad, lr, rho, momentum, eps, centered, grad_scale=1.0):

@@ -2,8 +2,8 @@
 
 A model keeps every parameter in one flat vector (layer weights are views into it) and every gradient in
 another, so a step is: evaluate the learning rate, clip, decay the weights, then ONE fused update kernel
-over the whole vector. Everything a step needs is prepared in build(), so apply() costs a few attribute
-lookups plus the kernel.
+over the whole vector (Adam's kernel does the decay in its own pass). Everything a step needs is prepared
+in build(), so apply() costs a few attribute lookups plus the kernel.
 
 Example:
     >>> opt = fastnn.optimizers.Adam(1e-3)

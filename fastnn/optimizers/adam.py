@@ -17,6 +17,7 @@ class Adam(Optimizer):
     """
 
     _default_name = "adam"
+    _decay_fused = True  # the kernel decays each parameter in the pass that updates it
 
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, amsgrad=False, **kwargs):
         super().__init__(learning_rate, **kwargs)
@@ -33,7 +34,8 @@ class Adam(Optimizer):
         m, v, vhat = state["m"], state["v"], state.get("vhat")
 
         def update(grads, lr, step, scale):
-            kernel(params, grads, m, v, vhat, lr, beta_1, beta_2, epsilon, step, scale)
+            decay = lr * self.weight_decay if self.weight_decay else 0.0
+            kernel(params, grads, m, v, vhat, lr, beta_1, beta_2, epsilon, step, scale, decay)
         return update
 
     def get_config(self):

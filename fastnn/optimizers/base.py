@@ -1,7 +1,8 @@
 """The Optimizer base: learning rate or schedule, gradient clipping, decoupled weight decay, state and config.
 
 A subclass names its state buffers (_state_layout) and returns the closure that runs its fused update
-kernel (_make_update); everything else about a step lives here.
+kernel (_make_update); everything else about a step lives here. A subclass whose kernel applies the
+decoupled weight decay in its own pass (Adam) sets _decay_fused and decays in that closure.
 """
 import math
 
@@ -52,6 +53,7 @@ class Optimizer:
     """
 
     _default_name = "optimizer"
+    _decay_fused = False
 
     def __init__(self, learning_rate, weight_decay=None, clipnorm=None, clipvalue=None, global_clipnorm=None,
                  name=None, **keras_only):
@@ -205,7 +207,7 @@ class Optimizer:
         if self._row_variables and touched_rows is not None and all(r is not None for r in touched_rows):
             self._update_rows(flat_grads, touched_rows, lr, step + 1, scale)
         else:
-            if self.weight_decay:
+            if self.weight_decay and not self._decay_fused:
                 _nn.decay_weights(params, lr * self.weight_decay)
             self._update(flat_grads, lr, step + 1, scale)
         self.iterations = step + 1
