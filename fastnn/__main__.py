@@ -71,6 +71,9 @@ def _parse_serve_args(argv):
                         help="larger request bodies are refused with 400 (default 64)")
     parser.add_argument("--drift-window", type=_positive(int), default=1000,
                         help="recent input rows compared with the model's reference statistics (default 1000)")
+    parser.add_argument("--backend", choices=["asyncio", "uvicorn"], default="asyncio",
+                        help="asyncio: the standard library server (default); uvicorn: the same app on starlette "
+                             "and uvicorn (pip install fastnn[serve])")
     return parser.parse_args(argv)
 
 
@@ -85,13 +88,21 @@ def serve(argv):
         print("serve: --max-batch-delay-ms must not be negative", file=sys.stderr)
         return 2
     name = args.name or os.path.splitext(os.path.basename(args.model))[0]
+    if args.backend == "uvicorn" and not all(importlib.util.find_spec(m) for m in ("starlette", "uvicorn")):
+        print("serve --backend uvicorn needs starlette and uvicorn: pip install fastnn[serve]", file=sys.stderr)
+        return 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     path = args.model
+    options = dict(workers=args.workers, max_batch_rows=args.max_batch_rows,
+                   max_batch_delay=args.max_batch_delay_ms / 1000, drift_window=args.drift_window)
+    max_body_bytes = int(args.max_body_mb * (1 << 20))
     try:
+        if args.backend == "uvicorn":
+            from .serve.asgi import run_uvicorn
+
+            return run_uvicorn(lambda: fastnn.load_model(path), name, args.host, args.port, max_body_bytes, **options)
         server = ModelServer(lambda: fastnn.load_model(path), name, args.host, args.port,
-                             max_body_bytes=int(args.max_body_mb * (1 << 20)), workers=args.workers,
-                             max_batch_rows=args.max_batch_rows, max_batch_delay=args.max_batch_delay_ms / 1000,
-                             drift_window=args.drift_window)
+                             max_body_bytes=max_body_bytes, **options)
     except ValueError as e:
         print(e, file=sys.stderr)
         return 2

@@ -272,6 +272,7 @@ BAD_REQUESTS = {
     "unknown output": (json.dumps(dict(v2_json_request(_rows(1)), outputs=[{"name": "y"}])).encode(), {}),
     "header length past the body": (_v2(_rows(1)), {"Inference-Header-Content-Length": "100000"}),
     "header length not a number": (_v2(_rows(1)), {"Inference-Header-Content-Length": "-3"}),
+    "header length not ASCII": (_v2(_rows(1)), {"Inference-Header-Content-Length": "\u00b2"}),
     "binary size mismatch": (v2_binary_request(_rows(2))[0][:-4], v2_binary_request(_rows(2))[1]),
     "bytes after the tensors": (v2_binary_request(_rows(2))[0] + b"xx", v2_binary_request(_rows(2))[1]),
     "compressed body": (_v2(_rows(1)), {"Content-Encoding": "gzip"}),
@@ -308,6 +309,7 @@ def _raw(server, data):
 
 @pytest.mark.parametrize("data", [b"GARBAGE\r\n\r\n", b"GET / HTTP/2.0\r\n\r\n", b"GET /v2 HTTP/1.1\r\nbad\r\n\r\n",
                                   b"POST /v2 HTTP/1.1\r\nContent-Length: x\r\n\r\n",
+                                  b"POST /v2 HTTP/1.1\r\nContent-Length: \xb2\r\n\r\n",
                                   b"POST /v2 HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n",
                                   b"GET /" + b"a" * 20000 + b" HTTP/1.1\r\n\r\n"])
 def test_malformed_http_gets_400(served, data):
@@ -390,3 +392,40 @@ def test_cli_serves_until_terminated(tmp_path):
     finally:
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=30) == 0
+
+
+def test_uvicorn_backend_serves_the_same_app(tmp_path):
+    pytest.importorskip("starlette")
+    uvicorn = pytest.importorskip("uvicorn")
+    from fastnn.serve.asgi import create_app
+
+    path = tmp_path / "seed.fnn"
+    model = save_seed_model(path)
+    app = create_app(lambda: fastnn.load_model(path), "seed", max_body_bytes=MAX_BODY)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not server.started:
+            assert time.monotonic() < deadline and thread.is_alive()
+            time.sleep(0.01)
+        port = server.servers[0].sockets[0].getsockname()[1]
+        served = types.SimpleNamespace(url=f"http://127.0.0.1:{port}")
+        wait_ready(served)
+        x = _rows(4)
+        body, headers = v2_binary_request(x)
+        status, response_headers, data = call(served, "POST", "/v2/models/seed/infer", body, headers)
+        assert status == 200
+        np.testing.assert_array_equal(decode_v2_binary(response_headers, data)[OUTPUT], model.predict(x, verbose=0))
+        assert call_json(served, "POST", "/v1/models/seed:predict", {"instances": x.tolist()}) == \
+            (200, {"predictions": model.predict(x, verbose=0).tolist()})
+        for case in ("wrong shape", "malformed JSON", "NaN in a binary tensor", "oversized body"):
+            body, headers = BAD_REQUESTS[case]
+            assert call(served, "POST", "/v2/models/seed/infer", body, dict(headers))[0] == 400, case
+        values = metric_values(call(served, "GET", "/metrics")[2].decode())
+        # the oversized body is refused before it is read, by the transport: not an inference request
+        assert values[("fastnn_requests_total", (("model", "seed"), ("outcome", "client_error")))] == 3
+    finally:
+        server.should_exit = True
+        thread.join(30)

@@ -208,7 +208,7 @@ def parse_v2_infer(body, header_length, signature):
     if header_length is None:
         json_part, binary = body, _BinaryReader(b"")
     else:
-        if not header_length.isdigit() or not 0 < int(header_length) <= len(body):
+        if not (header_length.isascii() and header_length.isdigit()) or not 0 < int(header_length) <= len(body):
             raise BadRequest(f"Inference-Header-Content-Length must be an integer from 1 to the body's "
                              f"{len(body)} bytes, got {header_length!r}")
         json_part, binary = body[:int(header_length)], _BinaryReader(body[int(header_length):])

@@ -60,7 +60,7 @@ def _content_length(headers, limit):
     if "transfer-encoding" in headers:
         raise _Malformed("Transfer-Encoding is not supported; send a Content-Length")
     value = headers.get("content-length", "0")
-    if not value.isdigit() or len(value) > 18:
+    if not (value.isascii() and value.isdigit()) or len(value) > 18:
         raise _Malformed(f"invalid Content-Length {value[:40]!r}")
     if int(value) > limit:
         raise _TooLarge(f"the body of {int(value)} bytes is larger than the limit of {limit} bytes", int(value))
