@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 
 import fastnn
+from fastnn.layers import Dense
 from fastnn.serve import ModelServer
 from fastnn.serve.metrics import Metrics
 
@@ -218,7 +219,8 @@ def test_drift_gauges_move_with_shifted_inputs(tmp_path, caplog):
     save_seed_model(path)
     ratio = {m: ("fastnn_input_drifted_features_ratio", (("method", m), ("model", "seed"))) for m in ("ks", "psi")}
     batches = ("fastnn_batch_size_count", (("model", "seed"),))
-    with start_server(path, drift_window=1000) as server, caplog.at_level(logging.INFO, "fastnn.serve"):
+    with start_server(path, drift_window=1000, use_prometheus_client=False) as server, \
+            caplog.at_level(logging.INFO, "fastnn.serve"):
         def send(x, sent):
             assert call_json(server, "POST", "/v2/models/seed/infer", v2_json_request(x))[0] == 200
             deadline = time.monotonic() + 30  # the batch is monitored once its reply is on its way
@@ -429,3 +431,37 @@ def test_uvicorn_backend_serves_the_same_app(tmp_path):
     finally:
         server.should_exit = True
         thread.join(30)
+
+
+def test_two_input_model_over_both_protocols(tmp_path):
+    fastnn.set_seed(0)
+    a, b = fastnn.Input(shape=(3,), name="a"), fastnn.Input(shape=(2, 2), name="b")
+    joined = fastnn.layers.Concatenate()([a, fastnn.layers.Flatten()(b)])
+    model = fastnn.Model([a, b], [Dense(2, name="y")(joined), Dense(1, activation="sigmoid", name="p")(joined)])
+    rng = np.random.default_rng(0)
+    xa, xb = rng.random((300, 3), dtype=np.float32), rng.random((300, 2, 2), dtype=np.float32)
+    model.save(tmp_path / "two.fnn", reference_data=[xa, xb])
+    expected = model.predict([xa[:3], xb[:3]], verbose=0)
+    with start_server(tmp_path / "two.fnn", name="two", drift_window=100) as server:
+        request = {"inputs": [{"name": "b", "shape": [3, 2, 2], "datatype": "FP32", "data": xb[:3].tolist()},
+                              {"name": "a", "shape": [3, 3], "datatype": "FP32", "data": xa[:3].ravel().tolist()}],
+                   "outputs": [{"name": "p"}]}
+        status, response = call_json(server, "POST", "/v2/models/two/infer", request)
+        assert status == 200 and [o["name"] for o in response["outputs"]] == ["p"]
+        np.testing.assert_array_equal(np.array(response["outputs"][0]["data"], np.float32), expected[1].ravel())
+        instances = [{"a": ra, "b": rb} for ra, rb in zip(xa[:3].tolist(), xb[:3].tolist())]
+        status, response = call_json(server, "POST", "/v1/models/two:predict", {"instances": instances})
+        assert status == 200 and response["predictions"][0] == {"y": expected[0][0].tolist(),
+                                                                 "p": expected[1][0].tolist()}
+        status, response = call_json(server, "POST", "/v1/models/two:predict",
+                                     {"inputs": {"a": xa[:3].tolist(), "b": xb[:3].tolist()}})
+        assert status == 200 and response["outputs"]["p"] == expected[1].tolist()
+        assert call_json(server, "POST", "/v2/models/two/infer", {"inputs": request["inputs"][:1]})[0] == 400
+        call_json(server, "POST", "/v2/models/two/infer", {"inputs": [
+            {"name": "a", "shape": [200, 3], "datatype": "FP32", "data": xa[:200].tolist()},
+            {"name": "b", "shape": [200, 2, 2], "datatype": "FP32", "data": xb[:200].tolist()}]})
+        deadline = time.monotonic() + 30
+        while ("fastnn_input_drift_score", (("feature", "b/3"), ("method", "psi"), ("model", "two"))) not in \
+                metric_values(call(server, "GET", "/metrics")[2].decode()):
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
