@@ -21,9 +21,10 @@ import re
 import shutil
 import subprocess
 import sys
+import socket
 import tempfile
-import threading
 import time
+import urllib.request
 
 import numpy as np
 
@@ -50,16 +51,29 @@ def seed_model_file(folder):
     return path, model.input_names[0]
 
 
-def start_server(path, workers):
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_server(path, workers, backend, log):
+    """The server process and its URL, once it reports ready."""
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")])))
-    process = subprocess.Popen([sys.executable, "-m", "fastnn", "serve", path, "--port", "0", "--workers", str(workers),
-                                "--max-body-mb", str(MAX_BODY_MB)], stderr=subprocess.PIPE, text=True, env=env)
-    url = process.stderr.readline().split(" on ")[-1].strip()
-    while "loaded" not in process.stderr.readline():
-        if process.poll() is not None:
-            raise RuntimeError("the server exited while loading")
-    threading.Thread(target=process.stderr.read, daemon=True).start()  # a full pipe would block its logging
-    return process, url
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "fastnn", "serve", path, "--port", str(port), "--workers",
+                                str(workers), "--max-body-mb", str(MAX_BODY_MB), "--backend", backend],
+                               stderr=log, stdout=log, env=env)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with urllib.request.urlopen(url + "/v2/health/ready", timeout=5):
+                return process, url
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("the server did not start; see its log") from None
+            time.sleep(0.05)
 
 
 # ------------------------------------------------------------------------------------------ requests
@@ -213,13 +227,15 @@ def main():
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--mixed", type=int, default=10_000)
+    parser.add_argument("--backend", choices=["asyncio", "uvicorn"], default="asyncio")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="fastnn-serve-") as folder:
         path, name = seed_model_file(folder)
-        process, url = start_server(path, args.workers)
+        log = open(os.path.join(folder, "server.log"), "wb")
+        process, url = start_server(path, args.workers, args.backend, log)
         host, port = url[len("http://"):].rsplit(":", 1)
         tool = "wrk" if shutil.which("wrk") else "asyncio load generator"
-        print(f"server: python -m fastnn serve --workers {args.workers} at {url}; load by {tool}, "
+        print(f"server: python -m fastnn serve --workers {args.workers} --backend {args.backend} at {url}; load by {tool}, "
               f"{args.connections} connections, {args.seconds} s")
         try:
             rng = np.random.default_rng(0)
@@ -241,6 +257,7 @@ def main():
         finally:
             process.terminate()
             process.wait(timeout=30)
+            log.close()
     return 0
 
 

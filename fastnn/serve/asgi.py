@@ -62,5 +62,5 @@ def run_uvicorn(load, name, host, port, max_body_bytes, **app_options):
     import uvicorn
 
     application = create_app(load, name, max_body_bytes, **app_options)
-    uvicorn.run(application, host=host, port=port, log_level="info")
+    uvicorn.run(application, host=host, port=port, log_level="info", access_log=False)
     return 0 if application.state.model_app.ready else 1
