@@ -21,7 +21,9 @@ import pytest
 import fastnn
 from fastnn.layers import Dense
 from fastnn.serve import ModelServer
+from fastnn.drift import ReferenceStatistics
 from fastnn.serve.metrics import Metrics
+from fastnn.serve.monitor import DriftMonitor
 
 from serve_helpers import (INPUT, OUTPUT, call, call_json, decode_v2_binary, metric_values, save_seed_model,
                            start_server, v2_binary_request, v2_json_request, wait_ready)
@@ -240,6 +242,19 @@ def test_drift_gauges_move_with_shifted_inputs(tmp_path, caplog):
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert any("input drift (KS p < 0.05) on 8 of 8 features" in m for m in warnings)
     assert any("input drift (PSI > 0.1) on 8 of 8 features" in m for m in warnings)
+
+
+def test_drift_window_keeps_the_latest_rows():
+    reference = ReferenceStatistics.of([np.random.default_rng(0).random((50, 2), dtype=np.float32)])
+    metrics = Metrics("m", use_prometheus_client=False)
+    monitor = DriftMonitor(reference, "m", ["0", "1"], metrics, window=5, every=1, min_rows=1)
+    rows = np.arange(18, dtype=np.float32).reshape(9, 2)
+    for chunk in (rows[:3], rows[3:4], rows[4:8], rows[8:]):
+        monitor.add([chunk])
+    assert sorted(monitor._rows.tolist()) == rows[-5:].tolist()
+    monitor.add([np.arange(24, dtype=np.float32).reshape(12, 2)])
+    assert sorted(monitor._rows.tolist()) == np.arange(24).reshape(12, 2)[-5:].tolist()
+    assert metric_values(metrics.render().decode())[("fastnn_input_drift_window_rows", (("model", "m"),))] == 5
 
 
 def _v2(x):

@@ -36,13 +36,16 @@ class DriftMonitor:
         names: one label per feature (feature_names).
         metrics: the server's Metrics.
         window: rows kept.
-        every: new rows between two evaluations.
+        every: new rows between two evaluations; by default 200, or 25 a feature for wide inputs (an
+            evaluation costs about 0.2 ms a feature, so this keeps it near 5 % of a worker's time at
+            6,000 rows a second, whatever the width).
         min_rows: rows the window needs before the first evaluation.
     """
 
-    def __init__(self, reference, model_name, names, metrics, window=1000, every=200, min_rows=100):
+    def __init__(self, reference, model_name, names, metrics, window=1000, every=None, min_rows=100):
         self.reference, self.model_name, self.names, self.metrics = reference, model_name, names, metrics
-        self.every, self.min_rows = every, min(min_rows, window)
+        self.every = max(200, 25 * len(names)) if every is None else every
+        self.min_rows = min(min_rows, window)
         self._rows = np.empty((window, len(names)), np.float32)
         self._filled = self._at = self._new = 0
         self._drifted = {"ks": set(), "psi": set()}
