@@ -22,6 +22,9 @@ commands:
            (the bundled SMS Spam Collection, CC BY 4.0): TextVectorization, Embedding,
            Bidirectional(LSTM), saved, reloaded and asked about two typed messages (exit
            status 1 if a reloaded model predicts differently)
+  serve    serve a saved model over HTTP: Open Inference Protocol (KServe V2) REST,
+           TF Serving's :predict, Prometheus /metrics, input drift monitoring
+           (python -m fastnn serve MODEL.fnn --help for its options)
 """
 
 
@@ -39,6 +42,74 @@ def _parse_args(argv):
     parser.add_argument("--plots", metavar="DIR", help="demo: write the digits MLP's history and confusion-matrix "
                                                        "PNGs into DIR (needs matplotlib: pip install fastnn[plot])")
     return parser.parse_args(argv)
+
+
+def _positive(kind):
+    def parse(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            value = None
+        if value is None or not value > 0:
+            raise argparse.ArgumentTypeError(f"expected a positive {kind.__name__}, got {text!r}")
+        return value
+    return parse
+
+
+def _parse_serve_args(argv):
+    parser = argparse.ArgumentParser(prog="python -m fastnn serve",
+                                     description="Serve a saved .fnn model over HTTP (Open Inference Protocol).")
+    parser.add_argument("model", help="the .fnn model file")
+    parser.add_argument("--name", help="the model's name in URLs and metrics (default: the file name without "
+                                       "its extension)")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8000, help="port to listen on, 0 for any free one "
+                                                               "(default 8000)")
+    parser.add_argument("--workers", type=_positive(int), default=2, help="predict threads (default 2)")
+    parser.add_argument("--max-batch-rows", type=_positive(int), default=64,
+                        help="rows of one batched predict call at most (default 64)")
+    parser.add_argument("--max-batch-delay-ms", type=float, default=0.5,
+                        help="how long a free worker waits to gather requests into a batch (default 0.5)")
+    parser.add_argument("--max-body-mb", type=_positive(float), default=64.0,
+                        help="larger request bodies are refused with 400 (default 64)")
+    parser.add_argument("--drift-window", type=_positive(int), default=1000,
+                        help="recent input rows compared with the model's reference statistics (default 1000)")
+    parser.add_argument("--backend", choices=["asyncio", "uvicorn"], default="asyncio",
+                        help="asyncio: the standard library server (default); uvicorn: the same app on starlette "
+                             "and uvicorn (pip install fastnn[serve])")
+    return parser.parse_args(argv)
+
+
+def serve(argv):
+    """`python -m fastnn serve MODEL.fnn ...`: serve until interrupted; the exit status."""
+    import logging
+
+    from .serve import ModelServer
+
+    args = _parse_serve_args(argv)
+    if args.max_batch_delay_ms < 0:
+        print("serve: --max-batch-delay-ms must not be negative", file=sys.stderr)
+        return 2
+    name = args.name or os.path.splitext(os.path.basename(args.model))[0]
+    if args.backend == "uvicorn" and not all(importlib.util.find_spec(m) for m in ("starlette", "uvicorn")):
+        print("serve --backend uvicorn needs starlette and uvicorn: pip install fastnn[serve]", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    path = args.model
+    options = dict(workers=args.workers, max_batch_rows=args.max_batch_rows,
+                   max_batch_delay=args.max_batch_delay_ms / 1000, drift_window=args.drift_window)
+    max_body_bytes = int(args.max_body_mb * (1 << 20))
+    try:
+        if args.backend == "uvicorn":
+            from .serve.asgi import run_uvicorn
+
+            return run_uvicorn(lambda: fastnn.load_model(path), name, args.host, args.port, max_body_bytes, **options)
+        server = ModelServer(lambda: fastnn.load_model(path), name, args.host, args.port,
+                             max_body_bytes=max_body_bytes, **options)
+    except ValueError as e:
+        print(e, file=sys.stderr)
+        return 2
+    return server.serve_forever()
 
 
 def show_config_and_benchmark():
@@ -230,6 +301,9 @@ def demo(seed=0, plots=None):
 
 def main(argv=None):
     """Entry point of `python -m fastnn`; returns the exit status."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["serve"]:
+        return serve(argv[1:])
     args = _parse_args(argv)
     if args.command == "demo":
         return demo(args.seed, args.plots)

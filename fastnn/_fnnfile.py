@@ -6,7 +6,8 @@ written here and back. A model file is one zip archive holding exactly two membe
 - ``model.json``: ``{"format": "fastnn.model", "format_version": 1, "fastnn_version": str,
   "model": {"class_name": "Sequential", "config": model.get_config()},
   "compile_config": model.compile_config() or null, "optimizer_iterations": int or null,
-  "tensors": [{"name": str, "dtype": "float32", "shape": [int, ...]}, ...]}``
+  "tensors": [{"name": str, "dtype": "float32", "shape": [int, ...]}, ...]}``, and optionally
+  ``"reference_statistics"``: summaries of the training inputs for drift monitoring (fastnn.drift)
 - ``weights.safetensors`` (stored uncompressed): the model weights as ``weights/0``, ``weights/1``, ... in
   ``model.get_weights()`` order, then the optimizer state as ``optimizer/<name>`` (``opt.state_arrays()``).
 
@@ -50,6 +51,7 @@ _KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
 _TENSOR_NAME = re.compile(r"weights/(0|[1-9][0-9]{0,5})|optimizer/[A-Za-z_][A-Za-z0-9_]{0,63}")
 _META_KEYS = {"format", "format_version", "fastnn_version", "model", "compile_config", "optimizer_iterations",
               "tensors"}
+_OPTIONAL_META_KEYS = {"reference_statistics"}
 
 
 # ---------------------------------------------------------------------------------------------- writing
@@ -77,7 +79,8 @@ def _named_tensors(weights, optimizer_state):
     return tensors
 
 
-def write_model_file(path, model, compile_config, optimizer_iterations, weights, optimizer_state):
+def write_model_file(path, model, compile_config, optimizer_iterations, weights, optimizer_state,
+                     reference_statistics=None):
     """Write a .fnn file atomically.
 
     Args:
@@ -87,6 +90,7 @@ def write_model_file(path, model, compile_config, optimizer_iterations, weights,
         optimizer_iterations: the optimizer's step count, or None if not compiled.
         weights: the model's weights in get_weights() order.
         optimizer_state: {name: array}, the optimizer's state_arrays() (empty if not compiled).
+        reference_statistics: ReferenceStatistics.to_dict() of the training inputs, or None.
     """
     from . import __version__
 
@@ -101,6 +105,8 @@ def write_model_file(path, model, compile_config, optimizer_iterations, weights,
         "optimizer_iterations": optimizer_iterations,
         "tensors": [{"name": name, "dtype": "float32", "shape": list(np.shape(a))} for name, a in tensors.items()],
     }
+    if reference_statistics is not None:
+        meta["reference_statistics"] = reference_statistics
     json_bytes = json.dumps(meta, indent=1, allow_nan=False).encode("utf-8")
     tensor_bytes = _encode_tensors(tensors, FORMAT_NAME)
 
@@ -160,8 +166,9 @@ def _check_meta(meta):
     if version > FORMAT_VERSION:
         raise ModelFileError(f"model.json: format_version {version} is newer than this fastnn reads "
                              f"({FORMAT_VERSION}); upgrade fastnn")
-    if set(meta) != _META_KEYS:
-        raise ModelFileError(f"model.json: expected the keys {sorted(_META_KEYS)}, got {sorted(meta)}")
+    if not _META_KEYS <= set(meta) <= _META_KEYS | _OPTIONAL_META_KEYS:
+        raise ModelFileError(f"model.json: expected the keys {sorted(_META_KEYS)} (and optionally "
+                             f"{sorted(_OPTIONAL_META_KEYS)}), got {sorted(meta)}")
     if not isinstance(meta["fastnn_version"], str):
         raise ModelFileError("model.json: fastnn_version must be a string")
     model = meta["model"]

@@ -11,6 +11,7 @@ config declares are worked out without allocating anything and checked against t
 file cannot make loading allocate more than the tensors it actually holds. Anything that does not fit
 raises :class:`ModelFileError`.
 """
+import math
 import os
 import tempfile
 
@@ -32,20 +33,38 @@ def _weights_to_save(model):
     return model.get_weights()
 
 
-def save_model(model, path):
+def _reference_statistics(model, reference_data):
+    """ReferenceStatistics of reference_data (checked against the model's inputs), else the model's own."""
+    from .drift import ReferenceStatistics
+    from .engine import data
+
+    if reference_data is None:
+        return model.reference_statistics
+    if any(None in tuple(t.shape[1:]) or t.dtype == "string" for t in model.inputs):
+        raise ValueError(f"save: reference_data needs numeric inputs of fixed shapes; model {model.name!r} has "
+                         f"inputs {[(t.shape, t.dtype) for t in model.inputs]}")
+    return ReferenceStatistics.of(data.as_inputs(model, reference_data, "save(reference_data=...)"))
+
+
+def save_model(model, path, reference_data=None):
     """Save a model's architecture, weights, compile settings and optimizer state to one .fnn file.
 
     Args:
         model: A built model (Sequential or functional).
         path: Destination file (conventionally ``*.fnn``); replaced atomically if it exists.
+        reference_data: Training inputs (as for predict) whose per-feature statistics are stored for drift
+            monitoring by ``python -m fastnn serve`` (see fastnn.drift); they become
+            ``model.reference_statistics``. Without it, the model's current reference statistics (from an
+            earlier save or load) are stored, if it has any.
 
     Example:
-        >>> fastnn.saving.save_model(model, "digits.fnn")
+        >>> fastnn.saving.save_model(model, "digits.fnn", reference_data=x_train)
         >>> restored = fastnn.load_model("digits.fnn")
     """
     from .engine.serialization import layer_entry
 
     weights = _weights_to_save(model)
+    reference = _reference_statistics(model, reference_data)
     compiled = model.compiled
     if compiled:
         model._ensure_packed()
@@ -56,7 +75,9 @@ def save_model(model, path):
         optimizer_iterations=int(model.optimizer.iterations) if compiled else None,
         weights=weights,
         optimizer_state=model.optimizer.state_arrays() if compiled else {},
+        reference_statistics=None if reference is None else reference.to_dict(),
     )
+    model.reference_statistics = reference
 
 
 def save_weights(model, path):
@@ -153,6 +174,20 @@ def _set_checked_weights(model, weights, where):
     model.set_weights(weights)
 
 
+def _checked_reference(meta, model, where):
+    """The file's ReferenceStatistics (None without), with one summary per flattened input feature."""
+    from .drift import ReferenceStatistics
+
+    if "reference_statistics" not in meta:
+        return None
+    reference = ReferenceStatistics.from_dict(meta["reference_statistics"], where)
+    shapes = [tuple(t.shape[1:]) for t in model.inputs]
+    if any(None in shape for shape in shapes) or sum(math.prod(s) for s in shapes) != len(reference.features):
+        raise ModelFileError(f"{where}: reference_statistics summarise {len(reference.features)} features, but "
+                             f"the model's inputs have shapes {shapes}")
+    return reference
+
+
 def load_model(path):
     """Load a model saved by :func:`save_model`, ready to predict or to resume training exactly.
 
@@ -160,7 +195,8 @@ def load_model(path):
         path: A .fnn file.
 
     Returns:
-        The model, built, with its weights, compiled (if it was) and with its optimizer state restored.
+        The model, built, with its weights, compiled (if it was) and with its optimizer state restored;
+        ``model.reference_statistics`` holds the file's reference statistics (None if it has none).
 
     Raises:
         ModelFileError: If the file is not a valid fastnn model file or its contents do not fit together.
@@ -175,6 +211,7 @@ def load_model(path):
     if not model.built:
         raise ModelFileError(f"{where}: the model config does not define its input shape")
     _set_checked_weights(model, weights, where)
+    model.reference_statistics = _checked_reference(meta, model, where)
     if model.compiled:
         model._ensure_packed()
     if meta["compile_config"] is None:

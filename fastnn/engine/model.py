@@ -85,6 +85,7 @@ class Model(Layer):
         self._cache_lock = threading.Lock()
         self.stop_training = False
         self.history = None
+        self.reference_statistics = None
 
     def _set_graph(self, inputs, outputs):
         self._input_structure, self._input_tensors, self._input_keys = _flatten_structure(inputs, "inputs")
@@ -461,11 +462,12 @@ class Model(Layer):
         return json.dumps({"class_name": type(self).__name__, "config": self.get_config(),
                            "fastnn_version": __version__}, **kwargs)
 
-    def save(self, filepath):
-        """Save architecture, weights, compile settings and optimizer state (fastnn.saving.save_model)."""
+    def save(self, filepath, reference_data=None):
+        """Save architecture, weights, compile settings and optimizer state (fastnn.saving.save_model);
+        with reference_data, also the statistics of those inputs that a server monitors drift against."""
         from .. import saving
 
-        saving.save_model(self, filepath)
+        saving.save_model(self, filepath, reference_data)
 
     def save_weights(self, filepath):
         """Save the weights only (fastnn.saving.save_weights)."""

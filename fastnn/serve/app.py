@@ -1,0 +1,185 @@
+"""The served model and its routes, independent of the HTTP transport.
+
+:class:`ModelApp` answers ``handle(method, path, headers, body)`` with a :class:`Response`; the transport
+(fastnn.serve.transport) only turns bytes into those calls and responses back into bytes. The model is loaded in
+a thread once the server listens, so ``/v2/health/live`` answers at once and ``/v2/health/ready`` says 503
+until the model is ready. The loader is the function the server was given (the model path comes from the
+command line): nothing of a request ever reaches it.
+"""
+import asyncio
+import json
+import logging
+import re
+import time
+
+import numpy as np
+
+from .. import __version__
+from .batching import Batcher
+from .metrics import Metrics
+from .monitor import DriftMonitor, feature_names
+from .protocol import (BadRequest, Signature, encode_tf_response, encode_v2_response, error_body, parse_tf_predict,
+                       parse_v2_infer)
+
+__all__ = ["ModelApp", "Response", "error_response", "MODEL_NAME"]
+
+logger = logging.getLogger("fastnn.serve")
+
+MODEL_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+JSON_TYPE = "application/json"
+_V2_MODEL = re.compile(r"/v2/models/([^/]+)(?:/versions/([^/]+))?(|/ready|/infer)")
+_V1_MODEL = re.compile(r"/v1/models/([^/:]+)(?:/versions/([^/:]+))?(|:predict)")
+
+
+class Response:
+    __slots__ = ("status", "body", "content_type", "headers")
+
+    def __init__(self, status, body, content_type=JSON_TYPE, headers=()):
+        self.status, self.body, self.content_type, self.headers = status, body, content_type, headers
+
+
+def _json(status, value):
+    return Response(status, json.dumps(value, separators=(",", ":")).encode("utf-8"))
+
+
+def error_response(status, message):
+    return Response(status, error_body(message))
+
+
+def _outputs_as_list(model, outputs):
+    if isinstance(outputs, dict):
+        return [np.asarray(outputs[name]) for name in model.output_names]
+    return [np.asarray(o) for o in outputs] if isinstance(outputs, (list, tuple)) else [np.asarray(outputs)]
+
+
+class ModelApp:
+    """One model served over the Open Inference Protocol and TF Serving's predict.
+
+    Args:
+        load: a function of no arguments returning the built model (``lambda: fastnn.load_model(path)``).
+        name: the model's name in URLs and metrics.
+        workers: predict threads.
+        max_batch_rows: rows of one batched predict call at most.
+        max_batch_delay: seconds a free worker waits to gather requests into a batch.
+        drift_window: recent input rows kept for drift monitoring (when the model has reference statistics).
+        use_prometheus_client: see fastnn.serve.metrics.Metrics.
+    """
+
+    def __init__(self, load, name, workers=2, max_batch_rows=64, max_batch_delay=0.0005, drift_window=1000,
+                 use_prometheus_client=None):
+        if not isinstance(name, str) or not MODEL_NAME.fullmatch(name):
+            raise ValueError(f"serve: model name must match {MODEL_NAME.pattern}, got {name!r}")
+        self.name, self._load, self.workers = name, load, workers
+        self.max_batch_rows, self.max_batch_delay, self.drift_window = max_batch_rows, max_batch_delay, drift_window
+        self.metrics = Metrics(name, use_prometheus_client)
+        self.model = self.signature = self.batcher = self.monitor = None
+        self.load_error = None
+        self.ready = False
+
+    # ----- lifecycle -------------------------------------------------------------------------------
+    async def load(self):
+        """Load the model in a thread; returns True when it is ready to serve (else see load_error)."""
+        start = time.perf_counter()
+        try:
+            model = await asyncio.get_running_loop().run_in_executor(None, self._load)
+            self.signature = Signature(model)
+        except Exception as e:  # any failure to load is reported, and the server says it is not ready
+            self.load_error = e
+            logger.error("model %s failed to load: %s", self.name, e)
+            return False
+        seconds = time.perf_counter() - start
+        self.metrics.loaded(seconds)
+        self.model = model
+        reference = getattr(model, "reference_statistics", None)
+        if reference is not None:
+            self.monitor = DriftMonitor(reference, self.name, feature_names(self.signature), self.metrics,
+                                        window=self.drift_window)
+        self.batcher = Batcher(self._predict, self.workers, self.max_batch_rows, self.max_batch_delay,
+                               self._after_batch)
+        self.ready = True
+        logger.info("model %s loaded in %.3f s (inputs %s, drift monitoring %s)", self.name, seconds,
+                    [t.metadata() for t in self.signature.inputs], "on" if self.monitor else "off")
+        return True
+
+    def close(self):
+        if self.batcher is not None:
+            self.batcher.shutdown()
+
+    def _predict(self, inputs):
+        outputs = self.model.predict(inputs[0] if len(inputs) == 1 else inputs, verbose=0)
+        return _outputs_as_list(self.model, outputs)
+
+    def _after_batch(self, inputs):
+        if self.monitor is not None:
+            self.monitor.add(inputs)
+        self.metrics.batch(len(inputs[0]))
+
+    # ----- routes ----------------------------------------------------------------------------------
+    async def handle(self, method, path, headers, body):
+        """The Response to one request; headers is a dict of lower-case names."""
+        if path == "/v2/health/live":
+            return _json(200, {"live": True})
+        if path == "/v2/health/ready":
+            return _json(200 if self.ready else 503, {"ready": self.ready})
+        if path == "/metrics":
+            return Response(200, self.metrics.render(), self.metrics.content_type)
+        if path == "/v2":
+            return _json(200, {"name": "fastnn", "version": __version__, "extensions": ["binary_tensor_data"]})
+        match = _V2_MODEL.fullmatch(path) or _V1_MODEL.fullmatch(path)
+        if match is None:
+            return error_response(404, f"no such endpoint: {path[:200]}")
+        name, version, action = match.groups()
+        if name != self.name or version not in (None, "1"):
+            return error_response(404, f"unknown model {name[:200]!r}" + (f" version {version[:40]!r}" if version else "")
+                          + f"; this server serves {self.name!r} version 1")
+        if action in ("/infer", ":predict"):
+            return await self._inference(method, path.startswith("/v2"), headers, body)
+        if method != "GET":
+            return error_response(405, f"{path[:200]} takes GET, not {method[:20]}")
+        return self._model_status(path.startswith("/v2"), action)
+
+    def _model_status(self, v2, action):
+        if not v2:
+            state = "AVAILABLE" if self.ready else "LOADING"
+            return _json(200, {"model_version_status": [{"version": "1", "state": state,
+                                                        "status": {"error_code": "OK", "error_message": ""}}]})
+        if action == "/ready":
+            return _json(200 if self.ready else 503, {"name": self.name, "ready": self.ready})
+        if not self.ready:
+            return error_response(503, f"model {self.name!r} is not loaded yet")
+        return _json(200, {"name": self.name, "versions": ["1"], "platform": "fastnn",
+                           "inputs": [t.metadata() for t in self.signature.inputs],
+                           "outputs": [t.metadata() for t in self.signature.outputs]})
+
+    async def _inference(self, method, v2, headers, body):
+        start = time.perf_counter()
+        try:
+            response = await self._infer(method, v2, headers, body)
+        except BadRequest as e:
+            response = error_response(e.status, e)
+        except Exception as e:  # a fault of ours (the request was checked): 500, logged, and serving goes on
+            logger.exception("inference failed")
+            response = error_response(500, f"internal error: {type(e).__name__}")
+        self.metrics.request(response.status, time.perf_counter() - start)
+        return response
+
+    async def _infer(self, method, v2, headers, body):
+        if method != "POST":
+            raise BadRequest(f"inference takes POST, not {method}", 405)
+        if not self.ready:
+            raise BadRequest(f"model {self.name!r} is not loaded yet", 503)
+        if headers.get("content-encoding", "identity") != "identity":
+            raise BadRequest(f"Content-Encoding {headers['content-encoding']!r} is not supported; send the body "
+                             f"uncompressed")
+        if v2:
+            inputs, requested, request_id = parse_v2_infer(body, headers.get("inference-header-content-length"),
+                                                           self.signature)
+            outputs = await self.batcher.predict(inputs)
+            payload, header_length = encode_v2_response(self.name, self.signature, outputs, requested, request_id)
+            if header_length is None:
+                return Response(200, payload)
+            return Response(200, payload, "application/octet-stream",
+                            (("Inference-Header-Content-Length", str(header_length)),))
+        inputs, row_format = parse_tf_predict(body, self.signature)
+        outputs = await self.batcher.predict(inputs)
+        return Response(200, encode_tf_response(self.signature, outputs, row_format))
