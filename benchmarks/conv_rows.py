@@ -133,15 +133,15 @@ def _digits_cnn_row(threads, torch):
 
     (x, y), _ = fastnn.datasets.load_digits(test_fraction=0.2, seed=0)
     x = x.reshape(-1, 8, 8, 1)
-    model = fastnn.Sequential([Conv2D(32, 3, padding="same", activation="relu", input_shape=(8, 8, 1)),
+    model = fastnn.Sequential([Conv2D(64, 3, padding="same", activation="relu", input_shape=(8, 8, 1)),
                                BatchNormalization(), MaxPooling2D(), Conv2D(64, 3, padding="same", activation="relu"),
                                GlobalAveragePooling2D(), Dense(10, activation="softmax")])
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
     impls = {"fastnn": lambda: model.fit(x, y, epochs=1, batch_size=32, verbose=0)}
     if torch is not None:
         nn = torch.nn
-        net = nn.Sequential(nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.BatchNorm2d(32, eps=1e-3, momentum=0.01),
-                            nn.MaxPool2d(2), nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1),
+        net = nn.Sequential(nn.Conv2d(1, 64, 3, padding=1), nn.ReLU(), nn.BatchNorm2d(64, eps=1e-3, momentum=0.01),
+                            nn.MaxPool2d(2), nn.Conv2d(64, 64, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1),
                             nn.Flatten(), nn.Linear(64, 10))
         impls["torch"] = _torch_loop(torch, net, nn.CrossEntropyLoss(), torch.from_numpy(x.transpose(0, 3, 1, 2).copy()),
                                      torch.from_numpy(y.astype(np.int64)), 1, 32)

@@ -181,7 +181,7 @@ def demo_digits_cnn(seed):
     (x_train, y_train), (x_test, y_test) = fastnn.datasets.load_digits(test_fraction=0.2, seed=seed)
     x_train, x_test = x_train.reshape(-1, 8, 8, 1), x_test.reshape(-1, 8, 8, 1)
     model = fastnn.Sequential([
-        Conv2D(32, 3, padding="same", activation="relu", input_shape=(8, 8, 1)),
+        Conv2D(64, 3, padding="same", activation="relu", input_shape=(8, 8, 1)),
         BatchNormalization(),
         MaxPooling2D(),
         Conv2D(64, 3, padding="same", activation="relu"),

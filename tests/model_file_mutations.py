@@ -22,7 +22,8 @@ import zlib
 import numpy as np
 
 import fastnn
-from fastnn.layers import Dense, Dropout, Flatten, Input, Reshape
+from fastnn.layers import (BatchNormalization, Conv2D, Dense, Dropout, Flatten, GlobalAveragePooling2D, Input,
+                           MaxPooling2D, Reshape)
 from fastnn.saving import ModelFileError
 
 # A loaded model may allocate its weights (bounded by the ~10 KB seeds times the compression limit) and
@@ -52,12 +53,14 @@ def _model_seeds():
     momentum = fastnn.Sequential([Dense(2, input_dim=3)])
     momentum.compile(optimizer=fastnn.optimizers.SGD(schedule, momentum=0.9), loss="mse", metrics=["mae"])
     plain = fastnn.Sequential([Input((2,)), Dense(1, use_bias=False)])
-    return full, momentum, plain
+    cnn = fastnn.Sequential([Input((5, 5, 1)), Conv2D(2, 3, padding="same", activation="relu"), BatchNormalization(),
+                             MaxPooling2D(), GlobalAveragePooling2D(), Dense(2)])
+    return full, momentum, plain, cnn
 
 
 @functools.lru_cache(maxsize=None)
 def seeds():
-    """[(kind, bytes)]: .fnn files ('model') of three models and a weights file ('weights') of the first."""
+    """[(kind, bytes)]: .fnn files ('model') of four models and a weights file ('weights') of the first."""
     models = _model_seeds()
     result = []
     with tempfile.TemporaryDirectory() as directory:

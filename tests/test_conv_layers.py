@@ -233,3 +233,17 @@ def test_save_load_and_pickle_round_trip(tmp_path):
         np.testing.assert_array_equal(restored.predict(x, verbose=0), model.predict(x, verbose=0))
         for a, b in zip(restored.get_weights(), model.get_weights()):
             np.testing.assert_array_equal(a, b)
+
+
+def test_training_gives_the_same_bits_on_one_and_two_threads():
+    x = np.random.default_rng(9).standard_normal((24, 6, 6, 2)).astype(np.float32)
+    y = np.random.default_rng(10).standard_normal((24, 3)).astype(np.float32)
+    weights = []
+    for threads in (1, 2):
+        with fastnn.threads(threads):
+            model = cnn(2)
+            model.compile("adam", "mse")
+            model.fit(x, y, epochs=2, batch_size=8, verbose=0)
+            weights.append(model.get_weights())
+    for a, b in zip(*weights):
+        np.testing.assert_array_equal(a, b)

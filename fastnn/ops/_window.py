@@ -8,6 +8,11 @@ from .._C import is_f32
 from ._convert import as_float32_operand, check_out
 
 
+# Sizes, strides and paddings past what any dimension can be (as layers' shapes) are refused, so that the
+# kernels' 64-bit window arithmetic never overflows whatever a config says.
+MAX_WINDOW = 2 ** 31 - 1
+
+
 def int_tuple(value, rank, name, what, minimum=1):
     """An int or a sequence of `rank` ints, each >= minimum, as a tuple (Keras's kernel_size, strides...)."""
     items = (value,) * rank if isinstance(value, (int, np.integer)) else value
@@ -17,8 +22,8 @@ def int_tuple(value, rank, name, what, minimum=1):
         raise TypeError(f"{what}: {name} must be an int or a tuple of {rank} ints, got {value!r}") from None
     if len(items) != rank:
         raise ValueError(f"{what}: {name} must be an int or a tuple of {rank} ints, got {value!r}")
-    if min(items) < minimum:
-        raise ValueError(f"{what}: {name} must be >= {minimum}, got {value!r}")
+    if min(items) < minimum or max(items) > MAX_WINDOW:
+        raise ValueError(f"{what}: {name} must be >= {minimum} and <= {MAX_WINDOW}, got {value!r}")
     return items
 
 
