@@ -194,6 +194,23 @@ def test_inference_is_batch_invariant(cell, steps, rows, simd, nthreads):
     np.testing.assert_array_equal(h_part, h[part])
 
 
+@pytest.mark.parametrize("cell", CELLS)
+def test_one_sequence_over_packed_panels_keeps_the_batch_bits(cell, simd):
+    """A batch of one runs the one-row kernel over the packed recurrent kernel (200 units: seven panels,
+    the last partial); each row alone, on 1 or 2 threads, gives its bits in a batch."""
+    rng = np.random.default_rng(5)
+    kernel, recurrent, bias = make_weights(rng, cell, 12, 200, scale=0.1)
+    x = rng.normal(size=(3, 4, 12)).astype(np.float32)
+    y, h, _, _ = run_forward(cell, x, kernel, recurrent, bias, return_sequences=True)
+    for threads in (1, 2):
+        with fastnn.threads(threads):
+            for row in range(3):
+                y_row, h_row, _, _ = run_forward(cell, x[row:row + 1].copy(), kernel, recurrent, bias,
+                                                 return_sequences=True)
+                np.testing.assert_array_equal(y_row, y[row:row + 1])
+                np.testing.assert_array_equal(h_row, h[row:row + 1])
+
+
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
 def test_output_into_a_reversed_strided_view(cell, rng):
     """Bidirectional's layout without copies: a backward run writes into y2[:, ::-1, units:]."""
