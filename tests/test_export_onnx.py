@@ -239,6 +239,11 @@ def test_cnn(tmp_path):
     model.fit(x, y, epochs=2, verbose=0)
     report = exported(model, tmp_path)
     print("CNN max difference", report)
+    # the first BN folded into its convolution before export (the second follows a relu and stays)
+    exported(fastnn.optimize.fold_batchnorm(model), tmp_path)
+    proto = onnx.load(tmp_path / "model.onnx")
+    assert [node.op_type for node in proto.graph.node].count("BatchNormalization") == 1
+    print("folded CNN against the original model", verify_onnx(model, proto))
 
 
 def randomized(model, seed=7):
