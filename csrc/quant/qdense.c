@@ -1,0 +1,115 @@
+/* Dynamic quantization of activations and the int8 dense layer's forward.
+
+   Compiled with the portable flags only: the float steps (row ranges and scales, rounding,
+   dequantization, bias, activation) are the same instructions whichever SIMD path computed the int32
+   products, so a quantized layer's output is bitwise identical across paths and thread counts, and a
+   row's output depends on that row alone (batch invariance). */
+#include <math.h>
+
+#include "qgemm_internal.h"
+
+/* 1.5 * 2^23: adding then subtracting it rounds any |v| < 2^22 to the nearest integer, ties to even
+   (as NumPy's rint), with two additions that vectorise on every instruction set. */
+#define ROUND_MAGIC 12582912.0f
+
+static inline float round_half_even(float v) { return (v + ROUND_MAGIC) - ROUND_MAGIC; }
+
+/* x is (k,), q is (k_padded,): one row's affine u8 quantization over [min(x, 0), max(x, 0)], so that 0
+   is exact. A row holding NaN or infinity gets a NaN scale, which makes its outputs NaN. */
+static void quantize_row(idx_t k, idx_t k_padded, const float *x, int levels, uint8_t *q, float *scale,
+                         int32_t *zero_point) {
+    float lo = 0.0f, hi = 0.0f;
+    uint32_t nonfinite = 0;
+    for (idx_t i = 0; i < k; i++) {
+        float v = x[i];
+        uint32_t bits;
+        memcpy(&bits, &v, sizeof bits);
+        lo = v < lo ? v : lo;
+        hi = v > hi ? v : hi;
+        nonfinite |= (bits & 0x7f800000u) == 0x7f800000u;
+    }
+    float s = (hi - lo) / (float)levels;
+    memset(q, 0, (size_t)k_padded);
+    if (nonfinite || !(s < INFINITY)) {
+        *scale = NAN;
+        *zero_point = 0;
+        return;
+    }
+    if (s == 0.0f) { /* an all-zero row: every q is the zero point 0 */
+        *scale = 1.0f;
+        *zero_point = 0;
+        return;
+    }
+    int32_t zp = (int32_t)round_half_even(-lo / s);
+    zp = FNN_MAX(0, FNN_MIN(levels, zp));
+    for (idx_t i = 0; i < k; i++) {
+        int32_t v = (int32_t)round_half_even(x[i] / s) + zp;
+        q[i] = (uint8_t)FNN_MAX(0, FNN_MIN(levels, v));
+    }
+    *scale = s;
+    *zero_point = zp;
+}
+
+typedef struct {
+    idx_t k, k_padded;
+    const float *x;
+    int levels;
+    uint8_t *q;
+    float *scale;
+    int32_t *zero_point;
+} quantize_args;
+
+static void quantize_rows(void *ctx, idx_t lo, idx_t hi) {
+    const quantize_args *p = ctx;
+    for (idx_t r = lo; r < hi; r++)
+        quantize_row(p->k, p->k_padded, p->x + r * p->k, p->levels, p->q + r * p->k_padded, p->scale + r,
+                     p->zero_point + r);
+}
+
+// x is (m, k), q is (m, round_up(k, 4)) u8, scale and zero_point are (m,)
+void fnn_quantize_rows_u8(idx_t m, idx_t k, const float *x, int levels, uint8_t *q, float *scale,
+                          int32_t *zero_point) {
+    quantize_args args = {k, (k + 3) / 4 * 4, x, levels, q, scale, zero_point};
+    fnn_parallel_for(m, FNN_ELEMENTWISE_GRAIN / FNN_MAX(k, 1) + 1, quantize_rows, &args);
+}
+
+typedef struct {
+    const float *row_scale;
+    const int32_t *row_zero, *col_sums;
+    const float *w_scale, *bias;
+    int act;
+    float alpha;
+    float *y;
+    idx_t ldy;
+} dequantize_args;
+
+/* y = act(row_scale * w_scale * (acc - row_zero * col_sums) + bias) over one finished tile. The
+   difference is sum_p (q_p - zero) * w_p, which fits int32 whenever acc does (|q_p - zero| <= 255), so
+   it is computed modulo 2^32 (unsigned: no overflow in the intermediate product). */
+static void dequantize_tile(void *ctx, idx_t row0, idx_t col0, idx_t mr, idx_t nc, const int32_t *tile) {
+    const dequantize_args *p = ctx;
+    const int32_t *col_sums = p->col_sums + col0;
+    const float *w_scale = p->w_scale + col0;
+    for (idx_t r = 0; r < mr; r++) {
+        const int32_t *acc = tile + r * FNN_QGEMM_GROUP_COLS;
+        float row_scale = p->row_scale[row0 + r], *y = p->y + (row0 + r) * p->ldy + col0;
+        uint32_t zero = (uint32_t)p->row_zero[row0 + r];
+        for (idx_t j = 0; j < nc; j++) {
+            int32_t centred = (int32_t)((uint32_t)acc[j] - zero * (uint32_t)col_sums[j]);
+            y[j] = (float)centred * (row_scale * w_scale[j]);
+        }
+        if (p->bias)
+            for (idx_t j = 0; j < nc; j++) y[j] = y[j] + p->bias[col0 + j];
+        fnn_activate_span(p->act, p->alpha, nc, y, y);
+    }
+}
+
+// x is (m, k), packed is W (k, n) int8 packed, col_sums and w_scale are (n,), bias is (n,) or NULL, y is
+// (m, n); q (m, round_up(k, 4)) u8, row_scale (m,) and row_zero (m,) are scratch
+void fnn_qdense_forward(idx_t m, idx_t n, idx_t k, const float *x, const int8_t *packed, const int32_t *col_sums,
+                        const float *w_scale, const float *bias, int act, float alpha, int reduce_range, float *y,
+                        uint8_t *q, float *row_scale, int32_t *row_zero) {
+    fnn_quantize_rows_u8(m, k, x, reduce_range ? 127 : 255, q, row_scale, row_zero);
+    dequantize_args args = {row_scale, row_zero, col_sums, w_scale, bias, act, alpha, y, n};
+    fnn_qgemm_drive(m, n, k, q, (k + 3) / 4 * 4, packed, reduce_range, dequantize_tile, &args);
+}
