@@ -7,24 +7,26 @@
 #include "qgemm_internal.h"
 
 #define MR 6
+/* gcc's own unrolling gives up on the 6 x 4 nest and keeps the accumulators in memory. */
+#define FULLY_UNROLLED _Pragma("GCC unroll 8")
 
 /* ROWS and PANELS are constants at every call, so the accumulators stay in registers. */
 static inline __attribute__((always_inline)) void tile_vnni(idx_t steps, const uint8_t *a, idx_t lda,
                                                             const int8_t *b, idx_t panel_stride, int32_t *tile,
                                                             const int ROWS, const int PANELS) {
     __m512i acc[MR][FNN_QGEMM_GROUP_PANELS];
-    for (int r = 0; r < ROWS; r++)
-        for (int p = 0; p < PANELS; p++) acc[r][p] = _mm512_setzero_si512();
+    FULLY_UNROLLED for (int r = 0; r < ROWS; r++)
+        FULLY_UNROLLED for (int p = 0; p < PANELS; p++) acc[r][p] = _mm512_setzero_si512();
     for (idx_t s = 0; s < steps; s++) {
         __m512i b_s[FNN_QGEMM_GROUP_PANELS];
-        for (int p = 0; p < PANELS; p++) b_s[p] = _mm512_loadu_si512(b + p * panel_stride + s * 64);
-        for (int r = 0; r < ROWS; r++) {
+        FULLY_UNROLLED for (int p = 0; p < PANELS; p++) b_s[p] = _mm512_loadu_si512(b + p * panel_stride + s * 64);
+        FULLY_UNROLLED for (int r = 0; r < ROWS; r++) {
             __m512i a_rs = _mm512_set1_epi32(fnn_qgemm_step_bytes(a + r * lda + 4 * s));
-            for (int p = 0; p < PANELS; p++) acc[r][p] = _mm512_dpbusd_epi32(acc[r][p], a_rs, b_s[p]);
+            FULLY_UNROLLED for (int p = 0; p < PANELS; p++) acc[r][p] = _mm512_dpbusd_epi32(acc[r][p], a_rs, b_s[p]);
         }
     }
-    for (int r = 0; r < ROWS; r++)
-        for (int p = 0; p < PANELS; p++)
+    FULLY_UNROLLED for (int r = 0; r < ROWS; r++)
+        FULLY_UNROLLED for (int p = 0; p < PANELS; p++)
             _mm512_storeu_si512(tile + r * FNN_QGEMM_GROUP_COLS + p * FNN_QGEMM_PANEL, acc[r][p]);
 }
 

@@ -7,6 +7,7 @@ from .merging import Add, Average, Concatenate, Maximum, Minimum, Multiply, Subt
 from .preprocessing import (CategoryEncoding, Discretization, Hashing, Imputation, IntegerLookup, Normalization,
                             RandomContrast, RandomCrop, RandomFlip, RandomRotation, RandomTranslation, RandomZoom,
                             Rescaling, StringLookup)
+from .quantized import QuantizedDense
 from .regularization import Dropout
 from .reshaping import Flatten, Reshape
 
@@ -14,7 +15,7 @@ __all__ = ["Layer", "register", "get_layer_class", "Input", "InputLayer", "Dense
            "Flatten", "Reshape", "Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate",
            "Masking", "Normalization", "Rescaling", "Imputation", "Discretization", "StringLookup", "IntegerLookup",
            "CategoryEncoding", "Hashing", "RandomFlip", "RandomRotation", "RandomTranslation", "RandomZoom",
-           "RandomContrast", "RandomCrop"]
+           "RandomContrast", "RandomCrop", "QuantizedDense"]
 
 # Keras layers fastnn does not have yet: asking for one says so by name.
 _NOT_YET = ("Conv1D", "Conv2D", "Conv3D", "Conv1DTranspose", "Conv2DTranspose", "DepthwiseConv2D",

@@ -136,27 +136,9 @@ class Dense(Layer):
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[:-1]) + (self.units,)
 
-    def _plan(self, ctx):
-        """How this call applies ctx.activation, decided once per context: (epilogue code, alpha,
-        separate activation or None). softmax, and in training an activation whose backward needs its
-        input z, run after a linear GEMM; every other activation runs in the epilogue."""
-        act = ctx.activation
-        if act is None or act.name == "linear":
-            plan = (0, 0.0, None)
-        elif act.epilogue and not (ctx.training and act.backward_reads == "x"):
-            plan = ops.epilogue_code(act.name, act.alpha) + (None,)
-        else:
-            plan = (0, 0.0, act)
-        ctx.dense_plan = plan
-        return plan
-
     def forward(self, ctx, x):
-        if x.ndim < 2 or x.shape[-1] != self.input_dim:
-            raise self._error(f"expected input with last dimension {self.input_dim}, got shape {x.shape}")
-        code, alpha, separate = getattr(ctx, "dense_plan", None) or self._plan(ctx)
-        in_shape = x.shape
-        if x.ndim != 2:
-            x = x.reshape(-1, self.input_dim)
+        x, in_shape = last_axis_rows(self, x)
+        code, alpha, separate = epilogue_plan(ctx)
         y = ctx.buffer("y", (x.shape[0], self.units))
         if separate is None:
             _C.sgemm(x, self.kernel, y, False, False, False, self.bias, code, alpha)
@@ -167,7 +149,7 @@ class Dense(Layer):
             separate.forward(z, out=y)
         if ctx.training:
             ctx.x, ctx.y, ctx.z, ctx.input_shape = x, y, z, in_shape
-        return y if len(in_shape) == 2 else y.reshape(in_shape[:-1] + (self.units,))
+        return with_leading_axes(y, in_shape)
 
     def backward(self, ctx, dy):
         x, y = ctx.x, ctx.y
@@ -201,6 +183,38 @@ class Dense(Layer):
                       kernel_regularizer=serialize_object(self.kernel_regularizer),
                       bias_regularizer=serialize_object(self.bias_regularizer))
         return config
+
+
+def last_axis_rows(layer, x):
+    """(x as (rows, layer.input_dim), x's shape) for a layer acting on the last axis; an error naming the
+    layer when x's last dimension is not input_dim."""
+    if x.ndim < 2 or x.shape[-1] != layer.input_dim:
+        raise layer._error(f"expected input with last dimension {layer.input_dim}, got shape {x.shape}")
+    return (x if x.ndim == 2 else x.reshape(-1, layer.input_dim)), x.shape
+
+
+def with_leading_axes(y, in_shape):
+    """y (rows, units) reshaped to the leading axes of the input shape in_shape."""
+    return y if len(in_shape) == 2 else y.reshape(in_shape[:-1] + (y.shape[-1],))
+
+
+def epilogue_plan(ctx):
+    """How a call of a layer that fuses activations applies ctx.activation, decided once per context
+    (ctx.dense_plan): (epilogue code, alpha, separate activation or None). softmax, and in training an
+    activation whose backward needs its input z, run after a linear GEMM; every other activation runs
+    in the epilogue."""
+    plan = getattr(ctx, "dense_plan", None)
+    if plan is not None:
+        return plan
+    act = ctx.activation
+    if act is None or act.name == "linear":
+        plan = (0, 0.0, None)
+    elif act.epilogue and not (ctx.training and act.backward_reads == "x"):
+        plan = ops.epilogue_code(act.name, act.alpha) + (None,)
+    else:
+        plan = (0, 0.0, act)
+    ctx.dense_plan = plan
+    return plan
 
 
 def _initializer_fn(initializer):
