@@ -141,6 +141,7 @@ def test_qdense_forward_refuses_bad_input(rng):
 # ------------------------------------------------------------------------------ models
 
 def mlp(rng, sizes=(784, 256, 128, 10), activations=("relu", "relu", None)):
+    fastnn.set_seed(0)
     model = fastnn.Sequential([Dense(sizes[1], activation=activations[0], input_dim=sizes[0])] +
                               [Dense(units, activation=act) for units, act in zip(sizes[2:], activations[1:])])
     x = rng.random((64, sizes[0])).astype(np.float32)
@@ -165,7 +166,7 @@ def test_quantized_kernel_dequantizes_to_the_float_kernel(rng):
     model, _ = mlp(rng)
     dense, layer = model.layers[0], quantize_dynamic(model).layers[0]
     dequantized = layer.kernel.astype(np.float32) * layer.kernel_scale
-    assert np.all(np.abs(dequantized - dense.kernel) <= layer.kernel_scale / 2 * (1 + 1e-6))
+    assert np.all(np.abs(dequantized - dense.kernel) <= layer.kernel_scale * (0.5 + 1e-4))  # + float32 rounding
     assert np.abs(layer.kernel).max() == 127
 
 

@@ -5,6 +5,9 @@
    products, so a quantized layer's output is bitwise identical across paths and thread counts, and a
    row's output depends on that row alone (batch invariance). */
 #include <math.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "qgemm_internal.h"
 
@@ -14,36 +17,56 @@
 
 static inline float round_half_even(float v) { return (v + ROUND_MAGIC) - ROUND_MAGIC; }
 
+/* lo = min(x, 0), hi = max(x, 0) and whether x holds NaN (which fails every comparison), x (k,).
+   Minima and maxima are exact, so the lanes' order does not matter. */
+static void row_range(idx_t k, const float *x, float *lo, float *hi, int *nan) {
+    float lo_k = 0.0f, hi_k = 0.0f;
+    int nan_k = 0;
+    idx_t i = 0;
+#ifdef __SSE2__
+    /* gcc does not vectorise `v < lo ? v : lo` as a reduction without -ffinite-math-only; minps is
+       exactly that select, so these are the scalar loop's values, sixteen lanes at a time in four
+       independent chains (one chain would wait on minps's latency) */
+    __m128 lo4[4], hi4[4], nan4[4];
+    for (int c = 0; c < 4; c++) lo4[c] = hi4[c] = nan4[c] = _mm_setzero_ps();
+    for (; i + 16 <= k; i += 16)
+        for (int c = 0; c < 4; c++) {
+            __m128 v = _mm_loadu_ps(x + i + 4 * c);
+            lo4[c] = _mm_min_ps(v, lo4[c]);
+            hi4[c] = _mm_max_ps(v, hi4[c]);
+            nan4[c] = _mm_or_ps(nan4[c], _mm_cmpunord_ps(v, v));
+        }
+    float lanes[3][4][4];
+    for (int c = 0; c < 4; c++) {
+        _mm_storeu_ps(lanes[0][c], lo4[c]);
+        _mm_storeu_ps(lanes[1][c], hi4[c]);
+        _mm_storeu_ps(lanes[2][c], nan4[c]);
+    }
+    for (int c = 0; c < 4; c++)
+        for (int j = 0; j < 4; j++) {
+            lo_k = FNN_MIN(lo_k, lanes[0][c][j]);
+            hi_k = FNN_MAX(hi_k, lanes[1][c][j]);
+            nan_k |= lanes[2][c][j] != 0.0f; /* all bits set (a NaN pattern) or zero */
+        }
+#endif
+    for (; i < k; i++) {
+        float v = x[i];
+        lo_k = v < lo_k ? v : lo_k;
+        hi_k = v > hi_k ? v : hi_k;
+        nan_k |= v != v;
+    }
+    *lo = lo_k;
+    *hi = hi_k;
+    *nan = nan_k;
+}
+
 /* x is (k,), q is (k_padded,): one row's affine u8 quantization over [min(x, 0), max(x, 0)], so that 0
    is exact. A row holding NaN or infinity gets a NaN scale, which makes its outputs NaN. */
 static void quantize_row(idx_t k, idx_t k_padded, const float *x, int levels, uint8_t *q, float *scale,
                          int32_t *zero_point) {
-    /* Eight running minima and maxima, lane by lane: gcc vectorises these (it does not turn a single
-       `v < lo ? v : lo` into a vector reduction without -ffinite-math-only). NaN fails both comparisons,
-       so a separate flag catches it. Minima and maxima are exact, so the lanes' order does not matter. */
-    float lo8[8] = {0}, hi8[8] = {0};
-    int32_t nan8[8] = {0};
-    idx_t i = 0;
-    for (; i + 8 <= k; i += 8)
-        for (int j = 0; j < 8; j++) {
-            float v = x[i + j];
-            lo8[j] = v < lo8[j] ? v : lo8[j];
-            hi8[j] = v > hi8[j] ? v : hi8[j];
-            nan8[j] |= v != v;
-        }
-    for (int j = 0; i + j < k; j++) {
-        float v = x[i + j];
-        lo8[j] = v < lo8[j] ? v : lo8[j];
-        hi8[j] = v > hi8[j] ? v : hi8[j];
-        nan8[j] |= v != v;
-    }
-    float lo = 0.0f, hi = 0.0f;
-    int nan = 0;
-    for (int j = 0; j < 8; j++) {
-        lo = FNN_MIN(lo, lo8[j]);
-        hi = FNN_MAX(hi, hi8[j]);
-        nan |= nan8[j];
-    }
+    float lo, hi;
+    int nan;
+    row_range(k, x, &lo, &hi, &nan);
     float s = (hi - lo) / (float)levels; /* infinity in x makes s infinite or NaN */
     memset(q, 0, (size_t)k_padded);
     if (nan || !(s < INFINITY)) {
@@ -57,7 +80,24 @@ static void quantize_row(idx_t k, idx_t k_padded, const float *x, int levels, ui
         return;
     }
     float zp = FNN_MIN((float)levels, round_half_even(-lo / s)), top = (float)levels;
-    for (idx_t i = 0; i < k; i++) { /* clamped as floats: every step vectorises on the baseline SSE2 */
+    idx_t i = 0;
+#ifdef __SSE2__
+    /* the loop below, sixteen values at a time: clamped to [0, top] as floats, so the two saturating
+       packs narrow int32 to uint8 exactly (gcc's own narrowing takes a dozen shuffles) */
+    const __m128 s4 = _mm_set1_ps(s), zp4 = _mm_set1_ps(zp), top4 = _mm_set1_ps(top), zero4 = _mm_setzero_ps();
+    const __m128 magic4 = _mm_set1_ps(ROUND_MAGIC);
+    for (; i + 16 <= k; i += 16) {
+        __m128i q4[4];
+        for (int c = 0; c < 4; c++) {
+            __m128 v = _mm_div_ps(_mm_loadu_ps(x + i + 4 * c), s4);
+            v = _mm_add_ps(_mm_sub_ps(_mm_add_ps(v, magic4), magic4), zp4);
+            q4[c] = _mm_cvttps_epi32(_mm_min_ps(_mm_max_ps(v, zero4), top4));
+        }
+        __m128i bytes = _mm_packus_epi16(_mm_packs_epi32(q4[0], q4[1]), _mm_packs_epi32(q4[2], q4[3]));
+        _mm_storeu_si128((__m128i *)(q + i), bytes);
+    }
+#endif
+    for (; i < k; i++) {
         float v = round_half_even(x[i] / s) + zp;
         v = v < 0.0f ? 0.0f : v;
         v = v > top ? top : v;
