@@ -1,7 +1,8 @@
 """Convolutional-network rows for compare.py (--only conv): convolutions, max pooling and batch
 normalization, fastnn (NHWC, on preallocated outputs and scratch, as a layer runs them) beside
-PyTorch (NCHW, its native layout, autograd as a PyTorch user runs it); and the extra memory a
-convolution's forward and backward take, each side measured in a fresh process.
+PyTorch (NCHW, its native layout, autograd as a PyTorch user runs it); a training epoch of the demo's
+digits CNN beside the same network in a plain PyTorch loop; and the extra memory a convolution's
+forward and backward take, each side measured in a fresh process.
 """
 import json
 import os
@@ -12,6 +13,7 @@ import numpy as np
 
 import fastnn
 from fastnn.benchmark import Row
+from model_rows import _torch_loop
 
 ops = fastnn.ops
 CONV_SHAPES = [(32, 28, 1, 32), (32, 14, 32, 64), (16, 56, 64, 64)]  # (batch, size, channels, filters)
@@ -77,7 +79,8 @@ def conv_rows(threads):
         impls["torch"] = torch_forward
     rows.append(Row("conv 3x3 same forward, one image 56x56 64->64", impls, flops=2 * 56 * 56 * 9 * 64 * 64,
                     threads=threads))
-    return rows + [_max_pool_row(threads, rng, torch), _batch_norm_row(threads, rng, torch)]
+    return rows + [_max_pool_row(threads, rng, torch), _batch_norm_row(threads, rng, torch),
+                   _digits_cnn_row(threads, torch)]
 
 
 def _max_pool_row(threads, rng, torch):
@@ -122,6 +125,27 @@ def _batch_norm_row(threads, rng, torch):
             bn(xt).backward(dyt)
         impls["torch"] = torch_step
     return Row("BatchNormalization train step N32 28x28x32", impls, threads=threads)
+
+
+def _digits_cnn_row(threads, torch):
+    """One epoch (1438 images, batch 32, Adam) of `python -m fastnn demo`'s CNN on the 8x8 digits."""
+    from fastnn.layers import BatchNormalization, Conv2D, Dense, GlobalAveragePooling2D, MaxPooling2D
+
+    (x, y), _ = fastnn.datasets.load_digits(test_fraction=0.2, seed=0)
+    x = x.reshape(-1, 8, 8, 1)
+    model = fastnn.Sequential([Conv2D(32, 3, padding="same", activation="relu", input_shape=(8, 8, 1)),
+                               BatchNormalization(), MaxPooling2D(), Conv2D(64, 3, padding="same", activation="relu"),
+                               GlobalAveragePooling2D(), Dense(10, activation="softmax")])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    impls = {"fastnn": lambda: model.fit(x, y, epochs=1, batch_size=32, verbose=0)}
+    if torch is not None:
+        nn = torch.nn
+        net = nn.Sequential(nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.BatchNorm2d(32, eps=1e-3, momentum=0.01),
+                            nn.MaxPool2d(2), nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1),
+                            nn.Flatten(), nn.Linear(64, 10))
+        impls["torch"] = _torch_loop(torch, net, nn.CrossEntropyLoss(), torch.from_numpy(x.transpose(0, 3, 1, 2).copy()),
+                                     torch.from_numpy(y.astype(np.int64)), 1, 32)
+    return Row("digits CNN epoch (1438 8x8, batch 32)", impls, threads=threads)
 
 
 # Run in a fresh interpreter: how far the resident set rises above where it stood, once the inputs,

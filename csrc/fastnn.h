@@ -162,6 +162,7 @@ typedef struct {
     int return_sequences;         /* y holds every step's output, else only the last */
     int go_backwards;             /* step s reads input time steps-1-s; outputs stay in step order */
     int zero_output_for_mask;     /* a masked step outputs zeros, not the previous output */
+    int recurrent_dropout;        /* the recurrent products read the state times a (batch, units) mask */
 } fnn_rnn_desc;
 
 /* Floats of workspace fnn_rnn_forward needs; with training, also what fnn_rnn_backward reads and
@@ -173,22 +174,25 @@ idx_t fnn_rnn_workspace_floats(const fnn_rnn_desc *d, int training);
    y + b * y_batch + s * y_step when return_sequences, else the last output to y + b * y_batch
    (strides in floats, either sign; y may be NULL). h_out, c_out (batch, units) get the final states.
    A masked step carries the states and outputs the previous output (zeros before the first kept
-   step, or always with zero_output_for_mask), as Keras does. With training the workspace keeps what
-   fnn_rnn_backward reads. Returns 0, or -1 when GEMM pack memory could not be had. */
+   step, or always with zero_output_for_mask), as Keras does. With d->recurrent_dropout,
+   recurrent_mask (batch, units) multiplies the state wherever a recurrent product reads it (Keras's
+   recurrent dropout, one mask for the whole sequence); the carried state and the GRU's blend keep
+   the state itself. With training the workspace keeps what fnn_rnn_backward reads. Returns 0, or -1
+   when GEMM pack memory could not be had. */
 int fnn_rnn_forward(const fnn_rnn_desc *d, const float *x, const float *kernel, const float *recurrent,
-                    const float *bias, const uint8_t *mask, const float *h0, const float *c0,
-                    float *y, idx_t y_batch, idx_t y_step, float *h_out, float *c_out, float *workspace,
-                    int training);
+                    const float *bias, const uint8_t *mask, const float *recurrent_mask, const float *h0,
+                    const float *c0, float *y, idx_t y_batch, idx_t y_step, float *h_out, float *c_out,
+                    float *workspace, int training);
 
-/* The gradients of fnn_rnn_forward (run with training on the same d, x, weights, mask, c0 and this
+/* The gradients of fnn_rnn_forward (run with training on the same d, x, weights, masks, c0 and this
    workspace, which the backward consumes). dy is laid out as y (NULL: no output gradient); dh_out,
    dc_out (batch, units) are the final states' gradients or NULL. Writes every gradient whose pointer
    is not NULL: dx (batch, steps, in), dkernel, drecurrent, dbias in the weights' shapes, dh0, dc0
    (batch, units). Returns 0, or -1 when GEMM pack memory could not be had. */
 int fnn_rnn_backward(const fnn_rnn_desc *d, const float *x, const float *kernel, const float *recurrent,
-                     const uint8_t *mask, const float *c0, const float *dy, idx_t dy_batch, idx_t dy_step,
-                     const float *dh_out, const float *dc_out, float *workspace, float *dx, float *dkernel,
-                     float *drecurrent, float *dbias, float *dh0, float *dc0);
+                     const uint8_t *mask, const float *recurrent_mask, const float *c0, const float *dy,
+                     idx_t dy_batch, idx_t dy_step, const float *dh_out, const float *dc_out, float *workspace,
+                     float *dx, float *dkernel, float *drecurrent, float *dbias, float *dh0, float *dc0);
 
 /* ---- embedding (nn/embed.c) ---- */
 // ids is (n,), every id in [0, rows of table); table is (rows, dim); out is (n, dim)

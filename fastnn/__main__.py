@@ -16,9 +16,12 @@ fastnn: a fast CPU deep-learning library with a Keras-style API.
 commands:
   (none)   print the build configuration (SIMD path, OpenMP, threads) and the
            fastnn-vs-NumPy benchmark table
-  demo     train the classic Keras example on random data, then an MLP on the bundled
-           handwritten digits (UCI, CC BY 4.0); save it to a .fnn file, load it back and
-           check the predictions are identical (exit status 1 if they are not)
+  demo     train the classic Keras example on random data, then an MLP and a CNN on the
+           bundled handwritten digits (UCI, CC BY 4.0); save the MLP to a .fnn file, load it
+           back and check the predictions are identical; then a spam filter on raw SMS text
+           (the bundled SMS Spam Collection, CC BY 4.0): TextVectorization, Embedding,
+           Bidirectional(LSTM), saved, reloaded and asked about two typed messages (exit
+           status 1 if a reloaded model predicts differently)
 """
 
 
@@ -98,6 +101,35 @@ def demo_digits(seed):
     return model, x_test, y_test, history, accuracy
 
 
+def demo_digits_cnn(seed):
+    """Train a small CNN on the same digits as 8x8x1 images; returns the test accuracy."""
+    from fastnn.layers import BatchNormalization, Conv2D, Dense, GlobalAveragePooling2D, MaxPooling2D
+
+    _heading("3. a CNN on the same digits, as 8x8 images")
+    fastnn.set_seed(seed)
+    (x_train, y_train), (x_test, y_test) = fastnn.datasets.load_digits(test_fraction=0.2, seed=seed)
+    x_train, x_test = x_train.reshape(-1, 8, 8, 1), x_test.reshape(-1, 8, 8, 1)
+    model = fastnn.Sequential([
+        Conv2D(32, 3, padding="same", activation="relu", input_shape=(8, 8, 1)),
+        BatchNormalization(),
+        MaxPooling2D(),
+        Conv2D(64, 3, padding="same", activation="relu"),
+        GlobalAveragePooling2D(),
+        Dense(10, activation="softmax"),
+    ], name="digits_cnn")
+    epochs, batch_size = 20, 32
+    steps = epochs * -(-len(x_train) // batch_size)
+    model.compile(optimizer=fastnn.optimizers.Adam(fastnn.schedules.CosineDecay(5e-3, steps)),
+                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.summary()
+    start = time.perf_counter()
+    model.fit(x_train, y_train, epochs=epochs, batch_size=batch_size, verbose=0)
+    seconds = time.perf_counter() - start
+    _, accuracy = model.evaluate(x_test, y_test, verbose=0)
+    print(f"trained {epochs} epochs in {seconds:.2f} s; CNN test accuracy: {accuracy:.4f}")
+    return accuracy
+
+
 def write_plots(directory, model, x_test, y_test, history):
     """The digits MLP's training history and test confusion matrix as PNG files in `directory`."""
     from fastnn import plot
@@ -113,7 +145,7 @@ def write_plots(directory, model, x_test, y_test, history):
 
 def demo_save_load(model, x_test):
     """Save to a temporary .fnn file, load it back and compare predictions; True when identical."""
-    _heading("3. save to a .fnn file, load it back, compare predictions")
+    _heading("4. save to a .fnn file, load it back, compare predictions")
     with tempfile.TemporaryDirectory(prefix="fastnn-demo-") as directory:
         path = os.path.join(directory, "digits_mlp.fnn")
         model.save(path)
@@ -127,6 +159,54 @@ def demo_save_load(model, x_test):
     return identical
 
 
+SPAM_SEQUENCE_LENGTH = 48  # words kept of a message: nearly every SMS fits
+SPAM_EXAMPLES = ("Hey, are we still meeting for lunch tomorrow? I'll bring the notes.",
+                 "WINNER!! You have won a free 1000 cash prize. Text CLAIM to 81010 now to collect!")
+
+
+def spam_model(vocabulary_size, units=32, dim=32):
+    """The demo's classifier on token ids: Embedding(mask_zero), Bidirectional(LSTM), Dense sigmoid."""
+    from fastnn.layers import LSTM, Bidirectional, Dense, Embedding
+
+    return [Embedding(vocabulary_size, dim, mask_zero=True), Bidirectional(LSTM(units)), Dense(1, activation="sigmoid")]
+
+
+def demo_spam(seed):
+    """Train a spam filter on raw SMS text, save, reload, classify typed messages; True when the reloaded
+    model predicts identically."""
+    from fastnn.layers import TextVectorization
+
+    _heading("4. a spam filter on raw text (SMS Spam Collection, CC BY 4.0): Bidirectional LSTM")
+    fastnn.set_seed(seed)
+    (x_train, y_train), (x_test, y_test) = fastnn.datasets.load_sms_spam(test_fraction=0.2, seed=seed)
+    print(f"data: {len(x_train)} training and {len(x_test)} test messages, {y_train.mean():.1%} spam")
+    vectorize = TextVectorization(max_tokens=10000, output_sequence_length=SPAM_SEQUENCE_LENGTH)
+    vectorize.adapt(x_train)
+    inputs = fastnn.Input(shape=(1,), dtype="string", name="text")
+    x = vectorize(inputs)
+    for layer in spam_model(vectorize.vocabulary_size()):
+        x = layer(x)
+    model = fastnn.Model(inputs, x, name="spam_filter")
+    model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
+    model.summary()
+    start = time.perf_counter()
+    model.fit(x_train, y_train, epochs=3, batch_size=32)
+    seconds = time.perf_counter() - start
+    _, accuracy = model.evaluate(x_test, y_test, verbose=0)
+    print(f"trained in {seconds:.2f} s; test accuracy: {accuracy:.4f} (always answering ham: "
+          f"{1 - y_test.mean():.4f})")
+    with tempfile.TemporaryDirectory(prefix="fastnn-demo-") as directory:
+        path = os.path.join(directory, "spam_filter.fnn")
+        model.save(path)
+        restored = fastnn.load_model(path)
+    identical = np.array_equal(model.predict(x_test, verbose=0), restored.predict(x_test, verbose=0))
+    print(f"saved and loaded {os.path.basename(path)} (vocabulary inside): predictions "
+          f"{'identical' if identical else 'DIFFER'} on {len(x_test)} test messages")
+    for text, p in zip(SPAM_EXAMPLES, restored.predict(list(SPAM_EXAMPLES), verbose=0)[:, 0]):
+        print(f"  {'SPAM' if p >= 0.5 else 'ham '} ({p:.3f})  {text}")
+    return identical
+
+
 def demo(seed=0, plots=None):
     """Run the whole demo; returns the process exit status (0 when the reloaded model predicts identically)."""
     if plots is not None and importlib.util.find_spec("matplotlib") is None:
@@ -135,10 +215,14 @@ def demo(seed=0, plots=None):
     fastnn.show_config()
     demo_keras_classic(seed)
     model, x_test, y_test, history, _ = demo_digits(seed)
+    demo_digits_cnn(seed)
     if plots is not None:
         write_plots(plots, model, x_test, y_test, history)
     if not demo_save_load(model, x_test):
         print("demo FAILED: the loaded model does not reproduce the saved model's predictions", file=sys.stderr)
+        return 1
+    if not demo_spam(seed):
+        print("demo FAILED: the loaded spam filter does not reproduce the saved model's predictions", file=sys.stderr)
         return 1
     print("\ndemo finished OK")
     return 0

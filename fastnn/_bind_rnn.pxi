@@ -21,16 +21,16 @@ cdef extern from "fastnn.h" nogil:
         idx_t in_size "in"
         int act, recurrent_act
         float alpha, recurrent_alpha
-        int return_sequences, go_backwards, zero_output_for_mask
+        int return_sequences, go_backwards, zero_output_for_mask, recurrent_dropout
     idx_t fnn_rnn_workspace_floats(const fnn_rnn_desc *d, int training)
     int fnn_rnn_forward(const fnn_rnn_desc *d, const float *x, const float *kernel, const float *recurrent,
-                        const float *bias, const uint8_t *mask, const float *h0, const float *c0,
-                        float *y, idx_t y_batch, idx_t y_step, float *h_out, float *c_out, float *workspace,
-                        int training)
+                        const float *bias, const uint8_t *mask, const float *recurrent_mask, const float *h0,
+                        const float *c0, float *y, idx_t y_batch, idx_t y_step, float *h_out, float *c_out,
+                        float *workspace, int training)
     int fnn_rnn_backward(const fnn_rnn_desc *d, const float *x, const float *kernel, const float *recurrent,
-                         const uint8_t *mask, const float *c0, const float *dy, idx_t dy_batch, idx_t dy_step,
-                         const float *dh_out, const float *dc_out, float *workspace, float *dx, float *dkernel,
-                         float *drecurrent, float *dbias, float *dh0, float *dc0)
+                         const uint8_t *mask, const float *recurrent_mask, const float *c0, const float *dy,
+                         idx_t dy_batch, idx_t dy_step, const float *dh_out, const float *dc_out, float *workspace,
+                         float *dx, float *dkernel, float *drecurrent, float *dbias, float *dh0, float *dc0)
     void fnn_embedding_gather(idx_t n, idx_t dim, const int64_t *ids, const float *table, float *out)
     idx_t fnn_embedding_backward(idx_t n, idx_t dim, const int64_t *ids, const float *dy, int64_t *scratch,
                                  int64_t *rows_out, float *grads_out)
@@ -56,11 +56,11 @@ cdef inline idx_t gate_count(int cell):
 
 
 def rnn_workspace_floats(int cell, idx_t batch, idx_t steps, idx_t n_in, idx_t units, bint training, int act=7,
-                         int recurrent_act=6):
+                         int recurrent_act=6, bint recurrent_dropout=False):
     """Floats of the workspace a forward (training: and its backward) needs, header included."""
     cdef fnn_rnn_desc d
     d.cell, d.batch, d.steps, d.in_size, d.units = cell, batch, steps, n_in, units
-    d.act, d.recurrent_act = act, recurrent_act
+    d.act, d.recurrent_act, d.recurrent_dropout = act, recurrent_act, recurrent_dropout
     return fnn_rnn_workspace_floats(&d, training) + HEADER_FLOATS
 
 
@@ -147,14 +147,16 @@ cdef float *workspace_ptr(cnp.ndarray workspace, const fnn_rnn_desc *d, bint tra
 
 
 def rnn_forward(int cell, cnp.ndarray x not None, cnp.ndarray kernel not None, cnp.ndarray recurrent not None,
-                cnp.ndarray bias, cnp.ndarray mask, cnp.ndarray h0, cnp.ndarray c0, cnp.ndarray y,
+                cnp.ndarray bias, cnp.ndarray mask, cnp.ndarray recurrent_mask, cnp.ndarray h0, cnp.ndarray c0,
+                cnp.ndarray y,
                 cnp.ndarray h_out, cnp.ndarray c_out, cnp.ndarray workspace, bint training, int act, float alpha,
                 int recurrent_act, float recurrent_alpha, bint return_sequences, bint go_backwards,
                 bint zero_output_for_mask):
     """Runs a recurrent layer over x (batch, steps, in); returns (y, h, c) (c None but for LSTM).
     y is (batch, steps, units) with return_sequences (any whole-float strides, last axis contiguous:
     a view such as out[:, ::-1, u:] works), else (batch, units). None outputs are made; None
-    workspace is made for inference. training records what rnn_backward reads in the workspace."""
+    workspace is made for inference. training records what rnn_backward reads in the workspace.
+    recurrent_mask (batch, units) float32, or None, is the recurrent dropout mask."""
     what = CELL_NAMES[cell] if 0 <= cell < 4 else "rnn_forward"
     if not 0 <= cell < 4:
         raise ValueError(f"rnn_forward: unknown cell code {cell}")
@@ -167,12 +169,14 @@ def rnn_forward(int cell, cnp.ndarray x not None, cnp.ndarray kernel not None, c
     d.cell, d.batch, d.steps, d.in_size, d.units = cell, x.shape[0], x.shape[1], x.shape[2], recurrent.shape[0]
     d.act, d.recurrent_act, d.alpha, d.recurrent_alpha = act, recurrent_act, alpha, recurrent_alpha
     d.return_sequences, d.go_backwards, d.zero_output_for_mask = return_sequences, go_backwards, zero_output_for_mask
+    d.recurrent_dropout = recurrent_mask is not None
     if d.steps < 1:
         raise ValueError(f"{what}: x must have at least one timestep, got shape {(<object>x).shape}")
     check_weights(&d, x, kernel, recurrent, what)
     cdef tuple state_shape = (d.batch, d.units)
     cdef const float *bias_p = optional_f32(bias, bias_shape(cell, d.units), what, "bias")
     cdef const uint8_t *mask_p = mask_ptr(mask, d.batch, d.steps, what)
+    cdef const float *keep_p = optional_f32(recurrent_mask, state_shape, what, "recurrent_mask")
     cdef const float *h0_p = optional_f32(h0, state_shape, what, "h0")
     if c0 is not None and cell != FNN_RNN_LSTM:
         raise ValueError(f"{what}: only an LSTM has a cell state c0")
@@ -193,7 +197,7 @@ def rnn_forward(int cell, cnp.ndarray x not None, cnp.ndarray kernel not None, c
     cdef float *c_p = data_or_null(c_out)
     check_disjoint(what, [("out", y), ("h_out", h_out), ("c_out", c_out), ("workspace", workspace)],
                    [("x", x), ("kernel", kernel), ("recurrent_kernel", recurrent), ("bias", bias), ("mask", mask),
-                    ("h0", h0), ("c0", c0)])
+                    ("recurrent_mask", recurrent_mask), ("h0", h0), ("c0", c0)])
     cdef const float *x_p = f32_ptr(x)
     cdef const float *k_p = f32_ptr(kernel)
     cdef const float *r_p = f32_ptr(recurrent)
@@ -204,8 +208,8 @@ def rnn_forward(int cell, cnp.ndarray x not None, cnp.ndarray kernel not None, c
     hdr.desc = d
     memcpy(ws, &hdr, sizeof(header))  # a forward that fails leaves no record
     with nogil:
-        status = fnn_rnn_forward(&d, x_p, k_p, r_p, bias_p, mask_p, h0_p, c0_p, y_p, y_batch, y_step, h_p, c_p,
-                                 ws + HEADER_FLOATS, training)
+        status = fnn_rnn_forward(&d, x_p, k_p, r_p, bias_p, mask_p, keep_p, h0_p, c0_p, y_p, y_batch, y_step, h_p,
+                                 c_p, ws + HEADER_FLOATS, training)
     if status != 0:
         raise MemoryError(f"{what}: could not allocate GEMM packing buffers")
     if training:
@@ -215,11 +219,12 @@ def rnn_forward(int cell, cnp.ndarray x not None, cnp.ndarray kernel not None, c
 
 
 def rnn_backward(cnp.ndarray workspace not None, cnp.ndarray x not None, cnp.ndarray kernel not None,
-                 cnp.ndarray recurrent not None, cnp.ndarray mask, cnp.ndarray c0, cnp.ndarray dy,
+                 cnp.ndarray recurrent not None, cnp.ndarray mask, cnp.ndarray recurrent_mask, cnp.ndarray c0,
+                 cnp.ndarray dy,
                  cnp.ndarray dh_out, cnp.ndarray dc_out, bint need_dx, bint use_bias, tuple out=None):
     """Gradients (dx, dkernel, drecurrent_kernel, dbias, dh0, dc0) of the training forward recorded in
     workspace (which this consumes), given the output gradient dy (laid out as that forward's y, or
-    None) and the final states' gradients dh_out, dc_out (or None). x, the weights, mask and c0 are
+    None) and the final states' gradients dh_out, dc_out (or None). x, the weights, masks and c0 are
     the forward's. dx is None unless need_dx, dbias unless use_bias, dc0 but for LSTM. out may hold
     arrays (or None) to write the six gradients into."""
     check_writeable(workspace, "rnn_backward workspace")
@@ -236,6 +241,10 @@ def rnn_backward(cnp.ndarray workspace not None, cnp.ndarray x not None, cnp.nda
     check_weights(&d, x, kernel, recurrent, what)
     cdef tuple state_shape = (d.batch, d.units)
     cdef const uint8_t *mask_p = mask_ptr(mask, d.batch, d.steps, what)
+    if (recurrent_mask is not None) != bool(d.recurrent_dropout):
+        raise ValueError(f"{what}: pass the recurrent_mask the forward had" if d.recurrent_dropout else
+                         f"{what}: the forward had no recurrent_mask")
+    cdef const float *keep_p = optional_f32(recurrent_mask, state_shape, what, "recurrent_mask")
     cdef const float *c0_p = optional_f32(c0, state_shape, what, "c0")
     cdef const float *dh_p = optional_f32(dh_out, state_shape, what, "dh")
     cdef const float *dc_p = optional_f32(dc_out, state_shape, what, "dc")
@@ -264,8 +273,8 @@ def rnn_backward(cnp.ndarray workspace not None, cnp.ndarray x not None, cnp.nda
     cdef float *dc0_p = data_or_null(dc0)
     check_disjoint(what, [("dx", dx), ("dkernel", dkernel), ("drecurrent_kernel", drec), ("dbias", dbias),
                           ("dh0", dh0), ("dc0", dc0), ("workspace", workspace)],
-                   [("x", x), ("kernel", kernel), ("recurrent_kernel", recurrent), ("mask", mask), ("c0", c0),
-                    ("dy", dy), ("dh", dh_out), ("dc", dc_out)])
+                   [("x", x), ("kernel", kernel), ("recurrent_kernel", recurrent), ("mask", mask),
+                    ("recurrent_mask", recurrent_mask), ("c0", c0), ("dy", dy), ("dh", dh_out), ("dc", dc_out)])
     cdef const float *x_p = f32_ptr(x)
     cdef const float *k_p = f32_ptr(kernel)
     cdef const float *r_p = f32_ptr(recurrent)
@@ -273,7 +282,7 @@ def rnn_backward(cnp.ndarray workspace not None, cnp.ndarray x not None, cnp.nda
     hdr.state = CONSUMED
     memcpy(ws, &hdr, sizeof(header))
     with nogil:
-        status = fnn_rnn_backward(&d, x_p, k_p, r_p, mask_p, c0_p, dy_p, dy_batch, dy_step, dh_p, dc_p,
+        status = fnn_rnn_backward(&d, x_p, k_p, r_p, mask_p, keep_p, c0_p, dy_p, dy_batch, dy_step, dh_p, dc_p,
                                   ws + HEADER_FLOATS, dx_p, dk_p, dr_p, db_p, dh0_p, dc0_p)
     if status != 0:
         raise MemoryError(f"{what}: could not allocate GEMM packing buffers")

@@ -147,7 +147,7 @@ def _matmul_row(rng, m, k, n, threads, trans_a=False, trans_b=False, peak=None):
     a_np, b_np = (a.T if trans_a else a), (b.T if trans_b else b)
     name = f"matmul {m}x{k}x{n}" + (" (A transposed)" if trans_a else "") + (" (B transposed)" if trans_b else "")
     return Row(name, {"fastnn": lambda: fastnn.ops.matmul(a, b, trans_a=trans_a, trans_b=trans_b, out=out),
-                      "numpy": lambda: np.matmul(a_np, b_np, out=out)}, 2 * m * n * k, threads, peak)
+                      "numpy": lambda: np.matmul(a_np, b_np, out=out)}, 2 * m * n * k, threads, peak=peak)
 
 
 # The GEMM shapes of the parity issue, M x K x N and whether B is transposed: square products, a deep-K

@@ -90,20 +90,34 @@ class Ones(Initializer):
 
 
 class Constant(Initializer):
-    """Every element equal to value.
+    """Every element equal to value, or an array broadcast to the weight's shape (as Keras's Constant):
+    pretrained word vectors load with Embedding(embeddings_initializer=Constant(matrix)).
 
     Args:
-        value: the constant.
+        value: a number, or an array of numbers (kept as a float32 copy).
     """
 
     def __init__(self, value=0.0):
-        self.value = float(value)
+        if np.ndim(value) == 0:
+            self.value = float(value)
+            return
+        array = np.asarray(value)
+        if array.dtype.kind not in "biuf":
+            raise TypeError(f"Constant: value must be a number or an array of numbers, got dtype {array.dtype}")
+        self.value = np.array(array, dtype=np.float32)
+        self.value.flags.writeable = False
 
     def _draw(self, shape):
-        return np.full(shape, self.value, dtype=np.float32)
+        if isinstance(self.value, float):
+            return np.full(shape, self.value, dtype=np.float32)
+        try:
+            return np.broadcast_to(self.value, shape).copy()
+        except ValueError:
+            raise ValueError(f"Constant: a value of shape {self.value.shape} does not fit a weight of shape "
+                             f"{shape}") from None
 
     def get_config(self):
-        return {"value": self.value}
+        return {"value": self.value if isinstance(self.value, float) else self.value.tolist()}
 
 
 class _Random(Initializer):

@@ -202,9 +202,11 @@ def _split(a, parts):
     return np.split(a, parts, axis=-1)
 
 
-def _rnn_cell_forward(cell, x_t, h, c, kernel, recurrent, bias, act, rec_act):
-    """One step for the whole batch: (h_new, c_new, cache) with what the backward needs."""
+def _rnn_cell_forward(cell, x_t, h, c, kernel, recurrent, bias, act, rec_act, keep=1.0):
+    """One step for the whole batch: (h_new, c_new, cache) with what the backward needs. The recurrent
+    products read h * keep (recurrent dropout); the GRU's blend reads h."""
     units = recurrent.shape[0]
+    h, h_state = h * keep, h
     if cell == "lstm":
         z = x_t @ kernel + h @ recurrent + bias
         zi, zf, zc, zo = _split(z, 4)
@@ -229,13 +231,14 @@ def _rnn_cell_forward(cell, x_t, h, c, kernel, recurrent, bias, act, rec_act):
         hr = r * h  # the candidate's recurrent input
         ph = xz[:, 2 * units:] + hr @ recurrent[:, 2 * units:]
     z, hh = nn_activation(pz, rec_act), nn_activation(ph, act)
-    return z * h + (1 - z) * hh, c, (pz, pr, ph, hr)
+    return z * h_state + (1 - z) * hh, c, (pz, pr, ph, hr)
 
 
-def _rnn_cell_backward(cell, x_t, h, c, cache, dh, dc, kernel, recurrent, act, rec_act, grads):
+def _rnn_cell_backward(cell, x_t, h, c, cache, dh, dc, kernel, recurrent, act, rec_act, grads, keep=1.0):
     """Adds this step's weight gradients to grads; returns (dx_t, dh_prev, dc_prev)."""
     units = recurrent.shape[0]
     dkernel, drec, dbias = grads
+    h, h_state = h * keep, h
     if cell == "lstm":
         z, c_new = cache
         zi, zf, zc, zo = _split(z, 4)
@@ -248,16 +251,16 @@ def _rnn_cell_backward(cell, x_t, h, c, cache, dh, dc, kernel, recurrent, act, r
         dkernel += x_t.T @ dz
         drec += h.T @ dz
         dbias += dz.sum(axis=0)
-        return dz @ kernel.T, dz @ recurrent.T, dc * f
+        return dz @ kernel.T, dz @ recurrent.T * keep, dc * f
     if cell == "simple_rnn":
         dz = nn_activation_grad(cache[0], dh, act)
         dkernel += x_t.T @ dz
         drec += h.T @ dz
         dbias += dz.sum(axis=0)
-        return dz @ kernel.T, dz @ recurrent.T, dc
+        return dz @ kernel.T, dz @ recurrent.T * keep, dc
     pz, pr, ph, hr = cache
     z, r, hh = nn_activation(pz, rec_act), nn_activation(pr, rec_act), nn_activation(ph, act)
-    dpz = nn_activation_grad(pz, dh * (h - hh), rec_act)
+    dpz = nn_activation_grad(pz, dh * (h_state - hh), rec_act)
     dph = nn_activation_grad(ph, dh * (1 - z), act)
     dh_prev = dh * z
     if cell == "gru":
@@ -268,7 +271,7 @@ def _rnn_cell_backward(cell, x_t, h, c, cache, dh, dc, kernel, recurrent, act, r
         dbias[0] += dx_side.sum(axis=0)
         drec += h.T @ dh_side
         dbias[1] += dh_side.sum(axis=0)
-        return dx_side @ kernel.T, dh_prev + dh_side @ recurrent.T, dc
+        return dx_side @ kernel.T, dh_prev + dh_side @ recurrent.T * keep, dc
     d_rh = dph @ recurrent[:, 2 * units:].T
     dpr = nn_activation_grad(pr, d_rh * h, rec_act)
     dzr = np.concatenate([dpz, dpr], axis=-1)
@@ -277,17 +280,18 @@ def _rnn_cell_backward(cell, x_t, h, c, cache, dh, dc, kernel, recurrent, act, r
     dbias += dx_side.sum(axis=0)
     drec[:, :2 * units] += h.T @ dzr
     drec[:, 2 * units:] += hr.T @ dph
-    return dx_side @ kernel.T, dh_prev + d_rh * r + dzr @ recurrent[:, :2 * units].T, dc
+    return dx_side @ kernel.T, dh_prev + (d_rh * r + dzr @ recurrent[:, :2 * units].T) * keep, dc
 
 
-def rnn_forward(cell, x, kernel, recurrent, bias=None, h0=None, c0=None, *, mask=None, go_backwards=False,
-                return_sequences=False, zero_output_for_mask=False, activation="tanh",
+def rnn_forward(cell, x, kernel, recurrent, bias=None, h0=None, c0=None, *, mask=None, recurrent_mask=None,
+                go_backwards=False, return_sequences=False, zero_output_for_mask=False, activation="tanh",
                 recurrent_activation="sigmoid"):
     """Keras's recurrent layer in float64: (y, h, c, tape); c is None but for LSTM.
 
     A masked step keeps the states and outputs the previous output (zeros before the first kept step,
     or always with zero_output_for_mask); go_backwards walks time downwards and keeps the outputs in
-    processing order. The tape is what rnn_backward needs.
+    processing order. recurrent_mask (batch, units) multiplies the state the recurrent products read.
+    The tape is what rnn_backward needs.
     """
     f64 = lambda a: None if a is None else np.asarray(a, np.float64)  # noqa: E731
     x, kernel, recurrent = f64(x), f64(kernel), f64(recurrent)
@@ -299,12 +303,13 @@ def rnn_forward(cell, x, kernel, recurrent, bias=None, h0=None, c0=None, *, mask
     h = np.zeros((batch, units)) if h0 is None else f64(h0)
     c = np.zeros((batch, units)) if c0 is None else f64(c0)
     keep_all = np.ones((batch, steps), bool) if mask is None else np.asarray(mask, bool)
+    dropped = 1.0 if recurrent_mask is None else f64(recurrent_mask)
     out, outputs, tape = np.zeros((batch, units)), [], []
     for s in range(steps):
         t = steps - 1 - s if go_backwards else s
         keep = keep_all[:, t:t + 1]
         h_new, c_new, cache = _rnn_cell_forward(cell, x[:, t], h, c, kernel, recurrent, bias, activation,
-                                                recurrent_activation)
+                                                recurrent_activation, dropped)
         tape.append((t, keep, h, c, cache))
         out = np.where(keep, h_new, 0.0 if zero_output_for_mask else out)
         h, c = np.where(keep, h_new, h), np.where(keep, c_new, c)
@@ -312,7 +317,7 @@ def rnn_forward(cell, x, kernel, recurrent, bias=None, h0=None, c0=None, *, mask
     y = np.stack(outputs, axis=1) if return_sequences else outputs[-1]
     info = dict(cell=cell, x=x, kernel=kernel, recurrent=recurrent, bias_shape=bias.shape, tape=tape,
                 return_sequences=return_sequences, zero_output_for_mask=zero_output_for_mask, act=activation,
-                rec_act=recurrent_activation)
+                rec_act=recurrent_activation, dropped=dropped)
     return y, h, (c if cell == "lstm" else None), info
 
 
@@ -339,7 +344,8 @@ def rnn_backward(info, dy=None, dh=None, dc=None):
         dh_state = dh + np.where(keep, d_out, 0.0)
         d_out = np.where(keep | info["zero_output_for_mask"], 0.0, d_out)
         dx_t, dh_prev, dc_prev = _rnn_cell_backward(info["cell"], x[:, t], h, c, cache, dh_state * keep, dc * keep,
-                                                    kernel, recurrent, info["act"], info["rec_act"], grads)
+                                                    kernel, recurrent, info["act"], info["rec_act"], grads,
+                                                    info["dropped"])
         dx[:, t] = dx_t
         dh = np.where(keep, dh_prev, dh_state)
         dc = np.where(keep, dc_prev, dc)

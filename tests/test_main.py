@@ -60,7 +60,12 @@ def test_demo_succeeds_and_reports(demo_run):
     assert "val_accuracy" in out  # validation_split
     accuracy = float(re.search(r"test accuracy: ([0-9.]+)", out).group(1))
     assert accuracy >= 0.93
+    assert float(re.search(r"CNN test accuracy: ([0-9.]+)", out).group(1)) >= 0.985
     assert "predictions identical" in out and "demo finished OK" in out
+    spam_accuracy = float(re.findall(r"test accuracy: ([0-9.]+)", out)[1])
+    assert spam_accuracy >= 0.98
+    assert "identical on 1115 test messages" in out
+    assert re.search(r"ham  \([0-9.]+\)  Hey, are we", out) and re.search(r"SPAM \([0-9.]+\)  WINNER", out)
 
 
 def test_demo_exits_nonzero_when_reload_differs(monkeypatch, capsys):
@@ -82,6 +87,8 @@ def test_demo_exits_nonzero_when_reload_differs(monkeypatch, capsys):
     monkeypatch.setattr(fastnn, "load_model", corrupting_load)
     monkeypatch.setattr(cli, "demo_keras_classic", lambda seed: None)
     monkeypatch.setattr(cli, "demo_digits", tiny_digits)
+    monkeypatch.setattr(cli, "demo_spam", lambda seed: True)
+    monkeypatch.setattr(cli, "demo_digits_cnn", lambda seed: 1.0)
     assert cli.main(["demo"]) == 1
     captured = capsys.readouterr()
     assert "DIFFER" in captured.out and "FAILED" in captured.err

@@ -36,7 +36,8 @@ def run_forward(cell, x, kernel, recurrent, bias, h0=None, c0=None, training=Fal
     reset_after = cell != "gru_reset_before"
     ws = ops.rnn_workspace(name, batch, steps, input_dim, units, training=training, reset_after=reset_after,
                            activation=kw.get("activation", "tanh"),
-                           recurrent_activation=kw.get("recurrent_activation", "sigmoid"))
+                           recurrent_activation=kw.get("recurrent_activation", "sigmoid"),
+                           recurrent_dropout=kw.get("recurrent_mask") is not None)
     if cell == "lstm":
         y, h, c = ops.lstm(x, kernel, recurrent, bias, h0, c0, training=training, workspace=ws, **kw)
         return y, h, c, ws
@@ -49,22 +50,26 @@ def run_forward(cell, x, kernel, recurrent, bias, h0=None, c0=None, training=Fal
     return y, h, None, ws
 
 
-def run_backward(cell, ws, dy, x, kernel, recurrent, c0=None, mask=None, dh=None, dc=None):
+def run_backward(cell, ws, dy, x, kernel, recurrent, c0=None, mask=None, dh=None, dc=None, recurrent_mask=None):
     """(dx, dkernel, drecurrent, dbias, dh0, dc0) from fastnn.ops."""
     if cell == "lstm":
-        return ops.lstm_backward(dy, x, kernel, recurrent, ws, c0=c0, mask=mask, dh=dh, dc=dc)
+        return ops.lstm_backward(dy, x, kernel, recurrent, ws, c0=c0, mask=mask, dh=dh, dc=dc,
+                                 recurrent_mask=recurrent_mask)
     backward = ops.simple_rnn_backward if cell == "simple_rnn" else ops.gru_backward
-    return backward(dy, x, kernel, recurrent, ws, mask=mask, dh=dh) + (None,)
+    return backward(dy, x, kernel, recurrent, ws, mask=mask, dh=dh, recurrent_mask=recurrent_mask) + (None,)
 
 
 def check_against_reference(rng, cell, batch, steps, input_dim, units, *, masked=False, states=False,
-                            tol=2e-5, **kw):
-    """One forward and backward of fastnn against the float64 reference; returns fastnn's arrays."""
+                            dropped=False, tol=2e-5, **kw):
+    """One forward and backward of fastnn against the float64 reference; returns fastnn's arrays.
+    dropped: with a recurrent dropout mask (rate 0.3)."""
     x = rng.normal(size=(batch, steps, input_dim)).astype(np.float32)
     kernel, recurrent, bias = make_weights(rng, cell, input_dim, units)
     h0 = rng.normal(size=(batch, units)).astype(np.float32) if states else None
     c0 = rng.normal(size=(batch, units)).astype(np.float32) if states and cell == "lstm" else None
     mask = make_mask(rng, batch, steps) if masked else None
+    if dropped:
+        kw["recurrent_mask"] = ((rng.random((batch, units)) >= 0.3) / np.float32(0.7)).astype(np.float32)
     y, h, c, ws = run_forward(cell, x, kernel, recurrent, bias, h0, c0, training=True, mask=mask, **kw)
     ry, rh, rc, info = ref.rnn_forward(cell, x, kernel, recurrent, bias, h0, c0, mask=mask, **kw)
     np.testing.assert_allclose(y, ry, rtol=tol, atol=tol)
@@ -74,7 +79,7 @@ def check_against_reference(rng, cell, batch, steps, input_dim, units, *, masked
     dy = rng.normal(size=y.shape).astype(np.float32)
     dh = rng.normal(size=(batch, units)).astype(np.float32)
     dc = rng.normal(size=(batch, units)).astype(np.float32) if cell == "lstm" else None
-    got = run_backward(cell, ws, dy, x, kernel, recurrent, c0, mask, dh, dc)
+    got = run_backward(cell, ws, dy, x, kernel, recurrent, c0, mask, dh, dc, kw.get("recurrent_mask"))
     want = ref.rnn_backward(info, dy, dh, dc)
     for name, g, w in zip(("dx", "dkernel", "drecurrent", "dbias", "dh0", "dc0"), got, want):
         if w is None:
@@ -99,6 +104,8 @@ def test_forward_backward_vs_reference(cell, batch, steps, input_dim, units, rng
     dict(go_backwards=True, return_sequences=True, states=True),
     dict(go_backwards=True, masked=True, return_sequences=True, states=True),
     dict(states=True, return_sequences=False),
+    dict(dropped=True, return_sequences=True, states=True),
+    dict(dropped=True, masked=True, go_backwards=True, return_sequences=False, states=True),
 ], ids=lambda o: "-".join(k if v is True else f"{k}={v}" for k, v in o.items()))
 def test_masks_go_backwards_initial_states(cell, options, rng):
     check_against_reference(rng, cell, 4, 6, 3, 5, **options)
@@ -114,14 +121,16 @@ def test_other_activations(cell, act, rec_act, rng):
 
 
 @pytest.mark.parametrize("cell", CELLS)
-def test_reference_backward_matches_finite_differences(cell, rng):
+@pytest.mark.parametrize("dropped", [False, True])
+def test_reference_backward_matches_finite_differences(cell, dropped, rng):
     """The float64 reference backward (every op test's oracle) is itself checked numerically."""
     batch, steps, input_dim, units = 2, 3, 2, 3
     x = rng.normal(size=(batch, steps, input_dim))
     kernel, recurrent, bias = (a.astype(np.float64) for a in make_weights(rng, cell, input_dim, units))
     h0, c0 = rng.normal(size=(batch, units)), rng.normal(size=(batch, units))
     mask = np.array([[True, False, True], [False, True, True]])
-    kw = dict(mask=mask, go_backwards=True, return_sequences=True)
+    recurrent_mask = np.array([[2.0, 0.0, 2.0], [0.0, 2.0, 2.0]]) if dropped else None
+    kw = dict(mask=mask, recurrent_mask=recurrent_mask, go_backwards=True, return_sequences=True)
     y, h, c, info = ref.rnn_forward(cell, x, kernel, recurrent, bias, h0, c0, **kw)
     dy, dh = rng.normal(size=y.shape), rng.normal(size=h.shape)
     dc = rng.normal(size=h.shape) if cell == "lstm" else None
@@ -144,14 +153,15 @@ def test_reference_backward_matches_finite_differences(cell, rng):
 
 
 @pytest.mark.parametrize("cell", CELLS)
-def test_threads_bitwise_equal_on_every_simd_path(cell, simd):
+@pytest.mark.parametrize("dropped", [False, True])
+def test_threads_bitwise_equal_on_every_simd_path(cell, dropped, simd):
     """1 and 2 threads give the same bits, forward and backward, big enough that the steps split over
     units (at least 8M multiply-adds of recurrent product a step) and every GEMM splits."""
     results = []
     for threads in (1, 2):
         with fastnn.threads(threads):
             results.append(check_against_reference(np.random.default_rng(7), cell, 128, 3, 40, 256, masked=True,
-                                                   states=True, return_sequences=True, tol=2e-4))
+                                                   states=True, dropped=dropped, return_sequences=True, tol=2e-4))
     for one, two in zip(*results):
         if one is not None:
             np.testing.assert_array_equal(one, two)
@@ -242,8 +252,8 @@ def test_bad_input_is_refused(rng):
         ops.lstm(x, kernel, recurrent, bias, activation="softmax")
     gru_weights = make_weights(rng, "gru", 4, 5)
     with pytest.raises(ValueError, match="only an LSTM has a cell state"):  # the binding's own check
-        _C.rnn_forward(_C.RNN_CELLS["gru"], x, *gru_weights, None, None, np.zeros((2, 5), np.float32), None, None,
-                       None, None, False, 7, 0.0, 6, 0.0, False, False, False)
+        _C.rnn_forward(_C.RNN_CELLS["gru"], x, *gru_weights, None, None, None, np.zeros((2, 5), np.float32), None,
+                       None, None, None, False, 7, 0.0, 6, 0.0, False, False, False)
     with pytest.raises(ValueError, match="training needs a workspace"):
         ops.lstm(x, kernel, recurrent, bias, training=True)
     small = ops.rnn_workspace("lstm", 2, 3, 4, 5, training=False)

@@ -97,3 +97,39 @@ def test_lstm_final_states_and_their_gradients_match_torch():
     assert grads[0] is None
     np.testing.assert_allclose(grads[4], h0_t.grad.numpy(), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(grads[5], c0_t.grad.numpy(), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "simple_rnn"])
+def test_model_training_steps_match_torch(cell):
+    """A fastnn model with one recurrent layer, compiled with SGD and MSE, two train_on_batch steps:
+    the layer's weights follow PyTorch's module trained the same way (weights converted)."""
+    import fastnn
+    from fastnn.layers import GRU, LSTM, SimpleRNN
+
+    rng = np.random.default_rng(11)
+    batch, steps, input_dim, units = 5, 6, 4, 7
+    layer = {"lstm": LSTM, "gru": GRU, "simple_rnn": SimpleRNN}[cell](units, return_sequences=True)
+    model = fastnn.Sequential([fastnn.Input((steps, input_dim)), layer])
+    model.set_weights([rng.normal(scale=0.4, size=w.shape).astype(np.float32) for w in model.get_weights()])
+    module = torch_module(cell, layer.kernel, layer.recurrent_kernel, layer.bias)
+    module.bias_hh_l0.requires_grad_(cell == "gru")  # Keras's LSTM and SimpleRNN have one bias, not two
+    model.compile(optimizer=fastnn.optimizers.SGD(learning_rate=LR), loss="mse")
+    opt = torch.optim.SGD(module.parameters(), lr=LR)
+    torch_losses = []
+    for _ in range(2):
+        x = rng.normal(size=(batch, steps, input_dim)).astype(np.float32)
+        y = rng.normal(size=(batch, steps, units)).astype(np.float32)
+        loss = model.train_on_batch(x, y)
+        opt.zero_grad()
+        torch_loss = ((module(torch.from_numpy(x))[0] - torch.from_numpy(y)) ** 2).mean()
+        torch_loss.backward()
+        opt.step()
+        torch_losses.append(torch_loss.item())
+        np.testing.assert_allclose(loss, np.mean(torch_losses), rtol=1e-5)  # Keras: the mean since compile
+    np.testing.assert_allclose(keras_to_torch_gates(layer.kernel, cell).T, module.weight_ih_l0.detach().numpy(),
+                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(keras_to_torch_gates(layer.recurrent_kernel, cell).T,
+                               module.weight_hh_l0.detach().numpy(), rtol=1e-5, atol=1e-6)
+    bias_ih = layer.bias[0] if cell == "gru" else layer.bias
+    np.testing.assert_allclose(keras_to_torch_gates(bias_ih, cell), module.bias_ih_l0.detach().numpy(),
+                               rtol=1e-5, atol=1e-6)

@@ -31,18 +31,12 @@ def build(X, y, loss="categorical_crossentropy", activation="softmax", hidden=8,
 
 
 REGRESSION = {"loss": "mse", "activation": "linear"}
-# A row predicted alone can differ from the same row predicted in a batch by a few float32 ulps (the GEMM
-# takes another path for one row, against DESIGN's batch invariance); only the regressor's raw outputs are
-# compared that finely, and whether they differ depends on the weights, so the mark is not strict.
-EXPECTED_FAILURES = {"SKLearnRegressor": {
-    "check_methods_subset_invariance": "one-row predict differs from batched predict by a few ulps"}}
 
 
 @parametrize_with_checks(
     [SKLearnClassifier(build, fit_kwargs={"epochs": 5}),
      SKLearnRegressor(build, model_kwargs=REGRESSION, fit_kwargs={"epochs": 5}),
-     SKLearnTransformer(build, model_kwargs=REGRESSION, fit_kwargs={"epochs": 5})],
-    expected_failed_checks=lambda estimator: EXPECTED_FAILURES.get(type(estimator).__name__, {}))
+     SKLearnTransformer(build, model_kwargs=REGRESSION, fit_kwargs={"epochs": 5})])
 def test_sklearn_estimator_checks(estimator, check):
     check(estimator)
 

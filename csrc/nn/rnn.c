@@ -46,6 +46,7 @@ typedef struct {
     float *gates;      /* (T, B, gu): projection, then gate activations; the backward's gate gradients */
     float *pre;        /* (T, B, gu) pre-activations, only when an activation's backward reads its input */
     float *hprev;      /* (T, B, U) training: the state each step starts from */
+    float *hdrop;      /* (T, B, U) recurrent dropout: that state times the mask, which the products read */
     float *cells;      /* (T, B, U) LSTM training: c after each step */
     float *cell_act;   /* (T, B, U) LSTM training: act(c) */
     float *extra;      /* (T, B, U) GRU training: reset_after h @ R_h + b_h, reset_before r * h */
@@ -56,6 +57,7 @@ typedef struct {
     float *first;      /* (B,) each row's first kept step (steps when none) */
     float *zeros;      /* (B, U) zeros: the cell state before the first step without c0 (backward) */
     float *dh[2];      /* (B, U) state-gradient ping-pong (backward) */
+    float *dhdrop;     /* (B, U) recurrent dropout: the products' gradient of the dropped state (backward) */
     float *dc;         /* (B, U) LSTM cell-state gradient (backward) */
     float *tmp;        /* (B, gu + U) per-row scratch of the backward pass */
 } rnn_buffers;
@@ -86,6 +88,7 @@ static idx_t plan_workspace(const fnn_rnn_desc *d, int training, float *base, rn
     TAKE(first, B);
     if (lstm) TAKE(c, B * U);
     if (gru) TAKE(step, B * (d->cell == FNN_RNN_GRU ? gu : U));
+    if (d->recurrent_dropout) TAKE(hdrop, T * B * U);
     if (training) {
         if (B == 1) TAKE(packed, round_up(U, RNN_MAX_NR) * gu);
         if (keeps_pre(d)) TAKE(pre, T * B * gu);
@@ -99,6 +102,7 @@ static idx_t plan_workspace(const fnn_rnn_desc *d, int training, float *base, rn
         if (gru) TAKE(extra, T * B * U);
         TAKE(dh[0], B * U);
         TAKE(dh[1], B * U);
+        if (d->recurrent_dropout) TAKE(dhdrop, B * U);
         TAKE(tmp, B * (gu + U));
     }
 #undef TAKE
@@ -172,6 +176,7 @@ typedef struct {
     fnn_tile_activation activate;  /* the GEMM epilogue's per-ISA activation: the gates run the widest vectors */
     const float *recurrent, *recurrent_bias;
     const uint8_t *mask;
+    const float *recurrent_mask;   /* (B, U) recurrent dropout, or NULL */
     float *y;                      /* forward output, or NULL */
     idx_t y_batch, y_step;
     const float *dy;               /* backward output gradient, or NULL */
@@ -187,6 +192,7 @@ typedef struct {
     idx_t s, t;                    /* step and its input time */
     idx_t ub0, ub1, u0, u1;        /* unit blocks and units */
     const float *h_prev;           /* (B, U) */
+    const float *h_in;             /* (B, U) what the recurrent products read: h_prev, or it dropped */
     float *h_next;                 /* (B, U) */
     const float *c_prev;           /* backward, LSTM: (B, U) */
     float *dh_in, *dh_out;         /* backward: gradient of this step's state and of the previous one */
@@ -373,8 +379,8 @@ static void gru_cell_forward(const step_view *v) {
     gru_blend(v);
 }
 
-/* reset_before, first half: z and r, and r * h_prev for the candidate's product (zeros on masked
-   rows, whose candidate is dropped). rh is (B, U). */
+/* reset_before, first half: z and r, and r * h_prev (dropped, with recurrent dropout) for the
+   candidate's product (zeros on masked rows, whose candidate is dropped). rh is (B, U). */
 static void gru_before_gates_forward(const step_view *v, float *rh) {
     const rnn_run *r = v->r;
     const fnn_rnn_desc *d = r->d;
@@ -384,11 +390,18 @@ static void gru_before_gates_forward(const step_view *v, float *rh) {
         activate_gate(v, g, d->recurrent_act, d->recurrent_alpha);
     }
     for (idx_t b = 0; b < B; b++) {
-        const float *gate_r = r->w->gates + (v->t * B + b) * 3 * U + U, *h_prev = v->h_prev + b * U;
+        const float *gate_r = r->w->gates + (v->t * B + b) * 3 * U + U, *h_in = v->h_in + b * U;
         float *rh_b = rh + b * U;
         int keep = kept(v, b);
-        for (idx_t u = v->u0; u < v->u1; u++) rh_b[u] = keep ? gate_r[u] * h_prev[u] : 0.0f;
+        for (idx_t u = v->u0; u < v->u1; u++) rh_b[u] = keep ? gate_r[u] * h_in[u] : 0.0f;
     }
+}
+
+// h (B, U) times the recurrent mask (B, U) into out (B, U), units [u0, u1)
+static void drop_state(const rnn_run *r, idx_t u0, idx_t u1, const float *h, float *out) {
+    const idx_t B = r->d->batch, U = r->d->units;
+    for (idx_t b = 0; b < B; b++)
+        for (idx_t u = u0; u < u1; u++) out[b * U + u] = h[b * U + u] * r->recurrent_mask[b * U + u];
 }
 
 static void forward_steps(void *ctx, idx_t ub0, idx_t ub1) {
@@ -405,22 +418,23 @@ static void forward_steps(void *ctx, idx_t ub0, idx_t ub1) {
         /* training keeps every step's starting state where the weight gradient's GEMM reads it */
         v.h_prev = r->training ? w->hprev + v.t * B * U : w->h[s & 1];
         v.h_next = !r->training ? w->h[(s + 1) & 1] : s + 1 < T ? w->hprev + time_of(d, s + 1) * B * U : w->h[0];
+        v.h_in = w->hdrop ? w->hdrop + v.t * B * U : v.h_prev;
         float *gates_t = w->gates + v.t * B * gu;
         switch (d->cell) {
         case FNN_RNN_LSTM:
         case FNN_RNN_SIMPLE:
-            for (idx_t g = 0; g < G; g++) recurrent_product(&v, g, v.h_prev, U, U, gates_t + g * U, gu, 1, NULL);
+            for (idx_t g = 0; g < G; g++) recurrent_product(&v, g, v.h_in, U, U, gates_t + g * U, gu, 1, NULL);
             if (d->cell == FNN_RNN_LSTM) lstm_cell_forward(&v); else simple_cell_forward(&v);
             break;
         case FNN_RNN_GRU:
             for (idx_t g = 0; g < 3; g++)
-                recurrent_product(&v, g, v.h_prev, U, U, w->step + g * U, gu, 0,
+                recurrent_product(&v, g, v.h_in, U, U, w->step + g * U, gu, 0,
                                   r->recurrent_bias ? r->recurrent_bias + g * U : NULL);
             gru_cell_forward(&v);
             break;
         default: {  /* reset before: the candidate's product needs r of every unit first */
             float *rh = r->training ? w->extra + v.t * B * U : w->step;
-            for (idx_t g = 0; g < 2; g++) recurrent_product(&v, g, v.h_prev, U, U, gates_t + g * U, gu, 1, NULL);
+            for (idx_t g = 0; g < 2; g++) recurrent_product(&v, g, v.h_in, U, U, gates_t + g * U, gu, 1, NULL);
             gru_before_gates_forward(&v, rh);
             barrier();
             recurrent_product(&v, 2, rh, U, U, gates_t + 2 * U, gu, 1, NULL);
@@ -429,6 +443,8 @@ static void forward_steps(void *ctx, idx_t ub0, idx_t ub1) {
             gru_blend(&v);
         }
         }
+        /* the next step's products read the new state dropped: these units of it, before the barrier */
+        if (w->hdrop && s + 1 < T) drop_state(r, v.u0, v.u1, v.h_next, w->hdrop + time_of(d, s + 1) * B * U);
         barrier();
     }
 }
@@ -452,9 +468,9 @@ static void first_kept_steps(const fnn_rnn_desc *d, const uint8_t *mask, float *
 static idx_t unit_blocks(const fnn_gemm_config *cfg, idx_t U) { return (U + cfg->nr - 1) / cfg->nr; }
 
 int fnn_rnn_forward(const fnn_rnn_desc *d, const float *x, const float *kernel, const float *recurrent,
-                    const float *bias, const uint8_t *mask, const float *h0, const float *c0,
-                    float *y, idx_t y_batch, idx_t y_step, float *h_out, float *c_out, float *workspace,
-                    int training) {
+                    const float *bias, const uint8_t *mask, const float *recurrent_mask, const float *h0,
+                    const float *c0, float *y, idx_t y_batch, idx_t y_step, float *h_out, float *c_out,
+                    float *workspace, int training) {
     const idx_t B = d->batch, T = d->steps, U = d->units, I = d->in;
     rnn_buffers w;
     plan_workspace(d, training, workspace, &w);
@@ -472,9 +488,11 @@ int fnn_rnn_forward(const fnn_rnn_desc *d, const float *x, const float *kernel, 
     if (w.c) { if (c0) memcpy(w.c, c0, B * U * sizeof(float)); else memset(w.c, 0, B * U * sizeof(float)); }
     first_kept_steps(d, mask, w.first);
     rnn_run run = {.d = d, .w = &w, .cfg = active_config(), .recurrent = recurrent,
-                   .recurrent_bias = d->cell == FNN_RNN_GRU && bias ? bias + gu : NULL, .mask = mask, .y = y,
-                   .y_batch = y_batch, .y_step = y_step, .training = training};
+                   .recurrent_bias = d->cell == FNN_RNN_GRU && bias ? bias + gu : NULL, .mask = mask,
+                   .recurrent_mask = recurrent_mask, .y = y, .y_batch = y_batch, .y_step = y_step,
+                   .training = training};
     run.activate = run.cfg->activate;
+    if (w.hdrop) drop_state(&run, 0, U, h_start, w.hdrop + time_of(d, 0) * B * U);
     run_team(d, unit_blocks(run.cfg, U), forward_steps, &run);
     if (h_out) memcpy(h_out, training ? w.h[0] : w.h[T & 1], B * U * sizeof(float));
     if (c_out && w.c) memcpy(c_out, w.c, B * U * sizeof(float));
@@ -694,7 +712,13 @@ static void gru_before_blend_backward(const step_view *v) {
     }
 }
 
-/* Second half, given drh = dcandidate @ R_h^T (B, U): r's gradient and r * drh into dh_out. */
+/* What the recurrent products read at row `row` of the steps: the state, or it dropped. */
+static const float *state_read(const rnn_buffers *w, idx_t row, idx_t U) {
+    return (w->hdrop ? w->hdrop : w->hprev) + row * U;
+}
+
+/* Second half, given drh = dcandidate @ R_h^T (B, U): r's gradient and r * drh (times the recurrent
+   mask) into dh_out. */
 static void gru_before_reset_backward(const step_view *v, const float *drh) {
     const rnn_run *r = v->r;
     const rnn_buffers *w = r->w;
@@ -702,11 +726,14 @@ static void gru_before_reset_backward(const step_view *v, const float *drh) {
     for (idx_t b = 0; b < B; b++) {
         if (!kept(v, b)) continue;
         idx_t row = v->t * B + b;
-        const float *gate_r = w->gates + row * 3 * U + U, *h_prev = w->hprev + row * U, *drh_b = drh + b * U;
+        const float *gate_r = w->gates + row * 3 * U + U, *h_in = state_read(w, row, U), *drh_b = drh + b * U;
         float *dh_prev = v->dh_out + b * U, *dr = w->tmp + b * 4 * U + 2 * U;
-        for (idx_t u = v->u0; u < v->u1; u++) {
-            dr[u] = drh_b[u] * h_prev[u];
-            dh_prev[u] += drh_b[u] * gate_r[u];
+        for (idx_t u = v->u0; u < v->u1; u++) dr[u] = drh_b[u] * h_in[u];
+        if (r->recurrent_mask) {
+            const float *keep = r->recurrent_mask + b * U;
+            for (idx_t u = v->u0; u < v->u1; u++) dh_prev[u] += drh_b[u] * gate_r[u] * keep[u];
+        } else {
+            for (idx_t u = v->u0; u < v->u1; u++) dh_prev[u] += drh_b[u] * gate_r[u];
         }
         gru_reset_grad(v, b);
     }
@@ -720,6 +747,17 @@ static void backward_product(const step_view *v, const float *a, idx_t lda, idx_
     for (idx_t ub = v->ub0; ub < v->ub1; ub++)
         panel_product(r->cfg, r->d->batch, k, a, lda, r->w->packed + (ub * gu + k_first) * NR, c + ub * NR, U,
                       FNN_MIN(NR, U - ub * NR), accumulate, NULL);
+}
+
+/* With recurrent dropout the products went to dhdrop (the gradient of the dropped state): these units
+   of it, times the mask, join dh_out. */
+static void add_dropped_grad(const step_view *v) {
+    const rnn_run *r = v->r;
+    const idx_t B = r->d->batch, U = r->d->units;
+    if (!r->w->dhdrop) return;
+    for (idx_t b = 0; b < B; b++)
+        for (idx_t u = v->u0; u < v->u1; u++)
+            v->dh_out[b * U + u] += r->w->dhdrop[b * U + u] * r->recurrent_mask[b * U + u];
 }
 
 static void backward_steps(void *ctx, idx_t ub0, idx_t ub1) {
@@ -738,18 +776,21 @@ static void backward_steps(void *ctx, idx_t ub0, idx_t ub1) {
         /* the cell state before step s: the one after step s - 1, or c0 */
         v.c_prev = s > 0 && w->cells ? w->cells + time_of(d, s - 1) * B * U : r->c0 ? r->c0 : w->zeros;
         const float *dgates_t = w->gates + v.t * B * gu;
+        /* the products add to dh_out's direct part, or with recurrent dropout go to dhdrop first */
+        float *product = w->dhdrop ? w->dhdrop : v.dh_out;
+        int onto = !w->dhdrop;
         switch (d->cell) {
         case FNN_RNN_LSTM:
         case FNN_RNN_SIMPLE:
             if (d->cell == FNN_RNN_LSTM) lstm_cell_backward(&v); else simple_cell_backward(&v);
             barrier();
-            backward_product(&v, dgates_t, gu, 0, gu, v.dh_out, 1);
+            backward_product(&v, dgates_t, gu, 0, gu, product, onto);
             break;
         case FNN_RNN_GRU:
             gru_cell_backward(&v);
             barrier();
-            backward_product(&v, dgates_t, gu, 0, 2 * U, v.dh_out, 1);
-            backward_product(&v, w->extra + v.t * B * U, U, 2 * U, U, v.dh_out, 1);
+            backward_product(&v, dgates_t, gu, 0, 2 * U, product, onto);
+            backward_product(&v, w->extra + v.t * B * U, U, 2 * U, U, product, 1);
             break;
         default:
             gru_before_blend_backward(&v);
@@ -757,8 +798,9 @@ static void backward_steps(void *ctx, idx_t ub0, idx_t ub1) {
             backward_product(&v, dgates_t + 2 * U, gu, 2 * U, U, w->step, 0);
             gru_before_reset_backward(&v, w->step);
             barrier();
-            backward_product(&v, dgates_t, gu, 0, 2 * U, v.dh_out, 1);
+            backward_product(&v, dgates_t, gu, 0, 2 * U, product, onto);
         }
+        add_dropped_grad(&v);
     }
 }
 
@@ -767,17 +809,18 @@ static void backward_steps(void *ctx, idx_t ub0, idx_t ub1) {
 static int weight_grads(const fnn_rnn_desc *d, const rnn_buffers *w, const float *xt, const float *kernel,
                         float *dx_rows, float *dkernel, float *drecurrent, float *dbias) {
     const idx_t TB = d->batch * d->steps, U = d->units, I = d->in, gu = w->gu;
+    const float *h_in = state_read(w, 0, U);  /* every step's state as the products read it */
     int status = 0;
     if (dkernel) status |= fnn_sgemm(1, 0, I, gu, TB, xt, I, w->gates, gu, dkernel, gu, 0, NULL, 0, 0.0f);
     if (drecurrent) {
         if (d->cell < FNN_RNN_GRU) {
-            status |= fnn_sgemm(1, 0, U, gu, TB, w->hprev, U, w->gates, gu, drecurrent, gu, 0, NULL, 0, 0.0f);
+            status |= fnn_sgemm(1, 0, U, gu, TB, h_in, U, w->gates, gu, drecurrent, gu, 0, NULL, 0, 0.0f);
         } else {
             /* z and r see h_prev; the candidate sees h_prev (reset after: gradient in extra) or r * h_prev
                (reset before: r * h_prev in extra, gradient in the gate buffer) */
-            status |= fnn_sgemm(1, 0, U, 2 * U, TB, w->hprev, U, w->gates, gu, drecurrent, gu, 0, NULL, 0, 0.0f);
+            status |= fnn_sgemm(1, 0, U, 2 * U, TB, h_in, U, w->gates, gu, drecurrent, gu, 0, NULL, 0, 0.0f);
             if (d->cell == FNN_RNN_GRU)
-                status |= fnn_sgemm(1, 0, U, U, TB, w->hprev, U, w->extra, U, drecurrent + 2 * U, gu, 0, NULL, 0, 0.0f);
+                status |= fnn_sgemm(1, 0, U, U, TB, h_in, U, w->extra, U, drecurrent + 2 * U, gu, 0, NULL, 0, 0.0f);
             else
                 status |= fnn_sgemm(1, 0, U, U, TB, w->extra, U, w->gates + 2 * U, gu, drecurrent + 2 * U, gu, 0,
                                     NULL, 0, 0.0f);
@@ -796,9 +839,9 @@ static int weight_grads(const fnn_rnn_desc *d, const rnn_buffers *w, const float
 }
 
 int fnn_rnn_backward(const fnn_rnn_desc *d, const float *x, const float *kernel, const float *recurrent,
-                     const uint8_t *mask, const float *c0, const float *dy, idx_t dy_batch, idx_t dy_step,
-                     const float *dh_out, const float *dc_out, float *workspace, float *dx, float *dkernel,
-                     float *drecurrent, float *dbias, float *dh0, float *dc0) {
+                     const uint8_t *mask, const float *recurrent_mask, const float *c0, const float *dy,
+                     idx_t dy_batch, idx_t dy_step, const float *dh_out, const float *dc_out, float *workspace,
+                     float *dx, float *dkernel, float *drecurrent, float *dbias, float *dh0, float *dc0) {
     const idx_t B = d->batch, T = d->steps, U = d->units, I = d->in;
     rnn_buffers w;
     plan_workspace(d, 1, workspace, &w);
@@ -806,8 +849,9 @@ int fnn_rnn_backward(const fnn_rnn_desc *d, const float *x, const float *kernel,
     if (dh_out) memcpy(w.dh[0], dh_out, B * U * sizeof(float)); else memset(w.dh[0], 0, B * U * sizeof(float));
     if (w.dc) { if (dc_out) memcpy(w.dc, dc_out, B * U * sizeof(float)); else memset(w.dc, 0, B * U * sizeof(float)); }
     if (w.zeros) memset(w.zeros, 0, B * U * sizeof(float));
-    rnn_run run = {.d = d, .w = &w, .cfg = active_config(), .recurrent = recurrent, .mask = mask, .dy = dy,
-                   .dy_batch = dy_batch, .dy_step = dy_step, .c0 = c0, .training = 1};
+    rnn_run run = {.d = d, .w = &w, .cfg = active_config(), .recurrent = recurrent, .mask = mask,
+                   .recurrent_mask = recurrent_mask, .dy = dy, .dy_batch = dy_batch, .dy_step = dy_step, .c0 = c0,
+                   .training = 1};
     run_team(d, unit_blocks(run.cfg, U), backward_steps, &run);
     if (dh0) memcpy(dh0, w.dh[T & 1], B * U * sizeof(float));
     if (dc0 && w.dc) memcpy(dc0, w.dc, B * U * sizeof(float));

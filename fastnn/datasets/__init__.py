@@ -7,5 +7,6 @@ Example:
 """
 from .digits import load_digits
 from .preprocessing import standardize, train_test_split
+from .sms_spam import load_sms_spam
 
-__all__ = ["load_digits", "train_test_split", "standardize"]
+__all__ = ["load_digits", "load_sms_spam", "train_test_split", "standardize"]

@@ -58,7 +58,10 @@ def _float_array(x, what):
 
 
 def _int_array(x, what):
-    arr = np.asarray(x)
+    try:
+        arr = np.asarray(x)
+    except ValueError:  # numpy refuses ragged nested lists
+        arr = np.empty(0, object)
     if arr.dtype.kind in "iu":
         return np.ascontiguousarray(arr, dtype=np.int64)
     if arr.dtype.kind == "f":
@@ -96,6 +99,8 @@ def as_inputs(model, x, what):
             arr = _int_array(value, label)
         else:
             arr = _string_array(value, label)
+            if arr.ndim == 1 and len(shape) == 2 and shape[1] == 1:
+                arr = arr.reshape(-1, 1)  # a list of texts for an Input of shape (1,)
         if arr.ndim < 1:
             raise ValueError(f"{label} must have a batch dimension, got a scalar")
         if arr.shape[1:] != tuple(shape[1:]) and (

@@ -297,7 +297,7 @@ class Model(Layer):
         if self._pack is None or self._pack_version != (self._version, self._compile_version):
             self._pack = Pack(self._leaf_layers())
             self._pack_version = (self._version, self._compile_version)
-            self.optimizer.build(self._pack.params, list(self._pack.slices))
+            self.optimizer.build(self._pack.params, list(self._pack.slices), self._pack.sparse)
             self._runner_cache = None
         elif not self._pack.is_bound():
             self._pack.bind()
@@ -480,6 +480,32 @@ class Model(Layer):
         from .. import saving
 
         saving.load_weights(self, filepath)
+
+    def export(self, filepath, format="onnx", opset=21, verify=True, sample_inputs=None):
+        """Write the model for inference in another runtime (Keras 3's method name); format 'onnx'.
+
+        The graph is checked by onnx's checker and, with verify, run in ONNX Runtime on sample inputs
+        at two batch sizes: every output must equal predict's within 1e-5 (relative beyond magnitude
+        1; integer outputs exactly), or nothing is written. Needs `pip install 'fastnn[onnx]'`.
+
+        Args:
+            filepath: where to write the .onnx file (replaced atomically).
+            format: 'onnx'.
+            opset: the ONNX opset to target (18 to the installed onnx's newest).
+            verify: run and compare in ONNX Runtime before writing.
+            sample_inputs: optional inputs to verify on (one array per model input, at least 2 rows);
+                by default random ones shaped as the inputs (token ids in each vocabulary's range).
+
+        Returns:
+            With verify, {output name: the largest absolute difference from predict}; else None.
+
+        Raises:
+            fastnn.export.ExportError: a layer cannot be expressed in ONNX (the error names it).
+            fastnn.export.VerificationError: ONNX Runtime's outputs differ from predict's.
+        """
+        from ..export import export_model
+
+        return export_model(self, filepath, format, opset, verify, sample_inputs)
 
     def summary(self, line_length=None, print_fn=None, **kwargs):
         """Print a table of layers (name (type), output shape, parameters[, connected to]) and the totals."""

@@ -9,6 +9,10 @@ their layers get no gradient array (None), so backward computes no gradient for 
 
 A layer shared by two models belongs to the pack of the one that trained last; the other re-packs
 (copying the current values in) when it trains again, keeping its optimizer state.
+
+Weights added with sparse_rows (embedding tables) are packed like the others; the pack also lists
+them, and after each backward asks their layers which rows the step touched, so an optimizer for
+which a zero gradient changes nothing updates those rows alone.
 """
 import numpy as np
 
@@ -26,6 +30,7 @@ class Pack:
         params, grads: the flat float32 vectors.
         slices: (offset, shape) per trained weight, for the optimizer.
         regularized: (weight view, gradient view, regularizer) of each trained weight with a regularizer.
+        sparse: indices into slices of the trained weights added with sparse_rows.
     """
 
     def __init__(self, layers):
@@ -45,6 +50,7 @@ class Pack:
                                            self.grads[offset:offset + size].reshape(shape))
             self.slices.append((offset, shape))
             offset += size
+        self.sparse = [k for k, (layer, i) in enumerate(self.layout) if layer._sparse_rows[i]]
         self.bind()
 
     def bind(self):
@@ -70,6 +76,13 @@ class Pack:
     def is_bound(self):
         """Whether every layer still works on this pack's arrays (another model may have re-packed one)."""
         return all(getattr(layer, "_pack", None) is self for layer in self.layers)
+
+    def touched_rows(self):
+        """Per weight of `sparse`, the rows whose gradient the last backward may have made non-zero
+        (None: any row); None when the pack has no such weight."""
+        if not self.sparse:
+            return None
+        return [self.layout[k][0].touched_rows(self.layout[k][1]) for k in self.sparse]
 
     def add_regularizer_grads(self):
         for weight, grad, regularizer in self.regularized:

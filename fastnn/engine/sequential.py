@@ -69,7 +69,8 @@ class Sequential(Model):
             raise ValueError(f"Sequential '{self.name}': all layers need unique names; '{layer.name}' is already "
                              f"in the model")
         if not self._stack and self._input_layer is None and layer._input_shape_arg is not None:
-            self._input_layer = InputLayer(shape=layer._input_shape_arg, dtype=layer.input_dtype)
+            self._input_layer = InputLayer(shape=layer._input_shape_arg, batch_size=layer._batch_size_arg,
+                                           dtype=layer.input_dtype)
         self._stack.append(layer)
         self._names.add(layer.name)
         self._version += 1

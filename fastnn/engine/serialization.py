@@ -237,7 +237,7 @@ def declared_weight_shapes(data, input_shape=None):
             weights, outputs = declared_weight_shapes(layer[1], shapes[0])
             weights_of.setdefault(id(layer), weights)
             return [_Shape(s) for s in outputs]
-        in_shape = [(None,) + tuple(s[1:]) for s in shapes] if multi else (None,) + tuple(shapes[0][1:])
+        in_shape = [tuple(s) for s in shapes] if multi else tuple(shapes[0])
         weights_of.setdefault(id(layer), [tuple(int(d) for d in s) for s in layer.weight_shapes(in_shape)])
         out = layer.compute_output_shape(in_shape)
         return [_Shape(s) for s in (out if is_shape_list(out) else [out])]
@@ -267,10 +267,11 @@ def _sequential_shapes(config, input_shape):
         layer_config.setdefault("name", "unnamed")
         layer = get_layer_class(entry.get("class_name")).from_config(layer_config)
         if type(layer).__name__ == "InputLayer":
-            shape = (None,) + tuple(layer.batch_shape[1:])
+            shape = tuple(layer.batch_shape)
             continue
         if shape is None:
-            shape = (None,) + tuple(layer._input_shape_arg) if layer._input_shape_arg is not None else None
+            shape = ((layer._batch_size_arg,) + tuple(layer._input_shape_arg)
+                     if layer._input_shape_arg is not None else None)
             if shape is None and config.get("build_input_shape") is not None:
                 shape = (None,) + normalize_shape(list(config["build_input_shape"])[1:], "build_input_shape")
             if shape is None:

@@ -88,7 +88,7 @@ class Runner:
             self.plan.backward(self.workspace, grads)
             pack = self.model._pack
             pack.add_regularizer_grads()
-            self.model.optimizer.apply(pack.grads)
+            self.model.optimizer.apply(pack.grads, pack.touched_rows())
         return total
 
     def test_step(self, inputs, targets, sw):

@@ -1,33 +1,41 @@
 """Layers: the building blocks of a model, and the registry that saving rebuilds them from."""
 from .activation import Activation
 from .base import Layer, get_layer_class, register
+from .convolutional import Conv1D, Conv2D
+from .convolutional_variants import Conv2DTranspose, DepthwiseConv2D, SeparableConv2D
 from .core import Dense, Input, InputLayer
+from .embedding import Embedding
 from .masking import Masking
 from .merging import Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract
+from .normalization import BatchNormalization
+from .pooling import (AveragePooling1D, AveragePooling2D, GlobalAveragePooling1D, GlobalAveragePooling2D,
+                      GlobalMaxPooling1D, GlobalMaxPooling2D, MaxPooling1D, MaxPooling2D)
 from .preprocessing import (CategoryEncoding, Discretization, Hashing, Imputation, IntegerLookup, Normalization,
                             RandomContrast, RandomCrop, RandomFlip, RandomRotation, RandomTranslation, RandomZoom,
-                            Rescaling, StringLookup)
+                            Rescaling, StringLookup, TextVectorization)
 from .quantized import QuantizedDense
-from .regularization import Dropout
-from .reshaping import Flatten, Reshape
+from .recurrent import GRU, LSTM, SimpleRNN
+from .regularization import Dropout, SpatialDropout2D
+from .reshaping import Cropping2D, Flatten, Reshape, UpSampling2D, ZeroPadding2D
+from .wrappers import Bidirectional, TimeDistributed
 
 __all__ = ["Layer", "register", "get_layer_class", "Input", "InputLayer", "Dense", "Activation", "Dropout",
            "Flatten", "Reshape", "Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate",
            "Masking", "Normalization", "Rescaling", "Imputation", "Discretization", "StringLookup", "IntegerLookup",
            "CategoryEncoding", "Hashing", "RandomFlip", "RandomRotation", "RandomTranslation", "RandomZoom",
-           "RandomContrast", "RandomCrop", "QuantizedDense"]
+           "RandomContrast", "RandomCrop", "Conv1D", "Conv2D", "DepthwiseConv2D", "SeparableConv2D",
+           "Conv2DTranspose", "MaxPooling1D", "MaxPooling2D", "AveragePooling1D", "AveragePooling2D",
+           "GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalMaxPooling1D", "GlobalMaxPooling2D",
+           "BatchNormalization", "ZeroPadding2D", "Cropping2D", "UpSampling2D", "SpatialDropout2D",
+           "Embedding", "SimpleRNN", "LSTM", "GRU", "Bidirectional", "TimeDistributed", "TextVectorization",
+           "QuantizedDense"]
 
 # Keras layers fastnn does not have yet: asking for one says so by name.
-_NOT_YET = ("Conv1D", "Conv2D", "Conv3D", "Conv1DTranspose", "Conv2DTranspose", "DepthwiseConv2D",
-            "SeparableConv1D", "SeparableConv2D", "MaxPooling1D", "MaxPooling2D", "AveragePooling1D",
-            "AveragePooling2D", "GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalMaxPooling1D",
-            "GlobalMaxPooling2D", "BatchNormalization", "LayerNormalization", "GroupNormalization",
-            "UnitNormalization", "ZeroPadding1D", "ZeroPadding2D", "Cropping1D", "Cropping2D", "UpSampling1D",
-            "UpSampling2D", "SpatialDropout1D", "SpatialDropout2D", "GaussianNoise", "GaussianDropout",
-            "AlphaDropout", "Embedding", "SimpleRNN", "LSTM", "GRU", "Bidirectional", "TimeDistributed",
-            "RNN", "ConvLSTM2D", "MultiHeadAttention", "Attention", "AdditiveAttention",
-            "TextVectorization", "Permute", "RepeatVector", "Lambda", "Dot",
-            "LeakyReLU", "PReLU", "ReLU", "ELU", "Softmax", "ActivityRegularization")
+_NOT_YET = ("Conv3D", "Conv1DTranspose", "SeparableConv1D", "LayerNormalization", "GroupNormalization",
+            "UnitNormalization", "ZeroPadding1D", "Cropping1D", "UpSampling1D", "SpatialDropout1D", "GaussianNoise",
+            "GaussianDropout", "AlphaDropout", "RNN", "ConvLSTM2D", "MultiHeadAttention", "Attention",
+            "AdditiveAttention", "Permute", "RepeatVector", "Lambda", "Dot", "LeakyReLU", "PReLU", "ReLU", "ELU",
+            "Softmax", "ActivityRegularization")
 
 
 def __getattr__(name):

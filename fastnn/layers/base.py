@@ -45,7 +45,9 @@ def unique_name(prefix):
 
 
 def _snake_case(name):
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+    """Keras's default layer names: Dense 'dense', SimpleRNN 'simple_rnn', LSTM 'lstm', Conv2D 'conv2d'."""
+    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
 def serialize_object(obj):
@@ -69,6 +71,11 @@ def deserialize_object(module, identifier):
         config = identifier.get("config") or {}
         return cls.from_config(config) if hasattr(cls, "from_config") else cls(**config)
     return module.get(identifier)
+
+
+def _owned(y):
+    """A new array of an eager call's output: float32, or the layer's own dtype (token ids)."""
+    return np.array(y, dtype=np.float32 if y.dtype.kind == "f" else y.dtype, copy=True)
 
 
 def checked_weight_value(value, target, what):
@@ -99,6 +106,13 @@ def normalize_shape(shape, what):
     if any(d is not None and not 0 < d <= MAX_DIMENSION for d in shape):
         raise ValueError(f"{what}: dimensions must be positive and at most {MAX_DIMENSION}, got {shape}")
     return shape
+
+
+def check_data_format(layer, data_format):
+    """fastnn's image layers take channels-last data (NHWC) only; Keras's data_format argument says so."""
+    if data_format not in (None, "channels_last"):
+        raise ValueError(f"{type(layer).__name__} '{layer.name}': only data_format='channels_last' (NHWC) is "
+                         f"supported, got {data_format!r}")
 
 
 def is_shape_list(shapes):
@@ -135,11 +149,11 @@ class Layer:
 
     def __init__(self, name=None, trainable=True, dtype=None, input_shape=None, input_dim=None, **kwargs):
         cls_name = type(self).__name__
-        if "batch_input_shape" in kwargs or "batch_size" in kwargs:
-            batch_shape = kwargs.pop("batch_input_shape", None)
-            kwargs.pop("batch_size", None)
-            if batch_shape is not None and input_shape is None:
-                input_shape = tuple(batch_shape)[1:]
+        batch_size = kwargs.pop("batch_size", None)
+        batch_shape = kwargs.pop("batch_input_shape", None)
+        if batch_shape is not None:
+            batch_size = tuple(batch_shape)[0] if batch_size is None else batch_size
+            input_shape = tuple(batch_shape)[1:] if input_shape is None else input_shape
         if kwargs:
             raise TypeError(f"{cls_name}: unexpected keyword argument(s): {', '.join(sorted(kwargs))}")
         if dtype not in (None, "float32", np.float32):
@@ -153,6 +167,8 @@ class Layer:
                 raise ValueError(f"{cls_name} '{self.name}': give input_dim or input_shape, not both")
             input_shape = (input_dim,)
         self._input_shape_arg = None if input_shape is None else normalize_shape(input_shape, f"{cls_name} input_shape")
+        # a fixed batch size for the Input a Sequential model makes for its first layer (stateful RNNs need one)
+        self._batch_size_arg = None if batch_size is None else normalize_shape(batch_size, f"{cls_name} batch_size")[0]
         self.built = False
         self.input_shape = None
         self._weights = []
@@ -160,10 +176,12 @@ class Layer:
         self._weight_names = []
         self._weight_trainable = []
         self._regularizers = []
+        self._sparse_rows = []
         self._inbound_nodes = []
 
     # ----- weights -------------------------------------------------------------------------------
-    def add_weight(self, name, shape, initializer, regularizer=None, trainable=True, dtype=np.float32):
+    def add_weight(self, name, shape, initializer, regularizer=None, trainable=True, sparse_rows=False,
+                   dtype=np.float32):
         """Create a weight (float32 unless dtype says otherwise) with `initializer` (a callable shape ->
         array); returns the array. Only float32 weights can be trainable.
 
@@ -173,6 +191,9 @@ class Layer:
             initializer: callable taking the shape.
             regularizer: optional; its penalty joins the loss and its gradient the weight's.
             trainable: False for state the optimizer never touches (moving statistics).
+            sparse_rows: a step's gradient is non-zero only in the rows touched_rows(i) names (an
+                embedding table), so an optimizer for which a zero gradient changes nothing updates
+                only those rows.
             dtype: np.float32, or an integer type for non-trainable weights (QuantizedDense's int8 kernel);
                 files store every weight as float32, which holds such integers exactly.
         """
@@ -187,6 +208,7 @@ class Layer:
         self._weight_names.append(name)
         self._weight_trainable.append(bool(trainable))
         self._regularizers.append(regularizer)
+        self._sparse_rows.append(bool(sparse_rows))
         return value
 
     def _bind_weights(self, weights, grads):
@@ -231,6 +253,11 @@ class Layer:
     def grads(self):
         """The gradient arrays backward writes, matching `weights` (None where a weight is not trained)."""
         return list(self._grads)
+
+    def touched_rows(self, i):
+        """For a weight added with sparse_rows: the rows (sorted int64) outside which its gradient is
+        zero after the last backward; None when any row may be non-zero."""
+        return None
 
     def _store_grad(self, ctx, i, value):
         """Write (or, with ctx.accumulate, add) a computed gradient of weight i."""
@@ -346,15 +373,18 @@ class Layer:
     def _call_eager(self, flat, multi, training):
         from ..ops._convert import as_float32
 
-        arrays = [np.ascontiguousarray(as_float32(x, f"{type(self).__name__} '{self.name}'")) for x in flat]
+        if self.input_dtype == "float32":
+            arrays = [np.ascontiguousarray(as_float32(x, f"{type(self).__name__} '{self.name}'")) for x in flat]
+        else:  # token ids or strings: forward checks them
+            arrays = [np.asarray(x) for x in flat]
         shapes = [(None,) + a.shape[1:] for a in arrays]
         if not self.built:
             self.build(shapes if multi else shapes[0])
         ctx = CallContext(training, getattr(self, "activation", None))
         y = self.forward(ctx, arrays if multi else arrays[0])
         if isinstance(y, (list, tuple)):
-            return [np.array(v, dtype=np.float32, copy=True) for v in y]
-        return np.array(y, dtype=np.float32, copy=True)
+            return [_owned(v) for v in y]
+        return _owned(y)
 
     # ----- config --------------------------------------------------------------------------------
     def get_config(self):

@@ -3,11 +3,12 @@ import math
 
 import numpy as np
 
-from .. import _C, ops
+from .. import _C
 from ..engine.tensor import Node, canonical_dtype
 from .base import Layer, deserialize_object, normalize_shape, register, serialize_object
+from .fused_activation import activation_plan
 
-__all__ = ["InputLayer", "Input", "Dense"]
+__all__ = ["InputLayer", "Input", "Dense", "KernelAndBias"]
 
 
 @register
@@ -38,7 +39,8 @@ class InputLayer(Layer):
             batch_shape = (batch_size,) + normalize_shape(shape, "InputLayer shape")
         self.batch_shape = batch_shape
         self.build(batch_shape)
-        self.output = Node(self, [], [(None,) + batch_shape[1:]], [self.input_dtype], False).outputs[0]
+        # a declared batch size stays in the symbolic shapes, as in Keras (stateful RNNs size their states by it)
+        self.output = Node(self, [], [batch_shape], [self.input_dtype], False).outputs[0]
         self.output.name = self.name
 
     def forward(self, ctx, x):
@@ -67,8 +69,23 @@ def Input(shape=None, batch_size=None, dtype=None, batch_shape=None, name=None):
     return InputLayer(shape=shape, batch_size=batch_size, dtype=dtype, batch_shape=batch_shape, name=name).output
 
 
+class KernelAndBias:
+    """Mixin of layers whose weights are Keras's kernel, then (with use_bias) bias: Dense and the
+    convolutions. The layer sets kernel_initializer/regularizer and bias_initializer/regularizer."""
+
+    def _add_kernel_and_bias(self, shapes):
+        self.add_weight("kernel", shapes[0], _initializer_fn(self.kernel_initializer), self.kernel_regularizer)
+        if self.use_bias:
+            self.add_weight("bias", shapes[1], _initializer_fn(self.bias_initializer), self.bias_regularizer)
+        self._weights_bound()
+
+    def _weights_bound(self):
+        self.kernel = self._weights[0]
+        self.bias = self._weights[1] if self.use_bias else None
+
+
 @register
-class Dense(Layer):
+class Dense(KernelAndBias, Layer):
     """Fully connected layer: activation(x @ kernel + bias), on the last axis of x.
 
     The bias and any elementwise activation run in the GEMM's epilogue while each tile of the output is
@@ -123,22 +140,19 @@ class Dense(Layer):
     def build(self, input_shape):
         shapes = self.weight_shapes(input_shape)
         self.input_dim = shapes[0][0]
-        self.add_weight("kernel", shapes[0], _initializer_fn(self.kernel_initializer), self.kernel_regularizer)
-        if self.use_bias:
-            self.add_weight("bias", shapes[1], _initializer_fn(self.bias_initializer), self.bias_regularizer)
-        self._weights_bound()
+        self._add_kernel_and_bias(shapes)
         super().build(input_shape)
-
-    def _weights_bound(self):
-        self.kernel = self._weights[0]
-        self.bias = self._weights[1] if self.use_bias else None
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[:-1]) + (self.units,)
 
     def forward(self, ctx, x):
-        x, in_shape = last_axis_rows(self, x)
-        code, alpha, separate = epilogue_plan(ctx)
+        if x.ndim < 2 or x.shape[-1] != self.input_dim:
+            raise self._error(f"expected input with last dimension {self.input_dim}, got shape {x.shape}")
+        code, alpha, separate = activation_plan(ctx)
+        in_shape = x.shape
+        if x.ndim != 2:
+            x = x.reshape(-1, self.input_dim)
         y = ctx.buffer("y", (x.shape[0], self.units))
         if separate is None:
             _C.sgemm(x, self.kernel, y, False, False, False, self.bias, code, alpha)
@@ -149,12 +163,12 @@ class Dense(Layer):
             separate.forward(z, out=y)
         if ctx.training:
             ctx.x, ctx.y, ctx.z, ctx.input_shape = x, y, z, in_shape
-        return with_leading_axes(y, in_shape)
+        return y if len(in_shape) == 2 else y.reshape(in_shape[:-1] + (self.units,))
 
     def backward(self, ctx, dy):
         x, y = ctx.x, ctx.y
         dy = dy.reshape(y.shape)
-        code, alpha, separate = ctx.dense_plan
+        code, alpha, separate = ctx.activation_plan
         if separate is not None:
             dy = separate.backward(ctx.z, y, dy, out=ctx.buffer("dz", y.shape))
         dk, db = self._grads[0], self._grads[1] if self.use_bias else None
@@ -183,38 +197,6 @@ class Dense(Layer):
                       kernel_regularizer=serialize_object(self.kernel_regularizer),
                       bias_regularizer=serialize_object(self.bias_regularizer))
         return config
-
-
-def last_axis_rows(layer, x):
-    """(x as (rows, layer.input_dim), x's shape) for a layer acting on the last axis; an error naming the
-    layer when x's last dimension is not input_dim."""
-    if x.ndim < 2 or x.shape[-1] != layer.input_dim:
-        raise layer._error(f"expected input with last dimension {layer.input_dim}, got shape {x.shape}")
-    return (x if x.ndim == 2 else x.reshape(-1, layer.input_dim)), x.shape
-
-
-def with_leading_axes(y, in_shape):
-    """y (rows, units) reshaped to the leading axes of the input shape in_shape."""
-    return y if len(in_shape) == 2 else y.reshape(in_shape[:-1] + (y.shape[-1],))
-
-
-def epilogue_plan(ctx):
-    """How a call of a layer that fuses activations applies ctx.activation, decided once per context
-    (ctx.dense_plan): (epilogue code, alpha, separate activation or None). softmax, and in training an
-    activation whose backward needs its input z, run after a linear GEMM; every other activation runs
-    in the epilogue."""
-    plan = getattr(ctx, "dense_plan", None)
-    if plan is not None:
-        return plan
-    act = ctx.activation
-    if act is None or act.name == "linear":
-        plan = (0, 0.0, None)
-    elif act.epilogue and not (ctx.training and act.backward_reads == "x"):
-        plan = ops.epilogue_code(act.name, act.alpha) + (None,)
-    else:
-        plan = (0, 0.0, act)
-    ctx.dense_plan = plan
-    return plan
 
 
 def _initializer_fn(initializer):

@@ -1,10 +1,10 @@
-"""Regularization layers: Dropout."""
+"""Regularization layers: Dropout and SpatialDropout2D."""
 import numpy as np
 
 from .. import _config
-from .base import Layer, normalize_shape, register
+from .base import Layer, check_data_format, normalize_shape, register
 
-__all__ = ["Dropout"]
+__all__ = ["Dropout", "SpatialDropout2D"]
 
 
 @register
@@ -71,4 +71,35 @@ class Dropout(Layer):
         config = super().get_config()
         config.update(rate=self.rate, noise_shape=None if self.noise_shape is None else list(self.noise_shape),
                       seed=self.seed)
+        return config
+
+
+@register
+class SpatialDropout2D(Dropout):
+    """Dropout of whole feature maps: while training, each (image, channel) pair is zeroed with
+    probability `rate` across all its pixels, and the rest scaled by 1/(1-rate).
+
+    Args:
+        rate: fraction to drop, in [0, 1).
+        data_format: only 'channels_last' (or None).
+        seed: optional int for a private generator.
+
+    Input shape:
+        (batch, height, width, channels). Output shape: the same.
+    """
+
+    def __init__(self, rate, data_format=None, seed=None, **kwargs):
+        super().__init__(rate, noise_shape=(None, 1, 1, None), seed=seed, **kwargs)
+        check_data_format(self, data_format)
+        self.data_format = "channels_last"
+
+    def build(self, input_shape):
+        if len(input_shape) != 4:
+            raise self._error(f"needs inputs (batch, height, width, channels), got shape {tuple(input_shape)}")
+        super().build(input_shape)
+
+    def get_config(self):
+        config = super().get_config()
+        del config["noise_shape"]
+        config["data_format"] = self.data_format
         return config

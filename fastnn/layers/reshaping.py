@@ -1,9 +1,13 @@
-"""Reshaping layers: Flatten and Reshape, which change only how each sample's values are laid out."""
+"""Reshaping layers: Flatten and Reshape, which change only how each sample's values are laid out, and
+the image layers ZeroPadding2D, Cropping2D and UpSampling2D, which change its size."""
 import math
 
-from .base import MAX_DIMENSION, MAX_SHAPE_RANK, Layer, register
+from .. import _C
+from ..ops._window import int_tuple
+from ..ops.resizing import _interpolation, _margins
+from .base import MAX_DIMENSION, MAX_SHAPE_RANK, Layer, check_data_format, register
 
-__all__ = ["Flatten", "Reshape"]
+__all__ = ["Flatten", "Reshape", "ZeroPadding2D", "Cropping2D", "UpSampling2D"]
 
 
 @register
@@ -80,4 +84,151 @@ class Reshape(Layer):
     def get_config(self):
         config = super().get_config()
         config["target_shape"] = list(self.target_shape)
+        return config
+
+
+def _image_rank(layer, shape):
+    if len(shape) != 4:
+        raise layer._error(f"needs inputs (batch, height, width, channels), got shape {tuple(shape)}")
+
+
+class _Margins(Layer):
+    """ZeroPadding2D and Cropping2D: rows and columns added at (or removed from) the image's edges."""
+
+    sign = 1  # +1 pads, -1 crops
+
+    def __init__(self, margins, argument, data_format=None, **kwargs):
+        super().__init__(**kwargs)
+        check_data_format(self, data_format)
+        self.data_format = "channels_last"
+        self._margins = _margins(margins, argument, f"{type(self).__name__} '{self.name}'")
+
+    def compute_output_shape(self, input_shape):
+        _image_rank(self, input_shape)
+        sizes = []
+        for size, (before, after) in zip(input_shape[1:3], self._margins):
+            out = None if size is None else size + self.sign * (before + after)
+            if out is not None and out < 1:
+                raise self._error(f"crops {before + after} of {size} cells: nothing is left")
+            sizes.append(out)
+        return (input_shape[0], *sizes, input_shape[3])
+
+    def build(self, input_shape):
+        self.compute_output_shape(tuple(input_shape))
+        super().build(input_shape)
+
+    def _inner(self, big):
+        """The part of the larger array (padded output or uncropped input) that the smaller one is."""
+        (top, bottom), (left, right) = self._margins
+        return big[:, top:big.shape[1] - bottom, left:big.shape[2] - right]
+
+    def _pad(self, ctx, name, small, big_shape):
+        big = ctx.buffer(name, big_shape)
+        big.fill(0.0)
+        self._inner(big)[...] = small
+        return big
+
+    def _crop(self, ctx, name, big, small_shape):
+        small = ctx.buffer(name, small_shape)
+        small[...] = self._inner(big)
+        return small
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({self.argument: [list(m) for m in self._margins], "data_format": self.data_format})
+        return config
+
+
+@register
+class ZeroPadding2D(_Margins):
+    """Adds rows and columns of zeros around each image.
+
+    Args:
+        padding: an int (all sides), a (rows, columns) pair (each on both sides) or
+            ((top, bottom), (left, right)).
+        data_format: only 'channels_last' (or None).
+    """
+
+    argument = "padding"
+
+    def __init__(self, padding=(1, 1), data_format=None, **kwargs):
+        super().__init__(padding, "padding", data_format, **kwargs)
+        self.padding = self._margins
+
+    def forward(self, ctx, x):
+        _image_rank(self, x.shape)
+        ctx.x_shape = x.shape
+        return self._pad(ctx, "y", x, self.compute_output_shape(x.shape))
+
+    def backward(self, ctx, dy):
+        return self._crop(ctx, "dx", dy, ctx.x_shape)
+
+
+@register
+class Cropping2D(_Margins):
+    """Removes rows and columns at the edges of each image.
+
+    Args:
+        cropping: an int, a (rows, columns) pair or ((top, bottom), (left, right)).
+        data_format: only 'channels_last' (or None).
+    """
+
+    argument = "cropping"
+    sign = -1
+
+    def __init__(self, cropping=((0, 0), (0, 0)), data_format=None, **kwargs):
+        super().__init__(cropping, "cropping", data_format, **kwargs)
+        self.cropping = self._margins
+
+    def forward(self, ctx, x):
+        ctx.x_shape = x.shape
+        return self._crop(ctx, "y", x, self.compute_output_shape(x.shape))
+
+    def backward(self, ctx, dy):
+        return self._pad(ctx, "dx", dy, ctx.x_shape)
+
+
+@register
+class UpSampling2D(Layer):
+    """Repeats (nearest) or interpolates (bilinear, half-pixel centres as Keras) each image's rows and columns.
+
+    Args:
+        size: an int or a (rows, columns) pair of whole factors (default 2).
+        data_format: only 'channels_last' (or None).
+        interpolation: 'nearest' or 'bilinear'.
+    """
+
+    def __init__(self, size=(2, 2), data_format=None, interpolation="nearest", **kwargs):
+        super().__init__(**kwargs)
+        what = f"UpSampling2D '{self.name}'"
+        check_data_format(self, data_format)
+        self.data_format = "channels_last"
+        self.size = int_tuple(size, 2, "size", what)
+        self.interpolation = _interpolation(interpolation, what)
+
+    def compute_output_shape(self, input_shape):
+        _image_rank(self, input_shape)
+        rows, cols = (None if s is None else s * f for s, f in zip(input_shape[1:3], self.size))
+        return (input_shape[0], rows, cols, input_shape[3])
+
+    def build(self, input_shape):
+        self.compute_output_shape(tuple(input_shape))
+        super().build(input_shape)
+
+    def forward(self, ctx, x):
+        y = ctx.buffer("y", self.compute_output_shape(x.shape))
+        if y.size:
+            _C.upsample_forward(self.interpolation, x, y)
+        ctx.x_shape = x.shape
+        return y
+
+    def backward(self, ctx, dy):
+        dx = ctx.buffer("dx", ctx.x_shape)
+        if dx.size:
+            _C.upsample_backward(self.interpolation, dy, dx)
+        return dx
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(size=list(self.size), data_format=self.data_format, interpolation=self.interpolation)
         return config

@@ -16,7 +16,8 @@ from .nn import __all__ as _nn_all
 from .normalization import *  # noqa: F401,F403
 from .pooling import *  # noqa: F401,F403
 from .recurrent import __all__ as _recurrent_all
-from .recurrent import gru, gru_backward, lstm, lstm_backward, rnn_workspace, simple_rnn, simple_rnn_backward
+from .recurrent import (gru, gru_backward, lstm, lstm_backward, rnn_workspace, rnn_workspace_size, simple_rnn,
+                        simple_rnn_backward)
 from .resizing import *  # noqa: F401,F403
 
 __all__ = (["matmul", "dense", "dense_backward", "dense_backward_into", "epilogue_code", "embedding_lookup",

@@ -1,4 +1,6 @@
 """Adagrad: steps scaled by the accumulated squares of all past gradients."""
+import numpy as np
+
 from ..ops import nn as _nn
 from .base import Optimizer
 
@@ -26,6 +28,10 @@ class Adagrad(Optimizer):
 
     def _state_layout(self):
         return (("accumulator", self.initial_accumulator_value),)
+
+    def _zero_gradient_changes_nothing(self):
+        # p -= lr * 0 / sqrt(accumulator + epsilon) is p unless the root is 0 (0 / 0 is NaN)
+        return np.float32(self.epsilon) > 0 or np.float32(self.initial_accumulator_value) > 0
 
     def _make_update(self, params, state):
         kernel, epsilon, accumulator = _nn.adagrad_update, self.epsilon, state["accumulator"]

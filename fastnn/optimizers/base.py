@@ -107,13 +107,15 @@ class Optimizer:
         self._lr = float(value)
 
     # -- building and stepping --------------------------------------------------------------------------
-    def build(self, flat_params, slices):
+    def build(self, flat_params, slices, sparse_rows=()):
         """Attach to the flat parameter vector and allocate the optimizer state (zeroed, or as the optimizer
         starts it).
 
         Args:
             flat_params: writeable 1-D C-contiguous float32 vector holding every parameter; updated in place.
             slices: list of (offset, shape) per variable, in model.get_weights() order (used by clipnorm).
+            sparse_rows: indices into slices of the variables whose gradient is zero outside the rows a
+                step touched (embedding tables); apply then takes those rows (see apply).
         """
         kind = type(self).__name__
         if (not isinstance(flat_params, np.ndarray) or flat_params.dtype != np.float32 or flat_params.ndim != 1
@@ -135,6 +137,7 @@ class Optimizer:
         self._ranges = ranges
         self._state = {name: np.full(size, fill, dtype=np.float32) for name, fill in self._state_layout()}
         self._update = self._make_update(flat_params, self._state)
+        self._plan_row_updates(sparse_rows, slices)
         if self.clipvalue is not None:
             self._clip = self._clip_value
         elif self.clipnorm is not None:
@@ -144,15 +147,50 @@ class Optimizer:
         else:
             self._clip = None
 
+    def _plan_row_updates(self, sparse_rows, slices):
+        """For variables updated by rows: their (range, row width), and one update per stretch of the
+        vector between them. Only when a zero gradient leaves a parameter and its state as they are
+        (see _zero_gradient_changes_nothing) and no weight decay shrinks every parameter."""
+        self._row_variables, self._stretch_updates = [], []
+        if not sparse_rows or self.weight_decay or not self._zero_gradient_changes_nothing():
+            return
+        kind = type(self).__name__
+        start = 0
+        for k in sorted(set(sparse_rows)):
+            if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 0 <= k < len(slices):
+                raise ValueError(f"{kind}.build: sparse_rows holds {k!r}, not an index into {len(slices)} slices")
+            part, shape = self._ranges[k], tuple(slices[k][1])
+            width = math.prod(shape[1:]) if len(shape) > 1 else 1
+            self._row_variables.append((k, part, width))
+            self._add_stretch(start, part.start)
+            start = part.stop
+        self._add_stretch(start, self._params.size)
+
+    def _add_stretch(self, start, stop):
+        if stop > start:
+            part = slice(start, stop)
+            self._stretch_updates.append(
+                (part, self._make_update(self._params[part], {n: s[part] for n, s in self._state.items()})))
+
+    def _zero_gradient_changes_nothing(self):
+        """Whether a step with a zero gradient leaves a parameter and its state bit for bit as they
+        are, so rows no step touched can be skipped (SGD without momentum, Adagrad); state that decays
+        (momentum, moving averages) changes them."""
+        return False
+
     @property
     def built(self):
         return self._params is not None
 
-    def apply(self, flat_grads):
+    def apply(self, flat_grads, touched_rows=None):
         """One optimization step with the flat gradient vector (clipping may rescale it in place).
 
         Args:
             flat_grads: 1-D C-contiguous float32 vector, the same length as the parameters.
+            touched_rows: for the variables built as sparse_rows, in their order, the rows (sorted
+                unique int64) outside which their gradient is zero, or None for any row. When the
+                update leaves parameters with a zero gradient unchanged, only those rows are updated
+                (the result is bitwise that of the whole update); otherwise everything is.
         """
         params = self._params
         if params is None:
@@ -164,10 +202,34 @@ class Optimizer:
         step = self.iterations
         lr = self._lr if self._schedule is None else float(self._schedule(step))
         scale = 1.0 if self._clip is None else self._clip(flat_grads)
-        if self.weight_decay:
-            _nn.decay_weights(params, lr * self.weight_decay)
-        self._update(flat_grads, lr, step + 1, scale)
+        if self._row_variables and touched_rows is not None and all(r is not None for r in touched_rows):
+            self._update_rows(flat_grads, touched_rows, lr, step + 1, scale)
+        else:
+            if self.weight_decay:
+                _nn.decay_weights(params, lr * self.weight_decay)
+            self._update(flat_grads, lr, step + 1, scale)
         self.iterations = step + 1
+
+    def _update_rows(self, flat_grads, touched_rows, lr, step, scale):
+        """The update of every variable but the row-wise ones, whose touched rows are gathered, updated
+        by the same kernel and put back."""
+        if len(touched_rows) != len(self._row_variables):
+            raise ValueError(f"{type(self).__name__}.apply: touched_rows needs {len(self._row_variables)} entries, "
+                             f"got {len(touched_rows)}")
+        for part, update in self._stretch_updates:
+            update(flat_grads[part], lr, step, scale)
+        for (_, part, width), rows in zip(self._row_variables, touched_rows):
+            if not len(rows):
+                continue
+            params = self._params[part].reshape(-1, width)
+            state = {name: buffer[part].reshape(-1, width) for name, buffer in self._state.items()}
+            picked_params = params[rows]
+            picked_state = {name: rows_of[rows] for name, rows_of in state.items()}
+            self._make_update(picked_params.reshape(-1), {name: a.reshape(-1) for name, a in picked_state.items()})(
+                flat_grads[part].reshape(-1, width)[rows].reshape(-1), lr, step, scale)
+            params[rows] = picked_params
+            for name, rows_of in state.items():
+                rows_of[rows] = picked_state[name]
 
     def _clip_value(self, grads):
         _nn.clip_values(grads, self.clipvalue)

@@ -27,6 +27,9 @@ class SGD(Optimizer):
     def _state_layout(self):
         return (("momentum", 0.0),) if self.momentum > 0 else ()
 
+    def _zero_gradient_changes_nothing(self):
+        return self.momentum == 0
+
     def _make_update(self, params, state):
         kernel, momentum, nesterov = _nn.sgd_update, self.momentum, self.nesterov
         velocity = state.get("momentum")

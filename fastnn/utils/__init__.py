@@ -1,7 +1,7 @@
-"""Keras's utilities for preparing data: to_categorical (and more as they are added)."""
+"""Keras's utilities for preparing data: to_categorical and pad_sequences."""
 import numpy as np
 
-__all__ = ["to_categorical"]
+__all__ = ["to_categorical", "pad_sequences"]
 
 
 def to_categorical(x, num_classes=None):
@@ -38,4 +38,56 @@ def to_categorical(x, num_classes=None):
         raise ValueError(f"to_categorical: label {bad} is outside [0, {num_classes})")
     out = np.zeros(labels.shape + (int(num_classes),), np.float32)
     np.put_along_axis(out, labels[..., None].astype(np.intp), 1.0, axis=-1)
+    return out
+
+
+def pad_sequences(sequences, maxlen=None, dtype="int32", padding="pre", truncating="pre", value=0.0):
+    """Pads (or truncates) sequences of different lengths to one length, as keras.utils.pad_sequences.
+
+    Args:
+        sequences: a list of sequences (lists or arrays of numbers, or of equally shaped arrays).
+        maxlen: the length of every output row; the longest sequence's when None.
+        dtype: of the output (Keras's default int32).
+        padding: 'pre' or 'post': where the padding goes.
+        truncating: 'pre' or 'post': which end of a longer sequence is cut off.
+        value: the padding value.
+
+    Returns:
+        An array (len(sequences), maxlen) + the elements' shape.
+
+    Example:
+        >>> fastnn.utils.pad_sequences([[1, 2], [3, 4, 5, 6]], maxlen=3)
+        array([[0, 1, 2],
+               [4, 5, 6]], dtype=int32)
+    """
+    if isinstance(sequences, (str, bytes)) or not hasattr(sequences, "__len__"):
+        raise ValueError(f"pad_sequences: sequences must be a list of sequences, got {type(sequences).__name__}")
+    for name, where in (("padding", padding), ("truncating", truncating)):
+        if where not in ("pre", "post"):
+            raise ValueError(f"pad_sequences: {name} must be 'pre' or 'post', got {where!r}")
+    rows = []
+    for i, sequence in enumerate(sequences):
+        if isinstance(sequence, (str, bytes)) or not hasattr(sequence, "__len__"):
+            raise ValueError(f"pad_sequences: sequences[{i}] is not a sequence but {type(sequence).__name__}")
+        rows.append(np.asarray(sequence))
+    element_shape = next((row.shape[1:] for row in rows if len(row)), ())
+    if maxlen is None:
+        maxlen = max((len(row) for row in rows), default=0)
+    elif isinstance(maxlen, bool) or not isinstance(maxlen, (int, np.integer)) or maxlen < 0:
+        raise ValueError(f"pad_sequences: maxlen must be a non-negative int or None, got {maxlen!r}")
+    dtype = np.dtype(dtype)
+    if dtype.kind in "USO" and not isinstance(value, str) and dtype.kind != "O":
+        raise ValueError(f"pad_sequences: dtype {dtype} needs a str padding value, got {value!r}")
+    out = np.full((len(rows), int(maxlen)) + element_shape, value, dtype=dtype)
+    for i, row in enumerate(rows):
+        if not len(row) or not maxlen:
+            continue
+        if row.shape[1:] != element_shape:
+            raise ValueError(f"pad_sequences: sequences[{i}] has elements of shape {row.shape[1:]}, the others "
+                             f"{element_shape}")
+        kept = row[-maxlen:] if truncating == "pre" else row[:maxlen]
+        if padding == "post":
+            out[i, :len(kept)] = kept
+        else:
+            out[i, maxlen - len(kept):] = kept
     return out

@@ -1,0 +1,165 @@
+"""BatchNormalization over the channel (last) axis, on the two-pass kernels of fastnn.ops.normalization.
+
+In training it normalizes with the batch's statistics and moves moving_mean and moving_variance
+towards them; in inference (and, as Keras, whenever the layer is not trainable) it uses the moving
+statistics. fastnn.optimize.fold_batchnorm folds an inference normalization into the layer before it.
+"""
+import numpy as np
+
+from .. import _C
+from .base import Layer, deserialize_object, register, serialize_object
+from .core import _initializer_fn
+
+__all__ = ["BatchNormalization"]
+
+
+@register
+class BatchNormalization(Layer):
+    """gamma * (x - mean) / sqrt(variance + epsilon) + beta per channel of the last axis.
+
+    Args:
+        axis: the channel axis; only the last (-1, or its index) is supported.
+        momentum: moving = momentum * moving + (1 - momentum) * batch statistic (default 0.99).
+        epsilon: added to the variance (default 1e-3).
+        center: whether to add beta; scale: whether to multiply by gamma.
+        beta_initializer, gamma_initializer, moving_mean_initializer, moving_variance_initializer:
+            initializer names or objects (zeros, ones, zeros, ones).
+        beta_regularizer, gamma_regularizer: optional regularizers.
+
+    Weights (Keras's order): gamma (if scale), beta (if center), then moving_mean and
+    moving_variance, which are never trained (optimizers and regularizers do not see them; training
+    calls update them). The batch's statistics are reduced in fixed chunks in a fixed order, so they
+    do not depend on the thread count.
+
+    Input shape:
+        (batch, ..., channels). Output shape: the same.
+    """
+
+    supports_masking = True
+
+    def __init__(self, axis=-1, momentum=0.99, epsilon=1e-3, center=True, scale=True, beta_initializer="zeros",
+                 gamma_initializer="ones", moving_mean_initializer="zeros", moving_variance_initializer="ones",
+                 beta_regularizer=None, gamma_regularizer=None, synchronized=False, **kwargs):
+        super().__init__(**kwargs)
+        from .. import initializers, regularizers
+
+        if isinstance(axis, (list, tuple)) and len(axis) == 1:
+            axis = axis[0]
+        if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
+            raise ValueError(f"BatchNormalization '{self.name}': axis must be an int (the channel axis), got {axis!r}")
+        for name, value in (("momentum", momentum), ("epsilon", epsilon)):
+            if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
+                raise TypeError(f"BatchNormalization '{self.name}': {name} must be a number, got {value!r}")
+        if not 0.0 <= momentum <= 1.0 or not epsilon > 0.0:
+            raise ValueError(f"BatchNormalization '{self.name}': momentum must be in [0, 1] and epsilon > 0, got "
+                             f"momentum={momentum!r}, epsilon={epsilon!r}")
+        if synchronized:
+            raise ValueError(f"BatchNormalization '{self.name}': synchronized=True needs several devices; fastnn "
+                             f"runs on one CPU")
+        self.axis = int(axis)
+        self.momentum = float(momentum)
+        self.epsilon = float(epsilon)
+        self.center = bool(center)
+        self.scale = bool(scale)
+        self.beta_initializer = deserialize_object(initializers, beta_initializer)
+        self.gamma_initializer = deserialize_object(initializers, gamma_initializer)
+        self.moving_mean_initializer = deserialize_object(initializers, moving_mean_initializer)
+        self.moving_variance_initializer = deserialize_object(initializers, moving_variance_initializer)
+        self.beta_regularizer = None if beta_regularizer is None else deserialize_object(regularizers, beta_regularizer)
+        self.gamma_regularizer = None if gamma_regularizer is None else deserialize_object(regularizers,
+                                                                                          gamma_regularizer)
+        self.gamma = self.beta = self.moving_mean = self.moving_variance = None
+
+    def _channels(self, input_shape):
+        input_shape = tuple(input_shape)
+        rank = len(input_shape)
+        if rank < 2 or input_shape[-1] is None:
+            raise self._error(f"needs inputs (batch, ..., channels) with a known channel count, got {input_shape}")
+        if self.axis not in (-1, rank - 1):
+            raise self._error(f"normalizes the last (channel) axis only: axis must be -1 or {rank - 1} for inputs "
+                              f"of rank {rank}, got axis={self.axis}")
+        return int(input_shape[-1])
+
+    def weight_shapes(self, input_shape):
+        c = self._channels(input_shape)
+        return [(c,)] * (self.scale + self.center + 2)
+
+    def build(self, input_shape):
+        c = self._channels(input_shape)
+        if self.scale:
+            self.add_weight("gamma", (c,), _initializer_fn(self.gamma_initializer), self.gamma_regularizer)
+        if self.center:
+            self.add_weight("beta", (c,), _initializer_fn(self.beta_initializer), self.beta_regularizer)
+        self.add_weight("moving_mean", (c,), _initializer_fn(self.moving_mean_initializer), trainable=False)
+        self.add_weight("moving_variance", (c,), _initializer_fn(self.moving_variance_initializer), trainable=False)
+        self._weights_bound()
+        super().build(input_shape)
+
+    def _weights_bound(self):
+        weights = iter(self._weights)
+        self.gamma = next(weights) if self.scale else None
+        self.beta = next(weights) if self.center else None
+        self.moving_mean, self.moving_variance = next(weights), next(weights)
+
+    def forward(self, ctx, x):
+        c = self.moving_mean.shape[0]
+        if x.ndim < 2 or x.shape[-1] != c:
+            raise self._error(f"expected inputs with {c} channels on the last axis, got shape {x.shape}")
+        rows = x.reshape(-1, c)
+        y = ctx.buffer("y", x.shape)
+        scratch = ctx.buffer("scratch", (_C.batch_norm_scratch_floats(c),))
+        ctx.batch_statistics = ctx.training and self.trainable
+        if ctx.batch_statistics:
+            mean, invstd = ctx.buffer("mean", (c,)), ctx.buffer("invstd", (c,))
+            _C.batch_norm_forward_train(rows, self.gamma, self.beta, self.epsilon, y.reshape(rows.shape), mean, invstd,
+                                        self.moving_mean, self.moving_variance, self.momentum, scratch)
+            ctx.mean, ctx.invstd = mean, invstd
+        else:
+            _C.batch_norm_forward_infer(rows, self.gamma, self.beta, self.moving_mean, self.moving_variance,
+                                        self.epsilon, y.reshape(rows.shape), scratch)
+        ctx.rows = rows  # also for an inference call in a training graph (training=False), whose backward runs
+        return y
+
+    def backward(self, ctx, dy):
+        rows, c = ctx.rows, ctx.rows.shape[1]
+        dy_rows = dy.reshape(rows.shape)
+        targets = [g if g is None or not ctx.accumulate else ctx.buffer(f"d{i}", g.shape)
+                   for i, g in enumerate(self._grads)]
+        dgamma = targets[0] if self.scale else None
+        dbeta = targets[int(self.scale)] if self.center else None
+        dx = ctx.buffer("dx", dy.shape) if ctx.need_dx else None
+        if ctx.batch_statistics:
+            _C.batch_norm_backward(rows, dy_rows, self.gamma, ctx.mean, ctx.invstd,
+                                   None if dx is None else dx.reshape(rows.shape), dgamma, dbeta,
+                                   ctx.buffer("scratch", (_C.batch_norm_scratch_floats(c),)))
+        else:
+            self._inference_backward(rows, dy_rows, dx, dgamma, dbeta)
+        if ctx.accumulate:
+            for grad, target in zip(self._grads, targets):
+                if grad is not None:
+                    grad += target
+        return dx
+
+    def _inference_backward(self, rows, dy_rows, dx, dgamma, dbeta):
+        """Gradients of the inference normalization, an affine map per channel (the moving statistics
+        are constants): sums over rows in float64, in NumPy's fixed order."""
+        invstd = (1.0 / np.sqrt(self.moving_variance.astype(np.float64) + self.epsilon))
+        if dx is not None:
+            scale = invstd if self.gamma is None else invstd * self.gamma
+            np.multiply(dy_rows, scale.astype(np.float32), out=dx.reshape(rows.shape))
+        if dgamma is not None:
+            xhat = (rows - self.moving_mean) * invstd.astype(np.float32)
+            dgamma[...] = np.einsum("rc,rc->c", dy_rows, xhat, dtype=np.float64)
+        if dbeta is not None:
+            dbeta[...] = dy_rows.sum(axis=0, dtype=np.float64)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(axis=self.axis, momentum=self.momentum, epsilon=self.epsilon, center=self.center,
+                      scale=self.scale, beta_initializer=serialize_object(self.beta_initializer),
+                      gamma_initializer=serialize_object(self.gamma_initializer),
+                      moving_mean_initializer=serialize_object(self.moving_mean_initializer),
+                      moving_variance_initializer=serialize_object(self.moving_variance_initializer),
+                      beta_regularizer=serialize_object(self.beta_regularizer),
+                      gamma_regularizer=serialize_object(self.gamma_regularizer))
+        return config
