@@ -29,6 +29,9 @@ ISA_FLAGS = {
     "kernel_avx512.c": AVX512_FLAGS,
     "elementwise_avx2.c": AVX2_FLAGS,
     "elementwise_avx512.c": AVX512_FLAGS,
+    # int8 GEMM micro-kernels: integer only, so no FMA flags (the float epilogue is in portable qdense.c)
+    "qgemm_avx2.c": ["-mavx2"],
+    "qgemm_avx512.c": ["-mavx512f", "-mavx512bw", "-mavx512vnni"],
 }
 # Included by csrc/isa/elementwise_<isa>.c, once per instruction set; never compiled on their own.
 PER_ISA_SOURCES = {"activations.c", "losses.c", "optim.c", "reduce.c", "metrics.c"}

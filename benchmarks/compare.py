@@ -1,6 +1,6 @@
 """fastnn side by side with NumPy and PyTorch: one process, interleaved, equal threads, medians.
 
-Usage: python benchmarks/compare.py [--threads N] [--only gemm|kernels|models|rnn|conv]
+Usage: python benchmarks/compare.py [--threads N] [--only gemm|kernels|models|rnn|conv|quant]
 NumPy's OpenBLAS picks its kernel and blocking from OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE when they
 are set; for a fair comparison this script runs itself again without them.
 """
@@ -45,7 +45,7 @@ def gemm_table(threads, samples):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--only", choices=["gemm", "kernels", "models", "rnn", "conv"])
+    parser.add_argument("--only", choices=["gemm", "kernels", "models", "rnn", "conv", "quant"])
     parser.add_argument("--samples", type=int, default=11)
     args = parser.parse_args()
     fastnn.show_config()
@@ -69,6 +69,10 @@ def main():
         from conv_rows import conv_rows, memory_report
         rows += [measure(r, samples=args.samples) for r in conv_rows(args.threads)]
         notes = memory_report(args.threads)
+    if args.only in (None, "quant"):
+        from quant_rows import quant_notes, quant_rows
+        rows += [measure(r, samples=args.samples) for r in quant_rows(args.threads)]
+        notes += quant_notes(args.threads)
     print()
     print_table(rows)
     print("\n".join(notes))

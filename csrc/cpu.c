@@ -30,6 +30,12 @@ int fnn_cpu_supports(int simd) {
     return 0;
 }
 
+int fnn_cpu_has_avx512_vnni(void) {
+    unsigned int eax, ebx, ecx, edx;
+    if (!fnn_cpu_supports(FNN_SIMD_AVX512) || !__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) return 0;
+    return (ecx >> 11) & 1;
+}
+
 /* CPUID's deterministic cache parameters, subleaf by subleaf of `leaf` (4 on Intel, 0x8000001D on AMD):
    the same layout on both. Returns 1 when L1 and L2 data caches were found. */
 static int caches_from_cpuid_leaf(unsigned int leaf, fnn_cache_level caches[3]) {
@@ -63,6 +69,7 @@ static int caches_from_cpuid(fnn_cache_level caches[3]) {
 }
 #else
 int fnn_cpu_supports(int simd) { return simd == FNN_SIMD_SCALAR; }
+int fnn_cpu_has_avx512_vnni(void) { return 0; }
 
 static int caches_from_cpuid(fnn_cache_level caches[3]) {
     (void)caches;

@@ -15,6 +15,7 @@ int fnn_simd_get(void);
 void fnn_set_num_threads(int n);
 int fnn_get_num_threads(void);
 int fnn_openmp_enabled(void);
+int fnn_cpu_has_avx512_vnni(void); /* the AVX-512 path plus vpdpbusd (CPUID 7.0 ECX bit 11) */
 /* A cache level that holds data: total bytes, ways, line bytes and sets (all 0 when unknown). */
 typedef struct {
     idx_t size, ways, line, sets;
@@ -355,5 +356,36 @@ void fnn_upsample_bilinear_forward(idx_t n, idx_t h, idx_t w, idx_t c, idx_t out
                                    float *y);
 void fnn_upsample_bilinear_backward(idx_t n, idx_t h, idx_t w, idx_t c, idx_t out_h, idx_t out_w, const float *dy,
                                     float *dx);
+
+/* ---- int8 inference (quant/) ----
+   u8 activations x s8 weights -> exact int32 sums, on every SIMD path the same integers (AVX-512 VNNI
+   vpdpbusd; AVX2 vpmaddubsw for 7-bit activations, else int16 widening; portable loops). */
+#define FNN_QGEMM_PANEL 16      /* columns per packed panel of B */
+#define FNN_QGEMM_MAX_K 65536   /* 65536 * 255 * 127 < 2^31: no int32 sum can overflow */
+/* Bytes of the packed form of a (k, n) int8 matrix. */
+idx_t fnn_qgemm_packed_size(idx_t k, idx_t n);
+// b is (k, n) int8 row-major (row stride ldb), packed is fnn_qgemm_packed_size(k, n) bytes
+void fnn_qgemm_pack_b(idx_t k, idx_t n, const int8_t *b, idx_t ldb, int8_t *packed);
+// a is (m, k) u8 (row stride lda, readable to round_up(k, 4)), packed is B (k, n) packed, c is (m, n) int32
+// (ldc). a_7bit: every a value is <= 127 (lets AVX2 use vpmaddubsw). k <= FNN_QGEMM_MAX_K.
+void fnn_qgemm_u8s8(idx_t m, idx_t n, idx_t k, const uint8_t *a, idx_t lda, const int8_t *packed, int32_t *c,
+                    idx_t ldc, int a_7bit);
+/* The micro-kernel the int8 GEMM uses on the SIMD path in force. */
+const char *fnn_qgemm_kernel_name(void);
+// a is (m, k) u8 (lda), b is (k, n) int8 row-major (ldb), c is (m, n) int32 (ldc): the naive oracle
+void fnn_qgemm_u8s8_ref(idx_t m, idx_t n, idx_t k, const uint8_t *a, idx_t lda, const int8_t *b, idx_t ldb,
+                        int32_t *c, idx_t ldc);
+// x is (m, k), q is (m, round_up(k, 4)) u8 (padding zeroed), scale and zero_point are (m,): each row
+// quantized to [0, levels] over [min(x, 0), max(x, 0)], q = clamp(rint(x / scale) + zero_point); a row
+// holding NaN or infinity gets scale NaN
+void fnn_quantize_rows_u8(idx_t m, idx_t k, const float *x, int levels, uint8_t *q, float *scale,
+                          int32_t *zero_point);
+// x is (m, k), packed is W (k, n) int8 packed, col_sums (column sums of W) and w_scale are (n,), bias is (n,)
+// or NULL, y is (m, n); q (m, round_up(k, 4)) u8, row_scale (m,) and row_zero (m,) int32 are scratch.
+// y = act(row_scale * w_scale * (q @ W - row_zero * col_sums) + bias), rows quantized to 7 bits with
+// reduce_range, else 8. act is elementwise (not softmax).
+void fnn_qdense_forward(idx_t m, idx_t n, idx_t k, const float *x, const int8_t *packed, const int32_t *col_sums,
+                        const float *w_scale, const float *bias, int act, float alpha, int reduce_range, float *y,
+                        uint8_t *q, float *row_scale, int32_t *row_zero);
 
 #endif

@@ -205,6 +205,8 @@ class Model(Layer):
                   for i, ((layer, name, target), value) in enumerate(zip(targets, weights))]
         for (_, _, target), value in zip(targets, values):
             target[...] = value
+        for layer in self._leaf_layers():
+            layer._weights_changed()
 
     # ----- compile -----------------------------------------------------------------------------------
     def compile(self, optimizer="rmsprop", loss=None, loss_weights=None, metrics=None, **kwargs):

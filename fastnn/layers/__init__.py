@@ -13,6 +13,7 @@ from .pooling import (AveragePooling1D, AveragePooling2D, GlobalAveragePooling1D
 from .preprocessing import (CategoryEncoding, Discretization, Hashing, Imputation, IntegerLookup, Normalization,
                             RandomContrast, RandomCrop, RandomFlip, RandomRotation, RandomTranslation, RandomZoom,
                             Rescaling, StringLookup, TextVectorization)
+from .quantized import QuantizedDense
 from .recurrent import GRU, LSTM, SimpleRNN
 from .regularization import Dropout, SpatialDropout2D
 from .reshaping import Cropping2D, Flatten, Reshape, UpSampling2D, ZeroPadding2D
@@ -26,7 +27,8 @@ __all__ = ["Layer", "register", "get_layer_class", "Input", "InputLayer", "Dense
            "Conv2DTranspose", "MaxPooling1D", "MaxPooling2D", "AveragePooling1D", "AveragePooling2D",
            "GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalMaxPooling1D", "GlobalMaxPooling2D",
            "BatchNormalization", "ZeroPadding2D", "Cropping2D", "UpSampling2D", "SpatialDropout2D",
-           "Embedding", "SimpleRNN", "LSTM", "GRU", "Bidirectional", "TimeDistributed", "TextVectorization"]
+           "Embedding", "SimpleRNN", "LSTM", "GRU", "Bidirectional", "TimeDistributed", "TextVectorization",
+           "QuantizedDense"]
 
 # Keras layers fastnn does not have yet: asking for one says so by name.
 _NOT_YET = ("Conv3D", "Conv1DTranspose", "SeparableConv1D", "LayerNormalization", "GroupNormalization",

@@ -85,6 +85,11 @@ def checked_weight_value(value, target, what):
         raise TypeError(f"{what} must be numeric, got dtype {value.dtype}")
     if value.shape != target.shape:
         raise ValueError(f"{what} expected shape {target.shape}, got {value.shape}")
+    if target.dtype.kind == "i" and value.size:  # integer weights (int8 kernels): no silent wrap or truncation
+        bounds = np.iinfo(target.dtype)
+        if not (np.all(np.isfinite(value)) and np.all(value == np.round(value))
+                and value.min() >= bounds.min and value.max() <= bounds.max):
+            raise ValueError(f"{what} must hold integers in [{bounds.min}, {bounds.max}] ({target.dtype})")
     return value
 
 
@@ -175,8 +180,10 @@ class Layer:
         self._inbound_nodes = []
 
     # ----- weights -------------------------------------------------------------------------------
-    def add_weight(self, name, shape, initializer, regularizer=None, trainable=True, sparse_rows=False):
-        """Create a float32 weight with `initializer` (a callable shape -> array); returns the array.
+    def add_weight(self, name, shape, initializer, regularizer=None, trainable=True, sparse_rows=False,
+                   dtype=np.float32):
+        """Create a weight (float32 unless dtype says otherwise) with `initializer` (a callable shape ->
+        array); returns the array. Only float32 weights can be trainable.
 
         Args:
             name: the weight's name within the layer ('kernel', 'moving_mean', ...).
@@ -187,8 +194,12 @@ class Layer:
             sparse_rows: a step's gradient is non-zero only in the rows touched_rows(i) names (an
                 embedding table), so an optimizer for which a zero gradient changes nothing updates
                 only those rows.
+            dtype: np.float32, or an integer type for non-trainable weights (QuantizedDense's int8 kernel);
+                files store every weight as float32, which holds such integers exactly.
         """
-        value = np.array(initializer(tuple(shape)), dtype=np.float32, order="C", copy=None)  # 0-d stays 0-d
+        if trainable and np.dtype(dtype) != np.float32:
+            raise ValueError(f"{type(self).__name__} '{self.name}': trainable weights are float32, got {dtype}")
+        value = np.array(initializer(tuple(shape)), dtype=dtype, order="C", copy=None)  # 0-d stays 0-d
         if value.shape != tuple(shape):
             raise ValueError(f"{type(self).__name__} '{self.name}': initializer made shape {value.shape}, "
                              f"expected {tuple(shape)}")
@@ -208,6 +219,9 @@ class Layer:
 
     def _weights_bound(self):
         """Hook: refresh attribute shortcuts (kernel, bias, ...) after _bind_weights."""
+
+    def _weights_changed(self):
+        """Hook: refresh what the layer derives from its weight values (packed forms) after set_weights."""
 
     @property
     def trainable(self):
@@ -269,6 +283,7 @@ class Layer:
                   for name, target, value in zip(self._weight_names, self._weights, weights)]
         for target, value in zip(self._weights, values):
             target[...] = value
+        self._weights_changed()
 
     def count_params(self):
         """Number of scalars in this layer's weights."""

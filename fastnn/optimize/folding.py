@@ -1,8 +1,8 @@
-"""Inference-time rewrites of trained models: fold_batchnorm."""
+"""fold_batchnorm: BatchNormalization folded into the layer before it."""
 import copy
 
-from . import ops
-from .engine.serialization import layer_entry, model_from_config
+from .. import ops
+from ..engine.serialization import layer_entry, model_from_config
 
 __all__ = ["fold_batchnorm"]
 

@@ -1,0 +1,59 @@
+"""quantize_dynamic: a copy of a model whose Dense layers compute with int8 weights."""
+from ..engine.serialization import MODEL_CLASSES, layer_entry, model_from_config
+from ..layers.quantized import QuantizedDense
+
+__all__ = ["quantize_dynamic"]
+
+# The Dense config keys that only matter for training; the rest carry over to QuantizedDense.
+_TRAINING_ONLY_KEYS = ("kernel_initializer", "bias_initializer", "kernel_regularizer", "bias_regularizer")
+
+
+def _quantized_config(entry, reduce_range):
+    """The model config `entry` with every Dense (nested models included) made a QuantizedDense, in place."""
+    for layer in entry["config"]["layers"]:
+        if layer["class_name"] in MODEL_CLASSES:
+            _quantized_config(layer, reduce_range)
+        elif layer["class_name"] == "Dense":
+            config = {k: v for k, v in layer["config"].items() if k not in _TRAINING_ONLY_KEYS}
+            config.update(reduce_range=reduce_range, trainable=False)
+            layer["class_name"], layer["config"] = "QuantizedDense", config
+    return entry
+
+
+def quantize_dynamic(model, reduce_range=False):
+    """A copy of a built model for int8 inference: every Dense becomes a QuantizedDense.
+
+    Weights are quantized once, symmetrically to int8 with one scale per output column; activations are
+    quantized per row at each call, to uint8 over the row's own range; products are summed exactly in
+    int32 and dequantized with the bias and the layer's activation in one epilogue. Other layers are
+    copied unchanged. The copy predicts, saves, loads and pickles like any model; it is not trainable.
+
+    Args:
+        model: a built fastnn.Model or Sequential (it is not changed).
+        reduce_range: quantize activations to 7 bits rather than 8 (less precise; faster only on CPUs
+            with AVX2 but without VNNI).
+
+    Returns:
+        The quantized model (not compiled).
+
+    Raises:
+        TypeError: model is not a fastnn model.
+        ValueError: the model is not built, or a Dense kernel holds NaN or infinity.
+
+    Example:
+        >>> model = fastnn.Sequential([fastnn.layers.Dense(4, activation="relu", input_dim=3)])
+        >>> int8_model = fastnn.optimize.quantize_dynamic(model)
+        >>> int8_model.predict(np.ones((2, 3), np.float32), verbose=0).shape
+        (2, 4)
+    """
+    if not getattr(model, "_is_model", False):
+        raise TypeError(f"quantize_dynamic: expected a fastnn model, got {type(model).__name__}")
+    if not model.built:
+        raise ValueError(f"quantize_dynamic: model {model.name!r} is not built yet; build or fit it first")
+    quantized = model_from_config(_quantized_config(layer_entry(model), bool(reduce_range)))
+    for source, target in zip(model._leaf_layers(), quantized._leaf_layers()):
+        weights = source.get_weights()
+        if isinstance(target, QuantizedDense):
+            weights = target.weights_from_float(weights)
+        target.set_weights(weights)
+    return quantized
