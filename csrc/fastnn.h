@@ -12,8 +12,12 @@ int fnn_cpu_supports(int simd);   /* 1 when this CPU and OS can run that path */
 int fnn_simd_best(void);           /* the fastest supported path */
 void fnn_simd_set(int simd);       /* caller has checked fnn_cpu_supports */
 int fnn_simd_get(void);
+/* The thread count kernels may use, clamped to [1, FNN_MAX_THREADS]; 1 in a child forked after a
+   kernel may have started threads (fnn_forked_single_thread() is then 1). */
+#define FNN_MAX_THREADS 256
 void fnn_set_num_threads(int n);
 int fnn_get_num_threads(void);
+int fnn_forked_single_thread(void);
 int fnn_openmp_enabled(void);
 /* A cache level that holds data: total bytes, ways, line bytes and sets (all 0 when unknown). */
 typedef struct {

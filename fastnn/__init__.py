@@ -4,7 +4,7 @@ __version__ = "0.1.0"
 import importlib
 
 from . import _C, ops
-from ._config import get_num_threads, set_num_threads, set_seed, show_config, simd_path, threads
+from ._config import get_num_threads, max_threads, set_num_threads, set_seed, show_config, simd_path, threads
 from ._config import _init_from_environment
 
 _init_from_environment()
