@@ -11,7 +11,8 @@ import pytest
 import fastnn
 from fastnn import _C
 
-ROOT = Path(__file__).resolve().parent.parent
+# The folder the fastnn under test was imported from, so that child processes import the same one.
+ROOT = Path(fastnn.__file__).resolve().parent.parent
 
 
 def run_python(code, **env_vars):
