@@ -79,9 +79,9 @@ int fnn_dense_backward(idx_t batch, idx_t in, idx_t out, const float *x, const f
 
 /* Work on items [lo, hi) of a kernel whose arguments ctx holds (parallel.c). */
 typedef void (*fnn_range_fn)(void *ctx, idx_t lo, idx_t hi);
-/* Calls body over [0, n) split into contiguous ranges of at least grain items, one per thread; with
-   one thread, or fewer than 2 * grain items, it calls body(ctx, 0, n) inline and opens no OpenMP
-   region. body must not care how [0, n) is cut (elementwise work, or whole fixed chunks). */
+/* Calls body over [0, n) split into contiguous ranges of at least grain items, a few per thread taken
+   as threads come free; with one thread, or fewer than 2 * grain items, it calls body(ctx, 0, n)
+   inline and opens no OpenMP region. body must not care how [0, n) is cut (elementwise work, or whole fixed chunks). */
 void fnn_parallel_for(idx_t n, idx_t grain, fnn_range_fn body, void *ctx);
 /* The grain, in chunks, for FNN_REDUCE_CHUNKS chunks that hold `work` units together: enough
    chunks that a thread gets at least min_work units. */
