@@ -11,6 +11,7 @@ import platform
 import sys
 import tempfile
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy
 from Cython.Build import cythonize
@@ -36,6 +37,8 @@ ISA_FLAGS = {
 # Included by csrc/isa/elementwise_<isa>.c, once per instruction set; never compiled on their own.
 PER_ISA_SOURCES = {"activations.c", "losses.c", "optim.c", "reduce.c", "metrics.c"}
 BASE_FLAGS = ["-O3", "-std=c11", "-fno-math-errno", "-Wall", "-Wno-unused-function"]
+# A release .so carries no symbols beyond its exports (the GNU linker's --strip-all; macOS's ld differs).
+STRIP_FLAGS = ["-Wl,--strip-all"] if sys.platform.startswith("linux") else []
 
 
 def c_sources():
@@ -62,15 +65,60 @@ def openmp_works(compiler):
     return True
 
 
+def build_jobs(requested):
+    """Compiler processes to run at once: FASTNN_BUILD_JOBS, else build_ext's -j, else the CPUs we may use."""
+    env = os.environ.get("FASTNN_BUILD_JOBS", "")
+    if env.isdigit() and int(env) > 0:
+        return int(env)
+    if requested and requested is not True:
+        return int(requested)
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+def compile_in_parallel(compiler, jobs):
+    """Replace compiler.compile with one that runs each source's compiler process on a thread pool.
+
+    setuptools compiles the sources of one extension one after another (its -j only runs separate
+    extensions at once), and pip passes no -j at all; fastnn is one extension of ~40 C files, so
+    its build was serial. The biggest unit (the Cython bindings) is submitted first.
+    """
+    def compile(sources, output_dir=None, macros=None, include_dirs=None, debug=False, extra_preargs=None,
+                extra_postargs=None, depends=None):
+        macros, objects, extra_postargs, pp_opts, build = compiler._setup_compile(
+            output_dir, macros, include_dirs, sources, depends, extra_postargs)
+        cc_args = compiler._get_cc_args(pp_opts, debug, extra_preargs)
+        todo = sorted((obj for obj in objects if obj in build), key=lambda obj: -os.path.getsize(build[obj][0]))
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            for done in [pool.submit(compiler._compile, obj, *build[obj], cc_args, extra_postargs, pp_opts)
+                         for obj in todo]:
+                done.result()
+        return objects
+
+    compiler.compile = compile
+
+
+def without_debug_info(command):
+    """A compiler or linker command without -g: a release build carries no debug info (FASTNN_DEBUG=1
+    keeps it)."""
+    return [arg for arg in command if not (arg == "-g" or arg.startswith("-g") and arg[2:].isdigit())]
+
+
 class BuildExt(build_ext):
     def build_extensions(self):
         compiler = self.compiler
         use_openmp = openmp_works(compiler)
         if not use_openmp:
             warnings.warn("fastnn: building without OpenMP; kernels will run on one thread")
+        release = os.environ.get("FASTNN_DEBUG") != "1" and compiler.compiler_type == "unix"
+        if release:
+            compiler.compiler_so = without_debug_info(compiler.compiler_so)
+            compiler.linker_so = without_debug_info(compiler.linker_so)
         for ext in self.extensions:
             ext.extra_compile_args = BASE_FLAGS + (["-fopenmp"] if use_openmp else [])
-            ext.extra_link_args = ["-fopenmp"] if use_openmp else []
+            ext.extra_link_args = (["-fopenmp"] if use_openmp else []) + (STRIP_FLAGS if release else [])
             if IS_X86:
                 ext.define_macros.append(("FASTNN_X86", "1"))
         original_compile = compiler._compile
@@ -80,6 +128,7 @@ class BuildExt(build_ext):
             return original_compile(obj, src, ext, cc_args, extra, pp_opts)
 
         compiler._compile = compile_with_isa_flags
+        compile_in_parallel(compiler, build_jobs(self.parallel))
         super().build_extensions()
 
 

@@ -1,6 +1,8 @@
 """fastnn side by side with NumPy and PyTorch: one process, interleaved, equal threads, medians.
 
-Usage: python benchmarks/compare.py [--threads N] [--only gemm|kernels|models|rnn|conv|quant]
+Usage: python benchmarks/compare.py [--threads N] [--only gemm|kernels|models|rnn|conv|quant|busy]
+`--only busy` is fastnn alone at 1 and 2 threads while another process keeps a core busy
+(benchmarks/busy_rows.py); the full table leaves it out, since its burner would disturb the other rows.
 NumPy's OpenBLAS picks its kernel and blocking from OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE when they
 are set; for a fair comparison this script runs itself again without them.
 """
@@ -45,11 +47,15 @@ def gemm_table(threads, samples):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--only", choices=["gemm", "kernels", "models", "rnn", "conv", "quant"])
+    parser.add_argument("--only", choices=["gemm", "kernels", "models", "rnn", "conv", "quant", "busy"])
     parser.add_argument("--samples", type=int, default=11)
     args = parser.parse_args()
     fastnn.show_config()
     print(blas_description())
+    if args.only == "busy":
+        from busy_rows import busy_rows, print_busy_rows
+        print_busy_rows(busy_rows(args.samples))
+        return
     rows = []
     if args.only in (None, "gemm"):
         rows += gemm_table(args.threads, args.samples)

@@ -143,9 +143,45 @@ int fnn_simd_get(void) {
 }
 
 /* fastnn keeps its own count and passes it to each parallel region (num_threads clause), so it
-   neither changes nor depends on the process-wide OpenMP setting that other libraries share. */
-void fnn_set_num_threads(int n) { num_threads = n < 1 ? 1 : n; }
-int fnn_get_num_threads(void) { return num_threads; }
+   neither changes nor depends on the process-wide OpenMP setting that other libraries share.
+
+   fork: libgomp's thread pool does not survive fork (the child has only the forking thread, and the
+   next team waits at a barrier for threads that no longer exist). So once a kernel may have started a
+   team, a forked child runs every kernel on one thread; the parent keeps its count. */
+static int team_may_exist = 0;  /* a kernel was told it may use more than one thread */
+static int forked_after_team = 0;
+
+#if defined(_OPENMP) && defined(__unix__)
+#include <pthread.h>
+
+static void single_thread_in_child(void) {
+    if (__atomic_load_n(&team_may_exist, __ATOMIC_RELAXED)) forked_after_team = 1;
+}
+
+static void install_fork_handler(void) { pthread_atfork(NULL, NULL, single_thread_in_child); }
+
+static void fork_handler_once(void) {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, install_fork_handler);
+}
+#else
+static void fork_handler_once(void) {}
+#endif
+
+void fnn_set_num_threads(int n) {
+    fork_handler_once();
+    num_threads = n < 1 ? 1 : n > FNN_MAX_THREADS ? FNN_MAX_THREADS : n;
+}
+
+int fnn_get_num_threads(void) {
+    if (forked_after_team) return 1;
+    int n = num_threads;
+    if (n > 1 && !__atomic_load_n(&team_may_exist, __ATOMIC_RELAXED))
+        __atomic_store_n(&team_may_exist, 1, __ATOMIC_RELAXED);
+    return n;
+}
+
+int fnn_forked_single_thread(void) { return forked_after_team; }
 
 int fnn_openmp_enabled(void) {
 #ifdef _OPENMP

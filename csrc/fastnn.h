@@ -12,8 +12,12 @@ int fnn_cpu_supports(int simd);   /* 1 when this CPU and OS can run that path */
 int fnn_simd_best(void);           /* the fastest supported path */
 void fnn_simd_set(int simd);       /* caller has checked fnn_cpu_supports */
 int fnn_simd_get(void);
+/* The thread count kernels may use, clamped to [1, FNN_MAX_THREADS]; 1 in a child forked after a
+   kernel may have started threads (fnn_forked_single_thread() is then 1). */
+#define FNN_MAX_THREADS 256
 void fnn_set_num_threads(int n);
 int fnn_get_num_threads(void);
+int fnn_forked_single_thread(void);
 int fnn_openmp_enabled(void);
 int fnn_cpu_has_avx512_vnni(void); /* the AVX-512 path plus vpdpbusd (CPUID 7.0 ECX bit 11) */
 /* A cache level that holds data: total bytes, ways, line bytes and sets (all 0 when unknown). */
@@ -76,9 +80,9 @@ int fnn_dense_backward(idx_t batch, idx_t in, idx_t out, const float *x, const f
 
 /* Work on items [lo, hi) of a kernel whose arguments ctx holds (parallel.c). */
 typedef void (*fnn_range_fn)(void *ctx, idx_t lo, idx_t hi);
-/* Calls body over [0, n) split into contiguous ranges of at least grain items, one per thread; with
-   one thread, or fewer than 2 * grain items, it calls body(ctx, 0, n) inline and opens no OpenMP
-   region. body must not care how [0, n) is cut (elementwise work, or whole fixed chunks). */
+/* Calls body over [0, n) split into contiguous ranges of at least grain items, a few per thread taken
+   as threads come free; with one thread, or fewer than 2 * grain items, it calls body(ctx, 0, n)
+   inline and opens no OpenMP region. body must not care how [0, n) is cut (elementwise work, or whole fixed chunks). */
 void fnn_parallel_for(idx_t n, idx_t grain, fnn_range_fn body, void *ctx);
 /* The grain, in chunks, for FNN_REDUCE_CHUNKS chunks that hold `work` units together: enough
    chunks that a thread gets at least min_work units. */

@@ -2,10 +2,31 @@
 __version__ = "0.1.0"
 
 import importlib
+import os
 
-from . import _C, ops
-from ._config import get_num_threads, set_num_threads, set_seed, show_config, simd_path, threads
-from ._config import _init_from_environment
+
+def _load_kernels_with_a_yielding_wait_policy():
+    """Import the C extension with OpenMP's idle threads sleeping rather than spinning, unless the user
+    chose a policy. libgomp reads its environment once, when it is loaded with the extension; the
+    environment is then restored, so child processes see the user's own. With spinning workers, two
+    threads on a machine where another process holds a core took up to 1.5x the time of one thread
+    (benchmarks/busy_rows.py); sleeping workers are woken promptly by the OS instead."""
+    if "OMP_WAIT_POLICY" in os.environ or "GOMP_SPINCOUNT" in os.environ:
+        from . import _C
+        return _C
+    os.environ["OMP_WAIT_POLICY"] = "passive"
+    try:
+        from . import _C
+    finally:
+        del os.environ["OMP_WAIT_POLICY"]
+    return _C
+
+
+_C = _load_kernels_with_a_yielding_wait_policy()
+del _load_kernels_with_a_yielding_wait_policy, os
+from . import ops  # noqa: E402
+from ._config import get_num_threads, max_threads, set_num_threads, set_seed, show_config, simd_path  # noqa: E402
+from ._config import _init_from_environment, threads  # noqa: E402
 
 _init_from_environment()
 del _init_from_environment

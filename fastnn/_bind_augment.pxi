@@ -55,8 +55,8 @@ cdef int need_same_batch(cnp.ndarray a, cnp.ndarray b, bint same_channels, str w
 
 
 cdef int need_per_image(cnp.ndarray v, int typenum, idx_t n, idx_t width, str what, str name) except -1:
-    if cnp.PyArray_TYPE(v) != typenum or not cnp.PyArray_IS_C_CONTIGUOUS(v):
-        raise TypeError(f"{what}: {name} must be a C-contiguous {cnp.PyArray_DescrFromType(typenum)} array, "
+    if not is_kernel_array(v, typenum):
+        raise TypeError(f"{what}: {name} must be a C-contiguous, aligned {cnp.PyArray_DescrFromType(typenum)} array, "
                         f"got dtype {v.dtype}")
     if cnp.PyArray_SIZE(v) != n * width:
         raise ValueError(f"{what}: {name} needs {width} value(s) per image ({n} images), got shape {(<object>v).shape}")

@@ -4,12 +4,19 @@ cdef extern from "fastnn.h" nogil:
     ctypedef ptrdiff_t idx_t
 
 
+cdef inline bint is_kernel_array(cnp.ndarray x, int typenum):
+    """x is C-contiguous, of that type and aligned for it. The kernels read elements through typed
+    pointers, which C requires to be aligned: np.frombuffer at an odd byte offset makes an array that
+    is not (the ops layer copies such inputs; an output or in-place array must be aligned)."""
+    return cnp.PyArray_TYPE(x) == typenum and cnp.PyArray_IS_C_CONTIGUOUS(x) and cnp.PyArray_ISALIGNED(x)
+
+
 cdef inline int check_f32(cnp.ndarray x, str name) except -1:
-    """x must be a C-contiguous float32 array (writeable checks are the caller's): a TypeError otherwise,
-    as for any wrong kind of value."""
-    if cnp.PyArray_TYPE(x) != cnp.NPY_FLOAT32 or not cnp.PyArray_IS_C_CONTIGUOUS(x):
-        raise TypeError(f"{name}: expected a C-contiguous float32 array, got dtype {x.dtype} "
-                         f"with strides {(<object>x).strides}")
+    """x must be a C-contiguous, aligned float32 array (writeable checks are the caller's): a TypeError
+    otherwise, as for any wrong kind of value."""
+    if not is_kernel_array(x, cnp.NPY_FLOAT32):
+        raise TypeError(f"{name}: expected a C-contiguous, aligned float32 array, got dtype {x.dtype} "
+                         f"with strides {(<object>x).strides}" + ("" if cnp.PyArray_ISALIGNED(x) else ", misaligned"))
     return 0
 
 
@@ -73,13 +80,13 @@ cdef int check_disjoint(str what, list outputs, list inputs) except -1:
 
 
 def contiguous_f32(x):
-    """An ndarray of reals as a C-contiguous float32 array (copied only when needed), else None."""
+    """An ndarray of reals as a C-contiguous, aligned float32 array (copied only when needed), else None."""
     if type(x) is not cnp.ndarray:
         return None
     cdef cnp.ndarray arr = <cnp.ndarray>x
     cdef int typenum = cnp.PyArray_TYPE(arr)
-    if typenum == cnp.NPY_FLOAT32 and cnp.PyArray_IS_C_CONTIGUOUS(arr):
+    if is_kernel_array(arr, cnp.NPY_FLOAT32):
         return arr
     if not (cnp.PyTypeNum_ISINTEGER(typenum) or cnp.PyTypeNum_ISFLOAT(typenum) or cnp.PyTypeNum_ISBOOL(typenum)):
         return None
-    return cnp.PyArray_FROMANY(arr, cnp.NPY_FLOAT32, 0, 0, cnp.NPY_ARRAY_C_CONTIGUOUS | cnp.NPY_ARRAY_FORCECAST)
+    return cnp.PyArray_FROMANY(arr, cnp.NPY_FLOAT32, 0, 0, cnp.NPY_ARRAY_C_CONTIGUOUS | cnp.NPY_ARRAY_ALIGNED | cnp.NPY_ARRAY_FORCECAST)

@@ -92,9 +92,8 @@ def fma_peak(int threads=1):
 
 
 def is_f32(x):
-    """True when x is a C-contiguous float32 ndarray: a kernel can take it as it is."""
-    return type(x) is cnp.ndarray and cnp.PyArray_TYPE(<cnp.ndarray>x) == cnp.NPY_FLOAT32 and \
-        cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>x)
+    """True when x is a C-contiguous, aligned float32 ndarray: a kernel can take it as it is."""
+    return type(x) is cnp.ndarray and is_kernel_array(<cnp.ndarray>x, cnp.NPY_FLOAT32)
 
 
 def sgemm(cnp.ndarray a not None, cnp.ndarray b not None, cnp.ndarray c=None, bint trans_a=False, bint trans_b=False,

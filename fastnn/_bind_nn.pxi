@@ -36,7 +36,7 @@ cdef inline bint clashes(cnp.ndarray out, cnp.ndarray x):
 # more than a small kernel.
 
 cdef inline bint is_f32_array(cnp.ndarray x):
-    return cnp.PyArray_TYPE(x) == cnp.NPY_FLOAT32 and cnp.PyArray_IS_C_CONTIGUOUS(x)
+    return is_kernel_array(x, cnp.NPY_FLOAT32)
 
 
 cdef inline int need_f32(cnp.ndarray x, str what, str name) except -1:
@@ -97,9 +97,8 @@ def empty_like_f32(cnp.ndarray x not None):
 
 
 def is_i64(x):
-    """True when x is a C-contiguous int64 ndarray: a label kernel can take it as it is."""
-    return type(x) is cnp.ndarray and cnp.PyArray_TYPE(<cnp.ndarray>x) == cnp.NPY_INT64 and \
-        cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>x)
+    """True when x is a C-contiguous, aligned int64 ndarray: a label kernel can take it as it is."""
+    return type(x) is cnp.ndarray and is_kernel_array(<cnp.ndarray>x, cnp.NPY_INT64)
 
 
 def activation_backward_input(int act):
@@ -292,8 +291,8 @@ def loss_categorical(cnp.ndarray y_true not None, cnp.ndarray y_pred not None, c
 
 cdef int need_labels(cnp.ndarray labels, idx_t rows, str what) except -1:
     """labels: C-contiguous int64, one per row."""
-    if cnp.PyArray_TYPE(labels) != cnp.NPY_INT64 or not cnp.PyArray_IS_C_CONTIGUOUS(labels):
-        raise TypeError(f"{what}: labels must be a C-contiguous int64 array, got dtype {labels.dtype}")
+    if not is_kernel_array(labels, cnp.NPY_INT64):
+        raise TypeError(f"{what}: labels must be a C-contiguous, aligned int64 array, got dtype {labels.dtype}")
     if cnp.PyArray_SIZE(labels) != rows:
         raise ValueError(f"{what}: labels must hold one label per row of y_pred ({rows}), "
                          f"got shape {(<object>labels).shape}")

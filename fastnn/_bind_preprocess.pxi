@@ -129,8 +129,8 @@ def impute_backward(cnp.ndarray x not None, cnp.ndarray dy not None, cnp.ndarray
 def fnv1a_utf8(cnp.ndarray tokens not None, uint64_t basis):
     """The 64-bit FNV-1a hash of each string's UTF-8 bytes (a C-contiguous numpy unicode array), started
     from basis, as a uint64 array of tokens' shape."""
-    if cnp.PyArray_TYPE(tokens) != cnp.NPY_UNICODE or not cnp.PyArray_IS_C_CONTIGUOUS(tokens):
-        raise TypeError(f"fnv1a_utf8: tokens must be a C-contiguous numpy unicode array, got dtype {tokens.dtype}")
+    if not is_kernel_array(tokens, cnp.NPY_UNICODE):
+        raise TypeError(f"fnv1a_utf8: tokens must be a C-contiguous, aligned numpy unicode array, got dtype {tokens.dtype}")
     cdef idx_t n = cnp.PyArray_SIZE(tokens), width = cnp.PyArray_ITEMSIZE(tokens) // 4
     cdef cnp.ndarray out = cnp.PyArray_EMPTY(cnp.PyArray_NDIM(tokens), cnp.PyArray_DIMS(tokens), cnp.NPY_UINT64, 0)
     cdef const uint32_t *tokens_ptr = <const uint32_t *>cnp.PyArray_DATA(tokens)

@@ -104,8 +104,8 @@ cdef int sequence_view(cnp.ndarray a, tuple shape, bint writeable, str what, str
                        idx_t *batch_stride, idx_t *step_stride) except -1:
     """a is float32 of shape (batch, steps, units) or (batch, units), strided in whole floats, its last
     axis contiguous; the strides are returned in floats (either sign)."""
-    if cnp.PyArray_TYPE(a) != cnp.NPY_FLOAT32:
-        raise TypeError(f"{what}: {name} must be float32, got dtype {a.dtype}")
+    if cnp.PyArray_TYPE(a) != cnp.NPY_FLOAT32 or not cnp.PyArray_ISALIGNED(a):
+        raise TypeError(f"{what}: {name} must be an aligned float32 array, got dtype {a.dtype}")
     if writeable and not cnp.PyArray_ISWRITEABLE(a):
         raise ValueError(f"{what}: the output array {name} is read-only")
     check_shape(a, shape, what, name)
@@ -291,8 +291,8 @@ def rnn_backward(cnp.ndarray workspace not None, cnp.ndarray x not None, cnp.nda
 
 cdef int check_ids(cnp.ndarray ids, idx_t input_dim, str what) except -1:
     """ids must be C-contiguous int64, every one in [0, input_dim); names the first one that is not."""
-    if cnp.PyArray_TYPE(ids) != cnp.NPY_INT64 or not cnp.PyArray_IS_C_CONTIGUOUS(ids):
-        raise TypeError(f"{what}: ids must be a C-contiguous int64 array, got dtype {ids.dtype}")
+    if not is_kernel_array(ids, cnp.NPY_INT64):
+        raise TypeError(f"{what}: ids must be a C-contiguous, aligned int64 array, got dtype {ids.dtype}")
     cdef const int64_t *p = <const int64_t *>cnp.PyArray_DATA(ids)
     cdef idx_t n = cnp.PyArray_SIZE(ids), i, bad = -1
     with nogil:

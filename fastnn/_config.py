@@ -1,31 +1,56 @@
 """Threads, SIMD path and seeds: the process-wide settings of fastnn."""
 import contextlib
 import os
+import warnings
 
 from . import _C
 
-__all__ = ["set_num_threads", "get_num_threads", "threads", "show_config", "simd_path", "set_seed", "generator"]
+__all__ = ["set_num_threads", "get_num_threads", "max_threads", "threads", "show_config", "simd_path", "set_seed", "generator"]
 
 
-def _default_threads():
-    env = os.environ.get("OMP_NUM_THREADS", "").split(",")[0].strip()
-    if env.isdigit() and int(env) > 0:
-        return int(env)
+def _available_cpus():
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:
         return os.cpu_count() or 1
 
 
+def max_threads():
+    """The most threads fastnn accepts: 4 per CPU this process may run on, at most 256 (beyond that the
+    OS refuses to create them, and more threads than cores only wait for one another)."""
+    return min(256, 4 * _available_cpus())
+
+
+def _default_threads():
+    """FASTNN_NUM_THREADS, else OMP_NUM_THREADS (its first level), else the available CPUs; a count
+    above max_threads() is clamped with a warning."""
+    for name in ("FASTNN_NUM_THREADS", "OMP_NUM_THREADS"):
+        value = os.environ.get(name, "").split(",")[0].strip()
+        if value.isdigit() and int(value) > 0:
+            if int(value) > max_threads():
+                warnings.warn(f"fastnn: {name}={value} is more than the {max_threads()} threads fastnn "
+                              f"allows on this machine; using {max_threads()}", RuntimeWarning, stacklevel=3)
+                return max_threads()
+            return int(value)
+    return _available_cpus()
+
+
 def set_num_threads(n):
-    """Set how many threads fastnn's kernels may use (at least 1)."""
+    """Set how many threads fastnn's kernels may use: from 1 to max_threads().
+
+    In a child process forked after a kernel ran on several threads, kernels run on one thread
+    whatever this says (OpenMP's threads do not survive fork).
+    """
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"set_num_threads: expected a positive int, got {n!r}")
+    if n > max_threads():
+        raise ValueError(f"set_num_threads: expected at most {max_threads()} threads (4 per available CPU, "
+                         f"at most 256), got {n}")
     _C.set_num_threads(n)
 
 
 def get_num_threads():
-    """How many threads fastnn's kernels may use."""
+    """How many threads fastnn's kernels may use (1 in a child forked after kernels ran threaded)."""
     return _C.get_num_threads()
 
 

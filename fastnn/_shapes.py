@@ -64,7 +64,7 @@ def row_labels(labels, lead, what):
         lab = lab.reshape(lead)
     elif lab.shape != lead:
         raise ValueError(f"{what}: labels must have shape {lead} (or {lead + (1,)}), got {lab.shape}")
-    return np.ascontiguousarray(lab, dtype=_I64)
+    return np.require(lab, _I64, ("C_CONTIGUOUS", "ALIGNED"))  # copies an array at an odd byte offset too
 
 
 def broadcast_weights(sample_weight, shape):

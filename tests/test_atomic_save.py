@@ -13,7 +13,9 @@ import fastnn
 from fastnn import _atomicfile
 from fastnn.layers import Dense
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# The folder the fastnn under test was imported from (the source tree, or site-packages when the tests
+# run against an installed package), so that child processes import the same fastnn.
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(fastnn.__file__)))
 
 
 def make_model():

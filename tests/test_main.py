@@ -7,9 +7,12 @@ import sys
 import numpy as np
 import pytest
 
+import fastnn
 from fastnn import __main__ as cli
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# The folder the fastnn under test was imported from (the source tree, or site-packages when the tests
+# run against an installed package), so that child processes import the same fastnn.
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(fastnn.__file__)))
 
 
 def run_cli(*args, timeout=120):

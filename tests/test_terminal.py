@@ -14,7 +14,9 @@ from fastnn import callbacks
 from fastnn.layers import Dense
 from fastnn.progress import ProgressBar
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# The folder the fastnn under test was imported from (the source tree, or site-packages when the tests
+# run against an installed package), so that child processes import the same fastnn.
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(fastnn.__file__)))
 
 
 class Terminal(io.StringIO):

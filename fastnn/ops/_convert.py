@@ -5,8 +5,9 @@ from .._C import contiguous_f32, is_f32
 
 
 def as_float32(x, what):
-    """x as a float32 ndarray, without a copy when it already is one; TypeError for non-numbers."""
-    if isinstance(x, np.ndarray) and x.dtype == np.float32:
+    """x as an aligned float32 ndarray, without a copy when it already is one; TypeError for non-numbers.
+    (A float32 array at an odd byte offset, from np.frombuffer, is copied: kernels need aligned floats.)"""
+    if isinstance(x, np.ndarray) and x.dtype == np.float32 and x.flags.aligned:
         return x
     try:
         arr = np.asarray(x)
@@ -48,9 +49,9 @@ def as_matrix(x, what):
 
 
 def check_out(out, shape, what):
-    """A user-given output must be a writeable C-contiguous float32 array of the result's shape."""
-    if not isinstance(out, np.ndarray) or out.dtype != np.float32 or not out.flags.c_contiguous:
-        raise TypeError(f"{what}: out must be a C-contiguous float32 ndarray")
+    """A user-given output must be a writeable, C-contiguous, aligned float32 array of the result's shape."""
+    if not is_f32(out):
+        raise TypeError(f"{what}: out must be a C-contiguous, aligned float32 ndarray")
     if out.shape != shape:
         raise ValueError(f"{what}: out has shape {out.shape}, expected {shape}")
     return out

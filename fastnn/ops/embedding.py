@@ -9,7 +9,7 @@ __all__ = ["embedding_lookup", "embedding_backward"]
 
 def _ids(ids, what):
     """ids as a C-contiguous int64 array; floats, strings and ragged lists are refused (TypeError)."""
-    if isinstance(ids, np.ndarray) and ids.dtype == np.int64 and ids.flags.c_contiguous:
+    if isinstance(ids, np.ndarray) and ids.dtype == np.int64 and ids.flags.c_contiguous and ids.flags.aligned:
         return ids
     try:
         arr = np.asarray(ids)
@@ -17,7 +17,7 @@ def _ids(ids, what):
         raise TypeError(f"{what}: ids must be a rectangular array of integers: {exc}") from None
     if arr.dtype.kind not in "iub":
         raise TypeError(f"{what}: ids must be integers, got dtype {arr.dtype}")
-    return np.ascontiguousarray(arr, dtype=np.int64)
+    return np.require(arr, np.int64, ("C_CONTIGUOUS", "ALIGNED"))  # copies an array at an odd byte offset too
 
 
 def embedding_lookup(ids, table, *, out=None):

@@ -16,7 +16,7 @@ def _param(p, what, name="p"):
     """An array updated in place: it must already be a C-contiguous float32 ndarray."""
     if not is_f32(p):
         kind = f"dtype {p.dtype}" if isinstance(p, np.ndarray) else type(p).__name__
-        raise TypeError(f"{what}: {name} is updated in place, so it must be a C-contiguous float32 ndarray; "
+        raise TypeError(f"{what}: {name} is updated in place, so it must be a C-contiguous, aligned float32 ndarray; "
                         f"got {kind}")
     return p
 

@@ -113,7 +113,7 @@ def _forward(cell, what, x, kernel, recurrent_kernel, bias, h0, c0, return_seque
 
 def _gradient(dy, what):
     """dy as float32; a float32 array stays as it is (a strided view of the forward's layout works)."""
-    if dy is None or (isinstance(dy, np.ndarray) and dy.dtype == np.float32):
+    if dy is None or (isinstance(dy, np.ndarray) and dy.dtype == np.float32 and dy.flags.aligned):
         return dy
     return _f32(dy, what, "dy")
 
