@@ -132,9 +132,17 @@ class BuildExt(build_ext):
         super().build_extensions()
 
 
+def c_dependencies():
+    """Headers and the sources included by the per-ISA builds: when one changes, every object is rebuilt
+    (setuptools otherwise compares each object with its own .c file only)."""
+    return sorted(glob.glob("csrc/**/*.h", recursive=True)) + sorted(
+        s for s in glob.glob("csrc/**/*.c", recursive=True) if os.path.basename(s) in PER_ISA_SOURCES)
+
+
 extension = Extension(
     "fastnn._C",
     sources=["fastnn/_C.pyx"] + c_sources(),
+    depends=c_dependencies(),
     include_dirs=["csrc", numpy.get_include()],
     define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
 )
