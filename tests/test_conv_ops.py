@@ -265,3 +265,11 @@ def test_errors(rng, call, error, words):
         call(x, w)
     for word in words:
         assert word in str(info.value)
+
+
+@pytest.mark.parametrize("query", ["conv2d_scratch_size", "conv2d_transpose_scratch_size"])
+@pytest.mark.parametrize("x_shape, error", [(np.float32(3), TypeError), (3, TypeError), ("abcd", TypeError),
+                                            ((1, 2), ValueError), ((1, -5, 5, 1), ValueError)])
+def test_scratch_size_queries_refuse_shapes_that_are_not_four_ints(query, x_shape, error):
+    with pytest.raises(error, match=f"{query}: x_shape must be"):
+        getattr(fastnn.ops, query)(x_shape, (3, 3, 1, 1))

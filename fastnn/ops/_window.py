@@ -27,6 +27,17 @@ def int_tuple(value, rank, name, what, minimum=1):
     return items
 
 
+def shape4(shape, what, name):
+    """A 4-D shape given as a sequence of ints >= 0 (a scratch-size query's x_shape or w_shape)."""
+    try:
+        items = tuple(operator.index(v) for v in shape)
+    except TypeError:
+        raise TypeError(f"{what}: {name} must be a tuple of 4 ints, got {shape!r}") from None
+    if len(items) != 4 or min(items) < 0 or max(items) > MAX_WINDOW:
+        raise ValueError(f"{what}: {name} must be 4 ints in [0, {MAX_WINDOW}], got {shape!r}")
+    return items
+
+
 def padding_mode(padding, what, allowed=("valid", "same")):
     """Keras's padding string, lower-cased, checked against `allowed`."""
     mode = padding.lower() if isinstance(padding, str) else None

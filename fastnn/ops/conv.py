@@ -9,7 +9,7 @@ import numpy as np
 
 from .. import _C
 from .._C import is_f32
-from ._window import image_operand, int_tuple, output, padding_mode, vector_operand, window_axis
+from ._window import image_operand, int_tuple, output, padding_mode, shape4, vector_operand, window_axis
 from .linalg import _epilogue
 
 __all__ = ["conv2d", "conv2d_backward", "conv1d", "conv1d_backward", "conv2d_scratch_size"]
@@ -76,6 +76,7 @@ def conv2d_scratch_size(x_shape, w_shape, *, strides=1, padding="valid", dilatio
         True
     """
     what = "conv2d_scratch_size"
+    x_shape, w_shape = shape4(x_shape, what, "x_shape"), shape4(w_shape, what, "w_shape")
     groups = _groups(groups, what)
     geo = ConvGeometry(x_shape[1:3], w_shape[:2], strides, padding, dilation_rate, groups, what)
     y_shape = (x_shape[0], *geo.out_hw, w_shape[3])

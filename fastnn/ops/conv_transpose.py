@@ -2,7 +2,7 @@
 maps its output back onto its input, on the same implicit-GEMM kernels. Its backward is that
 convolution's forward (for dx) and filter gradient (for dw)."""
 from .. import _C
-from ._window import image_operand, int_tuple, output, padding_mode, vector_operand
+from ._window import image_operand, int_tuple, output, padding_mode, shape4, vector_operand
 from .conv import _gradient_outputs, output_gradient
 from .linalg import _epilogue
 
@@ -53,8 +53,9 @@ def _prepare(x, w, strides, padding, output_padding, dilation_rate, what):
 def conv2d_transpose_scratch_size(x_shape, w_shape, *, strides=1, padding="valid", output_padding=None,
                                   dilation_rate=1, backward=False, threads=None):
     """Floats of scratch conv2d_transpose (or, with backward=True, its backward) needs."""
-    geo = TransposeGeometry(x_shape[1:3], w_shape[:2], strides, padding, output_padding, dilation_rate,
-                            "conv2d_transpose_scratch_size")
+    what = "conv2d_transpose_scratch_size"
+    x_shape, w_shape = shape4(x_shape, what, "x_shape"), shape4(w_shape, what, "w_shape")
+    geo = TransposeGeometry(x_shape[1:3], w_shape[:2], strides, padding, output_padding, dilation_rate, what)
     y_shape = (x_shape[0], *geo.out_hw, w_shape[2])
     threads = threads or _C.get_num_threads()
     passes = (0, 2) if backward else (1,)
