@@ -20,7 +20,7 @@ FASTNN_DEBUG=1 python setup.py -q build_ext --inplace > build.log 2>&1 || { tail
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 if [ $# -eq 0 ]; then
   set -- tests/test_unaligned.py tests/test_kernels_simd.py tests/test_dense_op.py tests/test_gemm_threads.py \
-    tests/test_nn_kernels.py tests/test_rnn_ops.py -x -q -p no:cacheprovider
+    tests/test_nn_kernels.py tests/test_rnn_ops.py tests/test_quantize.py tests/test_conv_ops.py -x -q -p no:cacheprovider
 fi
 PYTHONPATH="$work" python -m pytest "$@"
 echo "ubsan: no undefined behaviour reported (${root##*/}, $(date -u +%H:%M))"
