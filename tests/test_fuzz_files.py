@@ -8,23 +8,18 @@ runs see tests/fuzz_model_files.py (atheris).
 """
 import collections
 import os
-import signal
-import time
 import tracemalloc
 
-from hypothesis import HealthCheck, given, seed, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import model_file_mutations as mutations
+from fuzz_budget import case_alarm, run_for
 
 BUDGET_SECONDS = float(os.environ.get("FASTNN_FUZZ_SECONDS", "20"))
 FIRST_SEED = int(os.environ.get("FASTNN_FUZZ_SEED", "20240"))
 CASE_SECONDS = 10  # one file taking longer than this is a hang
 CHUNK = 100  # examples per Hypothesis run; runs repeat with the next seed until the budget is spent
-
-
-def _hang(signum, frame):
-    raise TimeoutError(f"one fuzz case ran longer than {CASE_SECONDS} s")
 
 
 def test_fuzzed_model_files_only_raise_modelfileerror(tmp_path, fuzz_report):
@@ -40,23 +35,13 @@ def test_fuzzed_model_files_only_raise_modelfileerror(tmp_path, fuzz_report):
         # traced only while loading: Hypothesis itself runs 8x slower traced (the ~2 KB each start/stop
         # leaks is nothing in a bounded run)
         tracemalloc.start()
-        signal.setitimer(signal.ITIMER_REAL, CASE_SECONDS)
         try:
-            outcomes[mutations.check_load(data, kind, path)] += 1
+            with case_alarm(CASE_SECONDS):
+                outcomes[mutations.check_load(data, kind, path)] += 1
         finally:
-            signal.setitimer(signal.ITIMER_REAL, 0)
             tracemalloc.stop()
 
-    previous = signal.signal(signal.SIGALRM, _hang)
-    start = time.monotonic()
-    chunks = 0
-    try:
-        while time.monotonic() - start < BUDGET_SECONDS:
-            seed(FIRST_SEED + chunks)(case)()
-            chunks += 1
-    finally:
-        signal.signal(signal.SIGALRM, previous)
-    elapsed = time.monotonic() - start
+    chunks, elapsed = run_for(case, BUDGET_SECONDS, FIRST_SEED, CASE_SECONDS)
     total = sum(outcomes.values())
     fuzz_report(f"model-file fuzz: {total} cases in {elapsed:.1f} s (seeds {FIRST_SEED}..{FIRST_SEED + chunks - 1}): "
                 + ", ".join(f"{count} {outcome}" for outcome, count in sorted(outcomes.items())))

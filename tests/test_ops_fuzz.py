@@ -9,15 +9,15 @@ ValueError: never another exception, a crash or a hang. FASTNN_OPS_FUZZ_SECONDS 
 import collections
 import inspect
 import os
-import signal
-import time
 import warnings
 
 import numpy as np
-from hypothesis import HealthCheck, given, seed, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fastnn import ops
+
+from fuzz_budget import case_alarm, run_for
 
 BUDGET_SECONDS = float(os.environ.get("FASTNN_OPS_FUZZ_SECONDS", "5"))
 FIRST_SEED = int(os.environ.get("FASTNN_OPS_FUZZ_SEED", "808"))
@@ -30,10 +30,6 @@ DTYPES = [np.float32, np.float32, np.float32, np.float64, np.int64, np.int32, np
           np.complex64]
 SCALARS = [None, 0, 1, 2, 3, -1, 0.5, True, "relu", "tanh", "softmax", "same", "valid", "lstm", "gru", "x", (2, 2),
            [1, 2], "forward"]
-
-
-def _hang(signum, frame):
-    raise TimeoutError(f"one ops call ran longer than {CASE_SECONDS} s")
 
 
 @st.composite
@@ -98,28 +94,17 @@ def test_fuzzed_ops_calls_work_or_raise_type_or_value_errors(fuzz_report):
     @given(calls())
     def case(call):
         name, args, kwargs = call
-        signal.setitimer(signal.ITIMER_REAL, CASE_SECONDS)
         try:
-            with warnings.catch_warnings():
+            with case_alarm(CASE_SECONDS), warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 OPS[name](*args, **kwargs)
             outcomes["worked"] += 1
         except (TypeError, ValueError):
             outcomes["refused"] += 1
-        finally:
-            signal.setitimer(signal.ITIMER_REAL, 0)
 
-    previous = signal.signal(signal.SIGALRM, _hang)
-    start = time.monotonic()
-    chunks = 0
-    try:
-        while time.monotonic() - start < BUDGET_SECONDS:
-            seed(FIRST_SEED + chunks)(case)()
-            chunks += 1
-    finally:
-        signal.signal(signal.SIGALRM, previous)
+    chunks, elapsed = run_for(case, BUDGET_SECONDS, FIRST_SEED, CASE_SECONDS)
     total = sum(outcomes.values())
-    fuzz_report(f"ops fuzz: {total} calls of {len(OPS)} fastnn.ops functions in {time.monotonic() - start:.1f} s "
+    fuzz_report(f"ops fuzz: {total} calls of {len(OPS)} fastnn.ops functions in {elapsed:.1f} s "
                 f"(seeds {FIRST_SEED}..{FIRST_SEED + chunks - 1}): "
                 + ", ".join(f"{count} {outcome}" for outcome, count in sorted(outcomes.items())))
     assert outcomes["worked"] > 0 and outcomes["refused"] > 0
