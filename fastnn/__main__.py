@@ -99,12 +99,18 @@ def serve(argv):
     options = dict(workers=args.workers, max_batch_rows=args.max_batch_rows,
                    max_batch_delay=args.max_batch_delay_ms / 1000, drift_window=args.drift_window)
     max_body_bytes = int(args.max_body_mb * (1 << 20))
+
+    def load():
+        from .optimize import for_inference
+
+        return for_inference(fastnn.load_model(path))
+
     try:
         if args.backend == "uvicorn":
             from .serve.asgi import run_uvicorn
 
-            return run_uvicorn(lambda: fastnn.load_model(path), name, args.host, args.port, max_body_bytes, **options)
-        server = ModelServer(lambda: fastnn.load_model(path), name, args.host, args.port,
+            return run_uvicorn(load, name, args.host, args.port, max_body_bytes, **options)
+        server = ModelServer(load, name, args.host, args.port,
                              max_body_bytes=max_body_bytes, **options)
     except ValueError as e:
         print(e, file=sys.stderr)

@@ -239,11 +239,33 @@ def test_cnn(tmp_path):
     model.fit(x, y, epochs=2, verbose=0)
     report = exported(model, tmp_path)
     print("CNN max difference", report)
-    # the first BN folded into its convolution before export (the second follows a relu and stays)
+    # export folds the first BN into its convolution (the second follows a relu and stays)
+    proto = onnx.load(tmp_path / "model.onnx")
+    assert [node.op_type for node in proto.graph.node].count("BatchNormalization") == 1
     exported(fastnn.optimize.fold_batchnorm(model), tmp_path)
     proto = onnx.load(tmp_path / "model.onnx")
     assert [node.op_type for node in proto.graph.node].count("BatchNormalization") == 1
     print("folded CNN against the original model", verify_onnx(model, proto))
+
+
+def test_dense_then_batch_normalization_is_folded_at_export(tmp_path):
+    # ONNX Runtime folds BatchNormalization into a Conv but not into a MatMul: the exporter does it.
+    rng = np.random.default_rng(9)
+    x, y = rng.standard_normal((64, 6)).astype(np.float32), rng.integers(0, 2, (64, 1))
+    model = sequential((6,), L.Dense(8), L.BatchNormalization(), L.Activation("relu"),
+                       L.Dense(1, activation="sigmoid"))
+    model.compile("adam", "binary_crossentropy")
+    model.fit(x, y, epochs=2, verbose=0)
+    exported(model, tmp_path)
+    ops = [node.op_type for node in onnx.load(tmp_path / "model.onnx").graph.node]
+    assert "BatchNormalization" not in ops and ops.count("MatMul") == 2
+    model.reference_statistics = {"drift": "statistics"}  # what `python -m fastnn serve` monitors with
+    folded = fastnn.optimize.for_inference(model)
+    assert folded is not model and len(folded.layers) == len(model.layers) - 1
+    assert folded.reference_statistics is model.reference_statistics
+    np.testing.assert_allclose(folded.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6)
+    plain = sequential((6,), L.Dense(1))
+    assert fastnn.optimize.for_inference(plain) is plain
 
 
 def randomized(model, seed=7):

@@ -488,7 +488,9 @@ class Model(Layer):
 
         The graph is checked by onnx's checker and, with verify, run in ONNX Runtime on sample inputs
         at two batch sizes: every output must equal predict's within 1e-5 (relative beyond magnitude
-        1; integer outputs exactly), or nothing is written. Needs `pip install 'fastnn[onnx]'`.
+        1; integer outputs exactly), or nothing is written. A BatchNormalization right after a Dense or
+        convolution layer (no activation between) is folded into its weights first, as ONNX Runtime does
+        not fold it after a MatMul. Needs `pip install 'fastnn[onnx]'`.
 
         Args:
             filepath: where to write the .onnx file (replaced atomically).

@@ -28,7 +28,9 @@ def export_model(model, filepath, format="onnx", opset=DEFAULT_OPSET, verify=Tru
     """
     if format not in FORMATS:
         raise ValueError(f"export: format must be one of {', '.join(FORMATS)}, got {format!r}")
-    proto = model_to_onnx(model, opset)
+    from ..optimize import for_inference
+
+    proto = model_to_onnx(for_inference(model), opset)
     size = proto.ByteSize()
     if size > _MAX_BYTES:
         raise ExportError(f"{type(model).__name__} '{model.name}' is {size} bytes as ONNX, beyond protobuf's "

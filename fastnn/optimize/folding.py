@@ -4,7 +4,7 @@ import copy
 from .. import ops
 from ..engine.serialization import layer_entry, model_from_config
 
-__all__ = ["fold_batchnorm"]
+__all__ = ["fold_batchnorm", "for_inference"]
 
 # The layers a BatchNormalization can fold into, and where their kernel keeps its output channels
 # (the `kind` of ops.batch_norm_fold); SeparableConv2D folds into its pointwise kernel.
@@ -117,3 +117,20 @@ def fold_batchnorm(model):
         bn = producers.get(layer.name)
         layer.set_weights(old.get_weights() if bn is None else _folded_weights(old, bn))
     return new
+
+
+def for_inference(model):
+    """`model` with its foldable BatchNormalization layers folded (export and serving run this), or
+    `model` itself when none folds; the reference statistics for drift monitoring carry over."""
+    layers = {layer.name: layer for layer in model.layers}
+    data = layer_entry(model)
+    config = data["config"]
+    if data["class_name"] == "Sequential":
+        pairs = _sequential_pairs(config["layers"], layers)
+    else:
+        pairs = _functional_pairs(config, layers)
+    if not pairs:
+        return model
+    folded = fold_batchnorm(model)
+    folded.reference_statistics = model.reference_statistics
+    return folded
