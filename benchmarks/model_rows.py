@@ -107,6 +107,28 @@ def mlp_row(threads):
     return Row("MLP 784-256-128-10 epoch (10k rows, batch 128)", impls, flops=flops, threads=threads)
 
 
+def mlp_predict_row(threads):
+    """predict of 1024 rows at Keras's default batch_size (32) against torch's inference_mode forward of
+    the whole array: fastnn chooses its own chunks, the batch size only caps memory."""
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((1024, 784)).astype(np.float32)
+    model = _fastnn_model([784, 256, 128, 10], ["relu", "relu", "softmax"], "sparse_categorical_crossentropy")
+    impls = {"fastnn": lambda: model.predict(x, verbose=0)}
+    flops = 2 * 1024 * (784 * 256 + 256 * 128 + 128 * 10)
+    torch = _torch()
+    if torch is not None:
+        nn = torch.nn
+        net = nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 128), nn.ReLU(), nn.Linear(128, 10),
+                            nn.Softmax(dim=1))
+        tx = torch.from_numpy(x)
+
+        def torch_predict():
+            with torch.inference_mode():
+                return net(tx)
+        impls["torch"] = torch_predict
+    return Row("MLP 784-256-128-10 predict, 1024 rows", impls, flops=flops, threads=threads)
+
+
 def residual_mlp_row(threads):
     """A functional residual MLP: two Dense branches of one input, Add, a softmax head; one epoch."""
     from fastnn.layers import Add, Dense, Input
@@ -182,4 +204,5 @@ def import_row(samples=7):
 
 
 def model_rows(threads):
-    return keras_example_rows(threads) + [preprocessing_row(threads), mlp_row(threads), residual_mlp_row(threads)]
+    return keras_example_rows(threads) + [preprocessing_row(threads), mlp_row(threads), mlp_predict_row(threads),
+                                          residual_mlp_row(threads)]
