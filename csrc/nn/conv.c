@@ -32,8 +32,9 @@
 /* Columns of dy @ W^T one data-gradient block holds (a multiple of every kernel's NR). */
 #define DX_COLS 512
 
-/* The active micro-kernel: gemm.c's choice, repeated here until gemm_internal.h exports it as
-   fnn_gemm_active_config(). */
+/* The active micro-kernel with its default blocks (not fnn_gemm_active_config()'s cache-derived ones):
+   conv2d_scratch_floats sizes scratch from these same configs for every path (all_configs below), so a
+   call never needs more than the size reported. */
 static const fnn_gemm_config *conv_gemm_config(void) {
 #ifdef FASTNN_X86
     switch (fnn_simd_get()) {

@@ -113,16 +113,6 @@ idx_t fnn_rnn_workspace_floats(const fnn_rnn_desc *d, int training) {
     return plan_workspace(d, training, NULL, &w);
 }
 
-static const fnn_gemm_config *active_config(void) {
-#ifdef FASTNN_X86
-    switch (fnn_simd_get()) {
-    case FNN_SIMD_AVX512: return &fnn_gemm_avx512_config;
-    case FNN_SIMD_AVX2: return &fnn_gemm_avx2_config;
-    }
-#endif
-    return &fnn_gemm_scalar_config;
-}
-
 static idx_t time_of(const fnn_rnn_desc *d, idx_t s) { return d->go_backwards ? d->steps - 1 - s : s; }
 
 /* ---- the per-step products ---- */
@@ -496,7 +486,7 @@ int fnn_rnn_forward(const fnn_rnn_desc *d, const float *x, const float *kernel, 
     if (h0) memcpy(h_start, h0, B * U * sizeof(float)); else memset(h_start, 0, B * U * sizeof(float));
     if (w.c) { if (c0) memcpy(w.c, c0, B * U * sizeof(float)); else memset(w.c, 0, B * U * sizeof(float)); }
     first_kept_steps(d, mask, w.first);
-    rnn_run run = {.d = d, .w = &w, .cfg = active_config(), .recurrent = recurrent,
+    rnn_run run = {.d = d, .w = &w, .cfg = fnn_gemm_active_config(), .recurrent = recurrent,
                    .recurrent_bias = d->cell == FNN_RNN_GRU && bias ? bias + gu : NULL, .mask = mask,
                    .recurrent_mask = recurrent_mask, .y = y, .y_batch = y_batch, .y_step = y_step,
                    .training = training};
@@ -858,7 +848,7 @@ int fnn_rnn_backward(const fnn_rnn_desc *d, const float *x, const float *kernel,
     if (dh_out) memcpy(w.dh[0], dh_out, B * U * sizeof(float)); else memset(w.dh[0], 0, B * U * sizeof(float));
     if (w.dc) { if (dc_out) memcpy(w.dc, dc_out, B * U * sizeof(float)); else memset(w.dc, 0, B * U * sizeof(float)); }
     if (w.zeros) memset(w.zeros, 0, B * U * sizeof(float));
-    rnn_run run = {.d = d, .w = &w, .cfg = active_config(), .recurrent = recurrent, .mask = mask,
+    rnn_run run = {.d = d, .w = &w, .cfg = fnn_gemm_active_config(), .recurrent = recurrent, .mask = mask,
                    .recurrent_mask = recurrent_mask, .dy = dy, .dy_batch = dy_batch, .dy_step = dy_step, .c0 = c0,
                    .training = 1};
     run_team(d, unit_blocks(run.cfg, U), backward_steps, &run);
