@@ -84,6 +84,18 @@ class KernelAndBias:
         self.bias = self._weights[1] if self.use_bias else None
 
 
+def as_rows(layer, x):
+    """A dense-like layer's input as (rows, input_dim) and its original shape (leading axes are rows)."""
+    if x.ndim < 2 or x.shape[-1] != layer.input_dim:
+        raise layer._error(f"expected input with last dimension {layer.input_dim}, got shape {x.shape}")
+    return (x if x.ndim == 2 else x.reshape(-1, layer.input_dim)), x.shape
+
+
+def restore_rows(y, in_shape):
+    """The (rows, units) output shaped as the input's leading axes, as as_rows flattened them."""
+    return y if len(in_shape) == 2 else y.reshape(in_shape[:-1] + (y.shape[-1],))
+
+
 @register
 class Dense(KernelAndBias, Layer):
     """Fully connected layer: activation(x @ kernel + bias), on the last axis of x.
@@ -147,12 +159,8 @@ class Dense(KernelAndBias, Layer):
         return tuple(input_shape[:-1]) + (self.units,)
 
     def forward(self, ctx, x):
-        if x.ndim < 2 or x.shape[-1] != self.input_dim:
-            raise self._error(f"expected input with last dimension {self.input_dim}, got shape {x.shape}")
+        x, in_shape = as_rows(self, x)
         code, alpha, separate = activation_plan(ctx)
-        in_shape = x.shape
-        if x.ndim != 2:
-            x = x.reshape(-1, self.input_dim)
         y = ctx.buffer("y", (x.shape[0], self.units))
         if separate is None:
             _C.sgemm(x, self.kernel, y, False, False, False, self.bias, code, alpha)
@@ -163,7 +171,7 @@ class Dense(KernelAndBias, Layer):
             separate.forward(z, out=y)
         if ctx.training:
             ctx.x, ctx.y, ctx.z, ctx.input_shape = x, y, z, in_shape
-        return y if len(in_shape) == 2 else y.reshape(in_shape[:-1] + (self.units,))
+        return restore_rows(y, in_shape)
 
     def backward(self, ctx, dy):
         x, y = ctx.x, ctx.y

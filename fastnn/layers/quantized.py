@@ -3,6 +3,7 @@ import numpy as np
 
 from .. import _C
 from .base import Layer, register
+from .core import as_rows, restore_rows
 from .fused_activation import activation_plan
 
 __all__ = ["QuantizedDense", "quantize_kernel"]
@@ -131,12 +132,8 @@ class QuantizedDense(Layer):
         return tuple(input_shape[:-1]) + (self.units,)
 
     def forward(self, ctx, x):
-        if x.ndim < 2 or x.shape[-1] != self.input_dim:
-            raise self._error(f"expected input with last dimension {self.input_dim}, got shape {x.shape}")
+        x, in_shape = as_rows(self, x)
         code, alpha, separate = activation_plan(ctx)
-        in_shape = x.shape
-        if x.ndim != 2:
-            x = x.reshape(-1, self.input_dim)
         rows = x.shape[0]
         y = ctx.buffer("y", (rows, self.units))
         z = y if separate is None else ctx.buffer("z", y.shape)
@@ -145,7 +142,7 @@ class QuantizedDense(Layer):
                           ctx.buffer("row_scale", (rows,)), ctx.buffer("row_zero", (rows,), np.int32))
         if separate is not None:
             separate.forward(z, out=y)
-        return y if len(in_shape) == 2 else y.reshape(in_shape[:-1] + (self.units,))
+        return restore_rows(y, in_shape)
 
     def backward(self, ctx, dy):
         raise self._error("is for inference only (int8 weights have no gradient): train the float model, "
