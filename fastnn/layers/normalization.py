@@ -1,4 +1,8 @@
-"""BatchNormalization over the channel (last) axis, on the two-pass kernels of fastnn.ops.normalization.
+"""BatchNormalization over one channel axis, on the two-pass kernels of fastnn.ops.normalization.
+
+The kernels normalize the last axis of (rows, channels); for another axis (axis=1 on (N, C, L) data, as
+channels_first code puts it) the layer moves that axis last into a workspace copy, and moves the result
+back, so both layouts share the kernels' fixed-chunk, thread-count-independent statistics.
 
 In training it normalizes with the batch's statistics and moves moving_mean and moving_variance
 towards them; in inference (and, as Keras, whenever the layer is not trainable) it uses the moving
@@ -15,10 +19,11 @@ __all__ = ["BatchNormalization"]
 
 @register
 class BatchNormalization(Layer):
-    """gamma * (x - mean) / sqrt(variance + epsilon) + beta per channel of the last axis.
+    """gamma * (x - mean) / sqrt(variance + epsilon) + beta per channel of one axis.
 
     Args:
-        axis: the channel axis; only the last (-1, or its index) is supported.
+        axis: the channel axis (default -1, the last), any axis but the batch's; a list of one axis is
+            taken as that axis (Keras 3 normalizes one axis).
         momentum: moving = momentum * moving + (1 - momentum) * batch statistic (default 0.99).
         epsilon: added to the variance (default 1e-3).
         center: whether to add beta; scale: whether to multiply by gamma.
@@ -32,7 +37,7 @@ class BatchNormalization(Layer):
     do not depend on the thread count.
 
     Input shape:
-        (batch, ..., channels). Output shape: the same.
+        (batch, ..., channels, ...) with the channels on `axis`. Output shape: the same.
     """
 
     supports_masking = True
@@ -70,15 +75,22 @@ class BatchNormalization(Layer):
                                                                                           gamma_regularizer)
         self.gamma = self.beta = self.moving_mean = self.moving_variance = None
 
+    def channel_axis(self, rank):
+        """The channel axis as an index from 0 for inputs of `rank`; ValueError for the batch axis or one
+        outside the input."""
+        if not -rank < self.axis < rank or self.axis % rank == 0:
+            raise self._error(f"axis={self.axis} is not a channel axis of inputs of rank {rank}: it must be one "
+                              f"of 1..{rank - 1} or -{rank - 1}..-1 (not the batch axis)")
+        return self.axis % rank
+
     def _channels(self, input_shape):
         input_shape = tuple(input_shape)
-        rank = len(input_shape)
-        if rank < 2 or input_shape[-1] is None:
-            raise self._error(f"needs inputs (batch, ..., channels) with a known channel count, got {input_shape}")
-        if self.axis not in (-1, rank - 1):
-            raise self._error(f"normalizes the last (channel) axis only: axis must be -1 or {rank - 1} for inputs "
-                              f"of rank {rank}, got axis={self.axis}")
-        return int(input_shape[-1])
+        if len(input_shape) < 2:
+            raise self._error(f"needs inputs (batch, ..., channels) of rank 2 or more, got {input_shape}")
+        channels = input_shape[self.channel_axis(len(input_shape))]
+        if channels is None:
+            raise self._error(f"needs a known channel count on axis {self.axis}, got inputs {input_shape}")
+        return int(channels)
 
     def weight_shapes(self, input_shape):
         c = self._channels(input_shape)
@@ -101,12 +113,32 @@ class BatchNormalization(Layer):
         self.beta = next(weights) if self.center else None
         self.moving_mean, self.moving_variance = next(weights), next(weights)
 
+    def _last(self, ctx, name, a):
+        """a itself when the channels are its last axis, else a workspace copy with them moved last."""
+        axis = self.channel_axis(a.ndim)
+        if axis == a.ndim - 1:
+            return a
+        moved = np.moveaxis(a, axis, -1)
+        out = ctx.buffer(name, moved.shape)
+        np.copyto(out, moved)
+        return out
+
+    def _restore(self, ctx, name, a_last, shape):
+        """a_last (channels last) in the layout of `shape`, in a workspace buffer."""
+        axis = self.channel_axis(len(shape))
+        if axis == len(shape) - 1:
+            return a_last
+        out = ctx.buffer(name, shape)
+        np.copyto(np.moveaxis(out, axis, -1), a_last)
+        return out
+
     def forward(self, ctx, x):
         c = self.moving_mean.shape[0]
-        if x.ndim < 2 or x.shape[-1] != c:
-            raise self._error(f"expected inputs with {c} channels on the last axis, got shape {x.shape}")
-        rows = x.reshape(-1, c)
-        y = ctx.buffer("y", x.shape)
+        if x.ndim < 2 or x.shape[self.channel_axis(x.ndim)] != c:
+            raise self._error(f"expected inputs with {c} channels on axis {self.axis}, got shape {x.shape}")
+        x_last = self._last(ctx, "x_last", x)
+        rows = x_last.reshape(-1, c)
+        y = ctx.buffer("y_last" if x_last is not x else "y", x_last.shape)
         scratch = ctx.buffer("scratch", (_C.batch_norm_scratch_floats(c),))
         ctx.batch_statistics = ctx.training and self.trainable
         if ctx.batch_statistics:
@@ -118,16 +150,17 @@ class BatchNormalization(Layer):
             _C.batch_norm_forward_infer(rows, self.gamma, self.beta, self.moving_mean, self.moving_variance,
                                         self.epsilon, y.reshape(rows.shape), scratch)
         ctx.rows = rows  # also for an inference call in a training graph (training=False), whose backward runs
-        return y
+        return self._restore(ctx, "y", y, x.shape)
 
     def backward(self, ctx, dy):
         rows, c = ctx.rows, ctx.rows.shape[1]
-        dy_rows = dy.reshape(rows.shape)
+        dy_last = self._last(ctx, "dy_last", dy)
+        dy_rows = dy_last.reshape(rows.shape)
         targets = [g if g is None or not ctx.accumulate else ctx.buffer(f"d{i}", g.shape)
                    for i, g in enumerate(self._grads)]
         dgamma = targets[0] if self.scale else None
         dbeta = targets[int(self.scale)] if self.center else None
-        dx = ctx.buffer("dx", dy.shape) if ctx.need_dx else None
+        dx = ctx.buffer("dx_last" if dy_last is not dy else "dx", dy_last.shape) if ctx.need_dx else None
         if ctx.batch_statistics:
             _C.batch_norm_backward(rows, dy_rows, self.gamma, ctx.mean, ctx.invstd,
                                    None if dx is None else dx.reshape(rows.shape), dgamma, dbeta,
@@ -138,7 +171,7 @@ class BatchNormalization(Layer):
             for grad, target in zip(self._grads, targets):
                 if grad is not None:
                     grad += target
-        return dx
+        return None if dx is None else self._restore(ctx, "dx", dx, dy.shape)
 
     def _inference_backward(self, rows, dy_rows, dx, dgamma, dbeta):
         """Gradients of the inference normalization, an affine map per channel (the moving statistics
