@@ -8,6 +8,7 @@ import fastnn
 import reference as ref
 from fastnn.engine.context import CallContext
 from fastnn.layers import BatchNormalization, Conv1D, Dense, Flatten
+from layer_helpers import check_layer
 
 CASES = [((6, 5, 7), 1), ((3, 4, 5, 2), 1), ((3, 4, 5, 2), 2), ((3, 4, 5, 2), -3), ((2, 3, 1, 4, 5), 3),
          ((9, 4), 1)]
@@ -24,7 +25,7 @@ def _layer(shape, axis, seed=0, **kwargs):
 
 
 @pytest.mark.parametrize("shape, axis", CASES)
-def test_training_forward_backward_and_moving_statistics_match_float64(shape, axis, nthreads):
+def test_training_forward_backward_and_moving_statistics_match_float64(shape, axis, nthreads, simd):
     rng = np.random.default_rng(1)
     x = (rng.standard_normal(shape) * 3 + 2).astype(np.float32)
     dy = rng.standard_normal(shape).astype(np.float32)
@@ -49,19 +50,26 @@ def test_training_forward_backward_and_moving_statistics_match_float64(shape, ax
                                rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("shape, axis", CASES[:3])
-def test_equals_the_last_axis_layer_on_moved_data_bitwise_for_1_and_2_threads(shape, axis):
-    x = np.random.default_rng(2).standard_normal(shape).astype(np.float32)
-    moved = np.ascontiguousarray(np.moveaxis(x, axis, -1))
-    outputs = []
+@pytest.mark.parametrize("shape, axis", [((5, 3, 200), 1), ((7, 2, 33, 3), 1), ((4, 6, 129), -2)])
+def test_statistics_do_not_depend_on_threads_or_simd_path(shape, axis, simd):
+    """Runs longer than a summation block (64) and of odd lengths; 1 and 2 threads bitwise equal."""
+    x = (np.random.default_rng(2).standard_normal(shape) * 4 + 3).astype(np.float32)
+    dy = np.random.default_rng(3).standard_normal(shape).astype(np.float32)
+    results = []
     for threads in (1, 2):
         with fastnn.threads(threads):
-            layer, last = _layer(shape, axis), _layer(moved.shape, -1)
-            outputs.append((layer(x, training=True), layer.get_weights()))
-            np.testing.assert_array_equal(np.moveaxis(outputs[-1][0], axis, -1), last(moved, training=True))
-            for a, b in zip(outputs[-1][1], last.get_weights()):
-                np.testing.assert_array_equal(a, b)
-    np.testing.assert_array_equal(outputs[0][0], outputs[1][0])
+            layer = _layer(shape, axis)
+            ctx = CallContext(True)
+            y = layer.forward(ctx, x).copy()
+            ctx.need_dx, ctx.accumulate = True, False
+            results.append([y, layer.backward(ctx, dy).copy()] + [g.copy() for g in layer._grads if g is not None]
+                           + layer.get_weights())
+    for a, b in zip(*results):
+        np.testing.assert_array_equal(a, b)
+    gamma = _layer(shape, axis).gamma
+    np.testing.assert_allclose(results[0][0], ref.batch_norm(x, gamma, _layer(shape, axis).beta, 1e-3, axis)[0],
+                               rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(results[0][1], ref.batch_norm_grad(x, dy, gamma, 1e-3, axis)[0], rtol=1e-4, atol=1e-5)
 
 
 def test_matches_torch_batch_norm_on_channels_first_data():
@@ -105,6 +113,11 @@ def test_trains_saves_loads_and_keeps_its_config(tmp_path):
     model.save(tmp_path / "cf.fnn")
     loaded = fastnn.load_model(tmp_path / "cf.fnn")
     np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+
+
+def test_inference_backward_on_another_axis_is_the_affine_maps():
+    layer = _layer((5, 3, 4), 1)
+    check_layer(layer, (5, 3, 4), (5, 3, 4), 12, training=False)
 
 
 def test_fold_batchnorm_leaves_a_normalization_over_another_axis_in_place():
