@@ -143,3 +143,56 @@ def test_onnx_export_of_a_normalization_over_another_axis(shape, axis, tmp_path)
     layer.set_weights(_layer(full, axis).get_weights())
     report = model.export(tmp_path / "bn.onnx")
     assert all(0.0 <= diff <= TOLERANCE for diff in report.values()), report
+
+
+def _guarded(shape):
+    """A float32 array of shape inside a buffer with NaN guards on each side: (array, buffer)."""
+    buffer = np.full(int(np.prod(shape)) + 8, np.nan, np.float32)
+    return buffer[4:-4].reshape(shape), buffer
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 1), (3, 2, 1), (2, 3, 5), (4, 2, 63), (3, 1, 65), (2, 4, 130)])
+def test_kernels_on_runs_against_float64_with_guards(shape, simd, nthreads):
+    from fastnn import _C
+
+    rng = np.random.default_rng(sum(shape))
+    x = (rng.standard_normal(shape) * 2 + 500).astype(np.float32)  # a large mean: the shift keeps the digits
+    dy = rng.standard_normal(shape).astype(np.float32)
+    c = shape[1]
+    gamma, beta = rng.standard_normal(c).astype(np.float32), rng.standard_normal(c).astype(np.float32)
+    y, y_buffer = _guarded(shape)
+    dx, dx_buffer = _guarded(shape)
+    mean, invstd = np.empty(c, np.float32), np.empty(c, np.float32)
+    scratch = np.empty(_C.batch_norm_scratch_floats(c), np.float32)
+    _C.batch_norm_forward_train(x, gamma, beta, 1e-3, y, mean, invstd, None, None, 0.9, scratch)
+    dgamma, dbeta = np.empty(c, np.float32), np.empty(c, np.float32)
+    _C.batch_norm_backward(x, dy, gamma, mean, invstd, dx, dgamma, dbeta, scratch)
+    y_ref, mean_ref, var_ref = ref.batch_norm(x, gamma, beta, 1e-3, axis=1)
+    np.testing.assert_allclose(y, y_ref, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(mean, mean_ref, rtol=1e-6)
+    np.testing.assert_allclose(invstd, 1 / np.sqrt(var_ref + 1e-3), rtol=1e-4)
+    for mine, theirs in zip((dx, dgamma, dbeta), ref.batch_norm_grad(x, dy, gamma, 1e-3, axis=1)):
+        np.testing.assert_allclose(mine, theirs, rtol=1e-3, atol=1e-3)
+    moving_mean, moving_var = rng.standard_normal(c).astype(np.float32), rng.uniform(0.5, 2, c).astype(np.float32)
+    inference, _ = _guarded(shape)
+    _C.batch_norm_forward_infer(x, gamma, beta, moving_mean, moving_var, 1e-3, inference, scratch)
+    expected = (x - moving_mean[:, None]) / np.sqrt(moving_var[:, None] + 1e-3) * gamma[:, None] + beta[:, None]
+    np.testing.assert_allclose(inference, expected, rtol=1e-5, atol=1e-3)
+    for buffer in (y_buffer, dx_buffer):
+        assert np.isnan(buffer[:4]).all() and np.isnan(buffer[-4:]).all()
+
+
+def test_kernels_refuse_bad_layouts():
+    from fastnn import _C
+
+    scratch = np.empty(_C.batch_norm_scratch_floats(2), np.float32)
+    for x in (np.ones((2, 2, 2, 2), np.float32), np.ones((2, 2, 0), np.float32), np.ones(4, np.float32)):
+        with pytest.raises(ValueError, match="batch_norm_forward_infer"):
+            _C.batch_norm_forward_infer(x, None, None, np.zeros(2, np.float32), np.ones(2, np.float32), 1e-3,
+                                        np.empty_like(x), scratch)
+    x = np.ones((2, 3, 2), np.float32)
+    y = np.full((2, 3, 2), np.nan, np.float32)
+    x[1, 2, 1] = np.nan
+    _C.batch_norm_forward_train(x, None, None, 1e-3, y, np.empty(3, np.float32), np.empty(3, np.float32), None, None,
+                                0.9, np.empty(_C.batch_norm_scratch_floats(3), np.float32))
+    assert np.isnan(y[:, 2]).all() and not np.isnan(y[:, :2]).any()  # NaN stays in its channel
