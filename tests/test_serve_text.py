@@ -93,6 +93,29 @@ def test_json_and_tf_serving_strings(text_served):
             (200, {"predictions": _expected(model, TEXTS).tolist()})
 
 
+def test_uvicorn_backend_serves_text_alike(tmp_path):
+    http = pytest.importorskip("tritonclient.http")
+    pytest.importorskip("starlette")
+    pytest.importorskip("uvicorn")
+    model = text_model()
+    model.save(tmp_path / "text.fnn")
+    texts = np.array([[t.encode()] for t in TEXTS], dtype=object)
+    with uvicorn_server(tmp_path / "text.fnn", name="text", max_body_bytes=MAX_BODY) as server:
+        assert call_json(server, "GET", "/v2/models/text")[1]["inputs"][0]["datatype"] == "BYTES"
+        client = http.InferenceServerClient(server.url[len("http://"):])
+        try:
+            for binary in (True, False):
+                tensor = http.InferInput("text", list(texts.shape), "BYTES")
+                tensor.set_data_from_numpy(texts, binary_data=binary)
+                result = client.infer("text", [tensor], request_compression_algorithm="gzip")
+                np.testing.assert_array_equal(result.as_numpy("spam"), _expected(model, TEXTS))
+        finally:
+            client.close()
+        body, headers = _binary_request(_serialized([b"\xff"]), 1)
+        status, _, data = call(server, "POST", "/v2/models/text/infer", body, headers)
+        assert status == 400 and "not valid UTF-8" in json.loads(data)["error"]
+
+
 BAD_TEXT = {
     "numbers for BYTES": {"inputs": [{"name": "text", "shape": [1, 1], "datatype": "BYTES", "data": [1]}]},
     "FP32 for a string input": {"inputs": [{"name": "text", "shape": [1, 1], "datatype": "FP32", "data": [1.0]}]},
