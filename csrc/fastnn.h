@@ -326,24 +326,26 @@ void fnn_global_max_pool_forward(idx_t n, idx_t pixels, idx_t c, const float *x,
 void fnn_global_max_pool_backward(idx_t n, idx_t pixels, idx_t c, const float *x, const float *y, const float *dy,
                                   float *dx);
 
-/* Batch normalization over the rows of x (rows, c >= 1), per channel; gamma and beta (c,) or NULL
-   (1 and 0). Floats of scratch each call needs: */
+/* Batch normalization of x (rows, c >= 1, inner >= 1) per channel (the middle axis: inner = 1 for
+   channels last, the size of the axes after the channels otherwise), over rows * inner values each;
+   gamma and beta (c,) or NULL (1 and 0). Floats of scratch each call needs: */
 idx_t fnn_batch_norm_scratch_floats(idx_t c);
 /* Training forward, two passes: the batch mean and biased variance (fixed chunks added in order),
    then y = gamma * (x - mean) * invstd + beta with invstd = 1 / sqrt(var + eps). Writes mean and
    invstd (c,) for the backward; moving_mean and moving_var (c,), unless NULL, become
    momentum * moving + (1 - momentum) * batch statistic. */
-void fnn_batch_norm_forward_train(idx_t rows, idx_t c, const float *x, const float *gamma, const float *beta,
-                                  float eps, float *y, float *mean, float *invstd, float *moving_mean,
-                                  float *moving_var, float momentum, float *scratch);
+void fnn_batch_norm_forward_train(idx_t rows, idx_t c, idx_t inner, const float *x, const float *gamma,
+                                  const float *beta, float eps, float *y, float *mean, float *invstd,
+                                  float *moving_mean, float *moving_var, float momentum, float *scratch);
 /* Training backward, two passes: dgamma = sum dy * xhat, dbeta = sum dy (each NULL to skip), then
-   dx = gamma * invstd * (dy - dbeta / rows - xhat * dgamma / rows). */
-void fnn_batch_norm_backward(idx_t rows, idx_t c, const float *x, const float *dy, const float *gamma,
+   dx = gamma * invstd * (dy - dbeta / n - xhat * dgamma / n), n = rows * inner. */
+void fnn_batch_norm_backward(idx_t rows, idx_t c, idx_t inner, const float *x, const float *dy, const float *gamma,
                              const float *mean, const float *invstd, float *dx, float *dgamma, float *dbeta,
                              float *scratch);
 /* Inference: y = gamma * (x - mean) / sqrt(var + eps) + beta with the moving statistics. */
-void fnn_batch_norm_forward_infer(idx_t rows, idx_t c, const float *x, const float *gamma, const float *beta,
-                                  const float *mean, const float *var, float eps, float *y, float *scratch);
+void fnn_batch_norm_forward_infer(idx_t rows, idx_t c, idx_t inner, const float *x, const float *gamma,
+                                  const float *beta, const float *mean, const float *var, float eps, float *y,
+                                  float *scratch);
 /* Folds an inference batch normalization of f channels into the layer before it: w is (outer, f,
    inner) and its channel axis is scaled by gamma / sqrt(var + eps); b (f,) becomes
    (b - mean) * scale + beta. */

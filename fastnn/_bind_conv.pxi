@@ -338,14 +338,15 @@ def global_pool_backward(str kind, cnp.ndarray x not None, cnp.ndarray y, cnp.nd
 
 cdef extern from "fastnn.h" nogil:
     idx_t fnn_batch_norm_scratch_floats(idx_t c)
-    void fnn_batch_norm_forward_train(idx_t rows, idx_t c, const float *x, const float *gamma, const float *beta,
-                                      float eps, float *y, float *mean, float *invstd, float *moving_mean,
-                                      float *moving_var, float momentum, float *scratch)
-    void fnn_batch_norm_backward(idx_t rows, idx_t c, const float *x, const float *dy, const float *gamma,
-                                 const float *mean, const float *invstd, float *dx, float *dgamma, float *dbeta,
-                                 float *scratch)
-    void fnn_batch_norm_forward_infer(idx_t rows, idx_t c, const float *x, const float *gamma, const float *beta,
-                                      const float *mean, const float *var, float eps, float *y, float *scratch)
+    void fnn_batch_norm_forward_train(idx_t rows, idx_t c, idx_t inner, const float *x, const float *gamma,
+                                      const float *beta, float eps, float *y, float *mean, float *invstd,
+                                      float *moving_mean, float *moving_var, float momentum, float *scratch)
+    void fnn_batch_norm_backward(idx_t rows, idx_t c, idx_t inner, const float *x, const float *dy,
+                                 const float *gamma, const float *mean, const float *invstd, float *dx, float *dgamma,
+                                 float *dbeta, float *scratch)
+    void fnn_batch_norm_forward_infer(idx_t rows, idx_t c, idx_t inner, const float *x, const float *gamma,
+                                      const float *beta, const float *mean, const float *var, float eps, float *y,
+                                      float *scratch)
     void fnn_batch_norm_fold(idx_t outer, idx_t f, idx_t inner, float *w, float *b, const float *gamma,
                              const float *beta, const float *mean, const float *var, float eps)
 
@@ -361,12 +362,16 @@ cdef int need_channels(cnp.ndarray a, idx_t c, str what, str name, bint output, 
     return 0
 
 
-cdef int need_rows(cnp.ndarray x, str what, idx_t *rows, idx_t *c) except -1:
-    """x is (rows, c) with c >= 1 and rows >= 1."""
-    need_rank(x, 2, what, "x")
-    rows[0], c[0] = x.shape[0], x.shape[1]
-    if rows[0] < 1 or c[0] < 1:
-        raise ValueError(f"{what}: x must have at least one row and one channel, got shape {(<object>x).shape}")
+cdef int need_rows(cnp.ndarray x, str what, idx_t *rows, idx_t *c, idx_t *inner) except -1:
+    """x is (rows, c), or (rows, c, inner) with the channels in the middle, every size >= 1."""
+    need_f32(x, what, "x")
+    if x.ndim not in (2, 3):
+        raise ValueError(f"{what}: x must be (rows, channels) or (rows, channels, inner), got shape "
+                         f"{(<object>x).shape}")
+    rows[0], c[0], inner[0] = x.shape[0], x.shape[1], x.shape[2] if x.ndim == 3 else 1
+    if rows[0] < 1 or c[0] < 1 or inner[0] < 1:
+        raise ValueError(f"{what}: x must have at least one row, one channel and one value a channel, got shape "
+                         f"{(<object>x).shape}")
     return 0
 
 
@@ -393,8 +398,8 @@ def batch_norm_forward_train(cnp.ndarray x not None, cnp.ndarray gamma, cnp.ndar
     """Batch statistics of x (rows, c) and y = gamma * (x - mean) * invstd + beta; mean and invstd (c,) are
     written, and the moving statistics (c,) updated when given."""
     cdef str what = "batch_norm_forward_train"
-    cdef idx_t rows, c
-    need_rows(x, what, &rows, &c)
+    cdef idx_t rows, c, inner
+    need_rows(x, what, &rows, &c, &inner)
     for v, name in ((gamma, "gamma"), (beta, "beta")):
         if v is not None:
             need_channels(v, c, what, name, False, ())
@@ -416,7 +421,7 @@ def batch_norm_forward_train(cnp.ndarray x not None, cnp.ndarray gamma, cnp.ndar
     cdef float *mv_ptr = nullable_ptr(moving_var)
     cdef float *s_ptr = f32_ptr(scratch)
     with nogil:
-        fnn_batch_norm_forward_train(rows, c, x_ptr, g_ptr, b_ptr, eps, y_ptr, m_ptr, i_ptr, mm_ptr, mv_ptr, momentum,
+        fnn_batch_norm_forward_train(rows, c, inner, x_ptr, g_ptr, b_ptr, eps, y_ptr, m_ptr, i_ptr, mm_ptr, mv_ptr, momentum,
                                      s_ptr)
     return y
 
@@ -426,8 +431,8 @@ def batch_norm_backward(cnp.ndarray x not None, cnp.ndarray dy not None, cnp.nda
                         cnp.ndarray dbeta, cnp.ndarray scratch):
     """dx (rows, c), dgamma and dbeta (c,) of a training batch normalization; each output may be None."""
     cdef str what = "batch_norm_backward"
-    cdef idx_t rows, c
-    need_rows(x, what, &rows, &c)
+    cdef idx_t rows, c, inner
+    need_rows(x, what, &rows, &c, &inner)
     need_f32(dy, what, "dy")
     check_same_shape(dy, "dy", x, "x", what)
     for v, name in ((gamma, "gamma"), (mean, "mean"), (invstd, "invstd")):
@@ -451,7 +456,7 @@ def batch_norm_backward(cnp.ndarray x not None, cnp.ndarray dy not None, cnp.nda
     cdef float *db_ptr = nullable_ptr(dbeta)
     cdef float *s_ptr = f32_ptr(scratch)
     with nogil:
-        fnn_batch_norm_backward(rows, c, x_ptr, dy_ptr, g_ptr, m_ptr, i_ptr, dx_ptr, dg_ptr, db_ptr, s_ptr)
+        fnn_batch_norm_backward(rows, c, inner, x_ptr, dy_ptr, g_ptr, m_ptr, i_ptr, dx_ptr, dg_ptr, db_ptr, s_ptr)
     return dx
 
 
@@ -459,8 +464,8 @@ def batch_norm_forward_infer(cnp.ndarray x not None, cnp.ndarray gamma, cnp.ndar
                              cnp.ndarray var not None, float eps, cnp.ndarray y not None, cnp.ndarray scratch):
     """y = gamma * (x - mean) / sqrt(var + eps) + beta over x (rows, c)."""
     cdef str what = "batch_norm_forward_infer"
-    cdef idx_t rows, c
-    need_rows(x, what, &rows, &c)
+    cdef idx_t rows, c, inner
+    need_rows(x, what, &rows, &c, &inner)
     for v, name in ((gamma, "gamma"), (beta, "beta"), (mean, "mean"), (var, "var")):
         if v is not None:
             need_channels(v, c, what, name, False, ())
@@ -474,7 +479,7 @@ def batch_norm_forward_infer(cnp.ndarray x not None, cnp.ndarray gamma, cnp.ndar
     cdef float *y_ptr = f32_ptr(y)
     cdef float *s_ptr = f32_ptr(scratch)
     with nogil:
-        fnn_batch_norm_forward_infer(rows, c, x_ptr, g_ptr, b_ptr, m_ptr, v_ptr, eps, y_ptr, s_ptr)
+        fnn_batch_norm_forward_infer(rows, c, inner, x_ptr, g_ptr, b_ptr, m_ptr, v_ptr, eps, y_ptr, s_ptr)
     return y
 
 

@@ -40,10 +40,12 @@ def _reference_statistics(model, reference_data):
 
     if reference_data is None:
         return model.reference_statistics
-    if any(None in tuple(t.shape[1:]) or t.dtype == "string" for t in model.inputs):
-        raise ValueError(f"save: reference_data needs numeric inputs of fixed shapes; model {model.name!r} has "
-                         f"inputs {[(t.shape, t.dtype) for t in model.inputs]}")
-    return ReferenceStatistics.of(data.as_inputs(model, reference_data, "save(reference_data=...)"))
+    numeric = [t.dtype != "string" for t in model.inputs]
+    if not any(numeric) or any(None in tuple(t.shape[1:]) for t, n in zip(model.inputs, numeric) if n):
+        raise ValueError(f"save: reference_data needs numeric inputs of fixed shapes (string inputs are not "
+                         f"summarised); model {model.name!r} has inputs {[(t.shape, t.dtype) for t in model.inputs]}")
+    arrays = data.as_inputs(model, reference_data, "save(reference_data=...)")
+    return ReferenceStatistics.of([a for a, n in zip(arrays, numeric) if n])
 
 
 def save_model(model, path, reference_data=None):
@@ -53,7 +55,7 @@ def save_model(model, path, reference_data=None):
         model: A built model (Sequential or functional).
         path: Destination file (conventionally ``*.fnn``); replaced atomically if it exists.
         reference_data: Training inputs (as for predict) whose per-feature statistics are stored for drift
-            monitoring by ``python -m fastnn serve`` (see fastnn.drift); they become
+            monitoring by ``python -m fastnn serve`` (see fastnn.drift; string inputs are skipped); they become
             ``model.reference_statistics``. Without it, the model's current reference statistics (from an
             earlier save or load) are stored, if it has any.
 
@@ -175,16 +177,16 @@ def _set_checked_weights(model, weights, where):
 
 
 def _checked_reference(meta, model, where):
-    """The file's ReferenceStatistics (None without), with one summary per flattened input feature."""
+    """The file's ReferenceStatistics (None without), with one summary per flattened numeric input feature."""
     from .drift import ReferenceStatistics
 
     if "reference_statistics" not in meta:
         return None
     reference = ReferenceStatistics.from_dict(meta["reference_statistics"], where)
-    shapes = [tuple(t.shape[1:]) for t in model.inputs]
+    shapes = [tuple(t.shape[1:]) for t in model.inputs if t.dtype != "string"]
     if any(None in shape for shape in shapes) or sum(math.prod(s) for s in shapes) != len(reference.features):
         raise ModelFileError(f"{where}: reference_statistics summarise {len(reference.features)} features, but "
-                             f"the model's inputs have shapes {shapes}")
+                             f"the model's numeric inputs have shapes {shapes}")
     return reference
 
 

@@ -539,24 +539,24 @@ def pool2d_backward(x, dy, kind, pool, strides, pads):
     return dx
 
 
-def batch_norm(x, gamma, beta, eps):
-    """(y, mean, biased variance) of a training batch normalization over every axis but the last."""
-    x = np.asarray(x, np.float64)
+def batch_norm(x, gamma, beta, eps, axis=-1):
+    """(y, mean, biased variance) of a training batch normalization over every axis but the channel axis."""
+    x = np.moveaxis(np.asarray(x, np.float64), axis, -1)
     axes = tuple(range(x.ndim - 1))
     mean, var = x.mean(axis=axes), x.var(axis=axes)
-    return (x - mean) / np.sqrt(var + eps) * gamma + beta, mean, var
+    return np.moveaxis((x - mean) / np.sqrt(var + eps) * gamma + beta, -1, axis), mean, var
 
 
-def batch_norm_grad(x, dy, gamma, eps):
+def batch_norm_grad(x, dy, gamma, eps, axis=-1):
     """(dx, dgamma, dbeta) of batch_norm."""
-    x = np.asarray(x, np.float64)
-    dy = np.asarray(dy, np.float64)
+    x = np.moveaxis(np.asarray(x, np.float64), axis, -1)
+    dy = np.moveaxis(np.asarray(dy, np.float64), axis, -1)
     axes = tuple(range(x.ndim - 1))
     rows = x.size // x.shape[-1]
     xhat = (x - x.mean(axis=axes)) / np.sqrt(x.var(axis=axes) + eps)
     dbeta, dgamma = dy.sum(axis=axes), (dy * xhat).sum(axis=axes)
     dx = gamma / np.sqrt(x.var(axis=axes) + eps) * (dy - dbeta / rows - xhat * dgamma / rows)
-    return dx, dgamma, dbeta
+    return np.moveaxis(dx, -1, axis), dgamma, dbeta
 
 
 def bilinear_matrix(in_size, out_size):

@@ -1,6 +1,9 @@
 """Helpers of the model server tests: the seed example's model, a server on an ephemeral port, HTTP calls."""
+import contextlib
 import json
+import threading
 import time
+import types
 import urllib.error
 import urllib.request
 
@@ -34,6 +37,31 @@ def start_server(path, name="seed", **options):
     server = ModelServer(lambda: fastnn.load_model(path), name, port=0, **options).start()
     wait_ready(server)
     return server
+
+
+@contextlib.contextmanager
+def uvicorn_server(path, name="seed", **options):
+    """The starlette app (fastnn[serve]) for the .fnn file at path under uvicorn on an ephemeral port, ready:
+    yields an object with .url, as a ModelServer has."""
+    import uvicorn
+    from fastnn.serve.asgi import create_app
+
+    app = create_app(lambda: fastnn.load_model(path), name, **options)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not server.started:
+            assert time.monotonic() < deadline and thread.is_alive()
+            time.sleep(0.01)
+        port = server.servers[0].sockets[0].getsockname()[1]
+        served = types.SimpleNamespace(url=f"http://127.0.0.1:{port}")
+        wait_ready(served)
+        yield served
+    finally:
+        server.should_exit = True
+        thread.join(30)
 
 
 def wait_ready(server, timeout=30.0):

@@ -12,7 +12,7 @@ from safetensors.numpy import save as st_save
 
 import fastnn
 from fastnn import _fnnfile, _strictread, saving
-from fastnn.layers import Dense, Dropout, Flatten, Reshape
+from fastnn.layers import Dense, Dropout, Embedding, Flatten, Reshape, UpSampling2D
 from fastnn.saving import ModelFileError
 
 
@@ -265,3 +265,44 @@ def test_zip_with_a_huge_central_directory_is_refused_before_parsing_it(tmp_path
     with peak_memory() as memory, pytest.raises(ModelFileError, match="central directory"):
         _fnnfile.read_weights_file(path)
     assert memory["peak"] < 1 << 20
+
+
+def _saved(tmp_path, model, index, **config):
+    """model saved, then the config of its layer `index` (functional: by name) changed to `config`."""
+    path = tmp_path / "m.fnn"
+    model.save(path)
+    meta, tensor_bytes = members(path)
+    layers = meta["model"]["config"]["layers"]
+    entry = layers[index] if isinstance(index, int) else next(e for e in layers if e["name"] == index)
+    entry["config"].update(config)
+    rewrite(path, meta, tensor_bytes)
+    return path
+
+
+def _image_model():
+    return fastnn.Sequential([fastnn.Input((4, 4, 1)), UpSampling2D(2), Flatten(), Dense(2)])
+
+
+def _embedding_model():
+    return fastnn.Sequential([fastnn.Input((3,), dtype="int64"), Embedding(10, 2), Flatten(), Dense(2)])
+
+
+def _functional_image_model():
+    inputs = fastnn.Input((4, 4, 1))
+    return fastnn.Model(inputs, Dense(2)(Flatten()(UpSampling2D(2, name="up")(inputs))))
+
+
+@pytest.mark.parametrize("make, index, config, what", [
+    (_image_model, 1, {"size": [100_000, 100_000]}, "output"),
+    (_functional_image_model, "up", {"size": [100_000, 100_000]}, "output"),
+    (small_model, 1, {"units": 10 ** 12}, "weight"),
+    (_embedding_model, 1, {"input_dim": 10 ** 12}, "weight"),
+    (_embedding_model, 1, {"output_dim": 2 ** 27}, "weight"),
+])
+def test_configs_asking_for_huge_weights_or_outputs_are_refused_at_load(tmp_path, make, index, config, what):
+    fastnn.set_seed(0)
+    path = _saved(tmp_path, make(), index, **config)
+    with hang_guard(), peak_memory() as memory, pytest.raises(ModelFileError, match=f"declares an? {what} of "
+                                                                                    f"shape .* more than the limit"):
+        fastnn.load_model(path)
+    assert memory["peak"] < 32 << 20

@@ -172,8 +172,9 @@ def test_bad_arguments_are_refused():
         AveragePooling2D(2, padding="full")
     with pytest.raises(ValueError, match="larger than the padded input"):
         MaxPooling2D(4).build((None, 3, 8, 2))
-    with pytest.raises(ValueError, match="last \\(channel\\) axis"):
-        BatchNormalization(axis=1).build((None, 4, 4, 3))
+    for axis in (0, 4, -4):
+        with pytest.raises(ValueError, match="not a channel axis"):
+            BatchNormalization(axis=axis).build((None, 4, 4, 3))
     with pytest.raises(ValueError, match="momentum"):
         BatchNormalization(momentum=1.5)
     with pytest.raises(ValueError, match="interpolation"):
@@ -185,7 +186,8 @@ def test_bad_arguments_are_refused():
 
 
 FOLDABLE = [lambda: Conv2D(4, 3, padding="same"), lambda: DepthwiseConv2D(3, depth_multiplier=2),
-            lambda: SeparableConv2D(5, 3, use_bias=False), lambda: Conv2DTranspose(4, 3, strides=2)]
+            lambda: SeparableConv2D(5, 3, use_bias=False), lambda: Conv2DTranspose(4, 3, strides=2),
+            lambda: Conv2D(6, 3, groups=3, dilation_rate=2, use_bias=False)]
 
 
 @pytest.mark.parametrize("make", FOLDABLE)
@@ -202,6 +204,20 @@ def test_fold_batchnorm_sequential(make):
     assert names.count("BatchNormalization") == 1  # after Dense(relu): an activation between, so it stays
     np.testing.assert_allclose(folded.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-5, atol=1e-5)
     assert len(model.layers) == 8 and len(folded.layers) == 6  # the original is untouched
+
+
+@pytest.mark.parametrize("make", [lambda: Conv1D(4, 3, dilation_rate=2, padding="causal"),
+                                  lambda: Conv1D(4, 2, strides=2, use_bias=False), lambda: Dense(4, use_bias=False)])
+def test_fold_batchnorm_on_sequences(make):
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((16, 9, 3)).astype(np.float32)
+    model = fastnn.Sequential([fastnn.Input((9, 3)), make(), BatchNormalization(), GlobalAveragePooling1D(),
+                               Dense(2)])
+    model.compile("adam", "mse")
+    model.fit(x, rng.standard_normal((16, 2)), epochs=3, verbose=0)
+    folded = fastnn.optimize.fold_batchnorm(model)
+    assert [type(layer).__name__ for layer in folded.layers].count("BatchNormalization") == 0
+    np.testing.assert_allclose(folded.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-5, atol=1e-5)
 
 
 def test_fold_batchnorm_functional_keeps_shared_outputs():

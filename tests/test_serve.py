@@ -26,7 +26,7 @@ from fastnn.serve.metrics import Metrics
 from fastnn.serve.monitor import DriftMonitor
 
 from serve_helpers import (INPUT, OUTPUT, call, call_json, decode_v2_binary, metric_values, save_seed_model,
-                           start_server, v2_binary_request, v2_json_request, wait_ready)
+                           start_server, uvicorn_server, v2_binary_request, v2_json_request, wait_ready)
 
 MAX_BODY = 1 << 20
 
@@ -292,7 +292,7 @@ BAD_REQUESTS = {
     "header length not ASCII": (_v2(_rows(1)), {"Inference-Header-Content-Length": "\u00b2"}),
     "binary size mismatch": (v2_binary_request(_rows(2))[0][:-4], v2_binary_request(_rows(2))[1]),
     "bytes after the tensors": (v2_binary_request(_rows(2))[0] + b"xx", v2_binary_request(_rows(2))[1]),
-    "compressed body": (_v2(_rows(1)), {"Content-Encoding": "gzip"}),
+    "gzip header on a plain body": (_v2(_rows(1)), {"Content-Encoding": "gzip"}),
     "oversized body": (b" " * (MAX_BODY + 1), {}),
 }
 
@@ -413,23 +413,10 @@ def test_cli_serves_until_terminated(tmp_path):
 
 def test_uvicorn_backend_serves_the_same_app(tmp_path):
     pytest.importorskip("starlette")
-    uvicorn = pytest.importorskip("uvicorn")
-    from fastnn.serve.asgi import create_app
-
+    pytest.importorskip("uvicorn")
     path = tmp_path / "seed.fnn"
     model = save_seed_model(path)
-    app = create_app(lambda: fastnn.load_model(path), "seed", max_body_bytes=MAX_BODY)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 30
-        while not server.started:
-            assert time.monotonic() < deadline and thread.is_alive()
-            time.sleep(0.01)
-        port = server.servers[0].sockets[0].getsockname()[1]
-        served = types.SimpleNamespace(url=f"http://127.0.0.1:{port}")
-        wait_ready(served)
+    with uvicorn_server(path, max_body_bytes=MAX_BODY) as served:
         x = _rows(4)
         body, headers = v2_binary_request(x)
         status, response_headers, data = call(served, "POST", "/v2/models/seed/infer", body, headers)
@@ -443,9 +430,6 @@ def test_uvicorn_backend_serves_the_same_app(tmp_path):
         values = metric_values(call(served, "GET", "/metrics")[2].decode())
         # the oversized body is refused before it is read, by the transport: not an inference request
         assert values[("fastnn_requests_total", (("model", "seed"), ("outcome", "client_error")))] == 3
-    finally:
-        server.should_exit = True
-        thread.join(30)
 
 
 def test_two_input_model_over_both_protocols(tmp_path):

@@ -36,9 +36,10 @@ typedef struct {
     float *out;
 } fnn_global_pool_args;
 
-/* Batch normalization over (rows, c) in FNN_REDUCE_CHUNKS fixed chunks of rows. */
+/* Batch normalization over (rows, c, inner) in FNN_REDUCE_CHUNKS fixed chunks of rows: inner is 1 for
+   channels last, else the run of values each channel has in a row (axis=1 of (N, C, L)). */
 typedef struct {
-    idx_t rows, c;
+    idx_t rows, c, inner;
     const float *x, *dy;
     const float *center;   /* per-channel value taken from x first (a shift, or the mean) */
     const float *scale, *offset, *x_coef; /* per-channel coefficients of the elementwise passes */

@@ -1,8 +1,9 @@
-/* Batch normalization over (rows, c), channels last: two fused passes each way. The statistics are
-   per-chunk sums over FNN_REDUCE_CHUNKS fixed chunks of rows, added in chunk order in float64, so
-   they do not depend on the thread count; the elementwise passes take the same chunks, so each
-   thread reads back the rows it has just summed from its own cache. The row bodies are
-   image_rows.h's (norm_rows.h). */
+/* Batch normalization over (rows, c, inner): channel axis in the middle, inner = 1 for channels last,
+   inner > 1 for a channel axis before others (axis=1 of (N, C, L)); each channel's statistics run over
+   rows * inner values. Two fused passes each way. The statistics are per-chunk sums over
+   FNN_REDUCE_CHUNKS fixed chunks of rows, added in chunk order in float64, so they do not depend on
+   the thread count; the elementwise passes take the same chunks, so each thread reads back the rows
+   it has just summed from its own cache. The row bodies are image_rows.h's (norm_rows.h). */
 #include <math.h>
 #include "image_kernels.h"
 
@@ -32,24 +33,26 @@ static void total_sums(const double *sums, idx_t c, idx_t ch, double *s1, double
 }
 
 static void run_chunks(const fnn_norm_args *a, fnn_range_fn body) {
-    fnn_parallel_for(FNN_REDUCE_CHUNKS, fnn_chunk_grain(a->rows * a->c, FNN_ELEMENTWISE_GRAIN), body, (void *)a);
+    fnn_parallel_for(FNN_REDUCE_CHUNKS, fnn_chunk_grain(a->rows * a->c * a->inner, FNN_ELEMENTWISE_GRAIN), body,
+                     (void *)a);
 }
 
-// x, y are (rows, c); gamma, beta, mean, invstd, moving_mean, moving_var are (c,)
-void fnn_batch_norm_forward_train(idx_t rows, idx_t c, const float *x, const float *gamma, const float *beta,
-                                  float eps, float *y, float *mean, float *invstd, float *moving_mean,
-                                  float *moving_var, float momentum, float *scratch) {
+// x, y are (rows, c, inner); gamma, beta, mean, invstd, moving_mean, moving_var are (c,)
+void fnn_batch_norm_forward_train(idx_t rows, idx_t c, idx_t inner, const float *x, const float *gamma,
+                                  const float *beta, float eps, float *y, float *mean, float *invstd,
+                                  float *moving_mean, float *moving_var, float momentum, float *scratch) {
     const fnn_image_kernels *img = fnn_image_kernels_active();
     norm_scratch ns = carve(c, scratch);
-    /* sums of x - (its first row) rather than of x: the variance then does not lose its digits to a
+    const double count = (double)rows * inner;
+    /* sums of x - (its first value) rather than of x: the variance then does not lose its digits to a
        large mean */
-    for (idx_t ch = 0; ch < c; ch++) ns.center[ch] = x[ch];
-    fnn_norm_args a = {rows, c, x, NULL, ns.center, ns.scale, ns.offset, NULL, ns.sums, y};
+    for (idx_t ch = 0; ch < c; ch++) ns.center[ch] = x[ch * inner];
+    fnn_norm_args a = {rows, c, inner, x, NULL, ns.center, ns.scale, ns.offset, NULL, ns.sums, y};
     run_chunks(&a, img->norm_sums_chunks);
     for (idx_t ch = 0; ch < c; ch++) {
         double s1, s2;
         total_sums(ns.sums, c, ch, &s1, &s2);
-        double shifted_mean = s1 / rows, var = FNN_MAX(s2 / rows - shifted_mean * shifted_mean, 0.0);
+        double shifted_mean = s1 / count, var = FNN_MAX(s2 / count - shifted_mean * shifted_mean, 0.0);
         double istd = 1.0 / sqrt(var + eps);
         double m = ns.center[ch] + shifted_mean;
         mean[ch] = (float)m;
@@ -63,13 +66,14 @@ void fnn_batch_norm_forward_train(idx_t rows, idx_t c, const float *x, const flo
     run_chunks(&a, img->norm_affine_chunks);
 }
 
-// x, dy, dx are (rows, c); gamma, mean, invstd, dgamma, dbeta are (c,)
-void fnn_batch_norm_backward(idx_t rows, idx_t c, const float *x, const float *dy, const float *gamma,
+// x, dy, dx are (rows, c, inner); gamma, mean, invstd, dgamma, dbeta are (c,)
+void fnn_batch_norm_backward(idx_t rows, idx_t c, idx_t inner, const float *x, const float *dy, const float *gamma,
                              const float *mean, const float *invstd, float *dx, float *dgamma, float *dbeta,
                              float *scratch) {
     const fnn_image_kernels *img = fnn_image_kernels_active();
     norm_scratch ns = carve(c, scratch);
-    fnn_norm_args a = {rows, c, x, dy, mean, ns.scale, ns.offset, ns.x_coef, ns.sums, dx};
+    const double count = (double)rows * inner;
+    fnn_norm_args a = {rows, c, inner, x, dy, mean, ns.scale, ns.offset, ns.x_coef, ns.sums, dx};
     run_chunks(&a, img->norm_backward_sums_chunks);
     for (idx_t ch = 0; ch < c; ch++) {
         double sum_dy, sum_dy_xc;
@@ -78,23 +82,24 @@ void fnn_batch_norm_backward(idx_t rows, idx_t c, const float *x, const float *d
         double grad_gamma = sum_dy_xc * istd;
         if (dbeta) dbeta[ch] = (float)sum_dy;
         if (dgamma) dgamma[ch] = (float)grad_gamma;
-        /* dx = k * (dy - sum_dy / rows - (x - mean) * istd * grad_gamma / rows) */
+        /* dx = k * (dy - sum_dy / count - (x - mean) * istd * grad_gamma / count) */
         ns.scale[ch] = (float)k;
-        ns.x_coef[ch] = (float)(-k * istd * grad_gamma / rows);
-        ns.offset[ch] = (float)(-k * sum_dy / rows);
+        ns.x_coef[ch] = (float)(-k * istd * grad_gamma / count);
+        ns.offset[ch] = (float)(-k * sum_dy / count);
     }
     if (dx) run_chunks(&a, img->norm_backward_data_chunks);
 }
 
-// x, y are (rows, c); gamma, beta, mean, var are (c,)
-void fnn_batch_norm_forward_infer(idx_t rows, idx_t c, const float *x, const float *gamma, const float *beta,
-                                  const float *mean, const float *var, float eps, float *y, float *scratch) {
+// x, y are (rows, c, inner); gamma, beta, mean, var are (c,)
+void fnn_batch_norm_forward_infer(idx_t rows, idx_t c, idx_t inner, const float *x, const float *gamma,
+                                  const float *beta, const float *mean, const float *var, float eps, float *y,
+                                  float *scratch) {
     norm_scratch ns = carve(c, scratch);
     for (idx_t ch = 0; ch < c; ch++) {
         ns.scale[ch] = (float)((gamma ? gamma[ch] : 1.0) / sqrt((double)var[ch] + eps));
         ns.offset[ch] = beta ? beta[ch] : 0.0f;
     }
-    fnn_norm_args a = {rows, c, x, NULL, mean, ns.scale, ns.offset, NULL, ns.sums, y};
+    fnn_norm_args a = {rows, c, inner, x, NULL, mean, ns.scale, ns.offset, NULL, ns.sums, y};
     run_chunks(&a, fnn_image_kernels_active()->norm_affine_chunks);
 }
 

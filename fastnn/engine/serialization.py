@@ -13,6 +13,13 @@ __all__ = ["layer_entry", "functional_config", "functional_from_config", "sequen
 
 MODEL_CLASSES = ("Functional", "Sequential")
 
+# What one layer of a model file may declare: a weight of at most 2**29 elements (2 GiB of float32, the
+# largest tensor a file may hold) and an output of at most 2**28 elements (1 GiB) a row. No real model
+# comes near either; a config asking for more (Dense(units=10**12), UpSampling2D(size=(10**5, 10**5)),
+# Embedding(input_dim=10**12, ...)) is refused before anything is built or run.
+MAX_DECLARED_WEIGHT_ELEMENTS = 1 << 29
+MAX_DECLARED_ROW_ELEMENTS = 1 << 28
+
 
 def layer_entry(layer):
     """{"class_name", "config"} of a layer (a nested model: 'Functional' or 'Sequential')."""
@@ -197,6 +204,25 @@ def clone_model(model):
 
 # ----- weight shapes without building ---------------------------------------------------------------
 
+def _elements(shape):
+    count = 1
+    for d in shape:
+        count *= 1 if d is None else int(d)
+    return count
+
+
+def _check_declared_sizes(name, weight_shapes, output_shapes):
+    """Refuse a layer whose weights or per-row outputs exceed the limits above (ValueError naming it)."""
+    for shape in weight_shapes:
+        if _elements(shape) > MAX_DECLARED_WEIGHT_ELEMENTS:
+            raise _config_error(f"layer {name!r} declares a weight of shape {tuple(shape)}, more than the limit of "
+                                f"{MAX_DECLARED_WEIGHT_ELEMENTS} elements")
+    for shape in output_shapes:
+        if _elements(tuple(shape)[1:]) > MAX_DECLARED_ROW_ELEMENTS:
+            raise _config_error(f"layer {name!r} declares an output of shape {tuple(shape)}, more than the limit "
+                                f"of {MAX_DECLARED_ROW_ELEMENTS} elements a row")
+
+
 class _Shape:
     """A tensor of the dry run: only its shape."""
 
@@ -240,7 +266,9 @@ def declared_weight_shapes(data, input_shape=None):
         in_shape = [tuple(s) for s in shapes] if multi else tuple(shapes[0])
         weights_of.setdefault(id(layer), [tuple(int(d) for d in s) for s in layer.weight_shapes(in_shape)])
         out = layer.compute_output_shape(in_shape)
-        return [_Shape(s) for s in (out if is_shape_list(out) else [out])]
+        outputs = out if is_shape_list(out) else [out]
+        _check_declared_sizes(layer.name, weights_of[id(layer)], outputs)
+        return [_Shape(s) for s in outputs]
 
     layers, values = _replay(config, make, call)
     _, outputs = _endpoints(config, values)
@@ -276,6 +304,8 @@ def _sequential_shapes(config, input_shape):
                 shape = (None,) + normalize_shape(list(config["build_input_shape"])[1:], "build_input_shape")
             if shape is None:
                 raise _config_error("the model does not declare its input shape")
-        weights += [tuple(int(d) for d in s) for s in layer.weight_shapes(shape)]
+        declared = [tuple(int(d) for d in s) for s in layer.weight_shapes(shape)]
         shape = tuple(layer.compute_output_shape(shape))
+        _check_declared_sizes(layer.name, declared, [shape])
+        weights += declared
     return weights, [shape]

@@ -156,7 +156,7 @@ def global_average_pooling_1d(call):
 
 @converts(BatchNormalization)
 def batch_normalization(call):
-    """BatchNormalization (inference form, Keras's epsilon) over the channel axis, moved to axis 1."""
+    """BatchNormalization (inference form, Keras's epsilon) over its channel axis, moved to axis 1."""
     layer, g = call.layer, call.g
     if call.training and layer.trainable:
         raise call.error("the model calls it with training=True, so it normalizes with each batch's statistics")
@@ -166,12 +166,13 @@ def batch_normalization(call):
     stats = [g.const(v, call.hint(n)) for v, n in ((gamma, "gamma"), (beta, "beta"), (layer.moving_mean, "moving_mean"),
                                                    (layer.moving_variance, "moving_variance"))]
     rank = len(call.shape)
-    if rank == 2:
+    axis = layer.channel_axis(rank)
+    if axis == 1:
         return g.op("BatchNormalization", [call.x] + stats, call.hint(), epsilon=layer.epsilon)
-    first = [0, rank - 1] + list(range(1, rank - 1))
+    first = [0, axis] + [i for i in range(1, rank) if i != axis]
     x = g.op("Transpose", [call.x], call.hint("channels_first"), perm=first)
     y = g.op("BatchNormalization", [x] + stats, call.hint("normalized"), epsilon=layer.epsilon)
-    return g.op("Transpose", [y], call.hint(), perm=[0] + list(range(2, rank)) + [1])
+    return g.op("Transpose", [y], call.hint(), perm=[int(i) for i in np.argsort(first)])
 
 
 @converts(ZeroPadding2D)

@@ -1,9 +1,15 @@
-"""BatchNormalization over the channel (last) axis, on the two-pass kernels of fastnn.ops.normalization.
+"""BatchNormalization over one channel axis, on the two-pass kernels of fastnn.ops.normalization.
+
+The kernels take the input as (rows, channels, inner): the axes before the channel axis, the channels, and
+the axes after it (inner = 1 for the default last axis; axis=1 on (N, C, L) data, as channels_first code
+puts it, gives inner = L). Both are views of the input, so no axis is ever moved.
 
 In training it normalizes with the batch's statistics and moves moving_mean and moving_variance
 towards them; in inference (and, as Keras, whenever the layer is not trainable) it uses the moving
 statistics. fastnn.optimize.fold_batchnorm folds an inference normalization into the layer before it.
 """
+import math
+
 import numpy as np
 
 from .. import _C
@@ -15,10 +21,11 @@ __all__ = ["BatchNormalization"]
 
 @register
 class BatchNormalization(Layer):
-    """gamma * (x - mean) / sqrt(variance + epsilon) + beta per channel of the last axis.
+    """gamma * (x - mean) / sqrt(variance + epsilon) + beta per channel of one axis.
 
     Args:
-        axis: the channel axis; only the last (-1, or its index) is supported.
+        axis: the channel axis (default -1, the last), any axis but the batch's; a list of one axis is
+            taken as that axis (Keras 3 normalizes one axis).
         momentum: moving = momentum * moving + (1 - momentum) * batch statistic (default 0.99).
         epsilon: added to the variance (default 1e-3).
         center: whether to add beta; scale: whether to multiply by gamma.
@@ -32,7 +39,7 @@ class BatchNormalization(Layer):
     do not depend on the thread count.
 
     Input shape:
-        (batch, ..., channels). Output shape: the same.
+        (batch, ..., channels, ...) with the channels on `axis`. Output shape: the same.
     """
 
     supports_masking = True
@@ -70,15 +77,22 @@ class BatchNormalization(Layer):
                                                                                           gamma_regularizer)
         self.gamma = self.beta = self.moving_mean = self.moving_variance = None
 
+    def channel_axis(self, rank):
+        """The channel axis as an index from 0 for inputs of `rank`; ValueError for the batch axis or one
+        outside the input."""
+        if not -rank < self.axis < rank or self.axis % rank == 0:
+            raise self._error(f"axis={self.axis} is not a channel axis of inputs of rank {rank}: it must be one "
+                              f"of 1..{rank - 1} or -{rank - 1}..-1 (not the batch axis)")
+        return self.axis % rank
+
     def _channels(self, input_shape):
         input_shape = tuple(input_shape)
-        rank = len(input_shape)
-        if rank < 2 or input_shape[-1] is None:
-            raise self._error(f"needs inputs (batch, ..., channels) with a known channel count, got {input_shape}")
-        if self.axis not in (-1, rank - 1):
-            raise self._error(f"normalizes the last (channel) axis only: axis must be -1 or {rank - 1} for inputs "
-                              f"of rank {rank}, got axis={self.axis}")
-        return int(input_shape[-1])
+        if len(input_shape) < 2:
+            raise self._error(f"needs inputs (batch, ..., channels) of rank 2 or more, got {input_shape}")
+        channels = input_shape[self.channel_axis(len(input_shape))]
+        if channels is None:
+            raise self._error(f"needs a known channel count on axis {self.axis}, got inputs {input_shape}")
+        return int(channels)
 
     def weight_shapes(self, input_shape):
         c = self._channels(input_shape)
@@ -101,57 +115,63 @@ class BatchNormalization(Layer):
         self.beta = next(weights) if self.center else None
         self.moving_mean, self.moving_variance = next(weights), next(weights)
 
+    def _runs(self, x):
+        """x viewed as (rows, channels, inner): the axes before the channel axis, the channels, the axes
+        after it (inner is 1 for channels last), which is the layout the kernels take."""
+        axis = self.channel_axis(x.ndim)
+        return x.reshape(math.prod(x.shape[:axis]), x.shape[axis], math.prod(x.shape[axis + 1:]))
+
     def forward(self, ctx, x):
         c = self.moving_mean.shape[0]
-        if x.ndim < 2 or x.shape[-1] != c:
-            raise self._error(f"expected inputs with {c} channels on the last axis, got shape {x.shape}")
-        rows = x.reshape(-1, c)
+        if x.ndim < 2 or x.shape[self.channel_axis(x.ndim)] != c:
+            raise self._error(f"expected inputs with {c} channels on axis {self.axis}, got shape {x.shape}")
+        runs = self._runs(x)
         y = ctx.buffer("y", x.shape)
         scratch = ctx.buffer("scratch", (_C.batch_norm_scratch_floats(c),))
         ctx.batch_statistics = ctx.training and self.trainable
         if ctx.batch_statistics:
             mean, invstd = ctx.buffer("mean", (c,)), ctx.buffer("invstd", (c,))
-            _C.batch_norm_forward_train(rows, self.gamma, self.beta, self.epsilon, y.reshape(rows.shape), mean, invstd,
+            _C.batch_norm_forward_train(runs, self.gamma, self.beta, self.epsilon, y.reshape(runs.shape), mean, invstd,
                                         self.moving_mean, self.moving_variance, self.momentum, scratch)
             ctx.mean, ctx.invstd = mean, invstd
         else:
-            _C.batch_norm_forward_infer(rows, self.gamma, self.beta, self.moving_mean, self.moving_variance,
-                                        self.epsilon, y.reshape(rows.shape), scratch)
-        ctx.rows = rows  # also for an inference call in a training graph (training=False), whose backward runs
+            _C.batch_norm_forward_infer(runs, self.gamma, self.beta, self.moving_mean, self.moving_variance,
+                                        self.epsilon, y.reshape(runs.shape), scratch)
+        ctx.runs = runs  # also for an inference call in a training graph (training=False), whose backward runs
         return y
 
     def backward(self, ctx, dy):
-        rows, c = ctx.rows, ctx.rows.shape[1]
-        dy_rows = dy.reshape(rows.shape)
+        runs, c = ctx.runs, ctx.runs.shape[1]
+        dy_runs = dy.reshape(runs.shape)
         targets = [g if g is None or not ctx.accumulate else ctx.buffer(f"d{i}", g.shape)
                    for i, g in enumerate(self._grads)]
         dgamma = targets[0] if self.scale else None
         dbeta = targets[int(self.scale)] if self.center else None
         dx = ctx.buffer("dx", dy.shape) if ctx.need_dx else None
         if ctx.batch_statistics:
-            _C.batch_norm_backward(rows, dy_rows, self.gamma, ctx.mean, ctx.invstd,
-                                   None if dx is None else dx.reshape(rows.shape), dgamma, dbeta,
+            _C.batch_norm_backward(runs, dy_runs, self.gamma, ctx.mean, ctx.invstd,
+                                   None if dx is None else dx.reshape(runs.shape), dgamma, dbeta,
                                    ctx.buffer("scratch", (_C.batch_norm_scratch_floats(c),)))
         else:
-            self._inference_backward(rows, dy_rows, dx, dgamma, dbeta)
+            self._inference_backward(runs, dy_runs, None if dx is None else dx.reshape(runs.shape), dgamma, dbeta)
         if ctx.accumulate:
             for grad, target in zip(self._grads, targets):
                 if grad is not None:
                     grad += target
         return dx
 
-    def _inference_backward(self, rows, dy_rows, dx, dgamma, dbeta):
+    def _inference_backward(self, runs, dy_runs, dx, dgamma, dbeta):
         """Gradients of the inference normalization, an affine map per channel (the moving statistics
-        are constants): sums over rows in float64, in NumPy's fixed order."""
-        invstd = (1.0 / np.sqrt(self.moving_variance.astype(np.float64) + self.epsilon))
+        are constants), over (rows, channels, inner) views: sums in float64, in NumPy's fixed order."""
+        invstd = (1.0 / np.sqrt(self.moving_variance.astype(np.float64) + self.epsilon))[:, None]
         if dx is not None:
-            scale = invstd if self.gamma is None else invstd * self.gamma
-            np.multiply(dy_rows, scale.astype(np.float32), out=dx.reshape(rows.shape))
+            scale = invstd if self.gamma is None else invstd * self.gamma[:, None]
+            np.multiply(dy_runs, scale.astype(np.float32), out=dx)
         if dgamma is not None:
-            xhat = (rows - self.moving_mean) * invstd.astype(np.float32)
-            dgamma[...] = np.einsum("rc,rc->c", dy_rows, xhat, dtype=np.float64)
+            xhat = (runs - self.moving_mean[:, None]) * invstd.astype(np.float32)
+            dgamma[...] = np.einsum("rci,rci->c", dy_runs, xhat, dtype=np.float64)
         if dbeta is not None:
-            dbeta[...] = dy_rows.sum(axis=0, dtype=np.float64)
+            dbeta[...] = dy_runs.sum(axis=(0, 2), dtype=np.float64)
 
     def get_config(self):
         config = super().get_config()

@@ -13,8 +13,12 @@ _FOLD_KINDS = {"Dense": "dense", "Conv1D": "conv", "Conv2D": "conv", "DepthwiseC
 
 
 def _foldable(producer, bn):
+    """Whether bn normalizes the producer's output channels (its last axis; a BN over another axis mixes
+    positions the kernel does not own, so it stays) with nothing nonlinear between them."""
+    rank = len(bn.input_shape)
     return (type(producer).__name__ in _FOLD_KINDS and producer.activation.name == "linear"
-            and len(producer._inbound_nodes) == 1 and len(bn._inbound_nodes) == 1)
+            and len(producer._inbound_nodes) == 1 and len(bn._inbound_nodes) == 1
+            and bn.channel_axis(rank) == rank - 1)
 
 
 def _sequential_pairs(entries, layers):

@@ -16,17 +16,19 @@ import numpy as np
 
 from .. import __version__
 from .batching import Batcher
+from .encoding import decode_body, encode_body
 from .metrics import Metrics
-from .monitor import DriftMonitor, feature_names
+from .monitor import DriftMonitor, feature_names, numeric_inputs
 from .protocol import (BadRequest, Signature, encode_tf_response, encode_v2_response, error_body, parse_tf_predict,
                        parse_v2_infer)
 
-__all__ = ["ModelApp", "Response", "error_response", "MODEL_NAME"]
+__all__ = ["ModelApp", "Response", "error_response", "MODEL_NAME", "DEFAULT_MAX_BODY_BYTES"]
 
 logger = logging.getLogger("fastnn.serve")
 
 MODEL_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 JSON_TYPE = "application/json"
+DEFAULT_MAX_BODY_BYTES = 64 << 20
 _V2_MODEL = re.compile(r"/v2/models/([^/]+)(?:/versions/([^/]+))?(|/ready|/infer)")
 _V1_MODEL = re.compile(r"/v1/models/([^/:]+)(?:/versions/([^/:]+))?(|:predict)")
 
@@ -63,14 +65,17 @@ class ModelApp:
         max_batch_delay: seconds a free worker waits to gather requests into a batch.
         drift_window: recent input rows kept for drift monitoring (when the model has reference statistics).
         use_prometheus_client: see fastnn.serve.metrics.Metrics.
+        max_body_bytes: the largest request body once inflated (a gzip or deflate body inflating beyond it
+            is refused with 413); the transports refuse larger bodies as they come.
     """
 
     def __init__(self, load, name, workers=2, max_batch_rows=64, max_batch_delay=0.0005, drift_window=1000,
-                 use_prometheus_client=None):
+                 use_prometheus_client=None, max_body_bytes=DEFAULT_MAX_BODY_BYTES):
         if not isinstance(name, str) or not MODEL_NAME.fullmatch(name):
             raise ValueError(f"serve: model name must match {MODEL_NAME.pattern}, got {name!r}")
         self.name, self._load, self.workers = name, load, workers
         self.max_batch_rows, self.max_batch_delay, self.drift_window = max_batch_rows, max_batch_delay, drift_window
+        self.max_body_bytes = max_body_bytes
         self.metrics = Metrics(name, use_prometheus_client)
         self.model = self.signature = self.batcher = self.monitor = None
         self.load_error = None
@@ -91,9 +96,12 @@ class ModelApp:
         self.metrics.loaded(seconds)
         self.model = model
         reference = getattr(model, "reference_statistics", None)
-        if reference is not None:
-            self.monitor = DriftMonitor(reference, self.name, feature_names(self.signature), self.metrics,
-                                        window=self.drift_window)
+        self._numeric_inputs, names = numeric_inputs(self.signature), feature_names(self.signature)
+        if reference is not None and len(reference.features) != len(names):
+            logger.warning("model %s: its reference statistics have %d features, its numeric inputs %d; drift "
+                           "monitoring is off", self.name, len(reference.features), len(names))
+        elif reference is not None:
+            self.monitor = DriftMonitor(reference, self.name, names, self.metrics, window=self.drift_window)
         self.batcher = Batcher(self._predict, self.workers, self.max_batch_rows, self.max_batch_delay,
                                self._after_batch)
         self.ready = True
@@ -111,12 +119,21 @@ class ModelApp:
 
     def _after_batch(self, inputs):
         if self.monitor is not None:
-            self.monitor.add(inputs)
+            self.monitor.add([inputs[i] for i in self._numeric_inputs])
         self.metrics.batch(len(inputs[0]))
 
     # ----- routes ----------------------------------------------------------------------------------
     async def handle(self, method, path, headers, body):
-        """The Response to one request; headers is a dict of lower-case names."""
+        """The Response to one request; headers is a dict of lower-case names. The response body is
+        compressed when the client's Accept-Encoding allows gzip or deflate."""
+        response = await self._route(method, path, headers, body)
+        payload, coding = encode_body(response.body, headers.get("accept-encoding"))
+        if coding is not None:
+            response.body = payload
+            response.headers = tuple(response.headers) + (("Content-Encoding", coding), ("Vary", "Accept-Encoding"))
+        return response
+
+    async def _route(self, method, path, headers, body):
         if path == "/v2/health/live":
             return _json(200, {"live": True})
         if path == "/v2/health/ready":
@@ -168,9 +185,7 @@ class ModelApp:
             raise BadRequest(f"inference takes POST, not {method}", 405)
         if not self.ready:
             raise BadRequest(f"model {self.name!r} is not loaded yet", 503)
-        if headers.get("content-encoding", "identity") != "identity":
-            raise BadRequest(f"Content-Encoding {headers['content-encoding']!r} is not supported; send the body "
-                             f"uncompressed")
+        body = decode_body(body, headers.get("content-encoding"), self.max_body_bytes, BadRequest)
         if v2:
             inputs, requested, request_id = parse_v2_infer(body, headers.get("inference-header-content-length"),
                                                            self.signature)

@@ -23,7 +23,7 @@ def create_app(load, name, max_body_bytes, **app_options):
     from starlette.responses import Response
     from starlette.routing import Route
 
-    model_app = ModelApp(load, name, **app_options)
+    model_app = ModelApp(load, name, max_body_bytes=max_body_bytes, **app_options)
 
     async def body_within_limit(request):
         chunks, size = [], 0

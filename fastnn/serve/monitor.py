@@ -12,15 +12,22 @@ import numpy as np
 
 from ..drift import flatten_inputs
 
-__all__ = ["DriftMonitor", "feature_names"]
+__all__ = ["DriftMonitor", "feature_names", "numeric_inputs"]
 
 logger = logging.getLogger("fastnn.serve")
 
 
+def numeric_inputs(signature):
+    """Indices of the inputs drift is measured on: all but string (BYTES) inputs, which have no reference
+    statistics (free text has no per-feature distribution to compare)."""
+    return [i for i, tensor in enumerate(signature.inputs) if tensor.datatype != "BYTES"]
+
+
 def feature_names(signature):
-    """Labels of the flattened input features: "0", "1", ... for one input, "name/0", ... for several."""
+    """Labels of the flattened numeric input features: "0", "1", ... for one input, "name/0", ... for
+    several."""
     names = []
-    for tensor in signature.inputs:
+    for tensor in (signature.inputs[i] for i in numeric_inputs(signature)):
         count = math.prod(tensor.shape[1:])
         prefix = f"{tensor.name}/" if len(signature.inputs) > 1 else ""
         names += [f"{prefix}{j}" for j in range(count)]

@@ -6,7 +6,7 @@ Everything here is a pure function of bytes and the model's signature; anything 
 V2 inference requests come as JSON (``{"inputs": [{"name", "shape", "datatype", "data"}], "outputs": [...]}``)
 or with the binary tensor extension: the header ``Inference-Header-Content-Length`` gives the length of the
 JSON part, and each input with ``parameters.binary_data_size`` takes that many bytes, in input order, of
-what follows it (little-endian, row-major). Outputs are binary when the request asks for it
+what follows it (little-endian, row-major). String inputs are BYTES tensors (fastnn.serve.strings). Outputs are binary when the request asks for it
 (``parameters.binary_data_output``, or ``parameters.binary_data`` per requested output), as tritonclient
 does by default.
 """
@@ -15,11 +15,13 @@ import math
 
 import numpy as np
 
+from .strings import nested_strings, string_array, strings_from_binary, strings_from_json
+
 __all__ = ["BadRequest", "Signature", "Tensor", "parse_v2_infer", "encode_v2_response", "parse_tf_predict",
            "encode_tf_response", "error_body"]
 
-# The V2 datatypes of the model dtypes we serve, and their little-endian NumPy types.
-DATATYPES = {"float32": "FP32", "int64": "INT64"}
+# The V2 datatypes of the model dtypes we serve, and the little-endian NumPy types of the numeric ones.
+DATATYPES = {"float32": "FP32", "int64": "INT64", "string": "BYTES"}
 NUMPY_TYPES = {"FP32": np.dtype("<f4"), "INT64": np.dtype("<i8")}
 _JSON_KINDS = {"FP32": "iuf", "INT64": "iu"}
 MAX_TENSORS = 64
@@ -48,21 +50,21 @@ class Signature:
     """The inputs and outputs of a served model.
 
     Args:
-        model: a built fastnn model with float32 or int64 inputs and outputs.
+        model: a built fastnn model with float32, int64 or string inputs and float32 or int64 outputs.
     """
 
     def __init__(self, model):
-        def tensors(names, symbolic, what):
+        def tensors(names, symbolic, what, dtypes):
             out = []
             for name, t in zip(names, symbolic):
-                if t.dtype not in DATATYPES:
-                    raise ValueError(f"serve: model {what} {name!r} is of dtype {t.dtype}; only float32 and "
-                                     f"int64 {what}s can be served")
+                if t.dtype not in dtypes:
+                    raise ValueError(f"serve: model {what} {name!r} is of dtype {t.dtype}; only "
+                                     f"{' and '.join(dtypes)} {what}s can be served")
                 out.append(Tensor(name, DATATYPES[t.dtype], tuple(-1 if d is None else d for d in t.shape)))
             return out
 
-        self.inputs = tensors(model.input_names, model.inputs, "input")
-        self.outputs = tensors(model.output_names, model.outputs, "output")
+        self.inputs = tensors(model.input_names, model.inputs, "input", ("float32", "int64", "string"))
+        self.outputs = tensors(model.output_names, model.outputs, "output", ("float32", "int64"))
         self.input_index = {t.name: i for i, t in enumerate(self.inputs)}
         self.output_index = {t.name: i for i, t in enumerate(self.outputs)}
 
@@ -153,14 +155,22 @@ def _v2_input(entry, signature, binary, what):
     tensor = signature.inputs[signature.input_index[name]]
     what = f"input {name!r}"
     if entry.get("datatype") != tensor.datatype:
-        raise BadRequest(f"{what}: datatype must be {tensor.datatype}, got {entry.get('datatype')!r}")
+        raise BadRequest(f"{what}: expected datatype {tensor.datatype}, got {entry.get('datatype')!r}")
     shape = _check_shape(tensor, entry.get("shape"), what)
     parameters = _object(entry.get("parameters", {}), f"{what}: parameters")
     size = parameters.get("binary_data_size")
     if size is None:
         if "data" not in entry:
             raise BadRequest(f"{what}: has neither data nor parameters.binary_data_size")
+        if tensor.datatype == "BYTES":
+            return name, strings_from_json(entry["data"], shape, what, BadRequest)
         array = json_array(entry["data"], tensor.datatype, shape, what)
+    elif tensor.datatype == "BYTES":
+        if not _is_int(size) or size < 0:
+            raise BadRequest(f"{what}: binary_data_size must be a byte count, got {size!r}")
+        if "data" in entry:
+            raise BadRequest(f"{what}: has both data and parameters.binary_data_size")
+        return name, strings_from_binary(binary.take(size, what), shape, what, BadRequest)
     else:
         itemsize = NUMPY_TYPES[tensor.datatype].itemsize
         if not _is_int(size) or size != math.prod(shape) * itemsize:
@@ -254,8 +264,18 @@ def encode_v2_response(model_name, signature, outputs, requested, request_id):
 
 # ------------------------------------------------------------------------------------------ TF Serving
 
+def _tf_strings(value, tensor, what):
+    """A batch-first object array of strings; a list of plain strings also fits an input of shape (-1, 1)."""
+    shape, values = nested_strings(value, what, BadRequest)
+    if len(shape) == 1 and len(tensor.shape) == 2 and tensor.shape[1] in (1, -1):
+        shape += (1,)
+    return string_array(values, _check_shape(tensor, list(shape), what), what, BadRequest)
+
+
 def _tf_column(value, tensor, what):
-    """A batch-first array for one input from TF Serving's JSON (a nested list of numbers)."""
+    """A batch-first array for one input from TF Serving's JSON (a nested list of numbers, or of strings)."""
+    if tensor.datatype == "BYTES":
+        return _tf_strings(value, tensor, what)
     try:
         shape = np.shape(value)
     except (ValueError, TypeError, RecursionError):

@@ -4,14 +4,13 @@ import logging
 import signal
 import threading
 
-from .app import ModelApp
+from .app import DEFAULT_MAX_BODY_BYTES, ModelApp
 from .transport import ConnectionSet, HttpProtocol
 
 __all__ = ["ModelServer"]
 
 logger = logging.getLogger("fastnn.serve")
 
-DEFAULT_MAX_BODY_BYTES = 64 << 20
 IDLE_TIMEOUT = 75.0
 
 
@@ -34,7 +33,7 @@ class ModelServer:
 
     def __init__(self, load, name, host="127.0.0.1", port=8000, max_body_bytes=DEFAULT_MAX_BODY_BYTES,
                  idle_timeout=IDLE_TIMEOUT, **app_options):
-        self.app = ModelApp(load, name, **app_options)
+        self.app = ModelApp(load, name, max_body_bytes=max_body_bytes, **app_options)
         self.host, self.port, self.max_body_bytes, self.idle_timeout = host, port, max_body_bytes, idle_timeout
         self._loop = self._stopping = self._thread = self.connections = None
         self._started = threading.Event()

@@ -20,7 +20,7 @@ MAX_HEAD_BYTES = 16 << 10
 MAX_HEADERS = 100
 MAX_DRAIN_BYTES = 256 << 20
 _REASONS = {100: "Continue", 200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed",
-            500: "Internal Server Error", 503: "Service Unavailable"}
+            413: "Content Too Large", 415: "Unsupported Media Type", 500: "Internal Server Error", 503: "Service Unavailable"}
 
 
 class _Malformed(Exception):
