@@ -219,6 +219,16 @@ def test_image_layers(layer, shape, tmp_path):
     exported(model, tmp_path)
 
 
+@pytest.mark.parametrize("resize", [lambda: L.UpSampling2D(2), lambda: L.UpSampling2D((2, 3), interpolation="bilinear"),
+                                    lambda: L.RandomCrop(5, 7)])
+def test_resize_between_convolutions(resize, tmp_path):
+    """A resize between two NHWC layers (the decoder of a convolutional autoencoder): ONNX Runtime's
+    transpose optimizer must be able to move the layout Transposes through it."""
+    model = sequential((8, 8, 3), L.Conv2D(4, 3, padding="same"), resize(), L.Conv2D(2, 3, padding="same"),
+                       L.MaxPooling2D())
+    exported(model, tmp_path)
+
+
 def test_masked_global_average_pooling(tmp_path):
     x = fastnn.Input((6, 3))
     model = fastnn.Model(x, L.GlobalAveragePooling1D()(L.Masking()(x)))

@@ -191,11 +191,12 @@ def cropping(call):
 @converts(UpSampling2D)
 def up_sampling(call):
     """Resize by whole factors: nearest repeats each pixel (asymmetric, floor), bilinear samples at
-    half-pixel centres as TensorFlow's resize."""
+    half-pixel centres as TensorFlow's resize. The scales cover all four axes, without Resize's `axes`
+    attribute: ONNX Runtime's transpose optimizer mishandles a partial Resize between layout Transposes."""
     layer, g = call.layer, call.g
-    scales = g.const(np.asarray(layer.size, np.float32), call.hint("scales"))
+    scales = g.const(np.asarray([1, *layer.size, 1], np.float32), call.hint("scales"))
     if layer.interpolation == "nearest":
         modes = dict(mode="nearest", coordinate_transformation_mode="asymmetric", nearest_mode="floor")
     else:
         modes = dict(mode="linear", coordinate_transformation_mode="half_pixel")
-    return g.op("Resize", [call.x, "", scales], call.hint(), axes=[1, 2], **modes)
+    return g.op("Resize", [call.x, "", scales], call.hint(), **modes)

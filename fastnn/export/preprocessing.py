@@ -174,5 +174,9 @@ def random_crop(call):
                   call.hint("window"))
     if (rows, columns) == (layer.height, layer.width):
         return window
-    return g.op("Resize", [window, "", "", g.ints([layer.height, layer.width], "sizes")], call.hint(), axes=[1, 2],
-                mode="linear", coordinate_transformation_mode="half_pixel")
+    # Sizes for all four axes (batch and channels from the input's shape), not `axes=[1, 2]`: ONNX
+    # Runtime's transpose optimizer mishandles a partial Resize between layout Transposes.
+    sizes = g.op("Concat", [g.op("Shape", [window], end=1), g.ints([layer.height, layer.width], "sizes"),
+                            g.op("Shape", [window], start=3)], call.hint("sizes"), axis=0)
+    return g.op("Resize", [window, "", "", sizes], call.hint(), mode="linear",
+                coordinate_transformation_mode="half_pixel")
