@@ -391,5 +391,14 @@ void fnn_quantize_rows_u8(idx_t m, idx_t k, const float *x, int levels, uint8_t 
 void fnn_qdense_forward(idx_t m, idx_t n, idx_t k, const float *x, const int8_t *packed, const int32_t *col_sums,
                         const float *w_scale, const float *bias, int act, float alpha, int reduce_range, float *y,
                         uint8_t *q, float *row_scale, int32_t *row_zero);
+/* Output pixels per block of the int8 convolution (the rows its scratch holds). */
+idx_t fnn_qconv2d_block_rows(const fnn_conv_shape *s);
+// x is (n, h, w, c), packed is the kernel (kh * kw * c, f) int8 packed, col_sums and w_scale are (f,), bias
+// is (f,) or NULL, y is (n, out_h, out_w, f); scratch for B = fnn_qconv2d_block_rows(s) rows: patches (B,
+// kh * kw * c) floats, q (B, round_up(kh * kw * c, 4)) u8, row_scale (B,) and row_zero (B,) int32. Each
+// output pixel is fnn_qdense_forward of its patch (quantized on its own); groups must be 1.
+void fnn_qconv2d_forward(const fnn_conv_shape *s, const float *x, const int8_t *packed, const int32_t *col_sums,
+                         const float *w_scale, const float *bias, int act, float alpha, int reduce_range, float *y,
+                         float *patches, uint8_t *q, float *row_scale, int32_t *row_zero);
 
 #endif

@@ -18,6 +18,11 @@ cdef extern from "fastnn.h" nogil:
     void fnn_qdense_forward(idx_t m, idx_t n, idx_t k, const float *x, const int8_t *packed,
                             const int32_t *col_sums, const float *w_scale, const float *bias, int act, float alpha,
                             int reduce_range, float *y, uint8_t *q, float *row_scale, int32_t *row_zero)
+    idx_t fnn_qconv2d_block_rows(const fnn_conv_shape *s)
+    void fnn_qconv2d_forward(const fnn_conv_shape *s, const float *x, const int8_t *packed,
+                             const int32_t *col_sums, const float *w_scale, const float *bias, int act, float alpha,
+                             int reduce_range, float *y, float *patches, uint8_t *q, float *row_scale,
+                             int32_t *row_zero)
 
 QGEMM_MAX_K = FNN_QGEMM_MAX_K
 
@@ -122,6 +127,36 @@ def quantize_rows_u8(cnp.ndarray x not None, int levels=255):
     return q[:, :k], scale, zero
 
 
+cdef const float *check_qweights(cnp.ndarray packed, cnp.ndarray col_sums, cnp.ndarray w_scale, cnp.ndarray bias,
+                                 idx_t k, str name) except? NULL:
+    """Checks the int8 weights of a quantized layer, (k, n) packed with n = col_sums' length; returns the bias
+    pointer (NULL without a bias)."""
+    check_typed(col_sums, cnp.NPY_INT32, 1, name, "col_sums")
+    check_typed(w_scale, cnp.NPY_FLOAT32, 1, name, "w_scale")
+    cdef idx_t n = col_sums.shape[0]
+    check_k(k, name)
+    check_packed(packed, k, n, name)
+    if w_scale.shape[0] != n:
+        raise ValueError(f"{name}: expected w_scale ({n},), got {(<object>w_scale).shape}")
+    if bias is None:
+        return NULL
+    check_typed(bias, cnp.NPY_FLOAT32, 1, name, "bias")
+    if bias.shape[0] != n:
+        raise ValueError(f"{name}: bias must have shape ({n},), got {(<object>bias).shape}")
+    return f32_ptr(bias)
+
+
+cdef int check_row_scratch(cnp.ndarray q, cnp.ndarray row_scale, cnp.ndarray row_zero, idx_t m, idx_t k,
+                           str name) except -1:
+    """q (m, round_up(k, 4)) uint8, row_scale (m,) float32 and row_zero (m,) int32: the rows' quantization."""
+    check_typed(q, cnp.NPY_UINT8, 2, name, "q")
+    check_typed(row_scale, cnp.NPY_FLOAT32, 1, name, "row_scale")
+    check_typed(row_zero, cnp.NPY_INT32, 1, name, "row_zero")
+    if q.shape[0] != m or q.shape[1] != (k + 3) // 4 * 4 or row_scale.shape[0] != m or row_zero.shape[0] != m:
+        raise ValueError(f"{name}: scratch must be q ({m}, {(k + 3) // 4 * 4}), row_scale and row_zero ({m},)")
+    return 0
+
+
 def qdense_forward(cnp.ndarray x not None, cnp.ndarray packed not None, cnp.ndarray col_sums not None,
                    cnp.ndarray w_scale not None, cnp.ndarray bias, int act, float alpha, bint reduce_range,
                    cnp.ndarray y not None, cnp.ndarray q not None, cnp.ndarray row_scale not None,
@@ -130,29 +165,15 @@ def qdense_forward(cnp.ndarray x not None, cnp.ndarray packed not None, cnp.ndar
     round_up(k, 4)) uint8, row_scale (m,) float32 and row_zero (m,) int32 are scratch."""
     name = "qdense_forward"
     check_typed(x, cnp.NPY_FLOAT32, 2, name, "x")
-    check_typed(col_sums, cnp.NPY_INT32, 1, name, "col_sums")
-    check_typed(w_scale, cnp.NPY_FLOAT32, 1, name, "w_scale")
     check_typed(y, cnp.NPY_FLOAT32, 2, name, "y")
-    check_typed(q, cnp.NPY_UINT8, 2, name, "q")
-    check_typed(row_scale, cnp.NPY_FLOAT32, 1, name, "row_scale")
-    check_typed(row_zero, cnp.NPY_INT32, 1, name, "row_zero")
     check_epilogue(act, name)
     cdef idx_t m = x.shape[0], k = x.shape[1], n = col_sums.shape[0]
-    check_k(k, name)
-    check_packed(packed, k, n, name)
-    if w_scale.shape[0] != n or y.shape[0] != m or y.shape[1] != n:
-        raise ValueError(f"{name}: expected w_scale ({n},) and y ({m}, {n}), got {(<object>w_scale).shape} and "
-                         f"{(<object>y).shape}")
-    if q.shape[0] != m or q.shape[1] != (k + 3) // 4 * 4 or row_scale.shape[0] != m or row_zero.shape[0] != m:
-        raise ValueError(f"{name}: scratch must be q ({m}, {(k + 3) // 4 * 4}), row_scale and row_zero ({m},)")
+    cdef const float *bias_ptr = check_qweights(packed, col_sums, w_scale, bias, k, name)
+    if y.shape[0] != m or y.shape[1] != n:
+        raise ValueError(f"{name}: expected y ({m}, {n}), got {(<object>y).shape}")
+    check_row_scratch(q, row_scale, row_zero, m, k, name)
     if not cnp.PyArray_ISWRITEABLE(y):
         raise ValueError(f"{name}: the output array is read-only")
-    cdef const float *bias_ptr = NULL
-    if bias is not None:
-        check_typed(bias, cnp.NPY_FLOAT32, 1, name, "bias")
-        if bias.shape[0] != n:
-            raise ValueError(f"{name}: bias must have shape ({n},), got {(<object>bias).shape}")
-        bias_ptr = f32_ptr(bias)
     check_disjoint(name, [("y", y), ("q", q), ("row_scale", row_scale), ("row_zero", row_zero)],
                    [("x", x), ("packed", packed), ("col_sums", col_sums), ("w_scale", w_scale), ("bias", bias)])
     cdef const float *x_ptr = f32_ptr(x)
@@ -166,4 +187,70 @@ def qdense_forward(cnp.ndarray x not None, cnp.ndarray packed not None, cnp.ndar
     with nogil:
         fnn_qdense_forward(m, n, k, x_ptr, packed_ptr, col_sums_ptr, w_scale_ptr, bias_ptr, act, alpha,
                            reduce_range, y_ptr, q_ptr, row_scale_ptr, row_zero_ptr)
+    return y
+
+
+cdef int fill_qconv_shape(fnn_conv_shape *s, tuple x_shape, tuple kernel_hw, idx_t f, tuple y_shape,
+                          tuple geometry, str name) except -1:
+    """The geometry of an int8 convolution of x (n, h, w, c) into y (n, out_h, out_w, f), groups 1."""
+    if len(x_shape) != 4 or len(y_shape) != 4 or len(kernel_hw) != 2 or len(geometry) != 7:
+        raise ValueError(f"{name}: expected 4-D x and y, a (kh, kw) kernel and 7 geometry values, got {x_shape}, "
+                         f"{y_shape}, {kernel_hw}, {geometry}")
+    s.n, s.h, s.w, s.c = x_shape
+    s.kh, s.kw = kernel_hw
+    s.f = f
+    s.out_h, s.out_w = y_shape[1], y_shape[2]
+    s.stride_h, s.stride_w, s.dil_h, s.dil_w, s.pad_top, s.pad_left, s.groups = geometry
+    if y_shape[0] != s.n or y_shape[3] != f:
+        raise ValueError(f"{name}: y has shape {y_shape}, expected ({s.n}, ., ., {f})")
+    if min(s.h, s.w, s.c, s.kh, s.kw, s.f, s.out_h, s.out_w) < 1 or s.n < 0:
+        raise ValueError(f"{name}: empty dimension in x {x_shape}, kernel {kernel_hw} or y {y_shape}")
+    if min(s.stride_h, s.stride_w, s.dil_h, s.dil_w) < 1 or min(s.pad_top, s.pad_left) < 0 or s.groups != 1:
+        raise ValueError(f"{name}: strides and dilations must be >= 1, pads >= 0 and groups 1, got {geometry}")
+    return 0
+
+
+def qconv2d_block_rows(tuple x_shape, tuple kernel_hw, idx_t f, tuple y_shape, tuple geometry):
+    """Output pixels per block of qconv2d_forward: the rows of its patches and q scratch."""
+    cdef fnn_conv_shape s
+    fill_qconv_shape(&s, x_shape, kernel_hw, f, y_shape, geometry, "qconv2d_block_rows")
+    return fnn_qconv2d_block_rows(&s)
+
+
+def qconv2d_forward(cnp.ndarray x not None, tuple kernel_hw, cnp.ndarray packed not None,
+                    cnp.ndarray col_sums not None, cnp.ndarray w_scale not None, cnp.ndarray bias, tuple geometry,
+                    int act, float alpha, bint reduce_range, cnp.ndarray y not None, cnp.ndarray patches not None,
+                    cnp.ndarray q not None, cnp.ndarray row_scale not None, cnp.ndarray row_zero not None):
+    """y (n, out_h, out_w, f) = act(int8 convolution of x (n, h, w, c) + bias), the kernel (kh * kw * c, f)
+    packed; geometry is (stride_h, stride_w, dil_h, dil_w, pad_top, pad_left, 1). Scratch for B =
+    qconv2d_block_rows(...) rows: patches (B, kh * kw * c) float32, q, row_scale, row_zero as qdense_forward's."""
+    name = "qconv2d_forward"
+    check_typed(x, cnp.NPY_FLOAT32, 4, name, "x")
+    check_typed(y, cnp.NPY_FLOAT32, 4, name, "y")
+    check_typed(patches, cnp.NPY_FLOAT32, 2, name, "patches")
+    check_epilogue(act, name)
+    cdef fnn_conv_shape s
+    fill_qconv_shape(&s, (<object>x).shape, kernel_hw, col_sums.shape[0], (<object>y).shape, geometry, name)
+    cdef idx_t k = s.kh * s.kw * s.c, block = fnn_qconv2d_block_rows(&s)
+    cdef const float *bias_ptr = check_qweights(packed, col_sums, w_scale, bias, k, name)
+    check_row_scratch(q, row_scale, row_zero, block, k, name)
+    if patches.shape[0] != block or patches.shape[1] != k:
+        raise ValueError(f"{name}: patches must be ({block}, {k}), got {(<object>patches).shape}")
+    if not cnp.PyArray_ISWRITEABLE(y):
+        raise ValueError(f"{name}: the output array is read-only")
+    check_disjoint(name, [("y", y), ("patches", patches), ("q", q), ("row_scale", row_scale),
+                          ("row_zero", row_zero)],
+                   [("x", x), ("packed", packed), ("col_sums", col_sums), ("w_scale", w_scale), ("bias", bias)])
+    cdef const float *x_ptr = f32_ptr(x)
+    cdef const float *w_scale_ptr = f32_ptr(w_scale)
+    cdef float *y_ptr = f32_ptr(y)
+    cdef float *patches_ptr = f32_ptr(patches)
+    cdef float *row_scale_ptr = f32_ptr(row_scale)
+    cdef const int8_t *packed_ptr = <const int8_t *>cnp.PyArray_DATA(packed)
+    cdef const int32_t *col_sums_ptr = <const int32_t *>cnp.PyArray_DATA(col_sums)
+    cdef uint8_t *q_ptr = <uint8_t *>cnp.PyArray_DATA(q)
+    cdef int32_t *row_zero_ptr = <int32_t *>cnp.PyArray_DATA(row_zero)
+    with nogil:
+        fnn_qconv2d_forward(&s, x_ptr, packed_ptr, col_sums_ptr, w_scale_ptr, bias_ptr, act, alpha, reduce_range,
+                            y_ptr, patches_ptr, q_ptr, row_scale_ptr, row_zero_ptr)
     return y
