@@ -1,5 +1,5 @@
 # Bindings for int8 inference (csrc/quant/): packing int8 weights, the u8 x s8 -> int32 GEMM, dynamic
-# quantization of rows and the quantized dense forward.
+# quantization of rows and the quantized dense, convolution and recurrent (LSTM, GRU) forwards.
 
 from libc.stdint cimport int8_t, uint8_t, int32_t
 
@@ -23,6 +23,12 @@ cdef extern from "fastnn.h" nogil:
                              const int32_t *col_sums, const float *w_scale, const float *bias, int act, float alpha,
                              int reduce_range, float *y, float *patches, uint8_t *q, float *row_scale,
                              int32_t *row_zero)
+    idx_t fnn_qrnn_workspace_floats(const fnn_rnn_desc *d)
+    void fnn_qrnn_forward(const fnn_rnn_desc *d, const float *x, const int8_t *kernel, const int32_t *kernel_sums,
+                          const float *kernel_scale, const int8_t *recurrent, const int32_t *recurrent_sums,
+                          const float *recurrent_scale, const float *bias, const uint8_t *mask, const float *h0,
+                          const float *c0, float *y, idx_t y_batch, idx_t y_step, float *h_out, float *c_out,
+                          int reduce_range, float *workspace)
 
 QGEMM_MAX_K = FNN_QGEMM_MAX_K
 
@@ -254,3 +260,93 @@ def qconv2d_forward(cnp.ndarray x not None, tuple kernel_hw, cnp.ndarray packed 
         fnn_qconv2d_forward(&s, x_ptr, packed_ptr, col_sums_ptr, w_scale_ptr, bias_ptr, act, alpha, reduce_range,
                             y_ptr, patches_ptr, q_ptr, row_scale_ptr, row_zero_ptr)
     return y
+
+
+cdef fill_qrnn_desc(fnn_rnn_desc *d, int cell, tuple x_shape, idx_t units, int act, float alpha, int recurrent_act,
+                    float recurrent_alpha, bint return_sequences, bint go_backwards, bint zero_output_for_mask,
+                    str name):
+    if cell != FNN_RNN_LSTM and cell != FNN_RNN_GRU:
+        raise ValueError(f"{name}: the int8 forward runs LSTM ({FNN_RNN_LSTM}) and GRU with reset_after "
+                         f"({FNN_RNN_GRU}) only, got cell {cell}")
+    if len(x_shape) != 3 or x_shape[1] < 1 or units < 1:
+        raise ValueError(f"{name}: x must be (batch, steps >= 1, features) and units >= 1, got {x_shape}, {units}")
+    check_epilogue(act, name)
+    check_epilogue(recurrent_act, name)
+    d.cell, d.batch, d.steps, d.in_size, d.units = cell, x_shape[0], x_shape[1], x_shape[2], units
+    d.act, d.recurrent_act, d.alpha, d.recurrent_alpha = act, recurrent_act, alpha, recurrent_alpha
+    d.return_sequences, d.go_backwards, d.zero_output_for_mask = return_sequences, go_backwards, zero_output_for_mask
+    d.recurrent_dropout = 0
+
+
+def qrnn_workspace_floats(int cell, tuple x_shape, idx_t units):
+    """Floats of the workspace qrnn_forward needs."""
+    cdef fnn_rnn_desc d
+    fill_qrnn_desc(&d, cell, x_shape, units, 0, 0.0, 0, 0.0, False, False, False, "qrnn_workspace_floats")
+    return fnn_qrnn_workspace_floats(&d)
+
+
+def qrnn_forward(int cell, cnp.ndarray x not None, cnp.ndarray kernel not None, cnp.ndarray kernel_sums not None,
+                 cnp.ndarray kernel_scale not None, cnp.ndarray recurrent not None,
+                 cnp.ndarray recurrent_sums not None, cnp.ndarray recurrent_scale not None, cnp.ndarray bias,
+                 cnp.ndarray mask, cnp.ndarray h0, cnp.ndarray c0, cnp.ndarray y not None, cnp.ndarray h_out not None,
+                 cnp.ndarray c_out, cnp.ndarray workspace not None, int act, float alpha, int recurrent_act,
+                 float recurrent_alpha, bint return_sequences, bint go_backwards, bint zero_output_for_mask,
+                 bint reduce_range):
+    """The int8 LSTM or GRU (reset_after) forward over x (batch, steps, in) into y (as rnn_forward's: any
+    whole-float strides, last axis contiguous), h_out and, for LSTM, c_out (batch, units). kernel and
+    recurrent are the packed int8 (in, G * units) and (units, G * units) kernels with their column sums and
+    scales; workspace has qrnn_workspace_floats(...) floats."""
+    name = "qrnn_forward"
+    check_typed(x, cnp.NPY_FLOAT32, 3, name, "x")
+    cdef fnn_rnn_desc d
+    cdef idx_t units = recurrent_sums.shape[0] // (4 if cell == FNN_RNN_LSTM else 3)
+    fill_qrnn_desc(&d, cell, (<object>x).shape, units, act, alpha, recurrent_act, recurrent_alpha, return_sequences,
+                   go_backwards, zero_output_for_mask, name)
+    cdef idx_t gu = recurrent_sums.shape[0]
+    if gu != units * (4 if cell == FNN_RNN_LSTM else 3) or kernel_sums.shape[0] != gu:
+        raise ValueError(f"{name}: the kernels must have {units} units x gates columns, got {kernel_sums.shape[0]} "
+                         f"and {gu}")
+    cdef const float *bias_p = check_qweights(kernel, kernel_sums, kernel_scale, None, d.in_size, name)
+    check_qweights(recurrent, recurrent_sums, recurrent_scale, None, units, name)
+    bias_p = optional_f32(bias, bias_shape(cell, units), name, "bias")
+    cdef const uint8_t *mask_p = mask_ptr(mask, d.batch, d.steps, name)
+    cdef tuple state_shape = (d.batch, units)
+    cdef const float *h0_p = optional_f32(h0, state_shape, name, "h0")
+    if (c0 is not None or c_out is not None) and cell != FNN_RNN_LSTM:
+        raise ValueError(f"{name}: only an LSTM has a cell state")
+    cdef const float *c0_p = optional_f32(c0, state_shape, name, "c0")
+    cdef idx_t y_batch = 0, y_step = 0
+    sequence_view(y, (d.batch, d.steps, units) if return_sequences else state_shape, True, name, "y", &y_batch,
+                  &y_step)
+    check_typed(h_out, cnp.NPY_FLOAT32, 2, name, "h_out")
+    check_shape(h_out, state_shape, name, "h_out")
+    if cell == FNN_RNN_LSTM:
+        if c_out is None:
+            raise ValueError(f"{name}: an LSTM needs c_out")
+        check_typed(c_out, cnp.NPY_FLOAT32, 2, name, "c_out")
+        check_shape(c_out, state_shape, name, "c_out")
+    check_typed(workspace, cnp.NPY_FLOAT32, 1, name, "workspace")
+    if workspace.shape[0] < fnn_qrnn_workspace_floats(&d):
+        raise ValueError(f"{name}: workspace holds {workspace.shape[0]} floats, needs {fnn_qrnn_workspace_floats(&d)}")
+    for out in (y, h_out, c_out, workspace):
+        if out is not None and not cnp.PyArray_ISWRITEABLE(out):
+            raise ValueError(f"{name}: an output array is read-only")
+    check_disjoint(name, [("y", y), ("h_out", h_out), ("c_out", c_out), ("workspace", workspace)],
+                   [("x", x), ("kernel", kernel), ("recurrent", recurrent), ("kernel_sums", kernel_sums),
+                    ("recurrent_sums", recurrent_sums), ("kernel_scale", kernel_scale),
+                    ("recurrent_scale", recurrent_scale), ("bias", bias), ("mask", mask), ("h0", h0), ("c0", c0)])
+    cdef const float *x_p = f32_ptr(x)
+    cdef const int8_t *k_p = <const int8_t *>cnp.PyArray_DATA(kernel)
+    cdef const int8_t *r_p = <const int8_t *>cnp.PyArray_DATA(recurrent)
+    cdef const int32_t *ks_p = <const int32_t *>cnp.PyArray_DATA(kernel_sums)
+    cdef const int32_t *rs_p = <const int32_t *>cnp.PyArray_DATA(recurrent_sums)
+    cdef const float *kscale_p = f32_ptr(kernel_scale)
+    cdef const float *rscale_p = f32_ptr(recurrent_scale)
+    cdef float *y_p = <float *>cnp.PyArray_DATA(y)
+    cdef float *h_p = f32_ptr(h_out)
+    cdef float *c_p = data_or_null(c_out)
+    cdef float *ws = f32_ptr(workspace)
+    with nogil:
+        fnn_qrnn_forward(&d, x_p, k_p, ks_p, kscale_p, r_p, rs_p, rscale_p, bias_p, mask_p, h0_p, c0_p, y_p, y_batch,
+                         y_step, h_p, c_p, reduce_range, ws)
+    return y, h_out, c_out

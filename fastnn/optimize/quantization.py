@@ -2,19 +2,23 @@
 weights."""
 from ..engine.serialization import MODEL_CLASSES, layer_entry, model_from_config
 from ..layers.quantized import Int8Kernel
+from ..layers.quantized_recurrent import QuantizedRecurrent
 
 __all__ = ["quantize_dynamic"]
 
 # The float layers quantize_dynamic replaces, and their int8 counterparts.
-_QUANTIZED = {"Dense": "QuantizedDense", "Conv1D": "QuantizedConv1D", "Conv2D": "QuantizedConv2D"}
+_QUANTIZED = {"Dense": "QuantizedDense", "Conv1D": "QuantizedConv1D", "Conv2D": "QuantizedConv2D",
+              "LSTM": "QuantizedLSTM", "GRU": "QuantizedGRU"}
 
 # The float config keys that only matter for training (or, groups, are always 1 here); the rest carry over.
 _TRAINING_ONLY_KEYS = ("kernel_initializer", "bias_initializer", "kernel_regularizer", "bias_regularizer", "groups")
 
 
 def _quantizable(layer):
-    """Whether a layer config is one quantize_dynamic replaces (grouped convolutions stay float32)."""
-    return layer["class_name"] in _QUANTIZED and layer["config"].get("groups", 1) == 1
+    """Whether a layer config is one quantize_dynamic replaces (grouped convolutions and GRUs with
+    reset_after=False stay float32)."""
+    config = layer["config"]
+    return layer["class_name"] in _QUANTIZED and config.get("groups", 1) == 1 and config.get("reset_after", True)
 
 
 def _quantized_config(entry, reduce_range):
@@ -32,7 +36,8 @@ def _quantized_config(entry, reduce_range):
 
 def quantize_dynamic(model, reduce_range=False):
     """A copy of a built model for int8 inference: every Dense becomes a QuantizedDense, every Conv1D and
-    Conv2D (groups=1) a QuantizedConv1D or QuantizedConv2D.
+    Conv2D (groups=1) a QuantizedConv1D or QuantizedConv2D, every LSTM and GRU (reset_after=True) a
+    QuantizedLSTM or QuantizedGRU.
 
     Weights are quantized once, symmetrically to int8 with one scale per output channel; activations are
     quantized at each call, to uint8 over their own range: per row for Dense, per output pixel's patch
@@ -67,7 +72,7 @@ def quantize_dynamic(model, reduce_range=False):
     quantized = model_from_config(_quantized_config(layer_entry(model), bool(reduce_range)))
     for source, target in zip(model._leaf_layers(), quantized._leaf_layers()):
         weights = source.get_weights()
-        if isinstance(target, Int8Kernel):
+        if isinstance(target, (Int8Kernel, QuantizedRecurrent)):
             weights = target.weights_from_float(weights)
         target.set_weights(weights)
     return quantized
