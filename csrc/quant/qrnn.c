@@ -4,8 +4,11 @@
    product. The cell math (gates, cell state, blend, masks) stays float32, with Keras's formulation and
    rnn.c's conventions: a masked step carries the states and outputs the previous output.
 
-   Every float step is portable code over one row at a time, so a row's outputs depend on that row
-   alone and are bitwise the same on every SIMD path and thread count (as the int8 dense layer's). */
+   Every float step works on one row at a time, so a row's outputs depend on that row alone and are
+   bitwise the same for any thread count. The gates' activations are the SIMD path's vector ones
+   (fnn_activation_forward), as the float LSTM's: the portable ones took a quarter of a 128-unit
+   LSTM's step. So, unlike the int8 dense layer, the outputs differ across SIMD paths by float
+   rounding (and where that moves a state value across a rounding boundary of its quantization). */
 #include "qgemm_internal.h"
 
 static idx_t gate_count(int cell) { return cell == FNN_RNN_LSTM ? 4 : 3; }
@@ -48,11 +51,11 @@ idx_t fnn_qrnn_workspace_floats(const fnn_rnn_desc *d) { return plan(d, NULL, NU
 static void lstm_row(const fnn_rnn_desc *d, float *pre, float *c, float *h) {
     const idx_t U = d->units;
     float *gate_i = pre, *gate_f = pre + U, *gate_c = pre + 2 * U, *gate_o = pre + 3 * U;
-    fnn_activate_span(d->recurrent_act, d->recurrent_alpha, 2 * U, gate_i, gate_i);
-    fnn_activate_span(d->act, d->alpha, U, gate_c, gate_c);
-    fnn_activate_span(d->recurrent_act, d->recurrent_alpha, U, gate_o, gate_o);
+    fnn_activation_forward(d->recurrent_act, d->recurrent_alpha, 1, 2 * U, gate_i, gate_i);
+    fnn_activation_forward(d->act, d->alpha, 1, U, gate_c, gate_c);
+    fnn_activation_forward(d->recurrent_act, d->recurrent_alpha, 1, U, gate_o, gate_o);
     for (idx_t u = 0; u < U; u++) c[u] = gate_f[u] * c[u] + gate_i[u] * gate_c[u];
-    fnn_activate_span(d->act, d->alpha, U, c, h);
+    fnn_activation_forward(d->act, d->alpha, 1, U, c, h);
     for (idx_t u = 0; u < U; u++) h[u] = gate_o[u] * h[u];
 }
 
@@ -62,9 +65,9 @@ static void gru_row(const fnn_rnn_desc *d, float *gx, const float *rec, const fl
     const idx_t U = d->units;
     float *gate_z = gx, *gate_r = gx + U, *gate_h = gx + 2 * U;
     for (idx_t u = 0; u < 2 * U; u++) gx[u] += rec[u];
-    fnn_activate_span(d->recurrent_act, d->recurrent_alpha, 2 * U, gate_z, gate_z);
+    fnn_activation_forward(d->recurrent_act, d->recurrent_alpha, 1, 2 * U, gate_z, gate_z);
     for (idx_t u = 0; u < U; u++) gate_h[u] += gate_r[u] * rec[2 * U + u];
-    fnn_activate_span(d->act, d->alpha, U, gate_h, gate_h);
+    fnn_activation_forward(d->act, d->alpha, 1, U, gate_h, gate_h);
     for (idx_t u = 0; u < U; u++) h[u] = gate_z[u] * h_prev[u] + (1.0f - gate_z[u]) * gate_h[u];
 }
 

@@ -21,7 +21,8 @@ class QuantizedRecurrent:
     product projects every timestep's inputs (each (row, step) quantized to uint8 over its own range);
     each step quantizes the state h of every row on the fly for the recurrent int8 product. The gates,
     the cell state and the blend stay float32, as in the float layer. A row's outputs depend on that
-    row only, bitwise the same on every SIMD path and thread count. Inference only; dropout does not
+    row only, bitwise the same for any thread count; the SIMD paths agree to float rounding (the gates
+    use each path's vector activations, as the float layer does). Inference only; dropout does not
     apply.
 
     Args:
