@@ -187,8 +187,8 @@ def test_row_alone_equals_row_in_batch(simd, rng):
     assert_batch_invariant(quantize_dynamic(model), x, (0, 17, 63))
 
 
-def assert_same_bits_on_every_simd_path(model, x):
-    """model.predict(x) is bitwise the same on every SIMD path this CPU has."""
+def predict_on_every_simd_path(model, x):
+    """model.predict(x) on each SIMD path this CPU has (the path in force restored after)."""
     outputs = []
     for path in [p for p in _C.SIMD_PATHS if _C.cpu_supports(p)]:
         previous = _C.simd_get()
@@ -197,6 +197,12 @@ def assert_same_bits_on_every_simd_path(model, x):
             outputs.append(model.predict(x, verbose=0))
         finally:
             _C.simd_set(previous)
+    return outputs
+
+
+def assert_same_bits_on_every_simd_path(model, x):
+    """model.predict(x) is bitwise the same on every SIMD path this CPU has."""
+    outputs = predict_on_every_simd_path(model, x)
     for y in outputs[1:]:
         np.testing.assert_array_equal(y, outputs[0])
 

@@ -10,7 +10,7 @@ from fastnn.layers import GRU, LSTM, Dense, Embedding, QuantizedGRU, QuantizedLS
 from fastnn.ops import activation_forward
 from fastnn.optimize import quantize_dynamic
 
-from test_quantize import assert_batch_invariant, qdense_np, relative_error
+from test_quantize import assert_batch_invariant, predict_on_every_simd_path, qdense_np, relative_error
 
 LSTM_CELL, GRU_CELL = _C.RNN_CELLS["lstm"], _C.RNN_CELLS["gru"]
 SIGMOID, TANH = fastnn.ops.ACTIVATIONS.index("sigmoid"), fastnn.ops.ACTIVATIONS.index("tanh")
@@ -148,15 +148,7 @@ def test_sequence_alone_equals_sequence_in_batch(simd, rng, cell):
 def test_simd_paths_agree_to_rounding(rng, cell):
     """The cells use each path's vector activations (as the float layers do): the paths agree to float
     rounding, carried through the steps' quantization of the state."""
-    quantized, ids = quantize_dynamic(text_model(cell)), token_batch(rng, 6)
-    outputs = []
-    for path in [p for p in _C.SIMD_PATHS if _C.cpu_supports(p)]:
-        previous = _C.simd_get()
-        _C.simd_set(path)
-        try:
-            outputs.append(quantized.predict(ids, verbose=0))
-        finally:
-            _C.simd_set(previous)
+    outputs = predict_on_every_simd_path(quantize_dynamic(text_model(cell)), token_batch(rng, 6))
     for y in outputs[1:]:
         assert relative_error(y, outputs[0]) < 1e-3
 
