@@ -1,7 +1,7 @@
 /* The int8 convolution's forward: an implicit GEMM over blocks of output pixels. Each block's patches
    (one row of kh * kw * c floats per output pixel, in the kernel's (kh, kw, c) order) are gathered
-   into caller scratch, then quantized per row and multiplied by the int8 kernel exactly as the int8
-   dense layer does (fnn_qdense_forward), the block's outputs going straight to y. Scratch is one
+   into caller scratch and quantized per row, then multiplied by the int8 kernel exactly as the int8
+   dense layer does (fnn_qdense_quantized), the block's outputs going straight to y. Scratch is one
    block, never the whole im2col; a pointwise convolution (1 x 1, stride 1, no padding) reads its
    rows from x in place.
 
@@ -10,8 +10,10 @@
    thread count, whatever the block size. */
 #include "qgemm_internal.h"
 
-/* Patch floats a block aims to hold (256 KiB), so the block stays in L2 while it is quantized. */
-#define QCONV_BLOCK_FLOATS 65536
+/* Patch floats a block holds (1 MiB): each row is quantized right after it is gathered, so only the
+   block's uint8 rows (a quarter of that) need to stay in L2 for the GEMM. One parallel pass gathers
+   and quantizes a block, one multiplies it. */
+#define QCONV_BLOCK_FLOATS 262144
 /* Block rows are a multiple of every micro-kernel's row tile (4 and 6). */
 #define QCONV_ROW_MULTIPLE 12
 
@@ -33,27 +35,39 @@ typedef struct {
     const float *x;
     idx_t first_pixel;
     float *patches;
-} gather_args;
+    int levels;
+    uint8_t *q;
+    float *row_scale;
+    int32_t *row_zero;
+} patch_args;
 
-// patches rows [lo, hi) of the block (each (kh, kw, c)) from x (n, h, w, c), zeros outside the image
-static void gather_patches(void *ctx, idx_t lo, idx_t hi) {
-    const gather_args *p = ctx;
+// rows [lo, hi) of the block: patches (each (kh, kw, c)) from x (n, h, w, c), zeros outside the image,
+// then quantized while they are in cache (a pointwise convolution's rows are x's own)
+static void quantize_patches(void *ctx, idx_t lo, idx_t hi) {
+    const patch_args *p = ctx;
     const fnn_conv_shape *s = p->s;
     const idx_t c = s->c, k = patch_size(s);
-    for (idx_t r = lo; r < hi; r++) {
-        idx_t m = p->first_pixel + r, ow = m % s->out_w, oh = m / s->out_w % s->out_h, n = m / (s->out_w * s->out_h);
-        float *row = p->patches + r * k;
-        for (idx_t i = 0; i < s->kh; i++) {
-            idx_t ih = oh * s->stride_h + i * s->dil_h - s->pad_top;
-            for (idx_t j = 0; j < s->kw; j++, row += c) {
-                idx_t iw = ow * s->stride_w + j * s->dil_w - s->pad_left;
-                if (ih >= 0 && ih < s->h && iw >= 0 && iw < s->w)
-                    memcpy(row, p->x + ((n * s->h + ih) * s->w + iw) * c, c * sizeof(float));
-                else
-                    memset(row, 0, c * sizeof(float));
+    const float *rows = p->x + (p->first_pixel + lo) * k;
+    if (!pointwise(s)) {
+        for (idx_t r = lo; r < hi; r++) {
+            idx_t m = p->first_pixel + r, ow = m % s->out_w, oh = m / s->out_w % s->out_h;
+            idx_t n = m / (s->out_w * s->out_h);
+            float *row = p->patches + r * k;
+            for (idx_t i = 0; i < s->kh; i++) {
+                idx_t ih = oh * s->stride_h + i * s->dil_h - s->pad_top;
+                for (idx_t j = 0; j < s->kw; j++, row += c) {
+                    idx_t iw = ow * s->stride_w + j * s->dil_w - s->pad_left;
+                    if (ih >= 0 && ih < s->h && iw >= 0 && iw < s->w)
+                        memcpy(row, p->x + ((n * s->h + ih) * s->w + iw) * c, c * sizeof(float));
+                    else
+                        memset(row, 0, c * sizeof(float));
+                }
             }
         }
+        rows = p->patches + lo * k;
     }
+    fnn_quantize_rows_u8(hi - lo, k, rows, p->levels, p->q + lo * ((k + 3) / 4 * 4), p->row_scale + lo,
+                         p->row_zero + lo);
 }
 
 // x is (n, h, w, c), packed is the kernel (kh * kw * c, f) int8 packed, col_sums and w_scale are (f,), bias
@@ -65,13 +79,9 @@ void fnn_qconv2d_forward(const fnn_conv_shape *s, const float *x, const int8_t *
     const idx_t rows = s->n * s->out_h * s->out_w, k = patch_size(s), block = fnn_qconv2d_block_rows(s);
     for (idx_t m0 = 0; m0 < rows; m0 += block) {
         idx_t count = FNN_MIN(block, rows - m0);
-        const float *a = x + m0 * k;
-        if (!pointwise(s)) {
-            gather_args args = {s, x, m0, patches};
-            fnn_parallel_for(count, FNN_ELEMENTWISE_GRAIN / k + 1, gather_patches, &args);
-            a = patches;
-        }
-        fnn_qdense_forward(count, s->f, k, a, packed, col_sums, w_scale, bias, act, alpha, reduce_range,
-                           y + m0 * s->f, q, row_scale, row_zero);
+        patch_args args = {s, x, m0, patches, reduce_range ? 127 : 255, q, row_scale, row_zero};
+        fnn_parallel_for(count, FNN_ELEMENTWISE_GRAIN / k + 1, quantize_patches, &args);
+        fnn_qdense_quantized(count, s->f, k, q, row_scale, row_zero, packed, col_sums, w_scale, bias, act, alpha,
+                             reduce_range, y + m0 * s->f);
     }
 }
