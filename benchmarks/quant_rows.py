@@ -1,7 +1,8 @@
 """int8 inference rows for compare.py (--only quant): the MLP 784-1024-1024-10 quantized with
 fastnn.optimize.quantize_dynamic against the same model in float32, and against ONNX Runtime's dynamic
 quantization of it when onnxruntime and onnx are installed; then the two AVX2 kernels without VNNI
-(full u8 activations widened to int16, 7-bit activations through vpmaddubsw) side by side.
+(full u8 activations widened to int16, 7-bit activations through vpmaddubsw) side by side; then Keras's
+MNIST CNN on one image and LSTM and GRU text classifiers on one sequence, int8 against float32.
 
 The "fastnn" side of every row is the int8 model; a peer's ratio above 1 means the int8 model is faster.
 quant_notes() gives each model's largest output error relative to the float32 output's largest value.
@@ -95,6 +96,47 @@ def quant_rows(threads):
             rows.append(Row(f"int8 MLP {what}, AVX2: u8 widened vs 7-bit", {
                 "fastnn": _on_path("avx2", lambda x=x: int8.predict(x, verbose=0)),
                 "7-bit": _on_path("avx2", lambda x=x: int8_7bit.predict(x, verbose=0))}, threads=1))
+    return rows + _layer_rows(threads)
+
+
+def _cnn():
+    """Keras's MNIST convnet example: two 3x3 convolutions, pooling, two dense layers."""
+    from fastnn.layers import Conv2D, Dense, Flatten, MaxPooling2D
+
+    fastnn.set_seed(0)
+    return fastnn.Sequential([Conv2D(32, 3, activation="relu", input_shape=(28, 28, 1)),
+                              Conv2D(64, 3, activation="relu"), MaxPooling2D(2), Flatten(),
+                              Dense(128, activation="relu"), Dense(10)])
+
+
+def _text_model(cell):
+    """A sentiment classifier: Embedding(10000, 64) over 100 tokens, a 128-unit LSTM or GRU, one logit."""
+    from fastnn.layers import Dense, Embedding
+
+    fastnn.set_seed(0)
+    return fastnn.Sequential([Embedding(10000, 64, input_shape=(100,)), cell(128), Dense(1)])
+
+
+def _layer_models():
+    from fastnn.layers import GRU, LSTM
+
+    rng = np.random.default_rng(2)
+    images = rng.random((1, 28, 28, 1)).astype(np.float32)
+    tokens = rng.integers(1, 10000, (1, 100))
+    return [("CNN (Keras MNIST convnet), one image", _cnn(), images),
+            ("LSTM(128) text model, one sequence of 100", _text_model(LSTM), tokens),
+            ("GRU(128) text model, one sequence of 100", _text_model(GRU), tokens)]
+
+
+def _layer_rows(threads):
+    """int8 against float32 for a convolutional and two recurrent models, one input each."""
+    rows = []
+    for name, model, x in _layer_models():
+        int8 = quantize_dynamic(model)
+        for t in sorted({1, threads}):
+            rows.append(Row(f"int8 {name}", {"fastnn": lambda int8=int8, x=x: int8.predict(x, verbose=0),
+                                             "fp32": lambda model=model, x=x: model.predict(x, verbose=0)},
+                            threads=t))
     return rows
 
 
@@ -107,5 +149,13 @@ def quant_notes(threads):
     sides = {"fastnn int8": int8.predict(x, verbose=0), "fastnn int8 reduce_range": int8_7bit.predict(x, verbose=0)}
     if ort is not None:
         sides["onnxruntime int8"] = ort(x)
-    return [f"{name}: max |y - y_fp32| / max |y_fp32| = {np.abs(y - reference).max() / scale:.4f}"
-            for name, y in sides.items()] + [f"int8 kernel: {_C.qgemm_kernel()}"]
+    notes = [f"{name}: max |y - y_fp32| / max |y_fp32| = {np.abs(y - reference).max() / scale:.4f}"
+             for name, y in sides.items()]
+    rng = np.random.default_rng(3)
+    for name, model, x in _layer_models():
+        x = rng.random((64,) + x.shape[1:]).astype(np.float32) if x.dtype == np.float32 else \
+            rng.integers(1, 10000, (64,) + x.shape[1:])
+        reference = model.predict(x, verbose=0)
+        error = np.abs(quantize_dynamic(model).predict(x, verbose=0) - reference).max() / np.abs(reference).max()
+        notes.append(f"int8 {name.split(',')[0]} over 64 inputs: max |y - y_fp32| / max |y_fp32| = {error:.4f}")
+    return notes + [f"int8 kernel: {_C.qgemm_kernel()}"]

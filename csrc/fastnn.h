@@ -393,5 +393,25 @@ void fnn_quantize_rows_u8(idx_t m, idx_t k, const float *x, int levels, uint8_t 
 void fnn_qdense_forward(idx_t m, idx_t n, idx_t k, const float *x, const int8_t *packed, const int32_t *col_sums,
                         const float *w_scale, const float *bias, int act, float alpha, int reduce_range, float *y,
                         uint8_t *q, float *row_scale, int32_t *row_zero);
+/* Output pixels per block of the int8 convolution (the rows its scratch holds). */
+idx_t fnn_qconv2d_block_rows(const fnn_conv_shape *s);
+// x is (n, h, w, c), packed is the kernel (kh * kw * c, f) int8 packed, col_sums and w_scale are (f,), bias
+// is (f,) or NULL, y is (n, out_h, out_w, f); scratch for B = fnn_qconv2d_block_rows(s) rows: patches (B,
+// kh * kw * c) floats, q (B, round_up(kh * kw * c, 4)) u8, row_scale (B,) and row_zero (B,) int32. Each
+// output pixel is fnn_qdense_forward of its patch (quantized on its own); groups must be 1.
+void fnn_qconv2d_forward(const fnn_conv_shape *s, const float *x, const int8_t *packed, const int32_t *col_sums,
+                         const float *w_scale, const float *bias, int act, float alpha, int reduce_range, float *y,
+                         float *patches, uint8_t *q, float *row_scale, int32_t *row_zero);
+/* Floats of workspace fnn_qrnn_forward needs. */
+idx_t fnn_qrnn_workspace_floats(const fnn_rnn_desc *d);
+// x is (batch, steps, in); kernel (in, G*U) and recurrent (U, G*U) are int8 packed, with their column sums
+// and scales (G*U,); bias is LSTM (4U,), GRU (2, 3U) (input then recurrent bias) or NULL. The int8 LSTM or
+// GRU (reset_after) forward: inputs and states quantized per row, cell math in float32; masks, h0, c0, y
+// (strides y_batch, y_step), h_out and c_out as fnn_rnn_forward (no recurrent dropout).
+void fnn_qrnn_forward(const fnn_rnn_desc *d, const float *x, const int8_t *kernel, const int32_t *kernel_sums,
+                      const float *kernel_scale, const int8_t *recurrent, const int32_t *recurrent_sums,
+                      const float *recurrent_scale, const float *bias, const uint8_t *mask, const float *h0,
+                      const float *c0, float *y, idx_t y_batch, idx_t y_step, float *h_out, float *c_out,
+                      int reduce_range, float *workspace);
 
 #endif

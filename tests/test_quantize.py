@@ -170,31 +170,46 @@ def test_quantized_kernel_dequantizes_to_the_float_kernel(rng):
     assert np.abs(layer.kernel).max() == 127
 
 
+def assert_batch_invariant(model, x, alone):
+    """model.predict(x) bitwise the same on 1 and 2 threads, for the rows `alone` predicted alone, and for x
+    reversed."""
+    with fastnn.threads(1):
+        batch = model.predict(x, verbose=0)
+    with fastnn.threads(2):
+        np.testing.assert_array_equal(model.predict(x, verbose=0), batch)
+        for i in alone:
+            np.testing.assert_array_equal(model.predict(x[i:i + 1], verbose=0)[0], batch[i])
+        np.testing.assert_array_equal(model.predict(x[::-1], verbose=0), batch[::-1])
+
+
 def test_row_alone_equals_row_in_batch(simd, rng):
     model, x = mlp(rng, sizes=(50, 70, 20, 3), activations=("tanh", "relu", "softmax"))
-    quantized = quantize_dynamic(model)
-    with fastnn.threads(1):
-        batch = quantized.predict(x, verbose=0)
-    with fastnn.threads(2):
-        np.testing.assert_array_equal(quantized.predict(x, verbose=0), batch)
-        for i in (0, 17, 63):
-            np.testing.assert_array_equal(quantized.predict(x[i:i + 1], verbose=0)[0], batch[i])
-        np.testing.assert_array_equal(quantized.predict(x[::-1], verbose=0), batch[::-1])
+    assert_batch_invariant(quantize_dynamic(model), x, (0, 17, 63))
 
 
-def test_every_simd_path_gives_the_same_bits(rng):
-    model, x = mlp(rng, sizes=(33, 65, 17, 5), activations=("gelu", "sigmoid", None))
-    quantized = quantize_dynamic(model)
+def predict_on_every_simd_path(model, x):
+    """model.predict(x) on each SIMD path this CPU has (the path in force restored after)."""
     outputs = []
     for path in [p for p in _C.SIMD_PATHS if _C.cpu_supports(p)]:
         previous = _C.simd_get()
         _C.simd_set(path)
         try:
-            outputs.append(quantized.predict(x, verbose=0))
+            outputs.append(model.predict(x, verbose=0))
         finally:
             _C.simd_set(previous)
+    return outputs
+
+
+def assert_same_bits_on_every_simd_path(model, x):
+    """model.predict(x) is bitwise the same on every SIMD path this CPU has."""
+    outputs = predict_on_every_simd_path(model, x)
     for y in outputs[1:]:
         np.testing.assert_array_equal(y, outputs[0])
+
+
+def test_every_simd_path_gives_the_same_bits(rng):
+    model, x = mlp(rng, sizes=(33, 65, 17, 5), activations=("gelu", "sigmoid", None))
+    assert_same_bits_on_every_simd_path(quantize_dynamic(model), x)
 
 
 def test_nan_in_gives_nan_out(rng):

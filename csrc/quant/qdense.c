@@ -123,11 +123,15 @@ static void quantize_rows(void *ctx, idx_t lo, idx_t hi) {
                      p->zero_point + r);
 }
 
+/* Values per thread's piece of row quantization: a quarter of the elementwise grain, since each value
+   costs two passes and a division (at the elementwise grain, 64 rows of 784 ran on one thread). */
+#define QUANTIZE_GRAIN (FNN_ELEMENTWISE_GRAIN / 4)
+
 // x is (m, k), q is (m, round_up(k, 4)) u8, scale and zero_point are (m,)
 void fnn_quantize_rows_u8(idx_t m, idx_t k, const float *x, int levels, uint8_t *q, float *scale,
                           int32_t *zero_point) {
     quantize_args args = {k, (k + 3) / 4 * 4, x, levels, q, scale, zero_point};
-    fnn_parallel_for(m, FNN_ELEMENTWISE_GRAIN / FNN_MAX(k, 1) + 1, quantize_rows, &args);
+    fnn_parallel_for(m, QUANTIZE_GRAIN / FNN_MAX(k, 1) + 1, quantize_rows, &args);
 }
 
 typedef struct {
@@ -167,6 +171,12 @@ void fnn_qdense_forward(idx_t m, idx_t n, idx_t k, const float *x, const int8_t 
                         const float *w_scale, const float *bias, int act, float alpha, int reduce_range, float *y,
                         uint8_t *q, float *row_scale, int32_t *row_zero) {
     fnn_quantize_rows_u8(m, k, x, reduce_range ? 127 : 255, q, row_scale, row_zero);
+    fnn_qdense_quantized(m, n, k, q, row_scale, row_zero, packed, col_sums, w_scale, bias, act, alpha, reduce_range, y);
+}
+
+void fnn_qdense_quantized(idx_t m, idx_t n, idx_t k, const uint8_t *q, const float *row_scale, const int32_t *row_zero,
+                          const int8_t *packed, const int32_t *col_sums, const float *w_scale, const float *bias,
+                          int act, float alpha, int reduce_range, float *y) {
     dequantize_args args = {row_scale, row_zero, col_sums, w_scale, bias, act, alpha, y, n};
     fnn_qgemm_drive(m, n, k, q, (k + 3) / 4 * 4, packed, reduce_range, dequantize_tile, &args);
 }

@@ -50,6 +50,12 @@ typedef void (*fnn_qgemm_sink)(void *ctx, idx_t row0, idx_t col0, idx_t mr, idx_
 void fnn_qgemm_drive(idx_t m, idx_t n, idx_t k, const uint8_t *a, idx_t lda, const int8_t *packed, int a_7bit,
                      fnn_qgemm_sink sink, void *sink_ctx);
 
+/* fnn_qdense_forward after its quantization step: rows q (m, round_up(k, 4)) already quantized with
+   row_scale and row_zero (m,) (7-bit with reduce_range), y (m, n) gets the dequantized product. */
+void fnn_qdense_quantized(idx_t m, idx_t n, idx_t k, const uint8_t *q, const float *row_scale, const int32_t *row_zero,
+                          const int8_t *packed, const int32_t *col_sums, const float *w_scale, const float *bias,
+                          int act, float alpha, int reduce_range, float *y);
+
 /* Four bytes of a as one int32 (what a broadcast of one step of one row reads). */
 static inline int32_t fnn_qgemm_step_bytes(const uint8_t *p) {
     int32_t v;

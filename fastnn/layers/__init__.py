@@ -14,6 +14,8 @@ from .preprocessing import (CategoryEncoding, Discretization, Hashing, Imputatio
                             RandomContrast, RandomCrop, RandomFlip, RandomRotation, RandomTranslation, RandomZoom,
                             Rescaling, StringLookup, TextVectorization)
 from .quantized import QuantizedDense
+from .quantized_conv import QuantizedConv1D, QuantizedConv2D
+from .quantized_recurrent import QuantizedGRU, QuantizedLSTM
 from .recurrent import GRU, LSTM, SimpleRNN
 from .regularization import Dropout, SpatialDropout2D
 from .reshaping import Cropping2D, Flatten, Reshape, UpSampling2D, ZeroPadding2D
@@ -28,7 +30,7 @@ __all__ = ["Layer", "register", "get_layer_class", "Input", "InputLayer", "Dense
            "GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalMaxPooling1D", "GlobalMaxPooling2D",
            "BatchNormalization", "ZeroPadding2D", "Cropping2D", "UpSampling2D", "SpatialDropout2D",
            "Embedding", "SimpleRNN", "LSTM", "GRU", "Bidirectional", "TimeDistributed", "TextVectorization",
-           "QuantizedDense"]
+           "QuantizedDense", "QuantizedConv1D", "QuantizedConv2D", "QuantizedLSTM", "QuantizedGRU"]
 
 # Keras layers fastnn does not have yet: asking for one says so by name.
 _NOT_YET = ("Conv3D", "Conv1DTranspose", "SeparableConv1D", "LayerNormalization", "GroupNormalization",

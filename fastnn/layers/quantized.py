@@ -6,7 +6,7 @@ from .base import Layer, register
 from .core import as_rows, restore_rows
 from .fused_activation import activation_plan
 
-__all__ = ["QuantizedDense", "quantize_kernel"]
+__all__ = ["QuantizedDense", "quantize_kernel", "Int8Kernel"]
 
 INT8_LEVELS = 127  # symmetric int8: weights in [-127, 127], so -w is always representable
 
@@ -31,8 +31,45 @@ def quantize_kernel(kernel, what="quantize_kernel"):
     return q, scale
 
 
+class Int8Kernel:
+    """What every quantized layer shares: an int8 kernel whose last axis is the output channels, with one
+    float32 scale per channel (the weights `kernel` and `kernel_scale`), packed for the int8 GEMM as a
+    (inputs, outputs) matrix, and no backward."""
+
+    def _add_int8_weights(self, shapes):
+        """The weights kernel (int8), kernel_scale and, with use_bias, bias, of `shapes` (weight_shapes's)."""
+        self.add_weight("kernel", shapes[0], np.zeros, trainable=False, dtype=np.int8)
+        self.add_weight("kernel_scale", shapes[1], np.ones, trainable=False)
+        if self.use_bias:
+            self.add_weight("bias", shapes[2], np.zeros, trainable=False)
+        self._weights_bound()
+
+    def _weights_bound(self):
+        self.kernel, self.kernel_scale = self._weights[0], self._weights[1]
+        self.bias = self._weights[2] if self.use_bias else None
+        self._weights_changed()
+
+    def weights_from_float(self, weights):
+        """This layer's weights ([kernel int8, kernel_scale, bias...]) from the float layer's [kernel, bias...]."""
+        kernel = np.asarray(weights[0], dtype=np.float32)
+        q, scale = quantize_kernel(kernel.reshape(-1, kernel.shape[-1]), f"{type(self).__name__} '{self.name}'")
+        return [q.reshape(kernel.shape), scale] + list(weights[1:])
+
+    def _weights_changed(self):
+        """Repack the int8 kernel for the GEMM and refresh its column sums (the zero-point correction)."""
+        if not np.all(np.isfinite(self.kernel_scale)):
+            raise self._error("kernel_scale must be finite")
+        kernel = self.kernel.reshape(-1, self.kernel.shape[-1])
+        self._packed = _C.qgemm_pack(kernel)
+        self._col_sums = kernel.sum(axis=0, dtype=np.int32)
+
+    def backward(self, ctx, dy):
+        raise self._error("is for inference only (int8 weights have no gradient): train the float model, "
+                          "then quantize it again")
+
+
 @register
-class QuantizedDense(Layer):
+class QuantizedDense(Int8Kernel, Layer):
     """Dense with int8 weights for inference: activation(x @ (kernel * kernel_scale) + bias).
 
     The kernel is held as int8 with one float32 scale per output column. Each call quantizes every input
@@ -91,11 +128,6 @@ class QuantizedDense(Layer):
         layer.set_weights(layer.weights_from_float(dense.get_weights()))
         return layer
 
-    def weights_from_float(self, weights):
-        """This layer's weights ([kernel int8, kernel_scale, bias]) from a Dense's [kernel, bias]."""
-        q, scale = quantize_kernel(weights[0], f"QuantizedDense '{self.name}'")
-        return [q, scale] + list(weights[1:])
-
     def weight_shapes(self, input_shape):
         input_shape = tuple(input_shape)
         if len(input_shape) < 2 or input_shape[-1] is None:
@@ -109,24 +141,8 @@ class QuantizedDense(Layer):
     def build(self, input_shape):
         shapes = self.weight_shapes(input_shape)
         self.input_dim = shapes[0][0]
-        self.add_weight("kernel", shapes[0], np.zeros, trainable=False, dtype=np.int8)
-        self.add_weight("kernel_scale", shapes[1], np.ones, trainable=False)
-        if self.use_bias:
-            self.add_weight("bias", shapes[2], np.zeros, trainable=False)
-        self._weights_bound()
+        self._add_int8_weights(shapes)
         super().build(input_shape)
-
-    def _weights_bound(self):
-        self.kernel, self.kernel_scale = self._weights[0], self._weights[1]
-        self.bias = self._weights[2] if self.use_bias else None
-        self._weights_changed()
-
-    def _weights_changed(self):
-        """Repack the int8 kernel for the GEMM and refresh its column sums (the zero-point correction)."""
-        if not np.all(np.isfinite(self.kernel_scale)):
-            raise self._error("kernel_scale must be finite")
-        self._packed = _C.qgemm_pack(self.kernel)
-        self._col_sums = self.kernel.sum(axis=0, dtype=np.int32)
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[:-1]) + (self.units,)
@@ -143,10 +159,6 @@ class QuantizedDense(Layer):
         if separate is not None:
             separate.forward(z, out=y)
         return restore_rows(y, in_shape)
-
-    def backward(self, ctx, dy):
-        raise self._error("is for inference only (int8 weights have no gradient): train the float model, "
-                          "then quantize it again")
 
     def get_config(self):
         from .. import activations

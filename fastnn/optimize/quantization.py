@@ -1,32 +1,51 @@
-"""quantize_dynamic: a copy of a model whose Dense layers compute with int8 weights."""
+"""quantize_dynamic: a copy of a model whose Dense, convolution and recurrent layers compute with int8
+weights."""
 from ..engine.serialization import MODEL_CLASSES, layer_entry, model_from_config
-from ..layers.quantized import QuantizedDense
+from ..layers.quantized import Int8Kernel
+from ..layers.quantized_recurrent import QuantizedRecurrent
 
 __all__ = ["quantize_dynamic"]
 
-# The Dense config keys that only matter for training; the rest carry over to QuantizedDense.
-_TRAINING_ONLY_KEYS = ("kernel_initializer", "bias_initializer", "kernel_regularizer", "bias_regularizer")
+# The float layers quantize_dynamic replaces, and their int8 counterparts.
+_QUANTIZED = {"Dense": "QuantizedDense", "Conv1D": "QuantizedConv1D", "Conv2D": "QuantizedConv2D",
+              "LSTM": "QuantizedLSTM", "GRU": "QuantizedGRU"}
+
+# The float config keys that only matter for training (or, groups, are always 1 here); the rest carry over.
+_TRAINING_ONLY_KEYS = ("kernel_initializer", "bias_initializer", "kernel_regularizer", "bias_regularizer", "groups")
+
+
+def _quantizable(layer):
+    """Whether a layer config is one quantize_dynamic replaces (grouped convolutions and GRUs with
+    reset_after=False stay float32)."""
+    config = layer["config"]
+    return layer["class_name"] in _QUANTIZED and config.get("groups", 1) == 1 and config.get("reset_after", True)
 
 
 def _quantized_config(entry, reduce_range):
-    """The model config `entry` with every Dense (nested models included) made a QuantizedDense, in place."""
+    """The model config `entry` with every quantizable layer (nested models included) made its int8
+    counterpart, in place."""
     for layer in entry["config"]["layers"]:
         if layer["class_name"] in MODEL_CLASSES:
             _quantized_config(layer, reduce_range)
-        elif layer["class_name"] == "Dense":
+        elif _quantizable(layer):
             config = {k: v for k, v in layer["config"].items() if k not in _TRAINING_ONLY_KEYS}
             config.update(reduce_range=reduce_range, trainable=False)
-            layer["class_name"], layer["config"] = "QuantizedDense", config
+            layer["class_name"], layer["config"] = _QUANTIZED[layer["class_name"]], config
     return entry
 
 
 def quantize_dynamic(model, reduce_range=False):
-    """A copy of a built model for int8 inference: every Dense becomes a QuantizedDense.
+    """A copy of a built model for int8 inference: every Dense becomes a QuantizedDense, every Conv1D and
+    Conv2D (groups=1) a QuantizedConv1D or QuantizedConv2D, every LSTM and GRU (reset_after=True) a
+    QuantizedLSTM or QuantizedGRU.
 
-    Weights are quantized once, symmetrically to int8 with one scale per output column; activations are
-    quantized per row at each call, to uint8 over the row's own range; products are summed exactly in
-    int32 and dequantized with the bias and the layer's activation in one epilogue. Other layers are
-    copied unchanged. The copy predicts, saves, loads and pickles like any model; it is not trainable.
+    Weights are quantized once, symmetrically to int8 with one scale per output channel; activations are
+    quantized at each call, to uint8 over their own range: per row for Dense, per output pixel's patch
+    for convolutions; products are summed exactly in int32 and dequantized with the bias and the
+    layer's activation in one epilogue. Every other layer is copied unchanged and stays float32, among
+    them DepthwiseConv2D, SeparableConv2D, Conv2DTranspose and grouped convolutions (model.summary()
+    shows which: the int8 layers' types start with "Quantized"). The copy predicts, saves, loads and
+    pickles like any model; it is not trainable.
 
     Args:
         model: a built fastnn.Model or Sequential (it is not changed).
@@ -38,7 +57,7 @@ def quantize_dynamic(model, reduce_range=False):
 
     Raises:
         TypeError: model is not a fastnn model.
-        ValueError: the model is not built, or a Dense kernel holds NaN or infinity.
+        ValueError: the model is not built, or a kernel to quantize holds NaN or infinity.
 
     Example:
         >>> model = fastnn.Sequential([fastnn.layers.Dense(4, activation="relu", input_dim=3)])
@@ -53,7 +72,7 @@ def quantize_dynamic(model, reduce_range=False):
     quantized = model_from_config(_quantized_config(layer_entry(model), bool(reduce_range)))
     for source, target in zip(model._leaf_layers(), quantized._leaf_layers()):
         weights = source.get_weights()
-        if isinstance(target, QuantizedDense):
+        if isinstance(target, (Int8Kernel, QuantizedRecurrent)):
             weights = target.weights_from_float(weights)
         target.set_weights(weights)
     return quantized
