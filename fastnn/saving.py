@@ -100,6 +100,14 @@ def _require_same_shapes(expected, weights, where):
         raise ModelFileError(f"{where}: weight shapes {got} do not match the model's {expected}")
 
 
+def _invalid_config(where, error):
+    """ModelFileError for a config the builder refused; the builder's own messages already say what."""
+    text = str(error)
+    if not text.startswith("invalid model config"):
+        text = f"invalid model config: {type(error).__name__}: {text}"
+    return ModelFileError(f"{where}: {text}")
+
+
 def _check_declared_weights(model_entry, weights, where):
     """Refuse a model config whose layers would create weights other than the file's, before building it.
 
@@ -112,7 +120,7 @@ def _check_declared_weights(model_entry, weights, where):
     try:
         declared, _ = declared_weight_shapes(model_entry)
     except _CONFIG_ERRORS as e:
-        raise ModelFileError(f"{where}: invalid model config: {e!r}") from None
+        raise _invalid_config(where, e) from None
     _require_same_shapes(declared, weights, where)
 
 
@@ -162,7 +170,7 @@ def _build_and_compile(meta, weights, where):
     try:
         model = model_from_config(meta["model"])
     except _CONFIG_ERRORS as e:
-        raise ModelFileError(f"{where}: invalid model config: {e!r}") from None
+        raise _invalid_config(where, e) from None
     if meta["compile_config"] is not None:
         try:
             model.compile_from_config(meta["compile_config"])

@@ -303,6 +303,7 @@ def test_configs_asking_for_huge_weights_or_outputs_are_refused_at_load(tmp_path
     fastnn.set_seed(0)
     path = _saved(tmp_path, make(), index, **config)
     with hang_guard(), peak_memory() as memory, pytest.raises(ModelFileError, match=f"declares an? {what} of "
-                                                                                    f"shape .* more than the limit"):
+                                                                                    f"shape .* more than the limit") as caught:
         fastnn.load_model(path)
     assert memory["peak"] < 32 << 20
+    assert str(caught.value).count("invalid model config") == 1

@@ -294,6 +294,7 @@ BAD_REQUESTS = {
     "bytes after the tensors": (v2_binary_request(_rows(2))[0] + b"xx", v2_binary_request(_rows(2))[1]),
     "gzip header on a plain body": (_v2(_rows(1)), {"Content-Encoding": "gzip"}),
     "oversized body": (b" " * (MAX_BODY + 1), {}),
+    "repeated key": (_v2(_rows(1)).replace(b'{"inputs"', b'{"id": "a", "id": "b", "inputs"'), {}),
 }
 
 
@@ -328,11 +329,48 @@ def _raw(server, data):
                                   b"POST /v2 HTTP/1.1\r\nContent-Length: x\r\n\r\n",
                                   b"POST /v2 HTTP/1.1\r\nContent-Length: \xb2\r\n\r\n",
                                   b"POST /v2 HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n",
+                                  b"POST /v2 HTTP/1.1\r\nContent-Length: 2\r\nContent-Length: 0\r\n\r\nab",
                                   b"GET /" + b"a" * 20000 + b" HTTP/1.1\r\n\r\n"])
 def test_malformed_http_gets_400(served, data):
     server, _ = served
     assert _raw(server, data).startswith(b"HTTP/1.1 400 ")
     assert call_json(server, "GET", "/v2/health/ready")[0] == 200
+
+
+def test_json_over_its_limit_gets_413(served, monkeypatch):
+    """Parsing JSON holds the event loop, so JSON has its own, smaller limit than binary tensors."""
+    server, _ = served
+    monkeypatch.setattr(fastnn.serve.protocol, "MAX_JSON_BYTES", 300)
+    status, _, data = call(server, "POST", "/v2/models/seed/infer", _v2(_rows(8)))
+    assert status == 413 and b"binary tensor extension" in data
+    body, headers = v2_binary_request(_rows(8))
+    assert call(server, "POST", "/v2/models/seed/infer", body, headers)[0] == 200
+
+
+def test_a_refused_request_does_not_fail_the_batch_it_joined(tmp_path):
+    """An id outside the Embedding's range fails its own request with 400; valid requests batched with it
+    still get their rows."""
+    fastnn.set_seed(0)
+    model = fastnn.Sequential([fastnn.Input((3,), dtype="int64", name=INPUT), fastnn.layers.Embedding(50, 4),
+                               fastnn.layers.Flatten(), Dense(1, name=OUTPUT)])
+    path = tmp_path / "ids.fnn"
+    model.save(path)
+    requests = [np.full((1, 3), 99 if i % 3 == 0 else i % 50, np.int64) for i in range(60)]
+    with start_server(path, "ids", workers=1, max_batch_delay=0.005, max_batch_rows=16) as server:
+        def infer(x):
+            return call_json(server, "POST", "/v2/models/ids/infer", v2_json_request(x, datatype="INT64"))
+
+        with concurrent.futures.ThreadPoolExecutor(12) as pool:
+            replies = list(pool.map(infer, requests))
+        metrics = metric_values(call(server, "GET", "/metrics")[2].decode())
+    for x, (status, reply) in zip(requests, replies):
+        if x[0, 0] == 99:
+            assert status == 400 and "out of range" in reply["error"], reply
+        else:
+            assert status == 200
+            np.testing.assert_array_equal(reply["outputs"][0]["data"], model.predict(x, verbose=0).ravel())
+    assert not any(key[0] == "fastnn_requests_total" and ("outcome", "server_error") in key[1] and value
+                   for key, value in metrics.items())
 
 
 def test_keep_alive_and_pipelined_requests(served):

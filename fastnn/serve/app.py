@@ -114,7 +114,10 @@ class ModelApp:
             self.batcher.shutdown()
 
     def _predict(self, inputs):
-        outputs = self.model.predict(inputs[0] if len(inputs) == 1 else inputs, verbose=0)
+        try:
+            outputs = self.model.predict(inputs[0] if len(inputs) == 1 else inputs, verbose=0)
+        except ValueError as e:  # values the model refuses (an id outside an Embedding's range): the client's
+            raise BadRequest(f"the model refused the inputs: {e}") from None
         return _outputs_as_list(self.model, outputs)
 
     def _after_batch(self, inputs):

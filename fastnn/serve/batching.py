@@ -94,30 +94,49 @@ class Batcher:
             self._executor.submit(self._run, self._take_batch())
 
     def _run(self, batch):
-        """In a worker thread: one predict call for the batch, replies posted back to the loop."""
+        """In a worker thread: one predict call for the batch, replies posted back to the loop. If the batch
+        fails, its requests run one by one, so that a request the model refuses (an id outside an
+        Embedding's range, say) fails alone and the others still get their answers."""
         try:
-            inputs = [a[0] if len(a) == 1 else np.concatenate(a)
-                      for a in zip(*(request.inputs for request in batch))]
-            outputs = self._predict(inputs)
-        except Exception as e:  # a fault of ours, not of the requests (they were checked): each gets a 500
-            logger.exception("predict failed")
-            self._loop.call_soon_threadsafe(self._finish, batch, None, e)
-            return
-        self._loop.call_soon_threadsafe(self._finish, batch, outputs, None)
-        if self._after_batch is not None:
+            inputs = _joined(batch)
+            results = _split(self._predict(inputs), batch)
+        except Exception as e:
+            results = [e] if len(batch) == 1 else [self._predict_alone(request) for request in batch]
+            served = [request for request, result in zip(batch, results) if not isinstance(result, Exception)]
+            inputs = _joined(served) if served else None
+        self._loop.call_soon_threadsafe(self._finish, batch, results)
+        if self._after_batch is not None and inputs is not None:
             try:
                 self._after_batch(inputs)
             except Exception:
                 logger.exception("monitoring a batch failed")
 
-    def _finish(self, batch, outputs, error):
+    def _predict_alone(self, request):
+        try:
+            return self._predict(list(request.inputs))
+        except Exception as e:
+            return e
+
+    def _finish(self, batch, results):
         self._busy -= 1
-        at = 0
-        for request in batch:
+        for request, result in zip(batch, results):
             if not request.future.done():
-                if error is not None:
-                    request.future.set_exception(error)
+                if isinstance(result, Exception):
+                    request.future.set_exception(result)
                 else:
-                    request.future.set_result([o[at:at + request.rows] for o in outputs])
-            at += request.rows
+                    request.future.set_result(result)
         self._dispatch()
+
+
+def _joined(batch):
+    """One batch-first array per input: the requests' rows in order."""
+    return [a[0] if len(a) == 1 else np.concatenate(a) for a in zip(*(request.inputs for request in batch))]
+
+
+def _split(outputs, batch):
+    """Each request's rows of the batch's outputs."""
+    results, at = [], 0
+    for request in batch:
+        results.append([o[at:at + request.rows] for o in outputs])
+        at += request.rows
+    return results

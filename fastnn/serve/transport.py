@@ -36,6 +36,11 @@ class _TooLarge(_Malformed):
         self.length = length
 
 
+# Headers that frame or decode the body: a second copy is refused rather than one of them believed.
+_SINGLE_HEADERS = frozenset({"content-length", "transfer-encoding", "content-encoding",
+                             "inference-header-content-length"})
+
+
 def _parse_head(head):
     """(method, path, version, headers) of a request head (bytes up to the blank line)."""
     try:
@@ -52,7 +57,10 @@ def _parse_head(head):
         name, sep, value = line.partition(":")
         if not sep or not name or name != name.strip():
             raise _Malformed(f"malformed header line {line[:80]!r}")
-        headers[name.lower()] = value.strip()
+        name = name.lower()
+        if name in headers and name in _SINGLE_HEADERS:  # two framings of one body: request smuggling
+            raise _Malformed(f"repeated {name} header")
+        headers[name] = value.strip()
     return method, target.split("?", 1)[0], version, headers
 
 
