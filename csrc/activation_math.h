@@ -35,7 +35,7 @@ static inline void fnn_activate_span(int act, float alpha, idx_t n, const float 
         for (idx_t i = 0; i < n; i++) y[i] = vm_select(x[i] > 0.0f, x[i], alpha * vm_expm1f(x[i]));
         break;
     case FNN_ACTIVATION_GELU:
-        for (idx_t i = 0; i < n; i++) y[i] = x[i] * vm_normal_cdf(x[i], vm_exp_negf(-0.5f * x[i] * x[i]));
+        for (idx_t i = 0; i < n; i++) y[i] = vm_geluf(x[i]);
         break;
     case FNN_ACTIVATION_SILU:
         for (idx_t i = 0; i < n; i++) y[i] = x[i] * vm_sigmoidf(x[i]);

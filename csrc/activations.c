@@ -77,7 +77,7 @@ static void gelu_backward(void *ctx, idx_t lo, idx_t hi) {
     const float *x = a->x, *dy = a->dy;
     float *dx = a->out;
     for (idx_t i = lo; i < hi; i++) {
-        float e2 = vm_exp_negf(-0.5f * x[i] * x[i]);
+        float e2 = vm_gaussf(x[i]);
         dx[i] = dy[i] * (vm_normal_cdf(x[i], e2) + x[i] * (VM_INV_SQRT_2PI * e2));
     }
 }
@@ -140,7 +140,7 @@ static void softmax_forward(void *ctx, idx_t lo, idx_t hi) {
     }
 }
 
-// y, dy, dx are (rows, cols), rows [lo, hi); dx_row = y_row * (dy_row - <y_row, dy_row>)
+// y, dy, dx are (rows, cols), rows [lo, hi); dx_row = y_row * (dy_row - <y_row, dy_row>), the dot in float32
 static void softmax_backward(void *ctx, idx_t lo, idx_t hi) {
     const struct act_args *a = ctx;
     idx_t cols = a->cols;
@@ -151,7 +151,7 @@ static void softmax_backward(void *ctx, idx_t lo, idx_t hi) {
             prefetch_row(y_r + cols, cols);
             prefetch_row(dy_r + cols, cols);
         }
-        float dot_f = (float)vm_dot_f64(y_r, dy_r, cols);
+        float dot_f = vm_dot_f32(y_r, dy_r, cols);
         for (idx_t j = 0; j < cols; j++) dx_r[j] = y_r[j] * (dy_r[j] - dot_f);
     }
 }

@@ -5,9 +5,9 @@
 
    Accuracy over all floats, measured against float64 (tests/test_nn_kernels.py asserts it): exp 1.01
    ulp, expm1 1.7, log and log1p 0.83, sigmoid 2.2, tanh 2.5, softplus and log-sigmoid 1.6 ulp (1.75
-   with FMA, see vm_log1p_unitf). The normal CDF (exact gelu) is within 9.4e-8 absolute everywhere
-   and keeps its relative precision in the lower tail: 1.2e-6 down to x = -6, 2.3e-6 down to x = -11
-   (the rounding of x^2/2 fed to exp).
+   with FMA, see vm_log1p_unitf). Exact gelu, over every 97th float in [-15, 15] against float64 erfc:
+   within 3.6e-7 relative (5.3 ulp) wherever the result is normal, the lower tail included; the normal
+   CDF within 1.7e-7 absolute and 3.6e-7 relative.
 
    Polynomial constants are our own near-minimax fits (weighted least squares on Chebyshev nodes,
    reweighted toward the largest error) against mpmath, rounded to float. */
@@ -77,16 +77,21 @@ static inline float vm_reduce_ln2(float x, float *n, int32_t *ni) {
     return (x - *n * VM_LN2_HI) - *n * VM_LN2_LO;
 }
 
-/* e^x for x in [-104, 89] (or NaN): below -104 e^x rounds to 0, above 89 it is inf. 2^n is applied as
-   two factors 2^(n>>1) 2^(n - (n>>1)), both within [2^-75, 2^64], so subnormal results are rounded
-   once and n = 128 does not overflow early. */
+/* e^r 2^n from the reduced argument of vm_reduce_ln2. 2^n is applied as two factors
+   2^(n>>1) 2^(n - (n>>1)), both within [2^-75, 2^64], so subnormal results are rounded once and
+   n = 128 does not overflow early. */
+static inline float vm_exp_reduced(float r, int32_t ni) {
+    float p = 1.0f + (r + r * (r * vm_exp_q(r)));
+    int32_t half = ni >> 1;
+    return p * vm_pow2i(half) * vm_pow2i(ni - half);
+}
+
+/* e^x for x in [-104, 89] (or NaN): below -104 e^x rounds to 0, above 89 it is inf. */
 static inline float vm_exp_clamped(float x) {
     float n;
     int32_t ni;
     float r = vm_reduce_ln2(x, &n, &ni);
-    float p = 1.0f + (r + r * (r * vm_exp_q(r)));
-    int32_t half = ni >> 1;
-    return p * vm_pow2i(half) * vm_pow2i(ni - half);
+    return vm_exp_reduced(r, ni);
 }
 
 /* e^x; NaN passes the clamps. */
@@ -187,21 +192,62 @@ static inline float vm_log_sigmoidf(float x) {
     return vm_select(x < 0.0f, x, 0.0f) - vm_log1p_unitf(vm_exp_negf(-fabsf(x)));
 }
 
-/* Phi(x) = erfc(-x / sqrt2) / 2, the standard normal CDF, given e2 = e^(-x^2/2) (which the caller
-   shares with the density). With t = |x| / sqrt2: for t < 1, erf(t) = t P(t^2) (degree 6, off by
-   < 6e-10); beyond, erfc(t) = e^(-t^2) G(1 / (1 + t/2)) with G of degree 8 in its centred argument,
-   relative error < 5e-9 on [1, 9.5], so the lower tail keeps its relative precision. */
+/* |x| limited to 14.5 (NaN passes), past which e^(-x^2/2) and erfc(|x| / sqrt2) are below half the
+   smallest subnormal float: the argument of the Gaussian functions below. */
+static inline float vm_gauss_arg(float x) {
+    float a = fabsf(x);
+    return vm_select(a > 14.5f, 14.5f, a);
+}
+
+/* e^(-a^2/2) 2^64 for a = vm_gauss_arg(x), within ~1 ulp. For a <= 14.5, e^(-a^2/2) = e^r 2^n with
+   n <= 0, so 2^(n + 64) is one normal float: the 2^64 lets the caller round a subnormal result once, in its last product,
+   with one factor of 2^n instead of vm_exp_reduced's two. a^2 rounded to float would carry an error
+   of a^2 2^-24 into the exponent (4e-6 relative at a = 11, where gelu's lower tail still has normal
+   floats), so a^2 / 2 comes as hi + lo, lo its rounding error, and lo joins the reduced argument:
+   exactly by FMA on the AVX2 and AVX-512 builds; without FMA, by splitting a into ah + al with ah of
+   12 significant bits (ah^2 is then exact). */
+static inline float vm_gauss_scaled(float a) {
+#ifdef __FMA__
+    float half_neg = -0.5f * a, hi = half_neg * a, lo = fmaf(half_neg, a, -hi);
+#else
+    float ah = vm_from_bits(vm_bits(a) & 0xfffff000u), al = a - ah;
+    float hi = -0.5f * (ah * ah), lo = -0.5f * (al * (a + ah));
+#endif
+    float n;
+    int32_t ni;
+    float r = vm_reduce_ln2(hi, &n, &ni) + lo;
+    return (1.0f + r * (1.0f + r * vm_exp_q(r))) * vm_pow2i(ni + 64);
+}
+
+/* e^(-x^2/2), the Gaussian's shape */
+static inline float vm_gaussf(float x) { return vm_gauss_scaled(vm_gauss_arg(x)) * 0x1p-64f; }
+
+/* erfc(a / sqrt2) / 2 = 1 - Phi(a) for a = |x| or vm_gauss_arg(x), given e2 = e^(-a^2/2) (vm_gaussf, which
+   callers share with the density). One formula for every a: with v = 1 / (1 + 0.4 a),
+   erfc(a / sqrt2) = e2 v H(v), H of degree 9 in v - 0.5735294 (its coefficients halved here), within
+   1e-7 relative after rounding them to float, on a <= 14.5 (past which e2 is 0: so is the result). H stays within
+   [0.45, 1], so the product keeps its relative precision all along the lower tail. */
+static inline float vm_half_erfc(float a, float e2) {
+    float v = 1.0f / (1.0f + 0.4f * a), w = v - 0.5735294f;
+    float h = 3.093009591e-01f + w * (3.773670197e-01f + w * (2.013656646e-01f + w * (-5.881686509e-02f
+            + w * (-9.263856709e-02f + w * (4.442320392e-02f + w * (4.279276356e-02f
+            + w * (-4.750727117e-02f + w * (-1.045275852e-02f + w * 3.224987537e-02f))))))));
+    return e2 * (v * h);
+}
+
+/* Phi(x), the standard normal CDF, given e2 = e^(-x^2/2): the lower tail keeps its relative
+   precision, the upper half 1 - erfc/2 >= 1/2 its absolute one. */
 static inline float vm_normal_cdf(float x, float e2) {
-    float s = x * VM_SQRT1_2, t = fabsf(s), z = s * s;
-    float erf_s = s * (1.128379107e+00f + z * (-3.761260509e-01f + z * (1.128343046e-01f
-                + z * (-2.684859186e-02f + z * (5.179748870e-03f + z * (-7.942352095e-04f
-                + z * 7.647105667e-05f))))));
-    float v = 1.0f / (1.0f + 0.5f * t) - 0.4202898442745209f;
-    float g = 1.931184083e-01f + v * (7.121492624e-01f + v * (8.189127445e-01f + v * (5.992743373e-01f
-            + v * (1.416696310e-01f + v * (-1.815657020e-01f + v * (-1.190032512e-01f
-            + v * (8.694806695e-02f + v * 7.881502807e-02f)))))));
-    float half_erfc = 0.5f * e2 * g;
-    return vm_select(t < 1.0f, 0.5f + 0.5f * erf_s, vm_select(x < 0.0f, half_erfc, 1.0f - half_erfc));
+    float tail = vm_half_erfc(fabsf(x), e2);
+    return vm_select(x < 0.0f, tail, 1.0f - tail);
+}
+
+/* gelu(x) = x Phi(x) = max(x, 0) - |x| (1 - Phi(|x|)): both signs in one product, no select. |x| is
+   limited as the Gaussian's argument, which changes nothing where 1 - Phi(|x|) > 0 and keeps the
+   product at 0 beyond: gelu(inf) = inf and gelu(-inf) = 0, the limits. */
+static inline float vm_geluf(float x) {
+    float a = vm_gauss_arg(x);
+    return vm_select(x > 0.0f, x, 0.0f) - a * vm_half_erfc(a, vm_gauss_scaled(a) * 0x1p-64f);
 }
 
 /* Reductions in a fixed order that n alone decides (never the thread count or the instruction set):
@@ -233,19 +279,28 @@ static inline double vm_sum_f64(const float *v, ptrdiff_t n) {
     return vm_fold_f64(lane);
 }
 
-/* The dot product of a[0, n) and b[0, n) in float64 (each product exact) */
-static inline double vm_dot_f64(const float *a, const float *b, ptrdiff_t n) {
-    if (n < VM_LANES) {
-        double sum = 0.0;
-        for (ptrdiff_t j = 0; j < n; j++) sum += (double)a[j] * b[j];
+/* The dot product of a[0, n) and b[0, n) in float32, for softmax's backward, where float64 lanes
+   cost more in conversions than the row costs to read. The same fixed order as vm_sum_f64 with
+   VM_F32_LANES lanes (two AVX-512 registers, four AVX2, eight SSE2): each lane adds about n / 32
+   products, so the error stays below (n / 32 + 5) 2^-24 sum |a b|. The AVX2 and AVX-512 builds
+   contract each product and addition into one FMA, the portable build rounds twice: the paths may
+   differ by that rounding, never by thread count or batch. */
+#define VM_F32_LANES 32
+
+static inline float vm_dot_f32(const float *a, const float *b, ptrdiff_t n) {
+    if (n < VM_F32_LANES) {
+        float sum = 0.0f;
+        for (ptrdiff_t j = 0; j < n; j++) sum += a[j] * b[j];
         return sum;
     }
-    double lane[VM_LANES] = {0.0};
+    float lane[VM_F32_LANES] = {0.0f};
     ptrdiff_t j = 0;
-    for (; j + VM_LANES <= n; j += VM_LANES)
-        for (int k = 0; k < VM_LANES; k++) lane[k] += (double)a[j + k] * b[j + k];
-    for (int k = 0; j < n; j++, k++) lane[k] += (double)a[j] * b[j];
-    return vm_fold_f64(lane);
+    for (; j + VM_F32_LANES <= n; j += VM_F32_LANES)
+        for (int k = 0; k < VM_F32_LANES; k++) lane[k] += a[j + k] * b[j + k];
+    for (int k = 0; j < n; j++, k++) lane[k] += a[j] * b[j];
+    for (int width = VM_F32_LANES / 2; width > 0; width /= 2)
+        for (int k = 0; k < width; k++) lane[k] += lane[k + width];
+    return lane[0];
 }
 
 /* The largest of v[0, n), n >= 1 (-inf for an empty span). A NaN may or may not win; callers
