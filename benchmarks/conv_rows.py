@@ -3,6 +3,10 @@ normalization, fastnn (NHWC, on preallocated outputs and scratch, as a layer run
 PyTorch (NCHW, its native layout, autograd as a PyTorch user runs it); a training epoch of the demo's
 digits CNN beside the same network in a plain PyTorch loop; and the extra memory a convolution's
 forward and backward take, each side measured in a fresh process.
+
+Run alone (`python benchmarks/conv_rows.py [batch size channels filters]`), it takes one conv row apart
+into its passes (forward, data gradient, filter and bias gradients) beside PyTorch's, at 1 and 2
+threads, each as a share of the measured FMA peak: where a row's time goes.
 """
 import json
 import os
@@ -27,19 +31,30 @@ def _torch():
     return torch
 
 
-def _fastnn_conv_step(n, size, c, f, rng):
-    """A 3x3 'same' convolution's forward and backward (dx, dw, db) on buffers made once."""
+def _fastnn_conv_passes(n, size, c, f, rng):
+    """A 3x3 'same' convolution's passes, each a callable on buffers made once: forward, the whole
+    backward (dx, dw, db) in one call, the data gradient alone, the filter and bias gradients alone."""
     x = rng.standard_normal((n, size, size, c)).astype(np.float32)
     w = (rng.standard_normal((3, 3, c, f)) / np.sqrt(9 * c)).astype(np.float32)
     b = np.zeros(f, np.float32)
     y, dy = np.empty((n, size, size, f), np.float32), rng.standard_normal((n, size, size, f)).astype(np.float32)
-    grads = (np.empty_like(x), np.empty_like(w), np.empty_like(b))
-    scratch = np.empty(ops.conv2d_scratch_size(x.shape, w.shape, padding="same",
+    dx, dw, db = np.empty_like(x), np.empty_like(w), np.empty_like(b)
+    scratch = np.empty(ops.conv2d_scratch_size(x.shape, w.shape, padding="same", threads=2,
                                                passes=("forward", "backward_data", "backward_filter")), np.float32)
 
+    def backward(grads):
+        return lambda: ops.conv2d_backward(x, w, dy, padding="same", out=grads, scratch=scratch)
+    return (lambda: ops.conv2d(x, w, b, padding="same", out=y, scratch=scratch), backward((dx, dw, db)),
+            backward((dx, None, None)), backward((None, dw, db)))
+
+
+def _fastnn_conv_step(n, size, c, f, rng):
+    """A 3x3 'same' convolution's forward and backward (dx, dw, db) on buffers made once."""
+    forward, backward = _fastnn_conv_passes(n, size, c, f, rng)[:2]
+
     def step():
-        ops.conv2d(x, w, b, padding="same", out=y, scratch=scratch)
-        ops.conv2d_backward(x, w, dy, padding="same", out=grads, scratch=scratch)
+        forward()
+        backward()
     return step
 
 
@@ -81,6 +96,40 @@ def conv_rows(threads):
                     threads=threads))
     return rows + [_max_pool_row(threads, rng, torch), _batch_norm_row(threads, rng, torch),
                    _digits_cnn_row(threads, torch)]
+
+
+def _torch_conv_passes(torch, n, size, c, f):
+    """The same three passes in PyTorch: the forward without autograd, and aten's convolution
+    backward asked for the input gradient alone, then for the weight and bias gradients."""
+    x, w, dy = torch.randn(n, c, size, size), torch.randn(f, c, 3, 3), torch.randn(n, f, size, size)
+    b = torch.zeros(f)
+
+    def forward():
+        with torch.no_grad():
+            return torch.nn.functional.conv2d(x, w, b, padding=1)
+
+    def backward(mask):
+        return lambda: torch.ops.aten.convolution_backward(dy, x, w, [f], [1, 1], [1, 1], [1, 1], False, [0, 0], 1,
+                                                           mask)
+    return forward, backward([True, False, False]), backward([False, True, True])
+
+
+def conv_pass_rows(threads, shape=(32, 14, 32, 64), peak=None):
+    """The row 'conv 3x3 same fwd+bwd' of `shape` (batch, size, channels, filters) taken apart: forward,
+    data gradient, filter and bias gradients, each beside PyTorch's same pass."""
+    n, size, c, f = shape
+    torch = _torch()
+    forward, _, backward_data, backward_filter = _fastnn_conv_passes(n, size, c, f, np.random.default_rng(0))
+    mine = (forward, backward_data, backward_filter)
+    peers = _torch_conv_passes(torch, n, size, c, f) if torch is not None else (None,) * 3
+    rows = []
+    for name, fastnn_pass, torch_pass in zip(("forward", "data gradient", "filter+bias gradient"), mine, peers):
+        impls = {"fastnn": fastnn_pass}
+        if torch_pass is not None:
+            impls["torch"] = torch_pass
+        rows.append(Row(f"conv 3x3 {name} N{n} {size}x{size} {c}->{f}", impls, flops=2 * n * size * size * 9 * c * f,
+                        threads=threads, peak=peak))
+    return rows
 
 
 def _max_pool_row(threads, rng, torch):
@@ -198,3 +247,12 @@ def memory_report(threads):
                              text=True, check=True, env=env).stdout
         lines.append(f"  {side:<8} {json.loads(out):8.1f} MB")
     return lines
+
+
+if __name__ == "__main__":
+    # python benchmarks/conv_rows.py [batch size channels filters]: the passes of one conv row, at 1 and 2 threads
+    from fastnn import _C
+    from fastnn.benchmark import measure, print_table
+
+    shape = tuple(int(v) for v in sys.argv[1:5]) if len(sys.argv) >= 5 else (32, 14, 32, 64)
+    print_table([measure(row) for t in (1, 2) for row in conv_pass_rows(t, shape, _C.fma_peak(t))])
