@@ -11,6 +11,8 @@ config declares are worked out without allocating anything and checked against t
 file cannot make loading allocate more than the tensors it actually holds. Anything that does not fit
 raises :class:`ModelFileError`.
 """
+import functools
+import inspect
 import math
 import os
 import tempfile
@@ -156,10 +158,28 @@ def _check_layer_classes(model_entry, where):
                 stack.append(layer)
                 continue
             try:
-                get_layer_class(layer["class_name"])
+                cls = get_layer_class(layer["class_name"])
             except ValueError:
                 raise ModelFileError(f"{where}: layers[{i}] has the unknown layer class "
                                      f"{layer['class_name']!r}") from None
+            config = layer.get("config")
+            flags = [name for name in _flag_arguments(cls)
+                     if isinstance(config, dict) and name in config and not isinstance(config[name], bool)]
+            if flags:
+                raise ModelFileError(f"{where}: layers[{i}] ({layer['class_name']}) gives {flags[0]}="
+                                     f"{config[flags[0]]!r}; expected true or false")
+
+
+@functools.lru_cache(maxsize=None)
+def _flag_arguments(cls):
+    """The constructor arguments of a layer class (and its bases) whose default is a bool: a file must
+    give them as true or false, not a string or a list that Python would read as truthy."""
+    names = set()
+    for klass in cls.__mro__:
+        if "__init__" in vars(klass):
+            names.update(name for name, p in inspect.signature(klass.__init__).parameters.items()
+                         if isinstance(p.default, bool))
+    return tuple(sorted(names))
 
 
 def _build_and_compile(meta, weights, where):
@@ -181,7 +201,10 @@ def _build_and_compile(meta, weights, where):
 
 def _set_checked_weights(model, weights, where):
     _require_same_shapes([tuple(w.shape) for w in model.weights], weights, where)
-    model.set_weights(weights)
+    try:
+        model.set_weights(weights)
+    except ValueError as e:  # values the layer refuses (an int8 kernel holding NaN): the file is corrupt
+        raise ModelFileError(f"{where}: {e}") from None
 
 
 def _checked_reference(meta, model, where):

@@ -307,3 +307,42 @@ def test_configs_asking_for_huge_weights_or_outputs_are_refused_at_load(tmp_path
         fastnn.load_model(path)
     assert memory["peak"] < 32 << 20
     assert str(caught.value).count("invalid model config") == 1
+
+
+@pytest.mark.parametrize("flag", [{"use_bias": "x"}, {"use_bias": [0, 0]}, {"trainable": {}}])
+def test_true_false_arguments_must_be_booleans(tmp_path, flag):
+    path = _saved(tmp_path, small_model(), 1, **flag)
+    with pytest.raises(ModelFileError, match=f"{next(iter(flag))}=.*expected true or false"):
+        fastnn.load_model(path)
+
+
+@pytest.mark.parametrize("flag", [True, "x", -1])
+def test_a_list_call_of_a_one_input_layer_is_refused(tmp_path, flag):
+    """A call recorded as taking a list is only valid for merge layers and models: a Dense given one would
+    load and then fail in predict."""
+    path = tmp_path / "m.fnn"
+    inputs = fastnn.Input((4,))
+    fastnn.Model(inputs, Dense(2, name="head")(Dense(3)(inputs))).save(path)
+    meta, tensor_bytes = members(path)
+    head = next(e for e in meta["model"]["config"]["layers"] if e["name"] == "head")
+    head["inbound_nodes"][0]["list"] = flag
+    rewrite(path, meta, tensor_bytes)
+    with pytest.raises(ModelFileError, match="list="):
+        fastnn.load_model(path)
+
+
+def test_values_a_layer_refuses_are_a_corrupt_file(tmp_path):
+    """An int8 kernel holding NaN fails the layer's own check: load_model says the file is corrupt."""
+    from fastnn.optimize import quantize_dynamic
+
+    path = tmp_path / "q.fnn"
+    quantize_dynamic(small_model()).save(path)
+    meta, tensor_bytes = members(path)
+    header_length = int.from_bytes(tensor_bytes[:8], "little")
+    header = json.loads(tensor_bytes[8:8 + header_length])
+    start = 8 + header_length + header["weights/0"]["data_offsets"][0]  # the first Dense's int8 kernel
+    corrupt = bytearray(tensor_bytes)
+    corrupt[start:start + 4] = np.float32(np.nan).tobytes()
+    rewrite(path, meta, bytes(corrupt))
+    with pytest.raises(ModelFileError, match="int8"):
+        fastnn.load_model(path)

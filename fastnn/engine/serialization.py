@@ -116,7 +116,12 @@ def _replay(config, make_layer, call):
             training = node.get("training")
             if training not in (None, True, False):
                 raise _config_error(f"call {k} of layer {name!r} has training={training!r}")
-            outputs = call(layers[name], [values[r] for r in refs], bool(node.get("list")), training)
+            multi = node.get("list", False)
+            if not isinstance(multi, bool) or (multi and not _takes_list(layers[name])) or \
+                    (not multi and len(refs) != 1):
+                raise _config_error(f"call {k} of layer {name!r} passes {len(refs)} input(s) with list={multi!r}; "
+                                    f"only merge layers and models take a list")
+            outputs = call(layers[name], [values[r] for r in refs], multi, training)
             for i, out in enumerate(outputs):
                 values[(name, k, i)] = out
             progressed = True
@@ -125,6 +130,14 @@ def _replay(config, make_layer, call):
                                 f"no call makes")
         pending = waiting
     return layers, values
+
+
+def _takes_list(layer):
+    """Whether a layer (or the dry run's stand-in) may be called on a list of tensors."""
+    from ..layers.merging import Concatenate, _Merge
+    from .model import Model
+
+    return isinstance(layer, (_Merge, Concatenate, Model, tuple))
 
 
 def _endpoints(config, values):
