@@ -13,25 +13,29 @@
    the GEMMs over all steps read them as plain matrices; x is copied time-major once (a batch of one
    already is). go_backwards walks input time downwards and reverses nothing.
 
-   Threads: the steps run in one parallel region in which each thread owns a range of units, NR-wide
-   blocks (NR = the micro-kernel's tile width): its columns of every gate's recurrent product, with the
-   recurrent kernel packed once per call into micro-kernel panels, and then the cell update of those
-   units. A step ends at one barrier (the next product reads every unit of the state). The per-step
-   products drive the GEMM micro-kernel with fnn_sgemm's K blocks, so each row gets exactly the bits
-   fnn_sgemm would give it; a batch of one drives the one-row kernel, whose chains are the same. No sum is split between
-   threads: any thread count gives the same bits, and a row's forward never reads another row. */
+   Threads (rnn_team.c): a call is a list of phases, each cut into the same pieces, NR-wide blocks of
+   units (NR = the micro-kernel's tile width): packing the recurrent kernel (backward: its transpose)
+   into micro-kernel panels, then one phase a step (two for GRU with the reset before the product). A
+   forward piece is its units' columns of every gate's recurrent product and then the cell update of
+   those units; the next step's products read every unit of the state, hence a phase a step. A
+   backward piece is its units' part of the product by the transposed recurrent kernel for the step
+   after (which needs every unit's gate gradients, hence the phase boundary) and then its units' gate
+   gradients of the step. The per-step products drive the GEMM micro-kernel with fnn_sgemm's K blocks,
+   so each row gets exactly the bits fnn_sgemm would give it; a batch of one drives the one-row kernel,
+   whose chains are the same. No sum is split between pieces: any thread count gives the same bits,
+   and a row's forward never reads another row. */
 #include <string.h>
 #include "../fastnn.h"
 #include "../gemm/gemm_internal.h"
+#include "rnn_team.h"
 
 /* Buffers in the workspace start on 64-byte boundaries. */
 #define RNN_ALIGN_FLOATS 16
 /* The widest micro-kernel tile: packed panels are sized for it whatever the SIMD path. */
 #define RNN_MAX_NR 32
-/* Multiply-adds of recurrent product per step a thread should have. Measured on the 2-vCPU VM the
-   benchmarks run on: at 2M a step (LSTM b32 u128) a second thread gains nothing over one and every
-   barrier waits on whatever else runs; at 17M (b64 u256) it gains 1.28x. */
-#define RNN_THREAD_MIN_MACS (4 << 20)
+/* Multiply-adds of recurrent product per step below which a second thread is not worth its phase
+   boundaries (~0.2 us each when both threads run). */
+#define RNN_THREAD_MIN_MACS (1 << 14)
 
 static idx_t gate_count(int cell) {
     return cell == FNN_RNN_LSTM ? 4 : cell == FNN_RNN_SIMPLE ? 1 : 3;
@@ -51,6 +55,7 @@ typedef struct {
     float *cell_act;   /* (T, B, U) LSTM training: act(c) */
     float *extra;      /* (T, B, U) GRU training: reset_after h @ R_h + b_h, reset_before r * h */
     float *packed;     /* the recurrent kernel (backward: its transpose) in micro-kernel panels */
+    float *row;        /* B == 1: (blocks, gates, NR) each unit block's gate columns side by side */
     float *step;       /* GRU: (B, 3U) reset_after's recurrent product; (B, U) reset_before's r * h or its gradient */
     float *h[2];       /* (B, U) state ping-pong (inference); h[0] takes the final state in training */
     float *c;          /* (B, U) LSTM cell state */
@@ -83,6 +88,7 @@ static idx_t plan_workspace(const fnn_rnn_desc *d, int training, float *base, rn
     if (B > 1) TAKE(xt, T * B * d->in);
     TAKE(gates, T * B * gu);
     TAKE(packed, round_up(U, RNN_MAX_NR) * gu);
+    if (B == 1) TAKE(row, round_up(U, RNN_MAX_NR) * gate_count(d->cell));
     TAKE(h[0], B * U);
     TAKE(h[1], B * U);
     TAKE(first, B);
@@ -144,13 +150,14 @@ static void row_product(const fnn_gemm_config *cfg, idx_t k, const float *a, con
     }
 }
 
-// r is (U, gu); panel (g, ub) holds columns [g*U + ub*NR, +NR) of r as (U, NR), lanes past the gate zero
+// r is (U, gu); panel (g, ub), at (ub * gates + g) * U * NR, holds columns [g*U + ub*NR, +NR) of r as
+// (U, NR), lanes past the gate zero: a unit block's gates lie side by side for the one-row kernel
 static void pack_forward_panels(const fnn_gemm_config *cfg, idx_t U, idx_t gates, const float *r, idx_t ub0,
                                 idx_t ub1, float *packed) {
-    const idx_t NR = cfg->nr, gu = gates * U, blocks = (U + NR - 1) / NR;
+    const idx_t NR = cfg->nr, gu = gates * U;
     for (idx_t g = 0; g < gates; g++)
         for (idx_t ub = ub0; ub < ub1; ub++) {
-            float *panel = packed + (g * blocks + ub) * U * NR;
+            float *panel = packed + (ub * gates + g) * U * NR;
             idx_t nr = FNN_MIN(NR, U - ub * NR);
             for (idx_t p = 0; p < U; p++) {
                 memcpy(panel + p * NR, r + p * gu + g * U + ub * NR, nr * sizeof(float));
@@ -186,6 +193,7 @@ typedef struct {
     idx_t dy_batch, dy_step;
     const float *c0;
     int training;
+    idx_t pieces;                  /* a phase's pieces, each a range of unit blocks */
 } rnn_run;
 
 /* One thread's view of one step: units [u0, u1) of every row. */
@@ -202,55 +210,77 @@ typedef struct {
 
 static int kept(const step_view *v, idx_t b) { return !v->r->mask || v->r->mask[b * v->r->d->steps + v->t]; }
 
-/* c (+)= a @ the recurrent kernel's columns of gate g, this thread's units; a is (B, k) rows lda
-   apart, c is the gate block's first column, rows ldc apart. k_first selects the panels' K rows
-   [k_first, k_first + k) (the backward's split products). */
+/* c (+)= a @ the recurrent kernel's columns of gate g, the view's units; a is (B, k) rows lda apart,
+   c is the gate block's first column, rows ldc apart. */
 static void recurrent_product(const step_view *v, idx_t g, const float *a, idx_t lda, idx_t k, float *c, idx_t ldc,
                               int accumulate, const float *bias) {
     const rnn_run *r = v->r;
     const fnn_gemm_config *cfg = r->cfg;
-    const idx_t B = r->d->batch, U = r->d->units, NR = cfg->nr, blocks = (U + NR - 1) / NR;
-    if (B == 1) {
-        /* one row: the one-row kernel over all of this thread's panels of the gate at once, each a
-           contiguous stream (read in place, rows 4U apart, a step's product took ~1.3x as long) */
-        row_product(cfg, k, a, r->w->packed + (g * blocks + v->ub0) * U * NR, U * NR, c + v->u0, v->u1 - v->u0,
+    const idx_t U = r->d->units, NR = cfg->nr, G = gate_count(r->d->cell);
+    if (r->d->batch == 1) {
+        /* one row: the one-row kernel over all the view's panels of the gate at once */
+        row_product(cfg, k, a, r->w->packed + (v->ub0 * G + g) * U * NR, G * U * NR, c + v->u0, v->u1 - v->u0,
                     accumulate, bias ? bias + v->u0 : NULL);
         return;
     }
-    for (idx_t ub = v->ub0; ub < v->ub1; ub++) {
-        const float *panel = r->w->packed + (g * blocks + ub) * U * NR;
-        panel_product(cfg, B, k, a, lda, panel, c + ub * NR, ldc, FNN_MIN(NR, U - ub * NR), accumulate,
-                      bias ? bias + ub * NR : NULL);
-    }
+    for (idx_t ub = v->ub0; ub < v->ub1; ub++)
+        panel_product(cfg, r->d->batch, k, a, lda, r->w->packed + (ub * G + g) * U * NR, c + ub * NR, ldc,
+                      FNN_MIN(NR, U - ub * NR), accumulate, bias ? bias + ub * NR : NULL);
 }
 
-static void barrier(void) {
-#pragma omp barrier
-}
-
-/* Runs body(ctx, ub0, ub1) on the team, each thread a contiguous range of the unit blocks (maybe
-   empty: body must reach every barrier all the same), or inline on one thread. */
-typedef void (*team_fn)(void *ctx, idx_t ub0, idx_t ub1);
-
-static void run_team(const fnn_rnn_desc *d, idx_t blocks, team_fn body, void *ctx) {
-    idx_t macs = d->batch * d->units * gate_count(d->cell) * d->units;
-    idx_t threads = FNN_MIN(FNN_MIN((idx_t)fnn_get_num_threads(), blocks), macs / RNN_THREAD_MIN_MACS);
-    if (threads <= 1) {
-        body(ctx, 0, blocks);
+/* gates (B, gu) += a @ the recurrent kernel's columns of gates [0, count), the view's units. A row
+   takes every gate in one call of the one-row kernel over the side-by-side panels (a call a gate
+   of one block runs two vectors at a time, too few FMA chains), through w->row: the same sums in
+   the same order. */
+static void gate_products(const step_view *v, idx_t count, const float *a, float *gates) {
+    const rnn_run *r = v->r;
+    const idx_t U = r->d->units, NR = r->cfg->nr, gu = r->w->gu, G = gate_count(r->d->cell);
+    if (r->d->batch > 1) {
+        for (idx_t g = 0; g < count; g++) recurrent_product(v, g, a, U, U, gates + g * U, gu, 1, NULL);
         return;
     }
-#ifdef _OPENMP
-    /* one region for the whole sequence (not one per step) and a barrier a step: the recurrent
-       products are too small to pay for entering a region each time */
-#pragma omp parallel num_threads((int)threads)
-    {
-        idx_t team = omp_get_num_threads(), t = omp_get_thread_num();
-        idx_t lo = blocks / team * t + FNN_MIN(t, blocks % team);
-        body(ctx, lo, lo + blocks / team + (t < blocks % team));
+    float *row = r->w->row;
+    for (idx_t ub = v->ub0; ub < v->ub1; ub++) {
+        idx_t width = FNN_MIN(NR, U - ub * NR);
+        for (idx_t g = 0; g < count; g++) {
+            memcpy(row + (ub * G + g) * NR, gates + g * U + ub * NR, width * sizeof(float));
+            memset(row + (ub * G + g) * NR + width, 0, (NR - width) * sizeof(float));
+        }
+        /* with fewer than every gate, the blocks' panels are not contiguous: a call a block */
+        if (count < G)
+            row_product(r->cfg, U, a, r->w->packed + ub * G * U * NR, U * NR, row + ub * G * NR, count * NR, 1, NULL);
     }
-#else
-    body(ctx, 0, blocks);
-#endif
+    if (count == G)
+        row_product(r->cfg, U, a, r->w->packed + v->ub0 * G * U * NR, U * NR, row + v->ub0 * G * NR,
+                    (v->ub1 - v->ub0) * G * NR, 1, NULL);
+    for (idx_t ub = v->ub0; ub < v->ub1; ub++)
+        for (idx_t g = 0; g < count; g++)
+            memcpy(gates + g * U + ub * NR, row + (ub * G + g) * NR, FNN_MIN(NR, U - ub * NR) * sizeof(float));
+}
+
+static idx_t unit_blocks(const fnn_gemm_config *cfg, idx_t U) { return (U + cfg->nr - 1) / cfg->nr; }
+
+/* How many pieces a phase of this call has: one per thread, or with several rows two, so that a
+   thread kept waiting has half a share to take; one row's pieces are kept wide, since its cell pass
+   costs a few calls per piece whatever the width. */
+static idx_t phase_pieces(const fnn_rnn_desc *d, const fnn_gemm_config *cfg) {
+    idx_t macs = d->batch * d->units * gate_count(d->cell) * d->units;
+    idx_t threads = macs >= RNN_THREAD_MIN_MACS ? fnn_get_num_threads() : 1;
+    return FNN_MIN(unit_blocks(cfg, d->units), threads * (d->batch > 1 ? 2 : 1));
+}
+
+/* Runs a call's phases on up to one thread per piece. */
+static void run_team(const rnn_run *r, idx_t phases, rnn_piece_fn piece) {
+    rnn_run_phases((int)FNN_MIN(r->pieces, fnn_get_num_threads()), phases, r->pieces, piece, (void *)r);
+}
+
+/* Piece p's units of step s: blocks [ub0, ub1). */
+static step_view piece_view(const rnn_run *r, idx_t s, idx_t p) {
+    const idx_t NR = r->cfg->nr, U = r->d->units, blocks = unit_blocks(r->cfg, U), n = r->pieces;
+    idx_t ub0 = blocks / n * p + FNN_MIN(p, blocks % n), ub1 = ub0 + blocks / n + (p < blocks % n);
+    step_view v = {.r = r, .s = s, .t = time_of(r->d, s), .ub0 = ub0, .ub1 = ub1, .u0 = ub0 * NR,
+                   .u1 = FNN_MIN(ub1 * NR, U)};
+    return v;
 }
 
 /* ---- forward ---- */
@@ -403,49 +433,58 @@ static void drop_state(const rnn_run *r, idx_t u0, idx_t u1, const float *h, flo
         for (idx_t u = u0; u < u1; u++) out[b * U + u] = h[b * U + u] * r->recurrent_mask[b * U + u];
 }
 
-static void forward_steps(void *ctx, idx_t ub0, idx_t ub1) {
+/* Phase 0 packs the recurrent kernel; then step s is phase 1 + s (GRU reset before: 1 + 2s, the
+   products that r needs, and 2 + 2s, the candidate's). */
+static idx_t forward_phases(const fnn_rnn_desc *d) {
+    return 1 + d->steps * (d->cell == FNN_RNN_GRU_RESET_BEFORE ? 2 : 1);
+}
+
+static void forward_piece(void *ctx, idx_t phase, idx_t piece) {
     const rnn_run *r = ctx;
     const fnn_rnn_desc *d = r->d;
     const rnn_buffers *w = r->w;
     const idx_t B = d->batch, T = d->steps, U = d->units, gu = w->gu, G = gate_count(d->cell);
-    step_view v = {.r = r, .ub0 = ub0, .ub1 = ub1, .u0 = FNN_MIN(ub0 * r->cfg->nr, U),
-                   .u1 = FNN_MIN(ub1 * r->cfg->nr, U)};
-    pack_forward_panels(r->cfg, U, G, r->recurrent, ub0, ub1, w->packed);
-    for (idx_t s = 0; s < T; s++) {
-        v.s = s;
-        v.t = time_of(d, s);
-        /* training keeps every step's starting state where the weight gradient's GEMM reads it */
-        v.h_prev = r->training ? w->hprev + v.t * B * U : w->h[s & 1];
-        v.h_next = !r->training ? w->h[(s + 1) & 1] : s + 1 < T ? w->hprev + time_of(d, s + 1) * B * U : w->h[0];
-        v.h_in = w->hdrop ? w->hdrop + v.t * B * U : v.h_prev;
-        float *gates_t = w->gates + v.t * B * gu;
-        switch (d->cell) {
-        case FNN_RNN_LSTM:
-        case FNN_RNN_SIMPLE:
-            for (idx_t g = 0; g < G; g++) recurrent_product(&v, g, v.h_in, U, U, gates_t + g * U, gu, 1, NULL);
-            if (d->cell == FNN_RNN_LSTM) lstm_cell_forward(&v); else simple_cell_forward(&v);
-            break;
-        case FNN_RNN_GRU:
-            for (idx_t g = 0; g < 3; g++)
-                recurrent_product(&v, g, v.h_in, U, U, w->step + g * U, gu, 0,
-                                  r->recurrent_bias ? r->recurrent_bias + g * U : NULL);
-            gru_cell_forward(&v);
-            break;
-        default: {  /* reset before: the candidate's product needs r of every unit first */
-            float *rh = r->training ? w->extra + v.t * B * U : w->step;
-            for (idx_t g = 0; g < 2; g++) recurrent_product(&v, g, v.h_in, U, U, gates_t + g * U, gu, 1, NULL);
-            gru_before_gates_forward(&v, rh);
-            barrier();
-            recurrent_product(&v, 2, rh, U, U, gates_t + 2 * U, gu, 1, NULL);
-            keep_pre(&v, 2);
-            activate_gate(&v, 2, d->act, d->alpha);
-            gru_blend(&v);
-        }
-        }
-        /* the next step's products read the new state dropped: these units of it, before the barrier */
-        if (w->hdrop && s + 1 < T) drop_state(r, v.u0, v.u1, v.h_next, w->hdrop + time_of(d, s + 1) * B * U);
-        barrier();
+    if (phase == 0) {
+        step_view v = piece_view(r, 0, piece);
+        pack_forward_panels(r->cfg, U, G, r->recurrent, v.ub0, v.ub1, w->packed);
+        return;
     }
+    const int before = d->cell == FNN_RNN_GRU_RESET_BEFORE;
+    const idx_t s = before ? (phase - 1) / 2 : phase - 1;
+    const int candidate_part = before && (phase - 1) % 2;
+    step_view v = piece_view(r, s, piece);
+    /* training keeps every step's starting state where the weight gradient's GEMM reads it */
+    v.h_prev = r->training ? w->hprev + v.t * B * U : w->h[s & 1];
+    v.h_next = !r->training ? w->h[(s + 1) & 1] : s + 1 < T ? w->hprev + time_of(d, s + 1) * B * U : w->h[0];
+    v.h_in = w->hdrop ? w->hdrop + v.t * B * U : v.h_prev;
+    float *gates_t = w->gates + v.t * B * gu;
+    switch (d->cell) {
+    case FNN_RNN_LSTM:
+    case FNN_RNN_SIMPLE:
+        gate_products(&v, G, v.h_in, gates_t);
+        if (d->cell == FNN_RNN_LSTM) lstm_cell_forward(&v); else simple_cell_forward(&v);
+        break;
+    case FNN_RNN_GRU:
+        for (idx_t g = 0; g < 3; g++)
+            recurrent_product(&v, g, v.h_in, U, U, w->step + g * U, gu, 0,
+                              r->recurrent_bias ? r->recurrent_bias + g * U : NULL);
+        gru_cell_forward(&v);
+        break;
+    default: {  /* reset before: the candidate's product needs r of every unit first */
+        float *rh = r->training ? w->extra + v.t * B * U : w->step;
+        if (!candidate_part) {
+            gate_products(&v, 2, v.h_in, gates_t);
+            gru_before_gates_forward(&v, rh);
+            return;
+        }
+        recurrent_product(&v, 2, rh, U, U, gates_t + 2 * U, gu, 1, NULL);
+        keep_pre(&v, 2);
+        activate_gate(&v, 2, d->act, d->alpha);
+        gru_blend(&v);
+    }
+    }
+    /* the next step's products read the new state dropped: these units of it */
+    if (w->hdrop && s + 1 < T) drop_state(r, v.u0, v.u1, v.h_next, w->hdrop + time_of(d, s + 1) * B * U);
 }
 
 // x is (B, T, I), xt is (T, B, I)
@@ -463,8 +502,6 @@ static void first_kept_steps(const fnn_rnn_desc *d, const uint8_t *mask, float *
         first[b] = (float)s;
     }
 }
-
-static idx_t unit_blocks(const fnn_gemm_config *cfg, idx_t U) { return (U + cfg->nr - 1) / cfg->nr; }
 
 int fnn_rnn_forward(const fnn_rnn_desc *d, const float *x, const float *kernel, const float *recurrent,
                     const float *bias, const uint8_t *mask, const float *recurrent_mask, const float *h0,
@@ -490,9 +527,10 @@ int fnn_rnn_forward(const fnn_rnn_desc *d, const float *x, const float *kernel, 
                    .recurrent_bias = d->cell == FNN_RNN_GRU && bias ? bias + gu : NULL, .mask = mask,
                    .recurrent_mask = recurrent_mask, .y = y, .y_batch = y_batch, .y_step = y_step,
                    .training = training};
+    run.pieces = phase_pieces(d, run.cfg);
     run.activate = run.cfg->activate;
     if (w.hdrop) drop_state(&run, 0, U, h_start, w.hdrop + time_of(d, 0) * B * U);
-    run_team(d, unit_blocks(run.cfg, U), forward_steps, &run);
+    run_team(&run, forward_phases(d), forward_piece);
     if (h_out) memcpy(h_out, training ? w.h[0] : w.h[T & 1], B * U * sizeof(float));
     if (c_out && w.c) memcpy(c_out, w.c, B * U * sizeof(float));
     return 0;
@@ -759,47 +797,71 @@ static void add_dropped_grad(const step_view *v) {
             v->dh_out[b * U + u] += r->w->dhdrop[b * U + u] * r->recurrent_mask[b * U + u];
 }
 
-static void backward_steps(void *ctx, idx_t ub0, idx_t ub1) {
+/* Step s's state gradient and, LSTM, the cell state it started from, for piece `piece`'s units. */
+static step_view backward_view(const rnn_run *r, idx_t s, idx_t piece) {
+    const fnn_rnn_desc *d = r->d;
+    const rnn_buffers *w = r->w;
+    const idx_t T = d->steps;
+    step_view v = piece_view(r, s, piece);
+    v.dh_in = w->dh[(T - 1 - s) & 1];
+    v.dh_out = w->dh[(T - s) & 1];
+    /* the cell state before step s: the one after step s - 1, or c0 */
+    v.c_prev = s > 0 && w->cells ? w->cells + time_of(d, s - 1) * d->batch * d->units : r->c0 ? r->c0 : w->zeros;
+    return v;
+}
+
+/* The end of step s's backward for these units: the products by the transposed recurrent kernel of
+   every unit's gate gradients add to the previous state's gradient (with recurrent dropout through
+   dhdrop). */
+static void backward_products(const step_view *v) {
+    const rnn_run *r = v->r;
+    const rnn_buffers *w = r->w;
+    const idx_t B = r->d->batch, U = r->d->units, gu = w->gu;
+    const float *dgates_t = w->gates + v->t * B * gu;
+    float *product = w->dhdrop ? w->dhdrop : v->dh_out;
+    int onto = !w->dhdrop;
+    backward_product(v, dgates_t, gu, 0, r->d->cell >= FNN_RNN_GRU ? 2 * U : gu, product, onto);
+    if (r->d->cell == FNN_RNN_GRU) backward_product(v, w->extra + v->t * B * U, U, 2 * U, U, product, 1);
+    add_dropped_grad(v);
+}
+
+/* Phase 0 packs the transposed recurrent kernel; then from the last step down, step s is phase
+   T - s: step s + 1's products (their inputs, every unit's gate gradients, done in the phase
+   before), then step s's gate gradients; phase T + 1 does step 0's products. GRU reset before: two
+   phases a step, the second the candidate's product and r's gradient. */
+static idx_t backward_phases(const fnn_rnn_desc *d) {
+    return 2 + d->steps * (d->cell == FNN_RNN_GRU_RESET_BEFORE ? 2 : 1);
+}
+
+static void backward_piece(void *ctx, idx_t phase, idx_t piece) {
     const rnn_run *r = ctx;
     const fnn_rnn_desc *d = r->d;
     const rnn_buffers *w = r->w;
-    const idx_t B = d->batch, T = d->steps, U = d->units, gu = w->gu;
-    step_view v = {.r = r, .ub0 = ub0, .ub1 = ub1, .u0 = FNN_MIN(ub0 * r->cfg->nr, U),
-                   .u1 = FNN_MIN(ub1 * r->cfg->nr, U)};
-    pack_backward_panels(r->cfg, U, gu, r->recurrent, ub0, ub1, w->packed);
-    for (idx_t s = T - 1; s >= 0; s--) {
-        v.s = s;
-        v.t = time_of(d, s);
-        v.dh_in = w->dh[(T - 1 - s) & 1];
-        v.dh_out = w->dh[(T - s) & 1];
-        /* the cell state before step s: the one after step s - 1, or c0 */
-        v.c_prev = s > 0 && w->cells ? w->cells + time_of(d, s - 1) * B * U : r->c0 ? r->c0 : w->zeros;
-        const float *dgates_t = w->gates + v.t * B * gu;
-        /* the products add to dh_out's direct part, or with recurrent dropout go to dhdrop first */
-        float *product = w->dhdrop ? w->dhdrop : v.dh_out;
-        int onto = !w->dhdrop;
-        switch (d->cell) {
-        case FNN_RNN_LSTM:
-        case FNN_RNN_SIMPLE:
-            if (d->cell == FNN_RNN_LSTM) lstm_cell_backward(&v); else simple_cell_backward(&v);
-            barrier();
-            backward_product(&v, dgates_t, gu, 0, gu, product, onto);
-            break;
-        case FNN_RNN_GRU:
-            gru_cell_backward(&v);
-            barrier();
-            backward_product(&v, dgates_t, gu, 0, 2 * U, product, onto);
-            backward_product(&v, w->extra + v.t * B * U, U, 2 * U, U, product, 1);
-            break;
-        default:
+    const idx_t T = d->steps, U = d->units, gu = w->gu;
+    if (phase == 0) {
+        step_view v = piece_view(r, 0, piece);
+        pack_backward_panels(r->cfg, U, gu, r->recurrent, v.ub0, v.ub1, w->packed);
+        return;
+    }
+    const idx_t per_step = d->cell == FNN_RNN_GRU_RESET_BEFORE ? 2 : 1, s = T - 1 - (phase - 1) / per_step;
+    const int second_part = (phase - 1) % per_step;
+    if (!second_part && s + 1 < T) {
+        step_view after = backward_view(r, s + 1, piece);
+        backward_products(&after);
+    }
+    if (s < 0) return;
+    step_view v = backward_view(r, s, piece);
+    switch (d->cell) {
+    case FNN_RNN_LSTM: lstm_cell_backward(&v); break;
+    case FNN_RNN_SIMPLE: simple_cell_backward(&v); break;
+    case FNN_RNN_GRU: gru_cell_backward(&v); break;
+    default:
+        if (!second_part) {
             gru_before_blend_backward(&v);
-            barrier();
-            backward_product(&v, dgates_t + 2 * U, gu, 2 * U, U, w->step, 0);
+        } else {
+            backward_product(&v, w->gates + v.t * d->batch * gu + 2 * U, gu, 2 * U, U, w->step, 0);
             gru_before_reset_backward(&v, w->step);
-            barrier();
-            backward_product(&v, dgates_t, gu, 0, 2 * U, product, onto);
         }
-        add_dropped_grad(&v);
     }
 }
 
@@ -851,7 +913,8 @@ int fnn_rnn_backward(const fnn_rnn_desc *d, const float *x, const float *kernel,
     rnn_run run = {.d = d, .w = &w, .cfg = fnn_gemm_active_config(), .recurrent = recurrent, .mask = mask,
                    .recurrent_mask = recurrent_mask, .dy = dy, .dy_batch = dy_batch, .dy_step = dy_step, .c0 = c0,
                    .training = 1};
-    run_team(d, unit_blocks(run.cfg, U), backward_steps, &run);
+    run.pieces = phase_pieces(d, run.cfg);
+    run_team(&run, backward_phases(d), backward_piece);
     if (dh0) memcpy(dh0, w.dh[T & 1], B * U * sizeof(float));
     if (dc0 && w.dc) memcpy(dc0, w.dc, B * U * sizeof(float));
     /* x time-major is still in the workspace (a batch of one is x itself); dx is made time-major in
