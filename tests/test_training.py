@@ -265,3 +265,12 @@ def test_deferred_build_from_data():
         warnings.simplefilter("error")
         model.fit(np.ones((10, 3)), np.ones(10), verbose=0, epochs=2)
     assert model.built and model.count_params() == 3 * 5 + 5 + 5 + 1
+
+
+def test_class_weight_leaves_validation_split_rows_unweighted():
+    x, y = data(100)
+    model = reference_mlp(optimizer=fastnn.optimizers.SGD(learning_rate=0.0))
+    expected = model.evaluate(x[80:], y[80:], verbose=0, return_dict=True)
+    history = model.fit(x, y, epochs=1, class_weight={0: 5.0, 1: 0.1}, validation_split=0.2, verbose=0)
+    assert history.history["val_loss"][0] == pytest.approx(expected["loss"], rel=1e-6)
+    assert history.history["val_accuracy"][0] == pytest.approx(expected["accuracy"], rel=1e-6)

@@ -300,7 +300,9 @@ def fit(model, x, y, batch_size, epochs, verbose, callbacks, validation_split, v
             if split_at == 0 or split_at == n:
                 raise ValueError(f"fit: validation_split={validation_split} leaves an empty training or validation "
                                  f"set for {n} samples")
-            validation = (_rows(inputs, split_at, n), _rows(targets, split_at, n), None if sw is None else sw[split_at:])
+            # class_weight weighs the training loss only; the validation rows are scored as evaluate scores them.
+            val_sw = None if sw is None or class_weight is not None else sw[split_at:]
+            validation = (_rows(inputs, split_at, n), _rows(targets, split_at, n), val_sw)
             inputs, targets = _rows(inputs, 0, split_at), _rows(targets, 0, split_at)
             sw = None if sw is None else sw[:split_at]
         source = _BatchSource(model, inputs, targets, sw, batch_size, shuffle, steps_per_epoch, what)
