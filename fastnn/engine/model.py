@@ -20,7 +20,7 @@ from .tensor import KerasTensor, Node
 __all__ = ["Model"]
 
 # compile() arguments Keras accepts that change nothing here.
-_IGNORED_COMPILE_ARGS = {"weighted_metrics", "run_eagerly", "steps_per_execution", "jit_compile", "auto_scale_loss"}
+_IGNORED_COMPILE_ARGS = {"run_eagerly", "steps_per_execution", "jit_compile", "auto_scale_loss"}
 
 
 def _flatten_structure(value, what):
@@ -209,7 +209,8 @@ class Model(Layer):
             layer._weights_changed()
 
     # ----- compile -----------------------------------------------------------------------------------
-    def compile(self, optimizer="rmsprop", loss=None, loss_weights=None, metrics=None, **kwargs):
+    def compile(self, optimizer="rmsprop", loss=None, loss_weights=None, metrics=None, weighted_metrics=None,
+                **kwargs):
         """Configure training.
 
         Args:
@@ -219,7 +220,9 @@ class Model(Layer):
                 None for an output that is not trained.
             loss_weights: weights of the outputs' losses in the total (list or dict), default 1.
             metrics: a list of metrics ('accuracy', 'mae', Metric instances), or with several outputs a
-                dict by output name or a list of lists.
+                dict by output name or a list of lists. They ignore sample_weight and class_weight.
+            weighted_metrics: metrics as `metrics`, weighted by sample_weight or class_weight; one whose
+                name a plain metric of the same output has logs as 'weighted_<name>' (as in Keras 3).
 
         Which weights are trained is fixed here: set layer.trainable before compiling.
         """
@@ -229,7 +232,8 @@ class Model(Layer):
         if unknown:
             raise TypeError(f"compile: unexpected keyword argument(s): {', '.join(sorted(unknown))}")
         self.optimizer = deserialize_object(optimizers, optimizer)
-        self._compile_args = {"loss": loss, "loss_weights": loss_weights, "metrics": metrics}
+        self._compile_args = {"loss": loss, "loss_weights": loss_weights, "metrics": metrics,
+                              "weighted_metrics": weighted_metrics}
         self._outputs_training = None
         self.loss = None
         if loss is not None and self.built:
@@ -246,7 +250,7 @@ class Model(Layer):
     def _resolve_compile(self):
         args = self._compile_args
         self._outputs_training = resolve(args["loss"], args["loss_weights"], args["metrics"], self.output_names,
-                                         [t.shape for t in self._output_tensors])
+                                         [t.shape for t in self._output_tensors], args["weighted_metrics"])
         losses_ = [o.loss for o in self._outputs_training]
         self.loss = losses_[0] if len(losses_) == 1 else losses_
 
@@ -276,7 +280,8 @@ class Model(Layer):
 
         args = self._compile_args
         return {"optimizer": optimizers.serialize(self.optimizer), "loss": loss_config(args["loss"]),
-                "metrics": metric_config(args["metrics"]), "loss_weights": args["loss_weights"]}
+                "metrics": metric_config(args["metrics"]), "loss_weights": args["loss_weights"],
+                "weighted_metrics": metric_config(args["weighted_metrics"])}
 
     def compile_from_config(self, config):
         """compile() from what compile_config() returned."""
@@ -421,7 +426,7 @@ class Model(Layer):
 
     @property
     def metrics(self):
-        return [m for o in self._outputs_training or [] for m in o.metrics]
+        return [m for o in self._outputs_training or [] for m in o.metrics + o.weighted_metrics]
 
     @property
     def metrics_names(self):

@@ -40,7 +40,7 @@ class Runner:
         self.penalties = [(layer, i) for layer in model._leaf_layers() for i in range(len(layer._weights))
                           if layer._regularizers[i] is not None]
         self.trained = [(o, spec, k) for k, (o, spec) in enumerate(zip(outputs, plan.outputs)) if o.loss is not None]
-        self.metrics = [m for o in outputs for m in o.metrics]
+        self.metrics = [m for o in outputs for m in o.metrics + o.weighted_metrics]
         self.reset()
 
     def reset(self):
@@ -68,10 +68,19 @@ class Runner:
             grads[spec.slot] = grad
             self.output_totals[k] += value * n
             total += out.weight * value
-            if out.metrics:
+            if out.metrics or out.weighted_metrics:
                 y_pred = pred if spec.metric_activation is None else \
                     spec.metric_activation.forward(pred, out=scratch.buffer(f"pred{k}", pred.shape))
+                # Plain metrics see the mask only, weighted metrics the sample weights too (Keras 3).
+                if sw is None:
+                    unweighted = weights
+                elif mask is None:
+                    unweighted = None
+                else:
+                    unweighted = _masked_weights(mask, None, scratch.buffer(f"maskonly{k}", mask.shape))
                 for metric in out.metrics:
+                    metric.update_state(targets[k], y_pred, unweighted)
+                for metric in out.weighted_metrics:
                     metric.update_state(targets[k], y_pred, weights)
         for layer, i in self.penalties:
             total += layer._regularizers[i].penalty(layer._weights[i])
