@@ -41,6 +41,9 @@ class Runner:
                           if layer._regularizers[i] is not None]
         self.trained = [(o, spec, k) for k, (o, spec) in enumerate(zip(outputs, plan.outputs)) if o.loss is not None]
         self.metrics = [m for o in outputs for m in o.metrics + o.weighted_metrics]
+        self.state = [(layer, i) for layer in model._leaf_layers() for i in range(len(layer._weights))
+                      if not layer._weight_trainable[i]]
+        self.stepped = False
         self.reset()
 
     def reset(self):
@@ -92,13 +95,31 @@ class Runner:
         """One optimizer step on a batch; returns its loss."""
         n = len(inputs[0])
         with self.lock:
-            values = self.plan.forward(self.workspace, inputs)
-            total, grads = self._losses(self.workspace, values, targets, sw, n)
-            self.plan.backward(self.workspace, grads)
+            # A layer that cannot train (an inference-only one) raises in backward, after the forward
+            # has updated state such as moving statistics: the first step keeps a copy to put back.
+            saved = None if self.stepped else [w.copy() for w in self._state_weights()]
+            try:
+                values = self.plan.forward(self.workspace, inputs)
+                total, grads = self._losses(self.workspace, values, targets, sw, n)
+                self.plan.backward(self.workspace, grads)
+            except BaseException:
+                if saved is not None:
+                    self._restore_state(saved)
+                raise
+            self.stepped = True
             pack = self.model._pack
             pack.add_regularizer_grads()
             self.model.optimizer.apply(pack.grads, pack.touched_rows())
         return total
+
+    def _state_weights(self):
+        return [layer._weights[i] for layer, i in self.state]
+
+    def _restore_state(self, saved):
+        for target, value in zip(self._state_weights(), saved):
+            target[...] = value
+        for layer in {id(layer): layer for layer, _ in self.state}.values():
+            layer._weights_changed()
 
     def test_step(self, inputs, targets, sw):
         with self.lock:
