@@ -182,10 +182,11 @@ def _check_meta(meta):
     iterations = meta["optimizer_iterations"]
     if iterations is not None and not (is_int(iterations) and 0 <= iterations < 2 ** 62):
         raise ModelFileError(f"model.json: invalid optimizer_iterations {iterations!r}")
-    metrics = (meta["compile_config"] or {}).get("metrics")
-    if isinstance(metrics, (list, dict)) and len(metrics) > MAX_METRICS:
-        raise ModelFileError(f"model.json: compile_config lists {len(metrics)} metrics, more than the limit "
-                             f"{MAX_METRICS}")
+    for key in ("metrics", "weighted_metrics"):
+        metrics = (meta["compile_config"] or {}).get(key)
+        if isinstance(metrics, (list, dict)) and len(metrics) > MAX_METRICS:
+            raise ModelFileError(f"model.json: compile_config lists {len(metrics)} {key}, more than the limit "
+                                 f"{MAX_METRICS}")
     return _check_manifest(meta["tensors"])
 
 

@@ -96,6 +96,21 @@ def test_compile_config_round_trip():
     assert mlp().compile_config() is None
 
 
+@pytest.mark.parametrize("bad", [dict(metrics=[lambda y_true, y_pred: y_pred.mean()]), dict(metrics=["nope"]),
+                                 dict(weighted_metrics=["nope"]), dict(loss="nope"), dict(optimizer="nope")])
+@pytest.mark.parametrize("built", [True, False])
+def test_failed_compile_leaves_the_model_as_it_was(bad, built, tmp_path):
+    model = mlp() if built else Sequential([Dense(1, activation="sigmoid")])
+    model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
+    config = model.compile_config()
+    with pytest.raises((TypeError, ValueError)):
+        model.compile(**{"optimizer": "sgd", "loss": "binary_crossentropy", **bad})
+    assert model.compile_config() == config
+    x, y = np.ones((4, 8)), np.zeros((4, 1))
+    assert sorted(model.fit(x, y, verbose=0).history) == ["accuracy", "loss"]
+    model.save(tmp_path / "m.fnn")
+
+
 def test_summary_table(capsys):
     model = mlp()
     model.summary()

@@ -265,3 +265,30 @@ def test_deferred_build_from_data():
         warnings.simplefilter("error")
         model.fit(np.ones((10, 3)), np.ones(10), verbose=0, epochs=2)
     assert model.built and model.count_params() == 3 * 5 + 5 + 5 + 1
+
+
+def test_class_weight_leaves_validation_split_rows_unweighted():
+    x, y = data(100)
+    model = reference_mlp(optimizer=fastnn.optimizers.SGD(learning_rate=0.0))
+    expected = model.evaluate(x[80:], y[80:], verbose=0, return_dict=True)
+    history = model.fit(x, y, epochs=1, class_weight={0: 5.0, 1: 0.1}, validation_split=0.2, verbose=0)
+    assert history.history["val_loss"][0] == pytest.approx(expected["loss"], rel=1e-6)
+    assert history.history["val_accuracy"][0] == pytest.approx(expected["accuracy"], rel=1e-6)
+
+
+def test_fit_that_cannot_train_leaves_the_model_unchanged():
+    from fastnn.layers import BatchNormalization, Input
+    from fastnn.optimize import quantize_dynamic
+
+    fastnn.set_seed(0)
+    model = Sequential([Input((16,)), Dense(8, activation="relu"), BatchNormalization(), Dense(3, activation="softmax")])
+    quantized = quantize_dynamic(model)
+    quantized.compile(loss="sparse_categorical_crossentropy", optimizer="adam")
+    x, y = np.random.default_rng(0).random((20, 16)).astype(np.float32), np.arange(20) % 3
+    before, weights = quantized.predict(x, verbose=0), quantized.get_weights()
+    for train in (lambda: quantized.fit(x, y, verbose=0), lambda: quantized.train_on_batch(x, y)):
+        with pytest.raises(ValueError, match="inference only"):
+            train()
+        np.testing.assert_array_equal(quantized.predict(x, verbose=0), before)
+        for a, b in zip(quantized.get_weights(), weights):
+            np.testing.assert_array_equal(a, b)

@@ -1,6 +1,8 @@
-"""compile()'s loss, loss_weights and metrics arguments, resolved to one entry per model output with
-Keras's structure rules and names: a single model output logs 'loss' and each metric by its own
-name; with several outputs each also logs '<output>_loss' and '<output>_<metric>'."""
+"""compile()'s loss, loss_weights, metrics and weighted_metrics arguments, resolved to one entry per
+model output with Keras's structure rules and names: a single model output logs 'loss' and each metric
+by its own name; with several outputs each also logs '<output>_loss' and '<output>_<metric>'. As in
+Keras 3, `metrics` ignore sample and class weights and `weighted_metrics` apply them; a weighted metric
+whose name an unweighted one of the same output already has logs as 'weighted_<metric>'."""
 import numpy as np
 
 __all__ = ["OutputTraining", "resolve"]
@@ -14,13 +16,14 @@ class OutputTraining:
         shape: the output's shape (batch first).
         loss: a fastnn.losses.Loss, or None when this output is not trained.
         weight: its loss weight.
-        metrics: the fastnn.metrics.Metric objects that follow it.
+        metrics: the fastnn.metrics.Metric objects that follow it, unweighted.
+        weighted_metrics: those that follow it weighted by the sample (or class) weights.
         log_name: the key of its loss in the logs ('<name>_loss'), or None with a single output.
     """
 
-    def __init__(self, name, shape, loss, weight, metrics, log_name):
+    def __init__(self, name, shape, loss, weight, metrics, weighted_metrics, log_name):
         self.name, self.shape, self.loss, self.weight = name, tuple(shape), loss, weight
-        self.metrics, self.log_name = metrics, log_name
+        self.metrics, self.weighted_metrics, self.log_name = metrics, weighted_metrics, log_name
 
 
 def _per_output(value, names, what, is_leaf):
@@ -52,7 +55,23 @@ def _metric_list(entry):
     return list(entry) if isinstance(entry, (list, tuple)) else [entry]
 
 
-def resolve(loss, loss_weights, metrics, output_names, output_shapes):
+def _metric_entries(metrics, output_names, what):
+    """compile()'s metrics (or weighted_metrics) as one list of metric entries per output."""
+    if metrics is None:
+        return [[] for _ in output_names]
+    if not isinstance(metrics, dict) and len(output_names) == 1:
+        return [_metric_list(metrics)]
+    entries = [_metric_list(e) for e in _per_output(
+        metrics, output_names, what, lambda v: not isinstance(v, (list, tuple, dict)) or (
+            isinstance(v, dict) and "class_name" in v))]
+    if len(output_names) > 1 and isinstance(metrics, (list, tuple)) and any(not isinstance(e, (list, tuple))
+                                                                              for e in metrics):
+        raise ValueError(f"compile: with several outputs, {what} must be a dict by output name or a list "
+                         f"of lists (one per output: {output_names}), got {metrics!r}")
+    return entries
+
+
+def resolve(loss, loss_weights, metrics, output_names, output_shapes, weighted_metrics=None):
     """The OutputTraining of every output.
 
     Args:
@@ -61,6 +80,7 @@ def resolve(loss, loss_weights, metrics, output_names, output_shapes):
         metrics: None, a list of metrics (single output), or a dict / list of lists per output.
         output_names: the model's output names.
         output_shapes: their shapes, for resolving 'accuracy'.
+        weighted_metrics: as metrics, for the metrics that sample and class weights apply to.
     """
     from .. import losses as losses_module
     from .. import metrics as metrics_module
@@ -78,27 +98,25 @@ def resolve(loss, loss_weights, metrics, output_names, output_shapes):
         weights = _per_output(loss_weights, output_names, "loss_weights",
                               lambda v: isinstance(v, (int, float, np.floating, np.integer)))
         weights = [1.0 if w is None else float(w) for w in weights]
-    if metrics is None:
-        metric_entries = [[] for _ in output_names]
-    elif isinstance(metrics, dict) or multi:
-        metric_entries = [_metric_list(e) for e in _per_output(
-            metrics, output_names, "metrics", lambda v: not isinstance(v, (list, tuple, dict)) or (
-                isinstance(v, dict) and "class_name" in v))]
-        if multi and isinstance(metrics, (list, tuple)) and any(not isinstance(e, (list, tuple))
-                                                                for e in metrics):
-            raise ValueError(f"compile: with several outputs, metrics must be a dict by output name or a list "
-                             f"of lists (one per output: {output_names}), got {metrics!r}")
-    else:
-        metric_entries = [_metric_list(metrics)]
+    plain_entries = _metric_entries(metrics, output_names, "metrics")
+    weighted_entries = _metric_entries(weighted_metrics, output_names, "weighted_metrics")
+
+    def metric_objects(entries, loss_obj, shape):
+        return [metrics_module.deserialize(entry) if isinstance(entry, dict) else
+                metrics_module.get(entry, loss=loss_obj, output_shape=shape) for entry in entries]
+
     outputs = []
-    for name, shape, loss_obj, weight, entries in zip(output_names, output_shapes, loss_objects, weights,
-                                                       metric_entries):
-        resolved = []
-        for entry in entries:
-            metric = metrics_module.deserialize(entry) if isinstance(entry, dict) else \
-                metrics_module.get(entry, loss=loss_obj, output_shape=shape)
-            if multi:
+    for name, shape, loss_obj, weight, plain, weighted in zip(output_names, output_shapes, loss_objects, weights,
+                                                               plain_entries, weighted_entries):
+        plain = metric_objects(plain, loss_obj, shape)
+        weighted = metric_objects(weighted, loss_obj, shape)
+        taken = {metric.name for metric in plain}
+        for metric in weighted:
+            if metric.name in taken:
+                metric.name = f"weighted_{metric.name}"
+        if multi:
+            for metric in plain + weighted:
                 metric.name = f"{name}_{metric.name}"
-            resolved.append(metric)
-        outputs.append(OutputTraining(name, shape, loss_obj, weight, resolved, f"{name}_loss" if multi else None))
+        outputs.append(OutputTraining(name, shape, loss_obj, weight, plain, weighted,
+                                      f"{name}_loss" if multi else None))
     return outputs

@@ -20,7 +20,10 @@ from .tensor import KerasTensor, Node
 __all__ = ["Model"]
 
 # compile() arguments Keras accepts that change nothing here.
-_IGNORED_COMPILE_ARGS = {"weighted_metrics", "run_eagerly", "steps_per_execution", "jit_compile", "auto_scale_loss"}
+_IGNORED_COMPILE_ARGS = {"run_eagerly", "steps_per_execution", "jit_compile", "auto_scale_loss"}
+# What compile() sets, restored when it fails part way.
+_COMPILE_STATE = ("optimizer", "_compile_args", "_outputs_training", "loss", "compiled", "_compile_version",
+                  "_pack", "_pack_version", "_runner_cache")
 
 
 def _flatten_structure(value, what):
@@ -209,7 +212,8 @@ class Model(Layer):
             layer._weights_changed()
 
     # ----- compile -----------------------------------------------------------------------------------
-    def compile(self, optimizer="rmsprop", loss=None, loss_weights=None, metrics=None, **kwargs):
+    def compile(self, optimizer="rmsprop", loss=None, loss_weights=None, metrics=None, weighted_metrics=None,
+                **kwargs):
         """Configure training.
 
         Args:
@@ -219,7 +223,9 @@ class Model(Layer):
                 None for an output that is not trained.
             loss_weights: weights of the outputs' losses in the total (list or dict), default 1.
             metrics: a list of metrics ('accuracy', 'mae', Metric instances), or with several outputs a
-                dict by output name or a list of lists.
+                dict by output name or a list of lists. They ignore sample_weight and class_weight.
+            weighted_metrics: metrics as `metrics`, weighted by sample_weight or class_weight; one whose
+                name a plain metric of the same output has logs as 'weighted_<name>' (as in Keras 3).
 
         Which weights are trained is fixed here: set layer.trainable before compiling.
         """
@@ -228,27 +234,41 @@ class Model(Layer):
         unknown = set(kwargs) - _IGNORED_COMPILE_ARGS
         if unknown:
             raise TypeError(f"compile: unexpected keyword argument(s): {', '.join(sorted(unknown))}")
-        self.optimizer = deserialize_object(optimizers, optimizer)
-        self._compile_args = {"loss": loss, "loss_weights": loss_weights, "metrics": metrics}
-        self._outputs_training = None
-        self.loss = None
+        # Everything is resolved before any state changes, so a compile that raises leaves the model
+        # as it was (compiled as before, or not at all).
+        optimizer = deserialize_object(optimizers, optimizer)
+        args = {"loss": loss, "loss_weights": loss_weights, "metrics": metrics, "weighted_metrics": weighted_metrics}
+        outputs_training, resolved_loss = None, None
         if loss is not None and self.built:
-            self._resolve_compile()
+            outputs_training, resolved_loss = self._resolved_compile(args)
         elif loss is not None:
-            self.loss = losses.get(loss) if not isinstance(loss, (list, dict)) else loss
+            # Unbuilt (a Sequential without an input shape): the output is unknown until the first
+            # batch, but every identifier is checked now against a stand-in single output.
+            resolve(loss, loss_weights, metrics, ["output"], [(None,)], weighted_metrics)
+            resolved_loss = losses.get(loss) if not isinstance(loss, (list, dict)) else loss
+        previous = {key: self.__dict__[key] for key in _COMPILE_STATE}
+        self.optimizer, self._compile_args = optimizer, args
+        self._outputs_training, self.loss = outputs_training, resolved_loss
         self.compiled = True
         self._compile_version += 1
         self._pack_version = -1
         self._runner_cache = None
         if self.built:
-            self._ensure_packed()
+            try:
+                self._ensure_packed()
+            except BaseException:
+                self.__dict__.update(previous)
+                raise
+
+    def _resolved_compile(self, args):
+        """(OutputTraining per output, the loss or list of losses) for compile's arguments."""
+        outputs_training = resolve(args["loss"], args["loss_weights"], args["metrics"], self.output_names,
+                                   [t.shape for t in self._output_tensors], args["weighted_metrics"])
+        losses_ = [o.loss for o in outputs_training]
+        return outputs_training, losses_[0] if len(losses_) == 1 else losses_
 
     def _resolve_compile(self):
-        args = self._compile_args
-        self._outputs_training = resolve(args["loss"], args["loss_weights"], args["metrics"], self.output_names,
-                                         [t.shape for t in self._output_tensors])
-        losses_ = [o.loss for o in self._outputs_training]
-        self.loss = losses_[0] if len(losses_) == 1 else losses_
+        self._outputs_training, self.loss = self._resolved_compile(self._compile_args)
 
     def compile_config(self):
         """The compile settings as a JSON-friendly dict (for compile_from_config), or None if not compiled."""
@@ -276,7 +296,8 @@ class Model(Layer):
 
         args = self._compile_args
         return {"optimizer": optimizers.serialize(self.optimizer), "loss": loss_config(args["loss"]),
-                "metrics": metric_config(args["metrics"]), "loss_weights": args["loss_weights"]}
+                "metrics": metric_config(args["metrics"]), "loss_weights": args["loss_weights"],
+                "weighted_metrics": metric_config(args["weighted_metrics"])}
 
     def compile_from_config(self, config):
         """compile() from what compile_config() returned."""
@@ -421,7 +442,7 @@ class Model(Layer):
 
     @property
     def metrics(self):
-        return [m for o in self._outputs_training or [] for m in o.metrics]
+        return [m for o in self._outputs_training or [] for m in o.metrics + o.weighted_metrics]
 
     @property
     def metrics_names(self):

@@ -40,7 +40,10 @@ class Runner:
         self.penalties = [(layer, i) for layer in model._leaf_layers() for i in range(len(layer._weights))
                           if layer._regularizers[i] is not None]
         self.trained = [(o, spec, k) for k, (o, spec) in enumerate(zip(outputs, plan.outputs)) if o.loss is not None]
-        self.metrics = [m for o in outputs for m in o.metrics]
+        self.metrics = [m for o in outputs for m in o.metrics + o.weighted_metrics]
+        self.state = [(layer, i) for layer in model._leaf_layers() for i in range(len(layer._weights))
+                      if not layer._weight_trainable[i]]
+        self.stepped = False
         self.reset()
 
     def reset(self):
@@ -68,10 +71,19 @@ class Runner:
             grads[spec.slot] = grad
             self.output_totals[k] += value * n
             total += out.weight * value
-            if out.metrics:
+            if out.metrics or out.weighted_metrics:
                 y_pred = pred if spec.metric_activation is None else \
                     spec.metric_activation.forward(pred, out=scratch.buffer(f"pred{k}", pred.shape))
+                # Plain metrics see the mask only, weighted metrics the sample weights too (Keras 3).
+                if sw is None:
+                    unweighted = weights
+                elif mask is None:
+                    unweighted = None
+                else:
+                    unweighted = _masked_weights(mask, None, scratch.buffer(f"maskonly{k}", mask.shape))
                 for metric in out.metrics:
+                    metric.update_state(targets[k], y_pred, unweighted)
+                for metric in out.weighted_metrics:
                     metric.update_state(targets[k], y_pred, weights)
         for layer, i in self.penalties:
             total += layer._regularizers[i].penalty(layer._weights[i])
@@ -83,13 +95,31 @@ class Runner:
         """One optimizer step on a batch; returns its loss."""
         n = len(inputs[0])
         with self.lock:
-            values = self.plan.forward(self.workspace, inputs)
-            total, grads = self._losses(self.workspace, values, targets, sw, n)
-            self.plan.backward(self.workspace, grads)
+            # A layer that cannot train (an inference-only one) raises in backward, after the forward
+            # has updated state such as moving statistics: the first step keeps a copy to put back.
+            saved = None if self.stepped else [w.copy() for w in self._state_weights()]
+            try:
+                values = self.plan.forward(self.workspace, inputs)
+                total, grads = self._losses(self.workspace, values, targets, sw, n)
+                self.plan.backward(self.workspace, grads)
+            except BaseException:
+                if saved is not None:
+                    self._restore_state(saved)
+                raise
+            self.stepped = True
             pack = self.model._pack
             pack.add_regularizer_grads()
             self.model.optimizer.apply(pack.grads, pack.touched_rows())
         return total
+
+    def _state_weights(self):
+        return [layer._weights[i] for layer, i in self.state]
+
+    def _restore_state(self, saved):
+        for target, value in zip(self._state_weights(), saved):
+            target[...] = value
+        for layer in {id(layer): layer for layer, _ in self.state}.values():
+            layer._weights_changed()
 
     def test_step(self, inputs, targets, sw):
         with self.lock:
@@ -300,7 +330,9 @@ def fit(model, x, y, batch_size, epochs, verbose, callbacks, validation_split, v
             if split_at == 0 or split_at == n:
                 raise ValueError(f"fit: validation_split={validation_split} leaves an empty training or validation "
                                  f"set for {n} samples")
-            validation = (_rows(inputs, split_at, n), _rows(targets, split_at, n), None if sw is None else sw[split_at:])
+            # class_weight weighs the training loss only; the validation rows are scored as evaluate scores them.
+            val_sw = None if sw is None or class_weight is not None else sw[split_at:]
+            validation = (_rows(inputs, split_at, n), _rows(targets, split_at, n), val_sw)
             inputs, targets = _rows(inputs, 0, split_at), _rows(targets, 0, split_at)
             sw = None if sw is None else sw[:split_at]
         source = _BatchSource(model, inputs, targets, sw, batch_size, shuffle, steps_per_epoch, what)
