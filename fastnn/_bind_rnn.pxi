@@ -218,6 +218,18 @@ def rnn_forward(int cell, cnp.ndarray x not None, cnp.ndarray kernel not None, c
     return y, h_out, c_out
 
 
+cdef int check_record(const fnn_rnn_desc *d) except -1:
+    """The workspace is the caller's array, so its record may have been overwritten: every field the
+    backward's C trusts must be one a forward could have written (the sizes are then checked against x)."""
+    if not (0 <= d.cell < 4 and 0 <= d.act < FNN_ACTIVATION_SOFTMAX and 0 <= d.recurrent_act < FNN_ACTIVATION_SOFTMAX
+            and d.batch >= 1 and d.steps >= 1 and d.units >= 1 and d.in_size >= 1
+            and all(0 <= flag <= 1 for flag in (d.return_sequences, d.go_backwards, d.zero_output_for_mask,
+                                                 d.recurrent_dropout))):
+        raise ValueError("rnn_backward: the workspace's record of its forward is corrupt (was the workspace "
+                         "changed after the training forward?)")
+    return 0
+
+
 def rnn_backward(cnp.ndarray workspace not None, cnp.ndarray x not None, cnp.ndarray kernel not None,
                  cnp.ndarray recurrent not None, cnp.ndarray mask, cnp.ndarray recurrent_mask, cnp.ndarray c0,
                  cnp.ndarray dy,
@@ -236,9 +248,10 @@ def rnn_backward(cnp.ndarray workspace not None, cnp.ndarray x not None, cnp.nda
         raise ValueError("rnn_backward: the workspace holds no training forward's record (run the forward "
                          "with training=True; each record serves one backward)")
     cdef fnn_rnn_desc d = hdr.desc
+    check_record(&d)
     what = CELL_NAMES[d.cell] + "_backward"
-    cdef float *ws = workspace_ptr(workspace, &d, True, what)
     check_weights(&d, x, kernel, recurrent, what)
+    cdef float *ws = workspace_ptr(workspace, &d, True, what)
     cdef tuple state_shape = (d.batch, d.units)
     cdef const uint8_t *mask_p = mask_ptr(mask, d.batch, d.steps, what)
     if (recurrent_mask is not None) != bool(d.recurrent_dropout):

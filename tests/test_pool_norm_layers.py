@@ -237,3 +237,10 @@ def test_fold_batchnorm_functional_keeps_shared_outputs():
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
     with pytest.raises(ValueError, match="built fastnn model"):
         fastnn.optimize.fold_batchnorm(Dense(2))
+
+
+@pytest.mark.parametrize("layer, size", [(MaxPooling2D, (2, 2)), (AveragePooling2D, (2, 2)), (MaxPooling1D, (2,)),
+                                         (AveragePooling1D, (2,))])
+def test_pool_size_defaults_to_two_as_in_keras(layer, size):
+    pooling = layer()
+    assert pooling.pool_size == size and pooling.strides == size

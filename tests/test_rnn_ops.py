@@ -294,3 +294,26 @@ def test_backward_needs_its_training_forward(rng):
     ops.lstm_backward(np.ones_like(y), x, kernel, recurrent, ws)
     with pytest.raises(ValueError, match="each record serves one backward"):
         ops.lstm_backward(np.ones_like(y), x, kernel, recurrent, ws)
+
+
+@pytest.mark.parametrize("cell", ["simple_rnn", "lstm", "gru"])
+def test_backward_refuses_a_workspace_whose_record_was_overwritten(cell):
+    """The workspace is the caller's array: any int of its header overwritten with a value no forward
+    writes gives ValueError (or, where the value is harmless, gradients), never a crash."""
+    rng = np.random.default_rng(0)
+    gates = {"simple_rnn": 1, "lstm": 4, "gru": 3}[cell]
+    x = rng.standard_normal((2, 5, 3)).astype(np.float32)
+    kernel = rng.standard_normal((3, gates * 4)).astype(np.float32)
+    recurrent = rng.standard_normal((4, gates * 4)).astype(np.float32)
+    forward = getattr(ops, cell)
+    backward = getattr(ops, cell + "_backward")
+    bias = np.zeros((2, 12) if cell == "gru" else gates * 4, np.float32)
+    for slot in range(1, 32):
+        for value in (-1, 2, 7, 1000, 1 << 30):
+            workspace = np.zeros(1 << 16, np.float32)
+            outputs = forward(x, kernel, recurrent, bias, training=True, workspace=workspace)
+            workspace[:32].view(np.int32)[slot] = value
+            try:
+                backward(np.ones_like(outputs[0]), x, kernel, recurrent, workspace)
+            except ValueError:
+                pass

@@ -23,7 +23,7 @@ class Pooling(Layer):
     rank = 2
     kind = "max"
 
-    def __init__(self, pool_size, strides=None, padding="valid", data_format=None, **kwargs):
+    def __init__(self, pool_size=2, strides=None, padding="valid", data_format=None, **kwargs):
         super().__init__(**kwargs)
         what = f"{type(self).__name__} '{self.name}'"
         check_data_format(self, data_format)
@@ -89,9 +89,6 @@ class MaxPooling2D(Pooling):
         (batch, out_height, out_width, channels). A window holding NaN pools to NaN.
     """
 
-    def __init__(self, pool_size=(2, 2), strides=None, padding="valid", data_format=None, **kwargs):
-        super().__init__(pool_size, strides, padding, data_format, **kwargs)
-
 
 @register
 class MaxPooling1D(Pooling):
@@ -99,21 +96,18 @@ class MaxPooling1D(Pooling):
 
     rank = 1
 
-    def __init__(self, pool_size=2, strides=None, padding="valid", data_format=None, **kwargs):
-        super().__init__(pool_size, strides, padding, data_format, **kwargs)
-
 
 @register
 class AveragePooling2D(Pooling):
     """Average pooling of images; with padding='same' a window's mean is over its cells inside the
-    image (the padded cells do not count), as Keras. Arguments as MaxPooling2D's (pool_size required)."""
+    image (the padded cells do not count), as Keras. Arguments as MaxPooling2D's."""
 
     kind = "avg"
 
 
 @register
 class AveragePooling1D(Pooling):
-    """Average pooling of (batch, steps, channels) sequences (pool_size required)."""
+    """Average pooling of (batch, steps, channels) sequences; arguments as MaxPooling1D's."""
 
     rank = 1
     kind = "avg"
