@@ -26,7 +26,7 @@ from fastnn.serve.metrics import Metrics
 from fastnn.serve.monitor import DriftMonitor
 
 from serve_helpers import (INPUT, OUTPUT, call, call_json, decode_v2_binary, metric_values, save_seed_model,
-                           start_server, uvicorn_server, v2_binary_request, v2_json_request, wait_ready)
+                           seed_model, start_server, uvicorn_server, v2_binary_request, v2_json_request, wait_ready)
 
 MAX_BODY = 1 << 20
 
@@ -502,3 +502,18 @@ def test_two_input_model_over_both_protocols(tmp_path):
                 metric_values(call(server, "GET", "/metrics")[2].decode()):
             assert time.monotonic() < deadline
             time.sleep(0.01)
+
+
+def test_a_quantized_model_serves_like_any_other(tmp_path):
+    """quantize_dynamic's int8 model saves, loads and answers as its own predict does, bitwise."""
+    from fastnn.optimize import quantize_dynamic
+
+    path = tmp_path / "int8.fnn"
+    model = quantize_dynamic(seed_model())
+    model.save(path)
+    x = _rows(5, seed=7)
+    with start_server(path, "int8") as server:
+        body, headers = v2_binary_request(x)
+        status, response_headers, data = call(server, "POST", "/v2/models/int8/infer", body, headers)
+    assert status == 200
+    np.testing.assert_array_equal(decode_v2_binary(response_headers, data)[OUTPUT], model.predict(x, verbose=0))
