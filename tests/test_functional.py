@@ -105,6 +105,26 @@ def test_concatenate_on_inner_axis_and_errors():
         Subtract()([Input((3,)), Input((3,)), Input((3,))])
 
 
+@pytest.mark.parametrize("helper, merge", [("add", Add), ("subtract", Subtract), ("multiply", Multiply),
+                                           ("average", Average), ("maximum", Maximum), ("minimum", Minimum)])
+def test_functional_merge_helpers_are_their_layers(helper, merge):
+    rng = np.random.default_rng(2)
+    xs = [rng.standard_normal((3, 5)).astype(np.float32) for _ in range(2)]
+    np.testing.assert_array_equal(getattr(fastnn.layers, helper)(xs), merge()(xs))
+    out = getattr(fastnn.layers, helper)([Input((5,)), Input((5,))], name="merged")
+    assert isinstance(out.layer, merge) and out.layer.name == "merged" and tuple(out.shape) == (None, 5)
+
+
+def test_concatenate_helper_builds_a_two_input_model():
+    title, body = Input((10,), name="title"), Input((20,), name="body")
+    h = fastnn.layers.concatenate([Dense(8)(title), Dense(8)(body)], name="joined")
+    assert tuple(h.shape) == (None, 16)
+    model = Model([title, body], Dense(1)(h))
+    assert model.get_layer("joined").axis == -1
+    assert model.predict([np.ones((2, 10)), np.ones((2, 20))], verbose=0).shape == (2, 1)
+    assert tuple(fastnn.layers.concatenate([Input((3, 4)), Input((5, 4))], axis=1).shape) == (None, 8, 4)
+
+
 def test_disconnected_graph_and_bad_arguments_are_refused():
     a, b = Input((3,)), Input((3,))
     out = Add()([a, b])
