@@ -215,6 +215,35 @@ def test_get_layer():
         model.get_layer("nope")
 
 
+def test_input_and_output_build_a_feature_extractor():
+    model = graph_model()
+    assert model.input == model.inputs and model.output == model.outputs
+    d, cat = model.get_layer("d"), model.get_layer("cat")
+    assert d.input is model.inputs[0] and d.output is model.get_layer("m").input[0]  # the shared layer's first call
+    assert cat.input == [model.get_layer("s").output, d.output]
+    features = Model(model.input, cat.output)
+    x = [np.full((2, 5), 0.5), np.ones((2, 5)), np.ones((2, 3))]
+    full = Model(model.input, [cat.output, model.output[0]]).predict(x, verbose=0)
+    np.testing.assert_array_equal(features.predict(x, verbose=0), full[0])
+    a = Input((3,), name="a")
+    single = Model({"a": a}, Dense(2, name="h")(a))
+    assert single.input == {"a": a} and single.output is single.get_layer("h").output
+
+
+def test_sequential_input_and_output_and_never_called_layers():
+    seq = Sequential([Input((4,)), Dense(3, name="h"), Dense(2)])
+    assert seq.input is seq.inputs[0] and seq.output is seq.layers[-1].output
+    features = Model(seq.input, seq.get_layer("h").output)
+    x = np.ones((2, 4), np.float32)
+    np.testing.assert_array_equal(features.predict(x, verbose=0), seq.get_layer("h")(x))
+    with pytest.raises(AttributeError, match="never been called.*output"):
+        Dense(3).output
+    with pytest.raises(AttributeError, match="never been called.*input"):
+        Dense(3).input
+    with pytest.raises(AttributeError, match="no defined input"):
+        Sequential([Dense(2)]).input
+
+
 def test_masks_flow_to_the_loss_as_keras_reduces_them():
     """Masking marks padded steps; Dense passes the mask on; the loss averages the steps that count."""
     from fastnn.layers import Masking
