@@ -414,8 +414,8 @@ class Model(Layer):
             validation_data: (x_val, y_val) or (x_val, y_val, sample_weight_val), or a batch source;
                 overrides validation_split.
             shuffle: reshuffle the training samples every epoch.
-            class_weight: {class index: weight} applied to each sample's loss.
-            sample_weight: per-sample loss weights, shape (samples,).
+            class_weight: {class index: weight} applied to each sample's loss (single-output models only).
+            sample_weight: per-sample loss weights, shape (samples,), applied to every output's loss.
             initial_epoch: epoch to start from (to resume training).
             steps_per_epoch: at most this many batches per epoch (needed for an endless generator).
         """
