@@ -87,7 +87,8 @@ def get(identifier):
 
     Args:
         identifier: a Keras activation name, matched ignoring case and underscores ('relu', 'leaky_relu',
-            'LeakyReLU'), None, an Activation, or what `serialize` returned.
+            'LeakyReLU'), None, an Activation, one of this module's functions (fastnn.activations.relu),
+            or what `serialize` returned.
 
     Returns:
         An Activation.
@@ -100,8 +101,15 @@ def get(identifier):
         return Activation(identifier)
     if isinstance(identifier, dict):
         return deserialize(identifier)
-    raise TypeError(f"Could not interpret activation identifier {identifier!r}: expected a name, None or "
-                    f"an Activation")
+    if callable(identifier):
+        name = _FUNCTION_NAMES.get(identifier)
+        if name is None:
+            raise TypeError(f"Unsupported activation {identifier!r}: fastnn runs activations in its C kernels, "
+                            f"so only its built-in activations are supported (a name or a "
+                            f"fastnn.activations function): {', '.join(_valid_names())}")
+        return Activation(name)
+    raise TypeError(f"Could not interpret activation identifier {identifier!r}: expected a name, None, "
+                    f"an Activation or a fastnn.activations function")
 
 
 def serialize(activation):
@@ -182,3 +190,8 @@ def softmax(x, axis=-1):
     if axis not in (-1, getattr(x, "ndim", 1) - 1):
         raise ValueError(f"softmax: only the last axis is supported, got axis={axis}")
     return _apply("softmax", x)
+
+
+# fastnn's own functions stand for their kernels (with the default alpha), as Keras accepts keras.activations.relu.
+_FUNCTION_NAMES = {linear: "linear", relu: "relu", leaky_relu: "leaky_relu", elu: "elu", gelu: "gelu",
+                   silu: "silu", sigmoid: "sigmoid", tanh: "tanh", softplus: "softplus", softmax: "softmax"}

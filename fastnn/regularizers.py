@@ -10,7 +10,7 @@ from ._registry import Configurable as _Configurable
 from ._registry import Registry as _Registry
 from .ops import nn as _nn
 
-__all__ = ["Regularizer", "L1", "L2", "L1L2", "get", "serialize", "deserialize"]
+__all__ = ["Regularizer", "L1", "L2", "L1L2", "l1", "l2", "l1_l2", "get", "serialize", "deserialize"]
 
 
 def _factor(value, what):
@@ -94,6 +94,11 @@ class L2(Regularizer):
     def get_config(self):
         return {"l2": self.l2}
 
+
+# Keras's lower-case spellings: l2(0.01) is L2(l2=0.01).
+l1 = L1
+l2 = L2
+l1_l2 = L1L2
 
 _registry = _Registry("regularizer", Regularizer)
 _registry.add(L1, "l1")

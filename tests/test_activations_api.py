@@ -91,6 +91,22 @@ def test_resolution():
     assert activations.serialize(activations.Activation("elu", alpha=0.5))["config"] == {"name": "elu", "alpha": 0.5}
 
 
+@pytest.mark.parametrize("name", NAMES)
+def test_module_functions_resolve_to_their_kernels(name):
+    act = activations.get(getattr(activations, name))
+    assert act == activations.Activation(name)
+    layer = fastnn.layers.Dense(2, activation=getattr(activations, name))
+    assert layer.get_config()["activation"] == name
+    assert activations.get(activations.swish).name == "silu"
+
+
+def test_other_callables_are_refused_with_the_supported_names():
+    with pytest.raises(TypeError, match="only its built-in activations.*leaky_relu"):
+        fastnn.layers.Dense(2, activation=lambda x: x)
+    with pytest.raises(TypeError, match="built-in activations"):
+        activations.get(np.tanh)
+
+
 def test_errors():
     with pytest.raises(ValueError, match="valid names are:.*relu"):
         activations.get("relux")

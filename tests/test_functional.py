@@ -105,6 +105,26 @@ def test_concatenate_on_inner_axis_and_errors():
         Subtract()([Input((3,)), Input((3,)), Input((3,))])
 
 
+@pytest.mark.parametrize("helper, merge", [("add", Add), ("subtract", Subtract), ("multiply", Multiply),
+                                           ("average", Average), ("maximum", Maximum), ("minimum", Minimum)])
+def test_functional_merge_helpers_are_their_layers(helper, merge):
+    rng = np.random.default_rng(2)
+    xs = [rng.standard_normal((3, 5)).astype(np.float32) for _ in range(2)]
+    np.testing.assert_array_equal(getattr(fastnn.layers, helper)(xs), merge()(xs))
+    out = getattr(fastnn.layers, helper)([Input((5,)), Input((5,))], name="merged")
+    assert isinstance(out.layer, merge) and out.layer.name == "merged" and tuple(out.shape) == (None, 5)
+
+
+def test_concatenate_helper_builds_a_two_input_model():
+    title, body = Input((10,), name="title"), Input((20,), name="body")
+    h = fastnn.layers.concatenate([Dense(8)(title), Dense(8)(body)], name="joined")
+    assert tuple(h.shape) == (None, 16)
+    model = Model([title, body], Dense(1)(h))
+    assert model.get_layer("joined").axis == -1
+    assert model.predict([np.ones((2, 10)), np.ones((2, 20))], verbose=0).shape == (2, 1)
+    assert tuple(fastnn.layers.concatenate([Input((3, 4)), Input((5, 4))], axis=1).shape) == (None, 8, 4)
+
+
 def test_disconnected_graph_and_bad_arguments_are_refused():
     a, b = Input((3,)), Input((3,))
     out = Add()([a, b])
@@ -193,6 +213,35 @@ def test_get_layer():
     assert model.get_layer("cat").name == "cat" and model.get_layer(index=0).name == "a"
     with pytest.raises(ValueError, match="No such layer"):
         model.get_layer("nope")
+
+
+def test_input_and_output_build_a_feature_extractor():
+    model = graph_model()
+    assert model.input == model.inputs and model.output == model.outputs
+    d, cat = model.get_layer("d"), model.get_layer("cat")
+    assert d.input is model.inputs[0] and d.output is model.get_layer("m").input[0]  # the shared layer's first call
+    assert cat.input == [model.get_layer("s").output, d.output]
+    features = Model(model.input, cat.output)
+    x = [np.full((2, 5), 0.5), np.ones((2, 5)), np.ones((2, 3))]
+    full = Model(model.input, [cat.output, model.output[0]]).predict(x, verbose=0)
+    np.testing.assert_array_equal(features.predict(x, verbose=0), full[0])
+    a = Input((3,), name="a")
+    single = Model({"a": a}, Dense(2, name="h")(a))
+    assert single.input == {"a": a} and single.output is single.get_layer("h").output
+
+
+def test_sequential_input_and_output_and_never_called_layers():
+    seq = Sequential([Input((4,)), Dense(3, name="h"), Dense(2)])
+    assert seq.input is seq.inputs[0] and seq.output is seq.layers[-1].output
+    features = Model(seq.input, seq.get_layer("h").output)
+    x = np.ones((2, 4), np.float32)
+    np.testing.assert_array_equal(features.predict(x, verbose=0), seq.get_layer("h")(x))
+    with pytest.raises(AttributeError, match="never been called.*output"):
+        Dense(3).output
+    with pytest.raises(AttributeError, match="never been called.*input"):
+        Dense(3).input
+    with pytest.raises(AttributeError, match="no defined input"):
+        Sequential([Dense(2)]).input
 
 
 def test_masks_flow_to_the_loss_as_keras_reduces_them():

@@ -153,6 +153,14 @@ def test_regularizer_penalties_and_grads(rng):
         assert regularizers.deserialize(data).get_config() == reg.get_config()
 
 
+def test_lower_case_factories_are_the_keras_spellings():
+    assert regularizers.l2(0.01).get_config() == {"l2": 0.01}
+    assert regularizers.l1(0.3).get_config() == {"l1": 0.3}
+    assert regularizers.l1_l2(l1=0.1).get_config() == {"l1": 0.1, "l2": 0.0}
+    layer = fastnn.layers.Dense(2, kernel_regularizer=regularizers.l2(1e-4))
+    assert layer.get_config()["kernel_regularizer"]["config"] == {"l2": 1e-4}
+
+
 def test_regularizer_names_defaults_and_errors():
     assert regularizers.get("l1").get_config() == {"l1": 0.01}
     assert regularizers.get("L2").get_config() == {"l2": 0.01}

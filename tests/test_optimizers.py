@@ -279,6 +279,14 @@ def test_schedule_values_follow_keras_formulas():
     assert optimizers.schedules.get(schedules.serialize(piece)).get_config() == piece.get_config()
 
 
+@pytest.mark.parametrize("cls", [optimizers.SGD, optimizers.Adam, optimizers.AdamW, optimizers.RMSprop,
+                                 optimizers.Adagrad])
+def test_keras2_decay_is_ignored_with_a_warning_as_keras3(cls):
+    with pytest.warns(UserWarning, match="`decay` is no longer supported"):
+        opt = cls(learning_rate=0.1, decay=1e-6)
+    assert opt.get_config() == cls(learning_rate=0.1).get_config() and "decay" not in opt.get_config()
+
+
 def test_errors():
     with pytest.raises(ValueError, match="valid names are:.*adam"):
         optimizers.get("adamm")

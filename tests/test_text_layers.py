@@ -50,6 +50,15 @@ def test_tf_idf_matches_keras():
     np.testing.assert_array_equal(again(strings("the cat cat zzz", "dog")), layer(strings("the cat cat zzz", "dog")))
 
 
+def test_a_list_of_strings_is_one_batch_of_data():
+    tv = TextVectorization(max_tokens=100)
+    tv.adapt(["the cat sat", "the dog ran far away"])
+    np.testing.assert_array_equal(tv(["the cat"]), tv(np.array(["the cat"])))
+    np.testing.assert_array_equal(tv(["the cat", "a dog ran"]), tv(np.array(["the cat", "a dog ran"])))
+    norm = fastnn.layers.Normalization(mean=1.0, variance=4.0)
+    np.testing.assert_allclose(norm([[3.0], [1.0]]), [[1.0], [0.0]])
+
+
 def test_standardize_and_split_options():
     lower = TextVectorization(standardize="lower", split=None, vocabulary=["hi, you!"])
     assert lower(strings("Hi, You!", "hi you")).tolist() == [[2], [1]]

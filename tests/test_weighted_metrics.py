@@ -53,3 +53,18 @@ def test_multi_output_names_and_file_round_trip(tmp_path):
     model.save(tmp_path / "m.fnn")
     loaded = fastnn.saving.load_model(tmp_path / "m.fnn")
     assert loaded.evaluate(X, [Y, Y], sample_weight=SW, verbose=0, return_dict=True) == pytest.approx(logs)
+
+
+def test_multi_output_refuses_class_weight_and_per_output_sample_weight():
+    a = Input((1,))
+    model = fastnn.Model(a, [Dense(1, activation="sigmoid", name="o1")(a), Dense(1, activation="sigmoid", name="o2")(a)])
+    model.compile(optimizer="sgd", loss="binary_crossentropy")
+    before = model.get_weights()
+    with pytest.raises(ValueError, match="`class_weight` is only supported for Models with a single output"):
+        model.fit(X, [Y, Y], class_weight={0: 1.0, 1: 2.0}, verbose=0)
+    with pytest.raises(TypeError, match="per-output sample weights.*not supported"):
+        model.fit(X, [Y, Y], sample_weight={"o1": SW, "o2": SW}, verbose=0)
+    with pytest.raises(TypeError, match="per-output sample weights.*not supported"):
+        model.fit(X, [Y, Y], sample_weight=[SW, SW], verbose=0)
+    assert all(np.array_equal(w, b) for w, b in zip(model.get_weights(), before))
+    model.fit(X, [Y, Y], sample_weight=list(SW), epochs=1, verbose=0)  # one plain list of weights is still one array

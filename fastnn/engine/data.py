@@ -162,6 +162,8 @@ def as_sample_weight(sample_weight, class_weight, targets, n, what):
     if class_weight is not None:
         if not isinstance(class_weight, dict):
             raise TypeError(f"{what}: class_weight must be a dict {{class index: weight}}")
+        if len(targets) > 1:  # Keras's rule and words: whose labels would the classes be?
+            raise ValueError(f"{what}: `class_weight` is only supported for Models with a single output.")
         y = next(t for t in targets if t is not None)
         labels = y if y.ndim == 1 else (y[:, 0] if y.shape[-1] == 1 else np.argmax(y.reshape(n, -1), axis=-1))
         labels = np.round(labels.reshape(-1)).astype(np.int64)
@@ -171,6 +173,10 @@ def as_sample_weight(sample_weight, class_weight, targets, n, what):
         return weights
     if sample_weight is None:
         return None
+    if isinstance(sample_weight, dict) or (isinstance(sample_weight, (list, tuple)) and len(targets) > 1
+                                           and any(np.ndim(w) > 0 for w in sample_weight)):
+        raise TypeError(f"{what}: sample_weight must be one array of per-sample weights, which weighs every "
+                        f"output's loss; per-output sample weights (a dict or list by output) are not supported")
     weights = _float_array(sample_weight, f"{what}: sample_weight")
     if weights.ndim > 1 and weights.shape[1:] == (1,) * (weights.ndim - 1):
         weights = weights.reshape(-1)

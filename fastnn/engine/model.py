@@ -139,6 +139,24 @@ class Model(Layer):
         return list(self._output_tensors)
 
     @property
+    def input(self):
+        """The model's input KerasTensor, or its list or dict of them, as it was given (Keras's model.input)."""
+        return self._structure(self._input_structure, self._input_tensors, self._input_keys, "input")
+
+    @property
+    def output(self):
+        """The model's output KerasTensor, or its list or dict of them, as it was given."""
+        return self._structure(self._output_structure, self._output_tensors, self._output_keys, "output")
+
+    def _structure(self, structure, tensors, keys, what):
+        if not tensors:
+            raise AttributeError(f"{type(self).__name__} model '{self.name}' has no defined {what} yet: give it an "
+                                 f"Input first, or build it")
+        if structure == "single":
+            return tensors[0]
+        return dict(zip(keys, tensors)) if structure == "dict" else list(tensors)
+
+    @property
     def output_shape(self):
         shapes = [t.shape for t in self._output_tensors]
         return shapes[0] if len(shapes) == 1 else shapes
@@ -376,11 +394,7 @@ class Model(Layer):
         return accepting
 
     def _structure_outputs(self, arrays):
-        if self._output_structure == "single":
-            return arrays[0]
-        if self._output_structure == "dict":
-            return dict(zip(self._output_keys, arrays))
-        return list(arrays)
+        return self._structure(self._output_structure, arrays, self._output_keys, "output")
 
     # ----- training and inference (loops in fastnn.engine.trainer) -----------------------------------
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None, validation_split=0.0,
@@ -400,8 +414,8 @@ class Model(Layer):
             validation_data: (x_val, y_val) or (x_val, y_val, sample_weight_val), or a batch source;
                 overrides validation_split.
             shuffle: reshuffle the training samples every epoch.
-            class_weight: {class index: weight} applied to each sample's loss.
-            sample_weight: per-sample loss weights, shape (samples,).
+            class_weight: {class index: weight} applied to each sample's loss (single-output models only).
+            sample_weight: per-sample loss weights, shape (samples,), applied to every output's loss.
             initial_epoch: epoch to start from (to resume training).
             steps_per_epoch: at most this many batches per epoch (needed for an endless generator).
         """

@@ -35,6 +35,8 @@ class Sequential(Model):
         self._output = None
         self._nodes = []
         self._input_tensors, self._output_tensors = [], []
+        self._input_structure = self._output_structure = "single"
+        self._input_keys = self._output_keys = None
         self.input_names, self.output_names = [], []
         self.built = False
         for layer in layers or []:

@@ -6,7 +6,8 @@ from .convolutional_variants import Conv2DTranspose, DepthwiseConv2D, SeparableC
 from .core import Dense, Input, InputLayer
 from .embedding import Embedding
 from .masking import Masking
-from .merging import Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract
+from .merging import (Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract, add, average, concatenate,
+                      maximum, minimum, multiply, subtract)
 from .normalization import BatchNormalization
 from .pooling import (AveragePooling1D, AveragePooling2D, GlobalAveragePooling1D, GlobalAveragePooling2D,
                       GlobalMaxPooling1D, GlobalMaxPooling2D, MaxPooling1D, MaxPooling2D)
@@ -23,7 +24,7 @@ from .wrappers import Bidirectional, TimeDistributed
 
 __all__ = ["Layer", "register", "get_layer_class", "Input", "InputLayer", "Dense", "Activation", "Dropout",
            "Flatten", "Reshape", "Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate",
-           "Masking", "Normalization", "Rescaling", "Imputation", "Discretization", "StringLookup", "IntegerLookup",
+           "add", "subtract", "multiply", "average", "maximum", "minimum", "concatenate", "Masking", "Normalization", "Rescaling", "Imputation", "Discretization", "StringLookup", "IntegerLookup",
            "CategoryEncoding", "Hashing", "RandomFlip", "RandomRotation", "RandomTranslation", "RandomZoom",
            "RandomContrast", "RandomCrop", "Conv1D", "Conv2D", "DepthwiseConv2D", "SeparableConv2D",
            "Conv2DTranspose", "MaxPooling1D", "MaxPooling2D", "AveragePooling1D", "AveragePooling2D",

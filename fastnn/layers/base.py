@@ -318,6 +318,25 @@ class Layer:
         return mask if self.supports_masking else None
 
     @property
+    def input(self):
+        """The KerasTensor(s) the layer's first symbolic call read (a list for a merge layer), as Keras."""
+        node = self._first_node("input")
+        return node.inputs[0] if len(node.inputs) == 1 and not node.multi_input else list(node.inputs)
+
+    @property
+    def output(self):
+        """The KerasTensor(s) the layer's first symbolic call made: what a feature extractor reads,
+        fastnn.Model(model.input, model.get_layer('hidden').output)."""
+        node = self._first_node("output")
+        return node.outputs[0] if len(node.outputs) == 1 else list(node.outputs)
+
+    def _first_node(self, what):
+        if not self._inbound_nodes:
+            raise AttributeError(f"The layer {self.name} has never been called on a symbolic tensor (fastnn.Input) "
+                                 f"and thus has no defined {what}.")
+        return self._inbound_nodes[0]
+
+    @property
     def output_shape(self):
         if not self.built:
             raise RuntimeError(f"{type(self).__name__} '{self.name}' is not built yet, so it has no output shape")

@@ -39,9 +39,9 @@ class InputLayer(Layer):
             batch_shape = (batch_size,) + normalize_shape(shape, "InputLayer shape")
         self.batch_shape = batch_shape
         self.build(batch_shape)
-        # a declared batch size stays in the symbolic shapes, as in Keras (stateful RNNs size their states by it)
-        self.output = Node(self, [], [batch_shape], [self.input_dtype], False).outputs[0]
-        self.output.name = self.name
+        # its call makes the tensor fastnn.Input returns (self.output); a declared batch size stays in the
+        # symbolic shapes, as in Keras (stateful RNNs size their states by it)
+        Node(self, [], [batch_shape], [self.input_dtype], False).outputs[0].name = self.name
 
     def forward(self, ctx, x):
         return x

@@ -4,7 +4,8 @@ import numpy as np
 
 from .base import Layer, is_shape_list, register
 
-__all__ = ["Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate"]
+__all__ = ["Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate", "add", "subtract",
+           "multiply", "average", "maximum", "minimum", "concatenate"]
 
 
 def _all_masks(masks):
@@ -216,3 +217,42 @@ class Concatenate(Layer):
         config = super().get_config()
         config["axis"] = self.axis
         return config
+
+
+# Keras's functional spellings: add([a, b]) is Add()([a, b]); kwargs (name=...) go to the layer.
+def add(inputs, **kwargs):
+    """The sum of `inputs` (a list of tensors of one shape), through an Add layer."""
+    return Add(**kwargs)(inputs)
+
+
+def subtract(inputs, **kwargs):
+    """inputs[0] - inputs[1], through a Subtract layer."""
+    return Subtract(**kwargs)(inputs)
+
+
+def multiply(inputs, **kwargs):
+    """The elementwise product of `inputs`, through a Multiply layer."""
+    return Multiply(**kwargs)(inputs)
+
+
+def average(inputs, **kwargs):
+    """The elementwise mean of `inputs`, through an Average layer."""
+    return Average(**kwargs)(inputs)
+
+
+def maximum(inputs, **kwargs):
+    """The elementwise maximum of `inputs`, through a Maximum layer."""
+    return Maximum(**kwargs)(inputs)
+
+
+def minimum(inputs, **kwargs):
+    """The elementwise minimum of `inputs`, through a Minimum layer."""
+    return Minimum(**kwargs)(inputs)
+
+
+def concatenate(inputs, axis=-1, **kwargs):
+    """`inputs` joined along `axis`, through a Concatenate layer.
+
+    Example: h = concatenate([Dense(8)(a), Dense(8)(b)])  # (None, 16)
+    """
+    return Concatenate(axis=axis, **kwargs)(inputs)

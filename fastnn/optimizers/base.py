@@ -5,6 +5,7 @@ kernel (_make_update); everything else about a step lives here. A subclass whose
 decoupled weight decay in its own pass (Adam) sets _decay_fused and decays in that closure.
 """
 import math
+import warnings
 
 import numpy as np
 
@@ -49,7 +50,7 @@ class Optimizer:
 
     At most one of clipnorm, clipvalue and global_clipnorm may be set (as Keras). The Keras arguments
     use_ema, ema_momentum, ema_overwrite_frequency, loss_scale_factor and gradient_accumulation_steps
-    are accepted at their defaults only.
+    are accepted at their defaults only; Keras 2's `decay` is ignored with a warning, as Keras 3 does.
     """
 
     _default_name = "optimizer"
@@ -61,6 +62,10 @@ class Optimizer:
         if "lr" in keras_only:
             raise TypeError(f"{kind}: the argument 'lr' is called learning_rate in Keras 3 and fastnn; "
                             f"use {kind}(learning_rate={keras_only['lr']!r})")
+        if keras_only.pop("decay", None) is not None:  # Keras 2's learning-rate decay: Keras 3 warns and ignores it
+            warnings.warn(f"{kind}: argument `decay` is no longer supported and will be ignored (as in Keras 3); "
+                          f"for a decaying learning rate pass a fastnn.schedules schedule as learning_rate",
+                          stacklevel=3)
         for key, value in keras_only.items():
             if key not in _UNSUPPORTED_DEFAULTS:
                 raise TypeError(f"{kind}: unexpected argument {key!r}")

@@ -127,9 +127,8 @@ class PreprocessingLayer(Layer):
         return _CONVERTERS[self.input_dtype](x, what)
 
     def _call_eager(self, flat, multi, training):
-        if multi:
-            raise TypeError(f"{type(self).__name__} '{self.name}' takes one input, got {len(flat)}")
-        x = self._convert(flat[0], f"{type(self).__name__} '{self.name}'")
+        # a preprocessing layer takes one input, so a list is its data (tv(["the cat"])), as in Keras
+        x = self._convert(flat if multi else flat[0], f"{type(self).__name__} '{self.name}'")
         if x.ndim == 0:
             raise ValueError(f"{type(self).__name__} '{self.name}': the input needs a batch dimension, got a scalar")
         if not self.built:
