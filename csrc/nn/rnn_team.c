@@ -16,7 +16,10 @@
    that nobody has started takes them itself, so a descheduled thread does not hold up the steps; and
    a team member whose piece took far longer than its fastest (it was descheduled in the middle, while
    the others waited for that piece) leaves its share to the others for the rest of the run. The
-   calling thread never leaves, so the run always ends. */
+   calling thread never leaves, so the run always ends. Still, the region's closing barrier waits for
+   every member to arrive, and a member the scheduler keeps off its core arrives late. So when other
+   threads did more than a quarter of a run's pieces for its members, the following runs of the next
+   SOLO_NS are done by the calling thread alone; then a team is tried again. */
 /* syscall (futex) and clock_gettime are outside strict C11 */
 #define _GNU_SOURCE
 #include <limits.h>
@@ -39,6 +42,10 @@
 /* A piece that took this long, and RETIRE_FACTOR times its thread's fastest, was descheduled. */
 #define RETIRE_MIN_NS 200000
 #define RETIRE_FACTOR 8
+/* How long runs stay on the calling thread after a run whose members were mostly away. */
+#define SOLO_NS 100000000
+
+static int64_t solo_until_ns;
 
 /* One thread's share: pieces [first, first + count) of every phase; its j-th piece is piece
    first + j % count of phase j / count. */
@@ -54,6 +61,7 @@ typedef struct {
     rnn_piece_fn piece;
     void *ctx;
     int sleepers __attribute__((aligned(64)));  /* threads asleep on some share's done */
+    int taken;                                   /* pieces done for another thread's share */
     team_share share[FNN_MAX_THREADS];
 } team_state;
 
@@ -126,6 +134,7 @@ static void wait_phase(team_state *team, int phase) {
             if (waited > STEAL_NS || __atomic_load_n(&sh->left, __ATOMIC_RELAXED)) {
                 if (take_piece(team, u, target)) {
                     publish(team, u, 1);
+                    __atomic_add_fetch(&team->taken, 1, __ATOMIC_RELAXED);
                     start = now_ns();
                     continue;
                 }
@@ -180,7 +189,7 @@ void rnn_run_phases(int threads, idx_t phases, idx_t pieces, rnn_piece_fn piece,
     if (threads > FNN_MAX_THREADS) threads = FNN_MAX_THREADS;
     if (phases <= 0 || pieces <= 0) return;
 #ifdef _OPENMP
-    if (threads > 1 && phases <= INT_MAX / pieces) {
+    if (threads > 1 && phases <= INT_MAX / pieces && now_ns() >= __atomic_load_n(&solo_until_ns, __ATOMIC_RELAXED)) {
         team_state team = {.threads = threads, .phases = (int)phases, .piece = piece, .ctx = ctx};
         for (int u = 0; u < threads; u++) {
             team.share[u].first = (int)(pieces / threads * u + FNN_MIN(u, pieces % threads));
@@ -194,6 +203,8 @@ void rnn_run_phases(int threads, idx_t phases, idx_t pieces, rnn_piece_fn piece,
                 for (int u = omp_get_num_threads(); u < threads; u++) team.share[u].left = 1;
             member(&team, t);
         }
+        if ((int64_t)team.taken * 4 > (int64_t)phases * pieces)
+            __atomic_store_n(&solo_until_ns, now_ns() + SOLO_NS, __ATOMIC_RELAXED);
         return;
     }
 #endif
