@@ -43,6 +43,9 @@ cdef tuple CELL_NAMES = ("simple_rnn", "lstm", "gru", "gru")
 # after a training forward until a backward consumes it.
 cdef enum:
     HEADER_FLOATS = 32
+    # far above any real layer's units, and low enough that sizes computed from a forged record
+    # cannot overflow before they are compared with the arrays'
+    MAX_RECORDED_UNITS = 1 << 20
     RECORDED = 0x524e4e31
     CONSUMED = 0x524e4e30
 
@@ -222,7 +225,7 @@ cdef int check_record(const fnn_rnn_desc *d) except -1:
     """The workspace is the caller's array, so its record may have been overwritten: every field the
     backward's C trusts must be one a forward could have written (the sizes are then checked against x)."""
     if not (0 <= d.cell < 4 and 0 <= d.act < FNN_ACTIVATION_SOFTMAX and 0 <= d.recurrent_act < FNN_ACTIVATION_SOFTMAX
-            and d.batch >= 1 and d.steps >= 1 and d.units >= 1 and d.in_size >= 1
+            and d.batch >= 1 and d.steps >= 1 and 1 <= d.units <= MAX_RECORDED_UNITS and d.in_size >= 1
             and all(0 <= flag <= 1 for flag in (d.return_sequences, d.go_backwards, d.zero_output_for_mask,
                                                  d.recurrent_dropout))):
         raise ValueError("rnn_backward: the workspace's record of its forward is corrupt (was the workspace "

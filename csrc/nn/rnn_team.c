@@ -171,7 +171,7 @@ static void member(team_state *team, int t) {
         if (!take_piece(team, t, (phase + 1) * own->count)) continue;
         unpublished++;
         int64_t took = now_ns() - start;
-        if (t != 0 && took > RETIRE_MIN_NS && took > RETIRE_FACTOR * fastest) {
+        if (t != 0 && took > RETIRE_MIN_NS && took / RETIRE_FACTOR > fastest) {
             publish(team, t, unpublished);
             __atomic_store_n(&own->left, 1, __ATOMIC_RELAXED);
             return;
