@@ -129,8 +129,10 @@ static void element_weights(idx_t e0, idx_t n, idx_t cols, const float *sample_w
 static double pointwise_rows(int loss, idx_t r0, idx_t r1, idx_t cols, const float *t, const float *p,
                              const float *sample_weight, float *g, double scale, float delta) {
     float term[TERM_BLOCK], w[TERM_BLOCK], gs[TERM_BLOCK];
+    /* only the entries the first block uses: a slice of a small batch holds a row or none */
+    idx_t used = FNN_MIN(TERM_BLOCK, (r1 - r0) * cols);
     if (!sample_weight)
-        for (idx_t j = 0; j < TERM_BLOCK; j++) {
+        for (idx_t j = 0; j < used; j++) {
             w[j] = 1.0f;
             gs[j] = (float)scale;
         }
@@ -140,6 +142,29 @@ static double pointwise_rows(int loss, idx_t r0, idx_t r1, idx_t cols, const flo
         if (sample_weight) element_weights(e0, n, cols, sample_weight, scale, w, gs);
         pointwise_block(loss, n, t + e0, p + e0, g + e0, term, w, gs, delta);
         total += vm_sum_f64(term, n);
+    }
+    return total;
+}
+
+/* The whole of a small call (at most TERM_BLOCK elements) in one vectorised block, then each slice's
+   terms summed as pointwise_rows sums a slice of one block: the same value, without running the
+   elementwise loop once per slice of one row or none. */
+static double pointwise_small(const struct loss_args *a) {
+    float term[TERM_BLOCK], w[TERM_BLOCK], gs[TERM_BLOCK];
+    idx_t n = a->rows * a->cols;
+    if (a->sample_weight) {
+        element_weights(0, n, a->cols, a->sample_weight, a->scale, w, gs);
+    } else {
+        for (idx_t j = 0; j < n; j++) {
+            w[j] = 1.0f;
+            gs[j] = (float)a->scale;
+        }
+    }
+    pointwise_block(a->kind, n, a->t, a->p, a->grad, term, w, gs, a->delta);
+    double total = 0.0;
+    for (idx_t c = 0; c < FNN_REDUCE_CHUNKS; c++) {
+        idx_t e0 = slice_start(a->rows, c) * a->cols, e1 = slice_start(a->rows, c + 1) * a->cols;
+        total += vm_sum_f64(term + e0, e1 - e0);
     }
     return total;
 }
@@ -159,6 +184,7 @@ double fnn_loss_pointwise(int loss, idx_t rows, idx_t cols, const float *t, cons
                              .sample_weight = sample_weight, .grad = grad, .scale = scale, .delta = delta};
     /* the crossentropies take a log or exp per element */
     idx_t min_work = loss >= FNN_LOSS_BCE ? FNN_ELEMENTWISE_GRAIN / 4 : FNN_ELEMENTWISE_GRAIN;
+    if (rows * cols <= TERM_BLOCK) return pointwise_small(&args) * scale;
     return sum_slices(&args, pointwise_slices, min_work) * scale;
 }
 

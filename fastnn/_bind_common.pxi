@@ -67,15 +67,18 @@ cdef bint share_memory(cnp.ndarray a, cnp.ndarray b):
 
 
 cdef int check_disjoint(str what, list outputs, list inputs) except -1:
-    """No output may share memory with an input or another output."""
-    cdef int i, j
-    for i in range(len(outputs)):
-        name, a = outputs[i]
-        if a is None:
+    """No output may share memory with an input or another output. Each entry is (name, array or None);
+    the loops index the lists in place, as this runs on every training step of small models."""
+    cdef Py_ssize_t i, j, n_out = len(outputs), n_all = n_out + len(inputs)
+    cdef tuple out, other
+    for i in range(n_out):
+        out = <tuple>outputs[i]
+        if out[1] is None:
             continue
-        for other_name, b in outputs[i + 1:] + inputs:
-            if b is not None and share_memory(a, b):
-                raise ValueError(f"{what}: {name} must not share memory with {other_name}")
+        for j in range(i + 1, n_all):
+            other = <tuple>(outputs[j] if j < n_out else inputs[j - n_out])
+            if other[1] is not None and share_memory(out[1], other[1]):
+                raise ValueError(f"{what}: {out[0]} must not share memory with {other[0]}")
     return 0
 
 

@@ -16,6 +16,7 @@ from ..callbacks import CallbackList, History, TerminateOnNaN
 from ..progress import ProgressBar
 from . import data
 from .context import WorkspacePool
+from .dense_chain import dense_chain
 from .plan import Plan
 
 __all__ = ["Runner", "Inference", "fit", "evaluate", "predict", "train_on_batch", "test_on_batch"]
@@ -35,6 +36,7 @@ class Runner:
         self.plan = plan = Plan(model, True, [o.loss is not None for o in outputs],
                                 [o.loss.fused_activation if o.loss is not None else None for o in outputs])
         self.workspace = plan.new_workspace(True)
+        self.chain = dense_chain(plan, model)
         self.test_workspace = plan.new_workspace(False)
         self.lock = threading.Lock()
         self.penalties = [(layer, i) for layer in model._leaf_layers() for i in range(len(layer._weights))
@@ -99,9 +101,12 @@ class Runner:
             # has updated state such as moving statistics: the first step keeps a copy to put back.
             saved = None if self.stepped else [w.copy() for w in self._state_weights()]
             try:
-                values = self.plan.forward(self.workspace, inputs)
-                total, grads = self._losses(self.workspace, values, targets, sw, n)
-                self.plan.backward(self.workspace, grads)
+                if self.chain is not None:
+                    total = self._chain_step(inputs[0], targets, sw, n)
+                else:
+                    values = self.plan.forward(self.workspace, inputs)
+                    total, grads = self._losses(self.workspace, values, targets, sw, n)
+                    self.plan.backward(self.workspace, grads)
             except BaseException:
                 if saved is not None:
                     self._restore_state(saved)
@@ -110,6 +115,16 @@ class Runner:
             pack = self.model._pack
             pack.add_regularizer_grads()
             self.model.optimizer.apply(pack.grads, pack.touched_rows())
+        return total
+
+    def _chain_step(self, x, targets, sw, n):
+        """train_step's forward, losses and backward through the dense chain."""
+        slot = self.plan.outputs[0].slot
+        values = [None] * self.plan.slot_count
+        values[slot] = self.chain.forward(x)
+        total, grads = self._losses(self.workspace, values, targets, sw, n)
+        if slot in grads:
+            self.chain.backward(grads[slot])
         return total
 
     def _state_weights(self):
