@@ -35,7 +35,7 @@ ISA_FLAGS = {
     "qgemm_avx512.c": ["-mavx512f", "-mavx512bw", "-mavx512vnni"],
 }
 # Included by csrc/isa/elementwise_<isa>.c, once per instruction set; never compiled on their own.
-PER_ISA_SOURCES = {"activations.c", "losses.c", "optim.c", "reduce.c", "metrics.c"}
+PER_ISA_SOURCES = {"activations.c", "losses.c", "optim.c", "reduce.c", "metrics.c", "lstm_cell.c"}
 BASE_FLAGS = ["-O3", "-std=c11", "-fno-math-errno", "-Wall", "-Wno-unused-function"]
 # A release .so carries no symbols beyond its exports (the GNU linker's --strip-all; macOS's ld differs).
 STRIP_FLAGS = ["-Wl,--strip-all"] if sys.platform.startswith("linux") else []

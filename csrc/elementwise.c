@@ -85,3 +85,12 @@ void fnn_accuracy_counts(int kind, idx_t rows, idx_t cols, const float *t, const
                          const float *p, const float *sample_weight, float threshold, idx_t k, double *counts) {
     kernels()->accuracy_counts(kind, rows, cols, t, labels, p, sample_weight, threshold, k, counts);
 }
+
+void fnn_lstm_cell_forward(idx_t n, float *gates, idx_t units, float *c, float *c_act, float *h) {
+    kernels()->lstm_cell_forward(n, gates, units, c, c_act, h);
+}
+
+void fnn_lstm_cell_backward(idx_t n, float *gates, idx_t units, const float *c_act, const float *c_prev,
+                            const float *dh, float *dc) {
+    kernels()->lstm_cell_backward(n, gates, units, c_act, c_prev, dh, dc);
+}

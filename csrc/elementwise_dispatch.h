@@ -1,7 +1,7 @@
 /* The dispatch table of the elementwise kernel families (activations, losses, optimizer updates,
-   reductions, metrics). Their sources are compiled once per instruction set (csrc/isa/), each build
-   exporting one table; elementwise.c forwards every public fnn_* entry point to the table of the
-   SIMD path in force (fnn_simd_get), as the GEMM picks its micro-kernel. */
+   reductions, metrics, the LSTM cell). Their sources are compiled once per instruction set
+   (csrc/isa/), each build exporting one table; elementwise.c forwards every public fnn_* entry point
+   to the table of the SIMD path in force (fnn_simd_get), as the GEMM picks its micro-kernel. */
 #ifndef FNN_ELEMENTWISE_DISPATCH_H
 #define FNN_ELEMENTWISE_DISPATCH_H
 
@@ -11,7 +11,8 @@
 #define FNN_ELEMENTWISE_KERNELS(X)                                                                 \
     X(activation_forward) X(activation_backward) X(bias_grad) X(sum_squares) X(loss_pointwise)     \
     X(loss_categorical) X(loss_sparse_categorical) X(sgd_update) X(adam_update) X(rmsprop_update) \
-    X(adagrad_update) X(decay_weights) X(clip_values) X(accuracy_counts)
+    X(adagrad_update) X(decay_weights) X(clip_values) X(accuracy_counts) X(lstm_cell_forward)      \
+    X(lstm_cell_backward)
 
 /* One pointer per entry point, typed as its declaration in fastnn.h. */
 struct fnn_elementwise_kernels {

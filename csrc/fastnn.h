@@ -198,6 +198,16 @@ int fnn_rnn_backward(const fnn_rnn_desc *d, const float *x, const float *kernel,
                      idx_t dy_batch, idx_t dy_step, const float *dh_out, const float *dc_out, float *workspace,
                      float *dx, float *dkernel, float *drecurrent, float *dbias, float *dh0, float *dc0);
 
+/* The LSTM cell pass with Keras's default activations, one row's n units (nn/lstm_cell.c, per ISA).
+   gates holds the row's gates i, f, c, o, n floats each at gates + g * units. Forward: pre-activations
+   become sigmoid(i), sigmoid(f), tanh(c), sigmoid(o); c (n,) becomes f c + i g; h (n,) = o tanh(c) and
+   c_act (n,) = tanh(c) unless NULL. Backward: the gate values become their pre-activation gradients,
+   given c_act and c_prev (n,) of the step and the state gradient dh (n,); dc (n,), the cell-state
+   gradient from the step after, becomes the one to the step before. */
+void fnn_lstm_cell_forward(idx_t n, float *gates, idx_t units, float *c, float *c_act, float *h);
+void fnn_lstm_cell_backward(idx_t n, float *gates, idx_t units, const float *c_act, const float *c_prev,
+                            const float *dh, float *dc);
+
 /* ---- embedding (nn/embed.c) ---- */
 // ids is (n,), every id in [0, rows of table); table is (rows, dim); out is (n, dim)
 void fnn_embedding_gather(idx_t n, idx_t dim, const int64_t *ids, const float *table, float *out);

@@ -111,6 +111,13 @@ def test_masks_go_backwards_initial_states(cell, options, rng):
     check_against_reference(rng, cell, 4, 6, 3, 5, **options)
 
 
+@pytest.mark.parametrize("units", [5, 16, 37])
+def test_lstm_cell_pass_on_every_simd_path(units, simd, rng):
+    """The LSTM cell pass with the default activations (csrc/nn/lstm_cell.c) is built per SIMD path:
+    each build against the reference, over units that fill whole vectors and leave some over."""
+    check_against_reference(rng, "lstm", 3, 5, 4, units, masked=True, states=True, return_sequences=True)
+
+
 @pytest.mark.parametrize("cell", CELLS)
 @pytest.mark.parametrize("act,rec_act", [("relu", "sigmoid"), ("gelu", "silu"), (None, "softplus"),
                                          ("leaky_relu", "tanh")])

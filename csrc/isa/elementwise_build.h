@@ -23,6 +23,8 @@
 #define fnn_decay_weights FNN_ISA_NAME(fnn_decay_weights)
 #define fnn_clip_values FNN_ISA_NAME(fnn_clip_values)
 #define fnn_accuracy_counts FNN_ISA_NAME(fnn_accuracy_counts)
+#define fnn_lstm_cell_forward FNN_ISA_NAME(fnn_lstm_cell_forward)
+#define fnn_lstm_cell_backward FNN_ISA_NAME(fnn_lstm_cell_backward)
 
 #include "../elementwise_dispatch.h"
 #include "../activations.c"
@@ -30,6 +32,7 @@
 #include "../optim.c"
 #include "../reduce.c"
 #include "../metrics.c"
+#include "../nn/lstm_cell.c"
 
 #define FNN_KERNEL_ENTRY(name) .name = fnn_##name,
 const struct fnn_elementwise_kernels FNN_ISA_NAME(fnn_elementwise) = {FNN_ELEMENTWISE_KERNELS(FNN_KERNEL_ENTRY)};

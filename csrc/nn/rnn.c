@@ -4,10 +4,10 @@
    Forward: the input projection of every timestep is one GEMM, x (steps*batch, in) @ kernel + bias,
    into the gate buffer; each step then does one product of the state by the recurrent kernel (GRU
    with the reset before the product needs a second, for the candidate) and one pass that applies the
-   gate activations and updates the state. Backward: the steps in reverse, each one pass that turns
-   the state gradient into gate gradients (written over that step's gates) and one product by the
-   transposed recurrent kernel; the kernel and recurrent-kernel gradients are then one GEMM each over
-   all steps.
+   gate activations and updates the state (an LSTM with the default activations through the per-ISA
+   nn/lstm_cell.c). Backward: the steps in reverse, each one pass that turns the state gradient into
+   gate gradients (written over that step's gates) and one product by the transposed recurrent
+   kernel; the kernel and recurrent-kernel gradients are then one GEMM each over all steps.
 
    Inside, buffers are time-major, (steps, batch, .) by input time, so a step's rows are contiguous and
    the GEMMs over all steps read them as plain matrices; x is copied time-major once (a batch of one
@@ -321,22 +321,34 @@ static void finish_row(const step_view *v, idx_t b, int keep) {
     }
 }
 
+/* Keras's default activations, sigmoid gates and a tanh candidate (and LSTM cell output): a row's
+   forward is one loop over its units instead of a pass a gate, and the derivatives come from the
+   stored outputs, y (1 - y) and 1 - y^2, so its gate gradients are one loop too. */
+static int default_activations(const fnn_rnn_desc *d) {
+    return d->act == FNN_ACTIVATION_TANH && d->recurrent_act == FNN_ACTIVATION_SIGMOID;
+}
+
 // step rows of gates (B, 4U) are i, f, c, o; c (B, U) is updated in place
 static void lstm_cell_forward(const step_view *v) {
     const rnn_run *r = v->r;
     const fnn_rnn_desc *d = r->d;
     const rnn_buffers *w = r->w;
     const idx_t B = d->batch, U = d->units;
-    for (idx_t g = 0; g < 4; g++) {
+    const int fast = default_activations(d);
+    for (idx_t g = 0; g < 4 && !fast; g++) {
         keep_pre(v, g);
         activate_gate(v, g, g == 2 ? d->act : d->recurrent_act, g == 2 ? d->alpha : d->recurrent_alpha);
     }
     for (idx_t b = 0; b < B; b++) {
         idx_t row = v->t * B + b;
-        const float *gate_i = w->gates + row * 4 * U, *gate_f = gate_i + U, *gate_c = gate_f + U, *gate_o = gate_c + U;
+        float *gate_i = w->gates + row * 4 * U, *gate_f = gate_i + U, *gate_c = gate_f + U, *gate_o = gate_c + U;
         float *c = w->c + b * U, *h = v->h_next + b * U;
         int keep = kept(v, b);
-        if (keep) {
+        if (keep && fast) {
+            /* a masked row's gates are never read: its gradients are zeros */
+            fnn_lstm_cell_forward(v->u1 - v->u0, gate_i + v->u0, U, c + v->u0,
+                                  r->training ? w->cell_act + row * U + v->u0 : NULL, h + v->u0);
+        } else if (keep) {
             for (idx_t u = v->u0; u < v->u1; u++) c[u] = gate_f[u] * c[u] + gate_i[u] * gate_c[u];
             /* act(c) goes where the backward reads it (training) or straight into h */
             float *c_act = r->training ? w->cell_act + row * U : h;
@@ -546,14 +558,6 @@ static void activation_grad(int act, float alpha, idx_t n, const float *x, const
 
 static const float *pre_at(const rnn_buffers *w, idx_t at) { return w->pre ? w->pre + at : NULL; }
 
-/* Keras's default activations, sigmoid gates and a tanh candidate (and LSTM cell output): their
-   derivatives come from the stored outputs, y (1 - y) and 1 - y^2, so a row's gate gradients are
-   one loop instead of a kernel call per gate. The products are rounded in the order of the general
-   path (activation_grad on the same dy), so both give the same bits. */
-static int default_activations(const fnn_rnn_desc *d) {
-    return d->act == FNN_ACTIVATION_TANH && d->recurrent_act == FNN_ACTIVATION_SIGMOID;
-}
-
 /* The gradient reaching row b's state (units [u0, u1)) after step s: what the later steps sent back,
    plus the step's output gradient when that output is the state (kept, or carried once the row has
    had a kept step; a zero output passes nothing). Written into dh_in's row, which the pass then reads. */
@@ -577,22 +581,6 @@ static void carry_grad(const step_view *v, idx_t b, const float *dh) {
     float *dgates = r->w->gates + (v->t * r->d->batch + b) * gu;
     for (idx_t g = 0; g < gu / U; g++) memset(dgates + g * U + v->u0, 0, width * sizeof(float));
     memcpy(v->dh_out + b * U + v->u0, dh + v->u0, width * sizeof(float));
-}
-
-// n units of one row: the gate values become their pre-activation gradients (sigmoid gates, tanh
-// candidate and cell output); dc is carried back
-static void lstm_default_grads(idx_t n, float *FNN_RESTRICT gate_i, float *FNN_RESTRICT gate_f,
-                               float *FNN_RESTRICT gate_c, float *FNN_RESTRICT gate_o, const float *FNN_RESTRICT c_act,
-                               const float *FNN_RESTRICT c_prev, const float *FNN_RESTRICT dh, float *FNN_RESTRICT dc) {
-    for (idx_t u = 0; u < n; u++) {
-        float i = gate_i[u], f = gate_f[u], g = gate_c[u], o = gate_o[u], ca = c_act[u], dh_u = dh[u];
-        float dc_u = dc[u] + dh_u * o * (1.0f - ca * ca);
-        gate_i[u] = dc_u * g * i * (1.0f - i);
-        gate_f[u] = dc_u * c_prev[u] * f * (1.0f - f);
-        gate_c[u] = dc_u * i * (1.0f - g * g);
-        gate_o[u] = dh_u * ca * o * (1.0f - o);
-        dc[u] = dc_u * f;
-    }
 }
 
 // n units of one row, any activations: the gradients of the gate values (before their activations'
@@ -633,8 +621,7 @@ static void lstm_cell_backward(const step_view *v) {
         const float *c_prev = v->c_prev + b * U, *c_act = w->cell_act + row * U;
         memset(v->dh_out + b * U + u0, 0, width * sizeof(float));
         if (fast) {
-            lstm_default_grads(width, gate_i + u0, gate_f + u0, gate_c + u0, gate_o + u0, c_act + u0, c_prev + u0,
-                               dh + u0, dc + u0);
+            fnn_lstm_cell_backward(width, gate_i + u0, U, c_act + u0, c_prev + u0, dh + u0, dc + u0);
             continue;
         }
         for (idx_t u = u0; u < v->u1; u++) d_cell[u] = dh[u] * gate_o[u];
