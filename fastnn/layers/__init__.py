@@ -8,7 +8,7 @@ from .embedding import Embedding
 from .masking import Masking
 from .merging import (Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract, add, average, concatenate,
                       maximum, minimum, multiply, subtract)
-from .normalization import BatchNormalization
+from .normalization import BatchNormalization, LayerNormalization
 from .pooling import (AveragePooling1D, AveragePooling2D, GlobalAveragePooling1D, GlobalAveragePooling2D,
                       GlobalMaxPooling1D, GlobalMaxPooling2D, MaxPooling1D, MaxPooling2D)
 from .preprocessing import (CategoryEncoding, Discretization, Hashing, Imputation, IntegerLookup, Normalization,
@@ -29,12 +29,12 @@ __all__ = ["Layer", "register", "get_layer_class", "Input", "InputLayer", "Dense
            "RandomContrast", "RandomCrop", "Conv1D", "Conv2D", "DepthwiseConv2D", "SeparableConv2D",
            "Conv2DTranspose", "MaxPooling1D", "MaxPooling2D", "AveragePooling1D", "AveragePooling2D",
            "GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalMaxPooling1D", "GlobalMaxPooling2D",
-           "BatchNormalization", "ZeroPadding2D", "Cropping2D", "UpSampling2D", "SpatialDropout2D",
+           "BatchNormalization", "LayerNormalization", "ZeroPadding2D", "Cropping2D", "UpSampling2D", "SpatialDropout2D",
            "Embedding", "SimpleRNN", "LSTM", "GRU", "Bidirectional", "TimeDistributed", "TextVectorization",
            "QuantizedDense", "QuantizedConv1D", "QuantizedConv2D", "QuantizedLSTM", "QuantizedGRU"]
 
 # Keras layers fastnn does not have yet: asking for one says so by name.
-_NOT_YET = ("Conv3D", "Conv1DTranspose", "SeparableConv1D", "LayerNormalization", "GroupNormalization",
+_NOT_YET = ("Conv3D", "Conv1DTranspose", "SeparableConv1D", "GroupNormalization",
             "UnitNormalization", "ZeroPadding1D", "Cropping1D", "UpSampling1D", "SpatialDropout1D", "GaussianNoise",
             "GaussianDropout", "AlphaDropout", "RNN", "ConvLSTM2D", "MultiHeadAttention", "Attention",
             "AdditiveAttention", "Permute", "RepeatVector", "Lambda", "Dot", "LeakyReLU", "PReLU", "ReLU", "ELU",
