@@ -559,6 +559,22 @@ def batch_norm_grad(x, dy, gamma, eps, axis=-1):
     return np.moveaxis(dx, -1, axis), dgamma, dbeta
 
 
+def keras_relu(x, negative_slope=0.0, max_value=None, threshold=0.0):
+    """(y, dy/dx) of Keras's ReLU layer in float64: min(x, max_value) above threshold, else
+    negative_slope * (x - threshold); the derivative is 0 at or above max_value."""
+    x = np.asarray(x, np.float64)
+    cap = np.inf if max_value is None else max_value
+    above = x > threshold
+    y = np.where(above, np.minimum(x, cap), negative_slope * (x - threshold))
+    return y, np.where(above, (x < cap).astype(np.float64), negative_slope)
+
+
+def softmax(x, axis=-1):
+    x = np.asarray(x, np.float64)
+    e = np.exp(x - x.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
 def layer_norm(x, gamma, beta, eps):
     """(y, mean, biased variance) of a layer normalization over the last axis, in float64."""
     x = np.asarray(x, np.float64)

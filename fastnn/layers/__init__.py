@@ -1,5 +1,5 @@
 """Layers: the building blocks of a model, and the registry that saving rebuilds them from."""
-from .activation import Activation
+from .activation import ELU, Activation, LeakyReLU, PReLU, ReLU, Softmax
 from .base import Layer, get_layer_class, register
 from .convolutional import Conv1D, Conv2D
 from .convolutional_variants import Conv2DTranspose, DepthwiseConv2D, SeparableConv2D
@@ -22,7 +22,8 @@ from .regularization import Dropout, SpatialDropout2D
 from .reshaping import Cropping2D, Flatten, Reshape, UpSampling2D, ZeroPadding2D
 from .wrappers import Bidirectional, TimeDistributed
 
-__all__ = ["Layer", "register", "get_layer_class", "Input", "InputLayer", "Dense", "Activation", "Dropout",
+__all__ = ["Layer", "register", "get_layer_class", "Input", "InputLayer", "Dense", "Activation", "ReLU",
+           "LeakyReLU", "PReLU", "ELU", "Softmax", "Dropout",
            "Flatten", "Reshape", "Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate",
            "add", "subtract", "multiply", "average", "maximum", "minimum", "concatenate", "Masking", "Normalization", "Rescaling", "Imputation", "Discretization", "StringLookup", "IntegerLookup",
            "CategoryEncoding", "Hashing", "RandomFlip", "RandomRotation", "RandomTranslation", "RandomZoom",
@@ -37,8 +38,7 @@ __all__ = ["Layer", "register", "get_layer_class", "Input", "InputLayer", "Dense
 _NOT_YET = ("Conv3D", "Conv1DTranspose", "SeparableConv1D", "GroupNormalization",
             "UnitNormalization", "ZeroPadding1D", "Cropping1D", "UpSampling1D", "SpatialDropout1D", "GaussianNoise",
             "GaussianDropout", "AlphaDropout", "RNN", "ConvLSTM2D", "MultiHeadAttention", "Attention",
-            "AdditiveAttention", "Permute", "RepeatVector", "Lambda", "Dot", "LeakyReLU", "PReLU", "ReLU", "ELU",
-            "Softmax", "ActivityRegularization")
+            "AdditiveAttention", "Permute", "RepeatVector", "Lambda", "Dot", "ActivityRegularization")
 
 
 def __getattr__(name):
