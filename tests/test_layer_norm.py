@@ -8,7 +8,7 @@ from fastnn import _C
 from fastnn import layers as L
 
 import reference as ref
-from layer_helpers import check_layer
+from layer_helpers import check_layer, check_save_load_export
 
 SHAPES = [(1, 1), (1, 7), (3, 8), (5, 63), (4, 64), (2, 65), (17, 129), (2, 3, 31)]
 
@@ -174,9 +174,7 @@ def test_in_a_model_trains_saves_loads_and_passes_masks(tmp_path, rng):
     assert history.history["loss"][-1] < history.history["loss"][0]
     mask = np.ones((1, 5), bool)
     assert L.LayerNormalization().compute_mask(None, mask) is mask
-    model.save(tmp_path / "m.fnn")
-    again = fastnn.load_model(tmp_path / "m.fnn")
-    assert np.array_equal(model.predict(x, verbose=0), again.predict(x, verbose=0))
+    check_save_load_export(model, x, tmp_path)
 
 
 def test_export(tmp_path):

@@ -7,7 +7,7 @@ import fastnn
 from fastnn import layers as L
 
 import reference as ref
-from layer_helpers import check_layer
+from layer_helpers import check_layer, check_save_load_export
 
 RELU_ARGS = [{}, {"max_value": 6.0}, {"negative_slope": 0.1, "threshold": 0.5},
              {"max_value": 1.0, "negative_slope": 0.2, "threshold": 0.25}, {"max_value": 0.0}]
@@ -139,9 +139,4 @@ def test_model_saves_loads_passes_masks_and_exports(tmp_path, rng):
     model.compile("adam", "mse")
     x = rng.standard_normal((32, 5, 4)).astype(np.float32)
     model.fit(x, rng.standard_normal((32, 4)), epochs=2, verbose=0)
-    model.save(tmp_path / "m.fnn")
-    again = fastnn.load_model(tmp_path / "m.fnn")
-    assert np.array_equal(model.predict(x, verbose=0), again.predict(x, verbose=0))
-    pytest.importorskip("onnxruntime")
-    report = model.export(tmp_path / "m.onnx")
-    assert all(diff <= 1e-5 for diff in report.values()), report
+    check_save_load_export(model, x, tmp_path)
