@@ -18,13 +18,14 @@ from .quantized import QuantizedDense
 from .quantized_conv import QuantizedConv1D, QuantizedConv2D
 from .quantized_recurrent import QuantizedGRU, QuantizedLSTM
 from .recurrent import GRU, LSTM, SimpleRNN
-from .regularization import Dropout, SpatialDropout2D
+from .regularization import Dropout, GaussianDropout, GaussianNoise, SpatialDropout2D
 from .reshaping import Cropping1D, Cropping2D, Flatten, Reshape, UpSampling2D, ZeroPadding1D, ZeroPadding2D
 from .sequence_reshaping import Identity, Permute, RepeatVector, UpSampling1D
 from .wrappers import Bidirectional, TimeDistributed
 
 __all__ = ["Layer", "register", "get_layer_class", "Input", "InputLayer", "Dense", "Activation", "ReLU",
-           "LeakyReLU", "PReLU", "ELU", "Softmax", "Dropout",
+           "LeakyReLU", "PReLU", "ELU", "Softmax", "Dropout", "GaussianNoise",
+           "GaussianDropout",
            "Flatten", "Reshape", "Permute", "RepeatVector", "ZeroPadding1D", "Cropping1D", "UpSampling1D",
            "Identity", "Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate",
            "add", "subtract", "multiply", "average", "maximum", "minimum", "concatenate", "Masking", "Normalization", "Rescaling", "Imputation", "Discretization", "StringLookup", "IntegerLookup",
@@ -37,9 +38,8 @@ __all__ = ["Layer", "register", "get_layer_class", "Input", "InputLayer", "Dense
            "QuantizedDense", "QuantizedConv1D", "QuantizedConv2D", "QuantizedLSTM", "QuantizedGRU"]
 
 # Keras layers fastnn does not have yet: asking for one says so by name.
-_NOT_YET = ("Conv3D", "Conv1DTranspose", "SeparableConv1D", "GroupNormalization",
-            "UnitNormalization", "SpatialDropout1D", "GaussianNoise",
-            "GaussianDropout", "AlphaDropout", "RNN", "ConvLSTM2D", "MultiHeadAttention", "Attention",
+_NOT_YET = ("Conv3D", "Conv1DTranspose", "SeparableConv1D", "GroupNormalization", "UnitNormalization",
+            "SpatialDropout1D", "AlphaDropout", "RNN", "ConvLSTM2D", "MultiHeadAttention", "Attention",
             "AdditiveAttention", "Lambda", "Dot", "ActivityRegularization")
 
 
