@@ -362,6 +362,23 @@ void fnn_batch_norm_forward_infer(idx_t rows, idx_t c, idx_t inner, const float 
 void fnn_batch_norm_fold(idx_t outer, idx_t f, idx_t inner, float *w, float *b, const float *gamma,
                          const float *beta, const float *mean, const float *var, float eps);
 
+/* Layer normalization of each row of x (rows >= 1, c >= 1) over its c values, in float64:
+   y = gamma * (x - mean) * invstd + beta, invstd = 1 / sqrt(biased var + eps); gamma and beta (c,) or
+   NULL (1 and 0). Writes each row's mean and invstd (rows,) for the backward. */
+void fnn_layer_norm_forward(idx_t rows, idx_t c, const float *x, const float *gamma, const float *beta, float eps,
+                            float *y, float *mean, float *invstd);
+/* dx = invstd * (g - mean(g) - xhat * mean(g * xhat)) per row with g = dy * gamma; dgamma = column
+   sums of dy * xhat, dbeta = column sums of dy (over rows, in row order). Each output NULL to skip. */
+void fnn_layer_norm_backward(idx_t rows, idx_t c, const float *x, const float *dy, const float *gamma,
+                             const float *mean, const float *invstd, float *dx, float *dgamma, float *dbeta);
+
+/* Keras's ReLU layer (nn/relu.c), elementwise over n values: y = min(x, max_value) where x > threshold,
+   negative_slope * (x - threshold) elsewhere (max_value may be +inf); the backward reads x. y may be x,
+   dx may be dy. */
+void fnn_relu_forward(idx_t n, const float *x, float *y, float negative_slope, float max_value, float threshold);
+void fnn_relu_backward(idx_t n, const float *x, const float *dy, float *dx, float negative_slope, float max_value,
+                       float threshold);
+
 /* Upsampling: x is (n, h, w, c), y (n, out_h, out_w, c). Nearest: out = (h * size_h, w * size_w),
    each input pixel repeated. Bilinear: half-pixel centres as tf.image.resize (Keras UpSampling2D). */
 void fnn_upsample_nearest_forward(idx_t n, idx_t h, idx_t w, idx_t c, idx_t size_h, idx_t size_w, const float *x,

@@ -111,3 +111,16 @@ def check_layer(layer, input_shape, output_shape, param_count, *, x=None, traini
     clone = type(layer).from_config(config)
     assert clone.get_config() == config
     return y
+
+
+def check_save_load_export(model, x, tmp_path):
+    """The model saved and loaded predicts the same bits on x; exported to ONNX (when onnxruntime is
+    installed) it agrees within 1e-5."""
+    import importlib.util
+
+    model.save(tmp_path / "model.fnn")
+    again = fastnn.load_model(tmp_path / "model.fnn")
+    assert np.array_equal(model.predict(x, verbose=0), again.predict(x, verbose=0))
+    if importlib.util.find_spec("onnxruntime") is not None:
+        report = model.export(tmp_path / "model.onnx")
+        assert all(diff <= 1e-5 for diff in report.values()), report

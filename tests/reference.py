@@ -559,6 +559,41 @@ def batch_norm_grad(x, dy, gamma, eps, axis=-1):
     return np.moveaxis(dx, -1, axis), dgamma, dbeta
 
 
+def keras_relu(x, negative_slope=0.0, max_value=None, threshold=0.0):
+    """(y, dy/dx) of Keras's ReLU layer in float64: min(x, max_value) above threshold, else
+    negative_slope * (x - threshold); the derivative is 0 at or above max_value."""
+    x = np.asarray(x, np.float64)
+    cap = np.inf if max_value is None else max_value
+    above = x > threshold
+    y = np.where(above, np.minimum(x, cap), negative_slope * (x - threshold))
+    return y, np.where(above, (x < cap).astype(np.float64), negative_slope)
+
+
+def softmax(x, axis=-1):
+    x = np.asarray(x, np.float64)
+    e = np.exp(x - x.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def layer_norm(x, gamma, beta, eps):
+    """(y, mean, biased variance) of a layer normalization over the last axis, in float64."""
+    x = np.asarray(x, np.float64)
+    mean, var = x.mean(axis=-1), x.var(axis=-1)
+    xhat = (x - mean[..., None]) / np.sqrt(var[..., None] + eps)
+    return xhat * (1.0 if gamma is None else gamma) + (0.0 if beta is None else beta), mean, var
+
+
+def layer_norm_grad(x, dy, gamma, eps):
+    """(dx, dgamma, dbeta) of layer_norm, summing the parameter gradients over every leading axis."""
+    x, dy = np.asarray(x, np.float64), np.asarray(dy, np.float64)
+    invstd = 1.0 / np.sqrt(x.var(axis=-1, keepdims=True) + eps)
+    xhat = (x - x.mean(axis=-1, keepdims=True)) * invstd
+    g = dy * (1.0 if gamma is None else gamma)
+    dx = invstd * (g - g.mean(axis=-1, keepdims=True) - xhat * (g * xhat).mean(axis=-1, keepdims=True))
+    leading = tuple(range(x.ndim - 1))
+    return dx, (dy * xhat).sum(axis=leading), dy.sum(axis=leading)
+
+
 def bilinear_matrix(in_size, out_size):
     """(out_size, in_size) weights of tf.image.resize's bilinear sampling (half-pixel centres)."""
     m = np.zeros((out_size, in_size))

@@ -115,3 +115,130 @@ void fnn_batch_norm_fold(idx_t outer, idx_t f, idx_t inner, float *w, float *b, 
         b[ch] = (float)((b[ch] - (double)mean[ch]) * scale + (beta ? beta[ch] : 0.0));
     }
 }
+
+/* Layer normalization: each row of (rows, c) on its own statistics, in float64. A row's sums run over
+   LN_LANES lanes (lane j takes values j, j + LN_LANES, ... in order) added in lane order, so a row's
+   bits depend on that row alone, not on the thread count or the batch, and the lanes let the compiler
+   vectorise what one serial sum could not. The parameter gradients are column sums over the rows in
+   row order, the threads splitting the columns. */
+#define LN_LANES 8
+#define LN_COLUMN_BLOCK 64
+
+typedef struct {
+    idx_t rows, c;
+    const float *x, *dy, *gamma, *beta;
+    double eps;
+    float *y, *mean, *invstd, *dx, *dgamma, *dbeta;
+} layer_norm_args;
+
+static double lanes_total(const double *lanes) {
+    double total = 0.0;
+    for (idx_t j = 0; j < LN_LANES; j++) total += lanes[j];
+    return total;
+}
+
+/* One row's mean and biased variance, two passes (the variance keeps its digits under a large mean). */
+static void row_moments(idx_t c, const float *x_r, double *mean, double *var) {
+    double s1[LN_LANES] = {0.0}, s2[LN_LANES] = {0.0};
+    for (idx_t i0 = 0; i0 < c; i0 += LN_LANES)
+        for (idx_t j = 0; j < FNN_MIN(LN_LANES, c - i0); j++) s1[j] += x_r[i0 + j];
+    double m = lanes_total(s1) / (double)c;
+    for (idx_t i0 = 0; i0 < c; i0 += LN_LANES)
+        for (idx_t j = 0; j < FNN_MIN(LN_LANES, c - i0); j++) {
+            double u = x_r[i0 + j] - m;
+            s2[j] += u * u;
+        }
+    *mean = m;
+    *var = lanes_total(s2) / (double)c;
+}
+
+/* One row's sums of g = dy * gamma and of g * xhat, xhat = (x - mean) * invstd. */
+static void row_grad_sums(idx_t c, const float *x_r, const float *dy_r, const float *gamma, double m, double istd,
+                          double *sum_g, double *sum_g_xhat) {
+    double s1[LN_LANES] = {0.0}, s2[LN_LANES] = {0.0};
+    for (idx_t i0 = 0; i0 < c; i0 += LN_LANES)
+        for (idx_t j = 0; j < FNN_MIN(LN_LANES, c - i0); j++) {
+            idx_t i = i0 + j;
+            double g = gamma ? (double)dy_r[i] * gamma[i] : dy_r[i];
+            s1[j] += g;
+            s2[j] += g * ((x_r[i] - m) * istd);
+        }
+    *sum_g = lanes_total(s1);
+    *sum_g_xhat = lanes_total(s2);
+}
+
+static void layer_norm_forward_rows(void *ctx, idx_t lo, idx_t hi) {
+    const layer_norm_args *a = ctx;
+    const idx_t c = a->c;
+    for (idx_t r = lo; r < hi; r++) {
+        const float *x_r = a->x + r * c;
+        float *out_r = a->y + r * c;
+        double m, var;
+        row_moments(c, x_r, &m, &var);
+        double istd = 1.0 / sqrt(var + a->eps);
+        a->mean[r] = (float)m;
+        a->invstd[r] = (float)istd;
+        for (idx_t i = 0; i < c; i++) {
+            double xhat = (x_r[i] - m) * istd;
+            out_r[i] = (float)((a->gamma ? xhat * a->gamma[i] : xhat) + (a->beta ? a->beta[i] : 0.0f));
+        }
+    }
+}
+
+/* dx = invstd * (g - mean(g) - xhat * mean(g * xhat)) per row, with the forward's mean and invstd. */
+static void layer_norm_backward_rows(void *ctx, idx_t lo, idx_t hi) {
+    const layer_norm_args *a = ctx;
+    const idx_t c = a->c;
+    for (idx_t r = lo; r < hi; r++) {
+        const float *x_r = a->x + r * c, *dy_r = a->dy + r * c;
+        float *dx_r = a->dx + r * c;
+        double m = a->mean[r], istd = a->invstd[r], sum_g, sum_g_xhat;
+        row_grad_sums(c, x_r, dy_r, a->gamma, m, istd, &sum_g, &sum_g_xhat);
+        double mean_g = sum_g / (double)c, mean_g_xhat = sum_g_xhat / (double)c;
+        for (idx_t i = 0; i < c; i++) {
+            double g = a->gamma ? (double)dy_r[i] * a->gamma[i] : dy_r[i], xhat = (x_r[i] - m) * istd;
+            dx_r[i] = (float)(istd * (g - mean_g - xhat * mean_g_xhat));
+        }
+    }
+}
+
+/* dgamma = sum over rows of dy * xhat, dbeta = sum of dy, for column blocks [lo, hi). */
+static void layer_norm_param_grad_blocks(void *ctx, idx_t lo, idx_t hi) {
+    const layer_norm_args *a = ctx;
+    const idx_t c = a->c;
+    for (idx_t block = lo; block < hi; block++) {
+        idx_t c0 = block * LN_COLUMN_BLOCK, width = FNN_MIN(LN_COLUMN_BLOCK, c - c0);
+        double sg[LN_COLUMN_BLOCK] = {0.0}, sb[LN_COLUMN_BLOCK] = {0.0};
+        for (idx_t r = 0; r < a->rows; r++) {
+            const float *x_r = a->x + r * c + c0, *dy_r = a->dy + r * c + c0;
+            double m = a->mean[r], istd = a->invstd[r];
+            for (idx_t i = 0; i < width; i++) {
+                sg[i] += dy_r[i] * ((x_r[i] - m) * istd);
+                sb[i] += dy_r[i];
+            }
+        }
+        for (idx_t i = 0; i < width; i++) {
+            if (a->dgamma) a->dgamma[c0 + i] = (float)sg[i];
+            if (a->dbeta) a->dbeta[c0 + i] = (float)sb[i];
+        }
+    }
+}
+
+// x, y are (rows, c); gamma, beta are (c,) or NULL; mean, invstd are (rows,)
+void fnn_layer_norm_forward(idx_t rows, idx_t c, const float *x, const float *gamma, const float *beta, float eps,
+                            float *y, float *mean, float *invstd) {
+    layer_norm_args a = {rows, c, x, NULL, gamma, beta, eps, y, mean, invstd, NULL, NULL, NULL};
+    fnn_parallel_for(rows, FNN_MAX(1, FNN_ELEMENTWISE_GRAIN / c), layer_norm_forward_rows, &a);
+}
+
+// x, dy, dx are (rows, c); gamma, dgamma, dbeta are (c,) or NULL; mean, invstd are (rows,)
+void fnn_layer_norm_backward(idx_t rows, idx_t c, const float *x, const float *dy, const float *gamma,
+                             const float *mean, const float *invstd, float *dx, float *dgamma, float *dbeta) {
+    layer_norm_args a = {rows, c, x, dy, gamma, NULL, 0.0, NULL, (float *)mean, (float *)invstd, dx, dgamma, dbeta};
+    if (dx) fnn_parallel_for(rows, FNN_MAX(1, FNN_ELEMENTWISE_GRAIN / c), layer_norm_backward_rows, &a);
+    if (dgamma || dbeta) {
+        idx_t blocks = (c + LN_COLUMN_BLOCK - 1) / LN_COLUMN_BLOCK;
+        fnn_parallel_for(blocks, FNN_MAX(1, FNN_ELEMENTWISE_GRAIN / (rows * LN_COLUMN_BLOCK)),
+                         layer_norm_param_grad_blocks, &a);
+    }
+}

@@ -9,7 +9,8 @@ from .builder import check_model
 from .graph import model_to_onnx
 from .registry import ExportError, converts, samples
 from .verify import VerificationError, sample_inputs, verify_onnx
-from . import convolutional, core, merging, preprocessing, quantized, recurrent, text  # noqa: F401  (register the converters)
+from . import (activations, convolutional, core, merging, normalization, preprocessing, quantized,  # noqa: F401
+               recurrent, reshaping, text)  # (imported to register the converters)
 
 __all__ = ["export_model", "model_to_onnx", "verify_onnx", "sample_inputs", "ExportError", "VerificationError",
            "converts", "samples", "FORMATS", "DEFAULT_OPSET"]

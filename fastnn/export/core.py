@@ -1,10 +1,10 @@
-"""Converters of the core layers: Dense, Activation, Dropout, Flatten, Reshape, Masking, and the
-activation functions every layer with an `activation` argument shares."""
+"""Converters of the core layers: Dense, Activation, Dropout (and the Gaussian noise layers), Flatten,
+Reshape, Masking, and the activation functions every layer with an `activation` argument shares."""
 import math
 
 import numpy as np
 
-from ..layers import Activation, Dense, Dropout, Flatten, Masking, Reshape
+from ..layers import Activation, Dense, Dropout, Flatten, GaussianDropout, GaussianNoise, Masking, Reshape
 from .builder import ONNX_TYPES
 from .registry import converts
 
@@ -53,7 +53,7 @@ def activation(call):
     return apply_activation(call.g, call.x, call.layer.activation, call.hint())
 
 
-@converts(Dropout)
+@converts(Dropout, GaussianNoise, GaussianDropout)
 def dropout(call):
     """The identity at inference."""
     call.inference_only()

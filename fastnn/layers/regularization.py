@@ -1,10 +1,19 @@
-"""Regularization layers: Dropout and SpatialDropout2D."""
+"""Regularization layers: Dropout, SpatialDropout2D, GaussianNoise and GaussianDropout."""
 import numpy as np
 
 from .. import _config
 from .base import Layer, check_data_format, normalize_shape, register
 
-__all__ = ["Dropout", "SpatialDropout2D"]
+__all__ = ["Dropout", "SpatialDropout2D", "GaussianNoise", "GaussianDropout"]
+
+
+def _set_seed(layer, seed):
+    """layer.seed, and a private generator when it is given (else draws come from fastnn's seeded one)."""
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
+        raise ValueError(f"{type(layer).__name__} '{layer.name}': seed must be a non-negative int or None, got "
+                         f"{seed!r}")
+    layer.seed = None if seed is None else int(seed)
+    layer._rng = None if seed is None else np.random.default_rng(layer.seed)
 
 
 @register
@@ -26,13 +35,10 @@ class Dropout(Layer):
         super().__init__(**kwargs)
         if isinstance(rate, bool) or not isinstance(rate, (int, float, np.floating, np.integer)) or not 0 <= rate < 1:
             raise ValueError(f"Dropout '{self.name}': rate must be a number in [0, 1), got {rate!r}")
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
-            raise ValueError(f"Dropout '{self.name}': seed must be a non-negative int or None, got {seed!r}")
         self.rate = float(rate)
         self.noise_shape = (None if noise_shape is None
                             else normalize_shape(noise_shape, f"Dropout '{self.name}' noise_shape"))
-        self.seed = None if seed is None else int(seed)
-        self._rng = None if seed is None else np.random.default_rng(self.seed)
+        _set_seed(self, seed)
         self._scale = np.float32(1.0 / (1.0 - self.rate))
         self._rate32 = np.float32(self.rate)
 
@@ -103,3 +109,91 @@ class SpatialDropout2D(Dropout):
         del config["noise_shape"]
         config["data_format"] = self.data_format
         return config
+
+
+class _GaussianLayer(Layer):
+    """A layer that draws standard normal noise while training and is the identity at inference."""
+
+    supports_masking = True
+    argument = None
+
+    def __init__(self, value, seed, one_allowed, **kwargs):
+        super().__init__(**kwargs)
+        what = f"{type(self).__name__} '{self.name}': {self.argument}"
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
+            raise TypeError(f"{what} must be a number, got {value!r}")
+        if not 0 <= value <= 1 or value == 1 and not one_allowed:
+            raise ValueError(f"{what} must be in [0, 1{']' if one_allowed else ')'}, got {value!r}")
+        setattr(self, self.argument, float(value))
+        _set_seed(self, seed)
+
+    def _noise(self, ctx, shape):
+        noise = ctx.buffer("noise", shape)
+        (self._rng or _config.generator()).standard_normal(dtype=np.float32, out=noise)
+        return noise
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({self.argument: getattr(self, self.argument), "seed": self.seed})
+        return config
+
+
+@register
+class GaussianNoise(_GaussianLayer):
+    """While training, adds zero-mean normal noise of standard deviation `stddev`.
+
+    Args:
+        stddev: in [0, 1] (Keras's range).
+        seed: optional int for a private generator; otherwise draws come from fastnn's seeded generator.
+
+    Input shape:
+        any. Output shape: the same. At inference the layer is the identity.
+    """
+
+    argument = "stddev"
+
+    def __init__(self, stddev, seed=None, **kwargs):
+        super().__init__(stddev, seed, True, **kwargs)
+
+    def forward(self, ctx, x):
+        if not ctx.training or self.stddev == 0.0:
+            return x
+        noise = self._noise(ctx, x.shape)
+        noise *= np.float32(self.stddev)
+        return np.add(x, noise, out=ctx.buffer("y", x.shape))
+
+    def backward(self, ctx, dy):
+        return dy
+
+
+@register
+class GaussianDropout(_GaussianLayer):
+    """While training, multiplies by normal noise of mean 1 and standard deviation sqrt(rate / (1 - rate)).
+
+    Args:
+        rate: in [0, 1).
+        seed: optional int for a private generator; otherwise draws come from fastnn's seeded generator.
+
+    Input shape:
+        any. Output shape: the same. At inference the layer is the identity.
+    """
+
+    argument = "rate"
+
+    def __init__(self, rate, seed=None, **kwargs):
+        super().__init__(rate, seed, False, **kwargs)  # rate 1 would need an infinite deviation
+
+    def forward(self, ctx, x):
+        if not ctx.training or self.rate == 0.0:
+            ctx.noise = None
+            return x
+        noise = self._noise(ctx, x.shape)
+        noise *= np.float32(np.sqrt(self.rate / (1.0 - self.rate)))
+        noise += np.float32(1.0)
+        ctx.noise = noise
+        return np.multiply(x, noise, out=ctx.buffer("y", x.shape))
+
+    def backward(self, ctx, dy):
+        if ctx.noise is None:
+            return dy
+        return np.multiply(dy, ctx.noise, out=ctx.buffer("dx", dy.shape))

@@ -1,5 +1,5 @@
 """Reshaping layers: Flatten and Reshape, which change only how each sample's values are laid out, and
-the image layers ZeroPadding2D, Cropping2D and UpSampling2D, which change its size."""
+ZeroPadding1D/2D, Cropping1D/2D and UpSampling2D, which change its size."""
 import math
 
 from .. import _C
@@ -7,7 +7,7 @@ from ..ops._window import int_tuple
 from ..ops.resizing import _interpolation, _margins
 from .base import MAX_DIMENSION, MAX_SHAPE_RANK, Layer, check_data_format, register
 
-__all__ = ["Flatten", "Reshape", "ZeroPadding2D", "Cropping2D", "UpSampling2D"]
+__all__ = ["Flatten", "Reshape", "ZeroPadding1D", "Cropping1D", "ZeroPadding2D", "Cropping2D", "UpSampling2D"]
 
 
 @register
@@ -93,25 +93,32 @@ def _image_rank(layer, shape):
 
 
 class _Margins(Layer):
-    """ZeroPadding2D and Cropping2D: rows and columns added at (or removed from) the image's edges."""
+    """ZeroPadding1D/2D and Cropping1D/2D: cells added at (or removed from) the edges of each sample's
+    spatial axes (steps; or rows and columns)."""
 
     sign = 1  # +1 pads, -1 crops
+    spatial = 2
+    layout = "(batch, height, width, channels)"
 
     def __init__(self, margins, argument, data_format=None, **kwargs):
         super().__init__(**kwargs)
         check_data_format(self, data_format)
         self.data_format = "channels_last"
-        self._margins = _margins(margins, argument, f"{type(self).__name__} '{self.name}'")
+        self._margins = self._parse(margins, argument, f"{type(self).__name__} '{self.name}'")
+
+    def _parse(self, margins, argument, what):
+        return _margins(margins, argument, what)
 
     def compute_output_shape(self, input_shape):
-        _image_rank(self, input_shape)
+        if len(input_shape) != self.spatial + 2:
+            raise self._error(f"needs inputs {self.layout}, got shape {tuple(input_shape)}")
         sizes = []
-        for size, (before, after) in zip(input_shape[1:3], self._margins):
+        for size, (before, after) in zip(input_shape[1:-1], self._margins):
             out = None if size is None else size + self.sign * (before + after)
             if out is not None and out < 1:
                 raise self._error(f"crops {before + after} of {size} cells: nothing is left")
             sizes.append(out)
-        return (input_shape[0], *sizes, input_shape[3])
+        return (input_shape[0], *sizes, input_shape[-1])
 
     def build(self, input_shape):
         self.compute_output_shape(tuple(input_shape))
@@ -119,8 +126,8 @@ class _Margins(Layer):
 
     def _inner(self, big):
         """The part of the larger array (padded output or uncropped input) that the smaller one is."""
-        (top, bottom), (left, right) = self._margins
-        return big[:, top:big.shape[1] - bottom, left:big.shape[2] - right]
+        return big[(slice(None),) + tuple(slice(before, size - after)
+                                          for size, (before, after) in zip(big.shape[1:], self._margins))]
 
     def _pad(self, ctx, name, small, big_shape):
         big = ctx.buffer(name, big_shape)
@@ -139,8 +146,43 @@ class _Margins(Layer):
         return config
 
 
+class _Margins1D(_Margins):
+    """The sequence forms: one (before, after) pair of steps, as Keras's padding and cropping give it."""
+
+    spatial = 1
+    layout = "(batch, steps, features)"
+
+    def _parse(self, margins, argument, what):
+        return (int_tuple(margins, 2, argument, what, minimum=0),)
+
+    def get_config(self):
+        config = super().get_config()
+        config[self.argument] = list(self._margins[0])
+        return config
+
+
+class _Padding(_Margins):
+    def forward(self, ctx, x):
+        ctx.x_shape = x.shape
+        return self._pad(ctx, "y", x, self.compute_output_shape(x.shape))
+
+    def backward(self, ctx, dy):
+        return self._crop(ctx, "dx", dy, ctx.x_shape)
+
+
+class _Cropping(_Margins):
+    sign = -1
+
+    def forward(self, ctx, x):
+        ctx.x_shape = x.shape
+        return self._crop(ctx, "y", x, self.compute_output_shape(x.shape))
+
+    def backward(self, ctx, dy):
+        return self._pad(ctx, "dx", dy, ctx.x_shape)
+
+
 @register
-class ZeroPadding2D(_Margins):
+class ZeroPadding2D(_Padding):
     """Adds rows and columns of zeros around each image.
 
     Args:
@@ -155,17 +197,9 @@ class ZeroPadding2D(_Margins):
         super().__init__(padding, "padding", data_format, **kwargs)
         self.padding = self._margins
 
-    def forward(self, ctx, x):
-        _image_rank(self, x.shape)
-        ctx.x_shape = x.shape
-        return self._pad(ctx, "y", x, self.compute_output_shape(x.shape))
-
-    def backward(self, ctx, dy):
-        return self._crop(ctx, "dx", dy, ctx.x_shape)
-
 
 @register
-class Cropping2D(_Margins):
+class Cropping2D(_Cropping):
     """Removes rows and columns at the edges of each image.
 
     Args:
@@ -174,18 +208,46 @@ class Cropping2D(_Margins):
     """
 
     argument = "cropping"
-    sign = -1
 
     def __init__(self, cropping=((0, 0), (0, 0)), data_format=None, **kwargs):
         super().__init__(cropping, "cropping", data_format, **kwargs)
         self.cropping = self._margins
 
-    def forward(self, ctx, x):
-        ctx.x_shape = x.shape
-        return self._crop(ctx, "y", x, self.compute_output_shape(x.shape))
 
-    def backward(self, ctx, dy):
-        return self._pad(ctx, "dx", dy, ctx.x_shape)
+@register
+class ZeroPadding1D(_Margins1D, _Padding):
+    """Adds zero steps at both ends of each sequence.
+
+    Args:
+        padding: an int (both ends) or a (before, after) pair, each >= 0 (default 1).
+        data_format: only 'channels_last' (or None).
+    """
+
+    argument = "padding"
+
+    def __init__(self, padding=1, data_format=None, **kwargs):
+        super().__init__(padding, "padding", data_format, **kwargs)
+        self.padding = self._margins[0]
+
+
+@register
+class Cropping1D(_Margins1D, _Cropping):
+    """Removes steps at both ends of each sequence.
+
+    Args:
+        cropping: an int (both ends) or a (before, after) pair, each >= 0 (default (1, 1)).
+    """
+
+    argument = "cropping"
+
+    def __init__(self, cropping=(1, 1), **kwargs):
+        super().__init__(cropping, "cropping", None, **kwargs)
+        self.cropping = self._margins[0]
+
+    def get_config(self):
+        config = super().get_config()
+        del config["data_format"]  # Keras's Cropping1D has none
+        return config
 
 
 @register

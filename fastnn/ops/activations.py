@@ -5,8 +5,8 @@ from .. import _C
 from .._C import is_f32
 from ._convert import as_float32_operand, check_out
 
-__all__ = ["ACTIVATIONS", "activation_forward", "activation_backward", "activation_backward_input",
-           "activation_parameter", "bias_grad"]
+__all__ = ["ACTIVATIONS", "activation_forward", "activation_backward", "activation_backward_input", "relu",
+           "relu_backward", "activation_parameter", "bias_grad"]
 
 ACTIVATIONS = ("linear", "relu", "leaky_relu", "elu", "gelu", "silu", "sigmoid", "tanh", "softplus", "softmax")
 _ACTIVATION_CODES = {name: code for code, name in enumerate(ACTIVATIONS)}
@@ -150,3 +150,47 @@ def bias_grad(dy, out=None):
     else:
         check_out(out, dy.shape[-1:], "bias_grad")
     return _C.bias_grad(dy, out)
+
+
+def relu_arguments(negative_slope, max_value, threshold, what):
+    """Keras's ReLU arguments as the kernel's floats (max_value None: +inf); ValueError for a negative
+    one, TypeError for one that is not a number, as Keras's ReLU layer."""
+    values = []
+    for name, value in (("negative_slope", negative_slope), ("max_value", max_value), ("threshold", threshold)):
+        if name == "max_value" and value is None:
+            values.append(float("inf"))
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+            raise TypeError(f"{what}: {name} must be a number, got {value!r}")
+        if not value >= 0:
+            raise ValueError(f"{what}: {name} must be >= 0, got {value!r}")
+        values.append(float(value))
+    return values
+
+
+def relu(x, negative_slope=0.0, max_value=None, threshold=0.0, out=None):
+    """Keras's ReLU layer: min(x, max_value) where x > threshold, else negative_slope * (x - threshold).
+
+    Args:
+        x: array-like of any shape.
+        negative_slope, max_value, threshold: Keras's arguments (max_value None: no cap), each >= 0.
+        out: optional C-contiguous float32 array of x's shape; may be x itself.
+
+    Example:
+        >>> fastnn.ops.relu(np.array([-1.0, 0.5, 8.0]), negative_slope=0.1, max_value=6.0)
+        array([-0.1,  0.5,  6. ], dtype=float32)
+    """
+    args = relu_arguments(negative_slope, max_value, threshold, "relu")
+    x = x if is_f32(x) else as_float32_operand(x, "relu: x")
+    y = np.empty(x.shape, _F32) if out is None else check_out(out, x.shape, "relu")
+    return _C.relu_forward(x, y, *args)
+
+
+def relu_backward(x, dy, negative_slope=0.0, max_value=None, threshold=0.0, out=None):
+    """dx of relu from its input x and the output gradient dy: dy between threshold and max_value,
+    negative_slope * dy at or below threshold, 0 at or above max_value."""
+    args = relu_arguments(negative_slope, max_value, threshold, "relu_backward")
+    x = x if is_f32(x) else as_float32_operand(x, "relu_backward: x")
+    dy = dy if is_f32(dy) else as_float32_operand(dy, "relu_backward: dy")
+    dx = np.empty(dy.shape, _F32) if out is None else check_out(out, dy.shape, "relu_backward")
+    return _C.relu_backward(x, dy, dx, *args)

@@ -5,14 +5,16 @@ inputs are already what the binding needs (C-contiguous float32 ndarrays, int64 
 options): it hands them straight to the binding, which checks dtypes, contiguity, shapes and overlaps
 in C and raises clear errors. Anything else takes the slow path, which converts and explains.
 """
-from .activations import ACTIVATIONS, activation_backward, activation_backward_input, activation_forward, bias_grad
+from .activations import (ACTIVATIONS, activation_backward, activation_backward_input, activation_forward, bias_grad,
+                          relu, relu_backward)
 from .losses import (loss_binary_crossentropy, loss_categorical_crossentropy, loss_huber, loss_mae, loss_mse,
                      loss_sparse_categorical_crossentropy)
 from .metrics import ACCURACY_KINDS, accuracy_counts
 from .optim import adagrad_update, adam_update, clip_values, decay_weights, l2_norm, rmsprop_update, sgd_update
 
 __all__ = [
-    "ACTIVATIONS", "activation_forward", "activation_backward", "activation_backward_input", "bias_grad",
+    "ACTIVATIONS", "activation_forward", "activation_backward", "activation_backward_input", "bias_grad", "relu",
+    "relu_backward",
     "loss_mse", "loss_mae", "loss_huber", "loss_binary_crossentropy", "loss_categorical_crossentropy",
     "loss_sparse_categorical_crossentropy",
     "sgd_update", "adam_update", "rmsprop_update", "adagrad_update", "decay_weights", "l2_norm", "clip_values",

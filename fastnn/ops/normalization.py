@@ -1,6 +1,7 @@
 """Batch normalization over the last (channel) axis, on fastnn's two-pass kernels: training forward
 and backward, inference, and folding into the layer before it. Statistics are summed in fixed
-chunks added in a fixed order, so they do not depend on the thread count."""
+chunks added in a fixed order, so they do not depend on the thread count. Layer normalization
+normalizes each row over its last axis on its own statistics."""
 import numpy as np
 
 from .. import _C
@@ -9,15 +10,15 @@ from ._convert import as_float32_operand
 from ._window import output, vector_operand
 
 __all__ = ["batch_norm_forward", "batch_norm_backward", "batch_norm_inference", "batch_norm_fold",
-           "batch_norm_scratch_size"]
+           "batch_norm_scratch_size", "layer_norm", "layer_norm_backward"]
 
 
-def _rows(x, what, name="x"):
-    """x as float32 (and its (rows, channels) view): at least 2-D, channels last, none empty."""
+def _rows(x, what, name="x", min_rank=2):
+    """x as float32 (and its (rows, channels) view): at least min_rank-D, channels last, none empty."""
     if not is_f32(x):
         x = as_float32_operand(x, f"{what}: {name}")
-    if x.ndim < 2 or x.size == 0:
-        raise ValueError(f"{what}: {name} must be at least 2-D (batch, ..., channels) and not empty, got {x.shape}")
+    if x.ndim < min_rank or x.size == 0:
+        raise ValueError(f"{what}: {name} must be at least {min_rank}-D (..., channels) and not empty, got {x.shape}")
     return x, x.reshape(-1, x.shape[-1])
 
 
@@ -146,3 +147,55 @@ def batch_norm_fold(kernel, bias, gamma, beta, moving_mean, moving_variance, *, 
         raise ValueError(f"{what}: moving_mean and moving_variance are required")
     _C.batch_norm_fold(kernel.reshape(outer, c, inner), bias, *stats, float(epsilon))
     return kernel, bias
+
+
+def layer_norm(x, gamma=None, beta=None, *, epsilon=1e-3, out=None):
+    """Layer normalization over the last axis: each row on its own mean and biased variance.
+
+    Args:
+        x: (..., features), not empty.
+        gamma, beta: optional (features,) scale and offset (None: 1 and 0).
+        epsilon: added to the variance (Keras's default 1e-3; torch's layer_norm uses 1e-5).
+        out: optional float32 array of x's shape.
+
+    Returns:
+        (y, mean, invstd): y = gamma * (x - mean) * invstd + beta, and each row's mean and
+        1 / sqrt(var + epsilon), shaped x.shape[:-1], which the backward takes.
+
+    Example:
+        >>> y, _, _ = layer_norm(np.array([[1.0, 3.0]], np.float32), epsilon=1e-6)
+        >>> np.round(y, 3)
+        array([[-1.,  1.]], dtype=float32)
+    """
+    what = "layer_norm"
+    x, rows = _rows(x, what, min_rank=1)
+    c = rows.shape[1]
+    gamma, beta = vector_operand(gamma, c, what, "gamma"), vector_operand(beta, c, what, "beta")
+    y = output(out, x.shape, what)
+    mean, invstd = np.empty(rows.shape[0], np.float32), np.empty(rows.shape[0], np.float32)
+    _C.layer_norm_forward(rows, gamma, beta, _epsilon(epsilon, what), y.reshape(rows.shape), mean, invstd)
+    return y, mean.reshape(x.shape[:-1]), invstd.reshape(x.shape[:-1])
+
+
+def layer_norm_backward(x, dy, gamma, mean, invstd):
+    """Gradients of layer_norm: (dx, dgamma, dbeta), from its input, scale (or None), output gradient
+    dy (x's shape) and the mean and invstd it returned."""
+    what = "layer_norm_backward"
+    x, rows = _rows(x, what, min_rank=1)
+    dy, dy_rows = _rows(dy, what, "dy", min_rank=1)
+    if dy.shape != x.shape:
+        raise ValueError(f"{what}: dy must have x's shape {x.shape}, got {dy.shape}")
+    n, c = rows.shape
+    gamma = vector_operand(gamma, c, what, "gamma")
+    mean, invstd = (vector_operand(np.reshape(v, -1), n, what, name) for v, name in ((mean, "mean"), (invstd, "invstd")))
+    dx, dgamma, dbeta = np.empty(x.shape, np.float32), np.empty(c, np.float32), np.empty(c, np.float32)
+    _C.layer_norm_backward(rows, dy_rows, gamma, mean, invstd, dx.reshape(rows.shape), dgamma, dbeta)
+    return dx, dgamma, dbeta
+
+
+def _epsilon(epsilon, what):
+    if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{what}: epsilon must be a number, got {epsilon!r}")
+    if not epsilon > 0:
+        raise ValueError(f"{what}: epsilon must be > 0, got {epsilon!r}")
+    return float(epsilon)

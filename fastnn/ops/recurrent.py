@@ -100,6 +100,8 @@ def _forward(cell, what, x, kernel, recurrent_kernel, bias, h0, c0, return_seque
              states_out):
     act, alpha = _activation(activation, what)
     rec, rec_alpha = _activation(recurrent_activation, what)
+    if x is None:
+        raise TypeError(f"{what}: x must be an array (batch, steps, features), got None")
     x = _f32(x, what, "x")
     if x.ndim != 3:
         raise ValueError(f"{what}: x must be (batch, steps, features), got shape {x.shape}")
