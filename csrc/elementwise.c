@@ -65,6 +65,16 @@ void fnn_adam_update(idx_t n, float *p, const float *g, float *m, float *v, floa
     kernels()->adam_update(n, p, g, m, v, vhat, lr, beta1, beta2, eps, step, grad_scale, decay);
 }
 
+void fnn_nadam_update(idx_t n, float *p, const float *g, float *m, float *v, double lr, double beta1,
+                      double beta2, double eps, double step, double u_product, double grad_scale) {
+    kernels()->nadam_update(n, p, g, m, v, lr, beta1, beta2, eps, step, u_product, grad_scale);
+}
+
+void fnn_adamax_update(idx_t n, float *p, const float *g, float *m, float *u, double lr, double beta1,
+                       double beta2, double eps, double step, double grad_scale) {
+    kernels()->adamax_update(n, p, g, m, u, lr, beta1, beta2, eps, step, grad_scale);
+}
+
 void fnn_rmsprop_update(idx_t n, float *p, const float *g, float *velocity, float *momentum_buf,
                         float *average_grad, double lr, double rho, double momentum, double eps,
                         int centered, double grad_scale) {

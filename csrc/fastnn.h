@@ -129,6 +129,12 @@ void fnn_sgd_update(idx_t n, float *p, const float *g, float *velocity, double l
                     int nesterov, double grad_scale);
 void fnn_adam_update(idx_t n, float *p, const float *g, float *m, float *v, float *vhat, double lr,
                      double beta1, double beta2, double eps, double step, double grad_scale, double decay);
+/* Nadam (Keras 3): u_product = prod_{i=1..step} beta1 (1 - 0.5 * 0.96^i), which the caller keeps. */
+void fnn_nadam_update(idx_t n, float *p, const float *g, float *m, float *v, double lr, double beta1,
+                      double beta2, double eps, double step, double u_product, double grad_scale);
+/* Adamax (Keras 3): u = max(beta2 u, |g|), p -= lr m / ((1 - beta1^step) (u + eps)). */
+void fnn_adamax_update(idx_t n, float *p, const float *g, float *m, float *u, double lr, double beta1,
+                       double beta2, double eps, double step, double grad_scale);
 void fnn_rmsprop_update(idx_t n, float *p, const float *g, float *velocity, float *momentum_buf,
                         float *average_grad, double lr, double rho, double momentum, double eps,
                         int centered, double grad_scale);

@@ -339,6 +339,10 @@ cdef extern from "fastnn.h" nogil:
                         int nesterov, double grad_scale)
     void fnn_adam_update(idx_t n, float *p, const float *g, float *m, float *v, float *vhat, double lr,
                          double beta1, double beta2, double eps, double step, double grad_scale, double decay)
+    void fnn_nadam_update(idx_t n, float *p, const float *g, float *m, float *v, double lr, double beta1,
+                          double beta2, double eps, double step, double u_product, double grad_scale)
+    void fnn_adamax_update(idx_t n, float *p, const float *g, float *m, float *u, double lr, double beta1,
+                           double beta2, double eps, double step, double grad_scale)
     void fnn_rmsprop_update(idx_t n, float *p, const float *g, float *velocity, float *momentum_buf,
                             float *average_grad, double lr, double rho, double momentum, double eps,
                             int centered, double grad_scale)
@@ -410,6 +414,38 @@ def adam_update(cnp.ndarray p not None, cnp.ndarray g not None, cnp.ndarray m no
     cdef double step_f = <double>step
     with nogil:
         fnn_adam_update(n, p_ptr, g_ptr, m_ptr, v_ptr, vhat_ptr, lr, beta1, beta2, eps, step_f, grad_scale, decay)
+
+
+def nadam_update(cnp.ndarray p not None, cnp.ndarray g not None, cnp.ndarray m not None,
+                 cnp.ndarray v not None, double lr, double beta1, double beta2, double eps, long long step,
+                 double u_product, double grad_scale=1.0):
+    if step < 1:
+        raise ValueError(f"nadam_update: step counts from 1, got {step}")
+    check_update("nadam_update", p, g, m, "m", v, "v")
+    cdef idx_t n = cnp.PyArray_SIZE(p)
+    cdef float *p_ptr = f32_ptr(p)
+    cdef const float *g_ptr = f32_ptr(g)
+    cdef float *m_ptr = f32_ptr(m)
+    cdef float *v_ptr = f32_ptr(v)
+    cdef double step_f = <double>step
+    with nogil:
+        fnn_nadam_update(n, p_ptr, g_ptr, m_ptr, v_ptr, lr, beta1, beta2, eps, step_f, u_product, grad_scale)
+
+
+def adamax_update(cnp.ndarray p not None, cnp.ndarray g not None, cnp.ndarray m not None,
+                  cnp.ndarray u not None, double lr, double beta1, double beta2, double eps, long long step,
+                  double grad_scale=1.0):
+    if step < 1:
+        raise ValueError(f"adamax_update: step counts from 1, got {step}")
+    check_update("adamax_update", p, g, m, "m", u, "u")
+    cdef idx_t n = cnp.PyArray_SIZE(p)
+    cdef float *p_ptr = f32_ptr(p)
+    cdef const float *g_ptr = f32_ptr(g)
+    cdef float *m_ptr = f32_ptr(m)
+    cdef float *u_ptr = f32_ptr(u)
+    cdef double step_f = <double>step
+    with nogil:
+        fnn_adamax_update(n, p_ptr, g_ptr, m_ptr, u_ptr, lr, beta1, beta2, eps, step_f, grad_scale)
 
 
 def rmsprop_update(cnp.ndarray p not None, cnp.ndarray g not None, cnp.ndarray velocity not None,

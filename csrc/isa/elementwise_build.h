@@ -18,6 +18,8 @@
 #define fnn_loss_sparse_categorical FNN_ISA_NAME(fnn_loss_sparse_categorical)
 #define fnn_sgd_update FNN_ISA_NAME(fnn_sgd_update)
 #define fnn_adam_update FNN_ISA_NAME(fnn_adam_update)
+#define fnn_nadam_update FNN_ISA_NAME(fnn_nadam_update)
+#define fnn_adamax_update FNN_ISA_NAME(fnn_adamax_update)
 #define fnn_rmsprop_update FNN_ISA_NAME(fnn_rmsprop_update)
 #define fnn_adagrad_update FNN_ISA_NAME(fnn_adagrad_update)
 #define fnn_decay_weights FNN_ISA_NAME(fnn_decay_weights)

@@ -9,12 +9,14 @@ from .activations import ACTIVATIONS, activation_backward, activation_backward_i
 from .losses import (loss_binary_crossentropy, loss_categorical_crossentropy, loss_huber, loss_mae, loss_mse,
                      loss_sparse_categorical_crossentropy)
 from .metrics import ACCURACY_KINDS, accuracy_counts
-from .optim import adagrad_update, adam_update, clip_values, decay_weights, l2_norm, rmsprop_update, sgd_update
+from .optim import (adagrad_update, adam_update, adamax_update, clip_values, decay_weights, l2_norm, nadam_update,
+                    rmsprop_update, sgd_update)
 
 __all__ = [
     "ACTIVATIONS", "activation_forward", "activation_backward", "activation_backward_input", "bias_grad",
     "loss_mse", "loss_mae", "loss_huber", "loss_binary_crossentropy", "loss_categorical_crossentropy",
     "loss_sparse_categorical_crossentropy",
-    "sgd_update", "adam_update", "rmsprop_update", "adagrad_update", "decay_weights", "l2_norm", "clip_values",
+    "sgd_update", "adam_update", "nadam_update", "adamax_update", "rmsprop_update", "adagrad_update",
+    "decay_weights", "l2_norm", "clip_values",
     "ACCURACY_KINDS", "accuracy_counts",
 ]
