@@ -41,8 +41,13 @@ void fnn_bias_grad(idx_t rows, idx_t cols, const float *dy, float *out) {
 double fnn_sum_squares(idx_t n, const float *x) { return kernels()->sum_squares(n, x); }
 
 double fnn_loss_pointwise(int loss, idx_t rows, idx_t cols, const float *t, const float *p,
-                          const float *sample_weight, float *grad, float delta) {
-    return kernels()->loss_pointwise(loss, rows, cols, t, p, sample_weight, grad, delta);
+                          const float *sample_weight, float *grad, const struct fnn_loss_options *options) {
+    return kernels()->loss_pointwise(loss, rows, cols, t, p, sample_weight, grad, options);
+}
+
+double fnn_loss_rowwise(int loss, idx_t rows, idx_t cols, const float *t, const float *p,
+                        const float *sample_weight, float *grad) {
+    return kernels()->loss_rowwise(loss, rows, cols, t, p, sample_weight, grad);
 }
 
 double fnn_loss_categorical(idx_t rows, idx_t cols, const float *t, const float *p,

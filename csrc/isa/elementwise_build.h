@@ -14,6 +14,7 @@
 #define fnn_bias_grad FNN_ISA_NAME(fnn_bias_grad)
 #define fnn_sum_squares FNN_ISA_NAME(fnn_sum_squares)
 #define fnn_loss_pointwise FNN_ISA_NAME(fnn_loss_pointwise)
+#define fnn_loss_rowwise FNN_ISA_NAME(fnn_loss_rowwise)
 #define fnn_loss_categorical FNN_ISA_NAME(fnn_loss_categorical)
 #define fnn_loss_sparse_categorical FNN_ISA_NAME(fnn_loss_sparse_categorical)
 #define fnn_sgd_update FNN_ISA_NAME(fnn_sgd_update)

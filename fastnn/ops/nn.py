@@ -8,6 +8,8 @@ in C and raises clear errors. Anything else takes the slow path, which converts 
 from .activations import ACTIVATIONS, activation_backward, activation_backward_input, activation_forward, bias_grad
 from .losses import (loss_binary_crossentropy, loss_categorical_crossentropy, loss_huber, loss_mae, loss_mse,
                      loss_sparse_categorical_crossentropy)
+from .losses_extra import __all__ as _extra_losses
+from .losses_extra import *  # noqa: F401,F403
 from .metrics import ACCURACY_KINDS, accuracy_counts
 from .optim import (adagrad_update, adam_update, adamax_update, clip_values, decay_weights, l2_norm, nadam_update,
                     rmsprop_update, sgd_update)
@@ -15,7 +17,7 @@ from .optim import (adagrad_update, adam_update, adamax_update, clip_values, dec
 __all__ = [
     "ACTIVATIONS", "activation_forward", "activation_backward", "activation_backward_input", "bias_grad",
     "loss_mse", "loss_mae", "loss_huber", "loss_binary_crossentropy", "loss_categorical_crossentropy",
-    "loss_sparse_categorical_crossentropy",
+    "loss_sparse_categorical_crossentropy", *_extra_losses,
     "sgd_update", "adam_update", "nadam_update", "adamax_update", "rmsprop_update", "adagrad_update",
     "decay_weights", "l2_norm", "clip_values",
     "ACCURACY_KINDS", "accuracy_counts",
