@@ -186,3 +186,7 @@ def test_compiled_by_name_trains_saves_and_loads(tmp_path, rng):
     loaded = fastnn.load_model(tmp_path / "m.fnn")
     again = loaded.evaluate(x, y, verbose=0, return_dict=True)
     assert again == pytest.approx(logs)
+    # per-class results (Keras's default average=None) cannot be logged as numbers: refused at compile
+    for per_class in ("f1_score", metrics.R2Score(class_aggregation=None)):
+        with pytest.raises(ValueError, match="one value per class"):
+            model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=[per_class])

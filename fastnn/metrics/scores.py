@@ -61,6 +61,10 @@ class FBetaScore(Metric):
         self.average, self.beta, self.threshold = average, beta, threshold
         super().__init__(name, dtype)
 
+    @property
+    def result_is_scalar(self):
+        return self.average is not None
+
     def reset_state(self):
         self.classes = None
         self.true_positives = self.false_positives = self.false_negatives = self.intermediate_weights = 0.0
@@ -132,6 +136,10 @@ class R2Score(Metric):
             raise ValueError(f"R2Score: num_regressors must be >= 0, got {num_regressors}")
         self.class_aggregation, self.num_regressors = class_aggregation, int(num_regressors)
         super().__init__(name, dtype)
+
+    @property
+    def result_is_scalar(self):
+        return self.class_aggregation is not None
 
     def reset_state(self):
         self.classes = None
