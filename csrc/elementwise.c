@@ -41,8 +41,13 @@ void fnn_bias_grad(idx_t rows, idx_t cols, const float *dy, float *out) {
 double fnn_sum_squares(idx_t n, const float *x) { return kernels()->sum_squares(n, x); }
 
 double fnn_loss_pointwise(int loss, idx_t rows, idx_t cols, const float *t, const float *p,
-                          const float *sample_weight, float *grad, float delta) {
-    return kernels()->loss_pointwise(loss, rows, cols, t, p, sample_weight, grad, delta);
+                          const float *sample_weight, float *grad, const struct fnn_loss_options *options) {
+    return kernels()->loss_pointwise(loss, rows, cols, t, p, sample_weight, grad, options);
+}
+
+double fnn_loss_rowwise(int loss, idx_t rows, idx_t cols, const float *t, const float *p,
+                        const float *sample_weight, float *grad) {
+    return kernels()->loss_rowwise(loss, rows, cols, t, p, sample_weight, grad);
 }
 
 double fnn_loss_categorical(idx_t rows, idx_t cols, const float *t, const float *p,
@@ -63,6 +68,16 @@ void fnn_sgd_update(idx_t n, float *p, const float *g, float *velocity, double l
 void fnn_adam_update(idx_t n, float *p, const float *g, float *m, float *v, float *vhat, double lr,
                      double beta1, double beta2, double eps, double step, double grad_scale, double decay) {
     kernels()->adam_update(n, p, g, m, v, vhat, lr, beta1, beta2, eps, step, grad_scale, decay);
+}
+
+void fnn_nadam_update(idx_t n, float *p, const float *g, float *m, float *v, double lr, double beta1,
+                      double beta2, double eps, double step, double u_product, double grad_scale) {
+    kernels()->nadam_update(n, p, g, m, v, lr, beta1, beta2, eps, step, u_product, grad_scale);
+}
+
+void fnn_adamax_update(idx_t n, float *p, const float *g, float *m, float *u, double lr, double beta1,
+                       double beta2, double eps, double step, double grad_scale) {
+    kernels()->adamax_update(n, p, g, m, u, lr, beta1, beta2, eps, step, grad_scale);
 }
 
 void fnn_rmsprop_update(idx_t n, float *p, const float *g, float *velocity, float *momentum_buf,

@@ -10,9 +10,9 @@
 /* Every entry point a per-ISA build exports, without its fnn_ prefix. */
 #define FNN_ELEMENTWISE_KERNELS(X)                                                                 \
     X(activation_forward) X(activation_backward) X(bias_grad) X(sum_squares) X(loss_pointwise)     \
-    X(loss_categorical) X(loss_sparse_categorical) X(sgd_update) X(adam_update) X(rmsprop_update) \
-    X(adagrad_update) X(decay_weights) X(clip_values) X(accuracy_counts) X(lstm_cell_forward)      \
-    X(lstm_cell_backward)
+    X(loss_rowwise) X(loss_categorical) X(loss_sparse_categorical) X(sgd_update) X(adam_update)    \
+    X(nadam_update) X(adamax_update) X(rmsprop_update) X(adagrad_update) X(decay_weights)          \
+    X(clip_values) X(accuracy_counts) X(lstm_cell_forward) X(lstm_cell_backward)
 
 /* One pointer per entry point, typed as its declaration in fastnn.h. */
 struct fnn_elementwise_kernels {

@@ -112,10 +112,24 @@ double fnn_sum_squares(idx_t n, const float *x);
 /* Losses: t (targets) and p (predictions) are (rows, cols), sample_weight is (rows,) or NULL, grad is
    (rows, cols) and may be p itself. Each returns Keras's sum_over_batch_size loss
    sum_r w_r * loss_r / rows and writes d loss / d p into grad. */
-enum fnn_loss { FNN_LOSS_MSE = 0, FNN_LOSS_MAE, FNN_LOSS_HUBER, FNN_LOSS_BCE, FNN_LOSS_BCE_LOGITS };
-/* loss_r is the mean over cols of an elementwise loss (delta: Huber's threshold). */
+enum fnn_loss {
+    FNN_LOSS_MSE = 0, FNN_LOSS_MAE, FNN_LOSS_HUBER, FNN_LOSS_BCE, FNN_LOSS_BCE_LOGITS, FNN_LOSS_POISSON,
+    FNN_LOSS_LOG_COSH, FNN_LOSS_MSLE, FNN_LOSS_MAPE, FNN_LOSS_HINGE, FNN_LOSS_SQUARED_HINGE, FNN_LOSS_KLD,
+    FNN_LOSS_FOCAL, FNN_LOSS_FOCAL_LOGITS,
+    /* fnn_loss_rowwise */
+    FNN_LOSS_COSINE, FNN_LOSS_CATEGORICAL_HINGE
+};
+/* What some losses take besides the arrays: Huber's delta; binary focal crossentropy's gamma and the
+   class weights of positive and negative targets (alpha and 1 - alpha, or 1 and 1 unbalanced). */
+struct fnn_loss_options { float delta, gamma, alpha_pos, alpha_neg; };
+/* loss_r is the mean over cols of an elementwise loss (the sum for FNN_LOSS_KLD), MSE to FOCAL_LOGITS
+   (hinge targets already in {-1, 1}). options may be NULL unless the loss reads it. */
 double fnn_loss_pointwise(int loss, idx_t rows, idx_t cols, const float *t, const float *p,
-                          const float *sample_weight, float *grad, float delta);
+                          const float *sample_weight, float *grad, const struct fnn_loss_options *options);
+/* loss_r from whole rows: FNN_LOSS_COSINE -cos(t_r, p_r), FNN_LOSS_CATEGORICAL_HINGE
+   max(max_c (1 - t) p - sum_c t p + 1, 0). */
+double fnn_loss_rowwise(int loss, idx_t rows, idx_t cols, const float *t, const float *p,
+                        const float *sample_weight, float *grad);
 /* loss_r = -sum_c t_rc log q_rc, q = p normalised per row and clipped (or softmax(p) with from_logits). */
 double fnn_loss_categorical(idx_t rows, idx_t cols, const float *t, const float *p,
                             const float *sample_weight, float *grad, int from_logits);
@@ -129,6 +143,12 @@ void fnn_sgd_update(idx_t n, float *p, const float *g, float *velocity, double l
                     int nesterov, double grad_scale);
 void fnn_adam_update(idx_t n, float *p, const float *g, float *m, float *v, float *vhat, double lr,
                      double beta1, double beta2, double eps, double step, double grad_scale, double decay);
+/* Nadam (Keras 3): u_product = prod_{i=1..step} beta1 (1 - 0.5 * 0.96^i), which the caller keeps. */
+void fnn_nadam_update(idx_t n, float *p, const float *g, float *m, float *v, double lr, double beta1,
+                      double beta2, double eps, double step, double u_product, double grad_scale);
+/* Adamax (Keras 3): u = max(beta2 u, |g|), p -= lr m / ((1 - beta1^step) (u + eps)). */
+void fnn_adamax_update(idx_t n, float *p, const float *g, float *m, float *u, double lr, double beta1,
+                       double beta2, double eps, double step, double grad_scale);
 void fnn_rmsprop_update(idx_t n, float *p, const float *g, float *velocity, float *momentum_buf,
                         float *average_grad, double lr, double rho, double momentum, double eps,
                         int centered, double grad_scale);

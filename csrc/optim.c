@@ -7,6 +7,7 @@
    does when it casts them. */
 #include <math.h>
 #include "fastnn.h"
+#include "vmath.h"
 
 #define GRAIN FNN_ELEMENTWISE_GRAIN
 
@@ -101,6 +102,77 @@ void fnn_adam_update(idx_t n, float *p, const float *g, float *m, float *v, floa
     };
     fnn_range_fn body = decay != 0.0 ? (vhat ? adamw_amsgrad : adamw_plain) : (vhat ? adam_amsgrad : adam_plain);
     fnn_parallel_for(n, GRAIN, body, &args);
+}
+
+struct nadam_args {
+    float *p, *m, *v;
+    const float *g;
+    float lr, one_minus_b1, one_minus_b2, momentum_weight, gradient_weight, v_correction, eps_f, gs;
+};
+
+/* p, g, m, v are (n,). Keras's m_hat = u_{t+1} m / (1 - prod u_..t+1) + (1 - u_t) g / (1 - prod u_..t)
+   with its two weights computed once per step, and v_hat = v / (1 - b2^t) divided per element as Keras
+   does (not multiplied by a reciprocal), so the float32 bits follow its order of operations. */
+static void nadam_range(void *ctx, idx_t lo, idx_t hi) {
+    const struct nadam_args *a = ctx;
+    float *FNN_RESTRICT p = a->p, *FNN_RESTRICT m = a->m, *FNN_RESTRICT v = a->v;
+    const float *FNN_RESTRICT g = a->g;
+    float lr_f = a->lr, one_minus_b1 = a->one_minus_b1, one_minus_b2 = a->one_minus_b2;
+    float momentum_weight = a->momentum_weight, gradient_weight = a->gradient_weight;
+    float v_correction = a->v_correction, eps_f = a->eps_f, gs = a->gs;
+    for (idx_t i = lo; i < hi; i++) {
+        float gi = g[i] * gs;
+        m[i] += (gi - m[i]) * one_minus_b1;
+        v[i] += (gi * gi - v[i]) * one_minus_b2;
+        float m_hat = momentum_weight * m[i] + gradient_weight * gi;
+        p[i] -= m_hat * lr_f / (sqrtf(v[i] / v_correction) + eps_f);
+    }
+}
+
+/* u_t = beta1 (1 - 0.5 * 0.96^t), Nadam's momentum schedule (Dozat; Keras's constant 0.96). */
+static double nadam_momentum(double beta1, double step) { return beta1 * (1.0 - 0.5 * pow(0.96, step)); }
+
+// p, g, m, v are (n,); u_product is prod_{i <= step} u_i (the caller keeps the running product)
+void fnn_nadam_update(idx_t n, float *p, const float *g, float *m, float *v, double lr, double beta1,
+                      double beta2, double eps, double step, double u_product, double grad_scale) {
+    double u_t = nadam_momentum(beta1, step), u_next = nadam_momentum(beta1, step + 1.0);
+    struct nadam_args args = {
+        p, m, v, g, (float)lr, (float)(1.0 - beta1), (float)(1.0 - beta2),
+        (float)(u_next / (1.0 - u_product * u_next)), (float)((1.0 - u_t) / (1.0 - u_product)),
+        (float)(1.0 - pow(beta2, step)), (float)eps, (float)grad_scale,
+    };
+    fnn_parallel_for(n, GRAIN, nadam_range, &args);
+}
+
+struct adamax_args {
+    float *p, *m, *u;
+    const float *g;
+    float alpha, one_minus_b1, b2, eps_f, gs;
+};
+
+// p, g, m, u are (n,)
+static void adamax_range(void *ctx, idx_t lo, idx_t hi) {
+    const struct adamax_args *a = ctx;
+    float *FNN_RESTRICT p = a->p, *FNN_RESTRICT m = a->m, *FNN_RESTRICT u = a->u;
+    const float *FNN_RESTRICT g = a->g;
+    float alpha = a->alpha, one_minus_b1 = a->one_minus_b1, b2 = a->b2, eps_f = a->eps_f, gs = a->gs;
+    for (idx_t i = lo; i < hi; i++) {
+        float gi = g[i] * gs, decayed = b2 * u[i], magnitude = fabsf(gi);
+        m[i] += (gi - m[i]) * one_minus_b1;
+        /* max that keeps a NaN from either side (fmaxf would drop it), as Keras's maximum does */
+        u[i] = vm_select((decayed > magnitude) | (decayed != decayed), decayed, magnitude);
+        p[i] -= m[i] * alpha / (u[i] + eps_f);
+    }
+}
+
+// p, g, m, u are (n,)
+void fnn_adamax_update(idx_t n, float *p, const float *g, float *m, float *u, double lr, double beta1,
+                       double beta2, double eps, double step, double grad_scale) {
+    struct adamax_args args = {
+        p, m, u, g, (float)(lr / (1.0 - pow(beta1, step))), (float)(1.0 - beta1), (float)beta2, (float)eps,
+        (float)grad_scale,
+    };
+    fnn_parallel_for(n, GRAIN, adamax_range, &args);
 }
 
 struct rmsprop_args {

@@ -18,8 +18,23 @@ cdef extern from "fastnn.h" nogil:
         FNN_LOSS_HUBER
         FNN_LOSS_BCE
         FNN_LOSS_BCE_LOGITS
+        FNN_LOSS_POISSON
+        FNN_LOSS_LOG_COSH
+        FNN_LOSS_MSLE
+        FNN_LOSS_MAPE
+        FNN_LOSS_HINGE
+        FNN_LOSS_SQUARED_HINGE
+        FNN_LOSS_KLD
+        FNN_LOSS_FOCAL
+        FNN_LOSS_FOCAL_LOGITS
+        FNN_LOSS_COSINE
+        FNN_LOSS_CATEGORICAL_HINGE
+    struct fnn_loss_options:
+        float delta, gamma, alpha_pos, alpha_neg
     double fnn_loss_pointwise(int loss, idx_t rows, idx_t cols, const float *t, const float *p,
-                              const float *sample_weight, float *grad, float delta)
+                              const float *sample_weight, float *grad, const fnn_loss_options *options)
+    double fnn_loss_rowwise(int loss, idx_t rows, idx_t cols, const float *t, const float *p,
+                            const float *sample_weight, float *grad)
     double fnn_loss_categorical(idx_t rows, idx_t cols, const float *t, const float *p,
                                 const float *sample_weight, float *grad, int from_logits)
     double fnn_loss_sparse_categorical(idx_t rows, idx_t cols, const int64_t *labels, const float *p,
@@ -204,10 +219,17 @@ def sum_squares(cnp.ndarray x not None):
 
 
 POINTWISE_LOSSES = {"mse": FNN_LOSS_MSE, "mae": FNN_LOSS_MAE, "huber": FNN_LOSS_HUBER,
-                    "binary_crossentropy": FNN_LOSS_BCE, "binary_crossentropy_from_logits": FNN_LOSS_BCE_LOGITS}
+                    "binary_crossentropy": FNN_LOSS_BCE, "binary_crossentropy_from_logits": FNN_LOSS_BCE_LOGITS,
+                    "poisson": FNN_LOSS_POISSON, "log_cosh": FNN_LOSS_LOG_COSH, "msle": FNN_LOSS_MSLE,
+                    "mape": FNN_LOSS_MAPE, "hinge": FNN_LOSS_HINGE, "squared_hinge": FNN_LOSS_SQUARED_HINGE,
+                    "kl_divergence": FNN_LOSS_KLD, "binary_focal_crossentropy": FNN_LOSS_FOCAL,
+                    "binary_focal_crossentropy_from_logits": FNN_LOSS_FOCAL_LOGITS}
 # The public op of each pointwise loss code, for error messages.
 cdef tuple POINTWISE_NAMES = ("loss_mse", "loss_mae", "loss_huber", "loss_binary_crossentropy",
-                              "loss_binary_crossentropy")
+                              "loss_binary_crossentropy", "loss_poisson", "loss_log_cosh", "loss_msle", "loss_mape",
+                              "loss_hinge", "loss_squared_hinge", "loss_kl_divergence",
+                              "loss_binary_focal_crossentropy", "loss_binary_focal_crossentropy")
+ROWWISE_LOSSES = {"cosine_similarity": FNN_LOSS_COSINE, "categorical_hinge": FNN_LOSS_CATEGORICAL_HINGE}
 
 
 cdef int check_loss_arrays(cnp.ndarray y_pred, cnp.ndarray sample_weight, cnp.ndarray grad, str what,
@@ -249,14 +271,17 @@ cdef inline const float *optional_ptr(cnp.ndarray x):
 
 
 def loss_pointwise(int loss, cnp.ndarray y_true not None, cnp.ndarray y_pred not None,
-                   cnp.ndarray sample_weight, cnp.ndarray grad not None, float delta=1.0):
-    """Fused elementwise loss (mse, mae, huber, bce, bce from logits): returns the value, fills grad.
+                   cnp.ndarray sample_weight, cnp.ndarray grad not None, float delta=1.0, float gamma=2.0,
+                   float alpha_pos=1.0, float alpha_neg=1.0):
+    """Fused elementwise loss (a POINTWISE_LOSSES code): returns the value, fills grad.
 
     y_true has y_pred's size, sample_weight is None or one weight per row (y_pred.shape[:-1]), grad has
-    y_pred's shape and may be y_pred. The callers (fastnn.ops) apply Keras's shape rules.
+    y_pred's shape and may be y_pred. delta is Huber's; gamma, alpha_pos and alpha_neg the binary focal
+    crossentropy's. The callers (fastnn.ops) apply Keras's shape rules.
     """
     cdef idx_t rows, cols
-    if not FNN_LOSS_MSE <= loss <= FNN_LOSS_BCE_LOGITS:
+    cdef fnn_loss_options options = fnn_loss_options(delta, gamma, alpha_pos, alpha_neg)
+    if not FNN_LOSS_MSE <= loss <= FNN_LOSS_FOCAL_LOGITS:
         raise ValueError(f"loss_pointwise: unknown loss code {loss}")
     cdef str what = POINTWISE_NAMES[loss]
     check_loss_arrays(y_pred, sample_weight, grad, what, &rows, &cols)
@@ -267,7 +292,27 @@ def loss_pointwise(int loss, cnp.ndarray y_true not None, cnp.ndarray y_pred not
     cdef float *g_ptr = f32_ptr(grad)
     cdef double value
     with nogil:
-        value = fnn_loss_pointwise(loss, rows, cols, t_ptr, p_ptr, w_ptr, g_ptr, delta)
+        value = fnn_loss_pointwise(loss, rows, cols, t_ptr, p_ptr, w_ptr, g_ptr, &options)
+    return value
+
+
+def loss_rowwise(int loss, cnp.ndarray y_true not None, cnp.ndarray y_pred not None,
+                 cnp.ndarray sample_weight, cnp.ndarray grad not None):
+    """Fused loss over whole rows (a ROWWISE_LOSSES code: cosine similarity, categorical hinge).
+    Shapes as loss_pointwise."""
+    cdef idx_t rows, cols
+    if loss not in (FNN_LOSS_COSINE, FNN_LOSS_CATEGORICAL_HINGE):
+        raise ValueError(f"loss_rowwise: unknown loss code {loss}")
+    cdef str what = "loss_cosine_similarity" if loss == FNN_LOSS_COSINE else "loss_categorical_hinge"
+    check_loss_arrays(y_pred, sample_weight, grad, what, &rows, &cols)
+    check_targets(y_true, y_pred, grad, what)
+    cdef const float *t_ptr = f32_ptr(y_true)
+    cdef const float *p_ptr = f32_ptr(y_pred)
+    cdef const float *w_ptr = optional_ptr(sample_weight)
+    cdef float *g_ptr = f32_ptr(grad)
+    cdef double value
+    with nogil:
+        value = fnn_loss_rowwise(loss, rows, cols, t_ptr, p_ptr, w_ptr, g_ptr)
     return value
 
 
@@ -339,6 +384,10 @@ cdef extern from "fastnn.h" nogil:
                         int nesterov, double grad_scale)
     void fnn_adam_update(idx_t n, float *p, const float *g, float *m, float *v, float *vhat, double lr,
                          double beta1, double beta2, double eps, double step, double grad_scale, double decay)
+    void fnn_nadam_update(idx_t n, float *p, const float *g, float *m, float *v, double lr, double beta1,
+                          double beta2, double eps, double step, double u_product, double grad_scale)
+    void fnn_adamax_update(idx_t n, float *p, const float *g, float *m, float *u, double lr, double beta1,
+                           double beta2, double eps, double step, double grad_scale)
     void fnn_rmsprop_update(idx_t n, float *p, const float *g, float *velocity, float *momentum_buf,
                             float *average_grad, double lr, double rho, double momentum, double eps,
                             int centered, double grad_scale)
@@ -410,6 +459,38 @@ def adam_update(cnp.ndarray p not None, cnp.ndarray g not None, cnp.ndarray m no
     cdef double step_f = <double>step
     with nogil:
         fnn_adam_update(n, p_ptr, g_ptr, m_ptr, v_ptr, vhat_ptr, lr, beta1, beta2, eps, step_f, grad_scale, decay)
+
+
+def nadam_update(cnp.ndarray p not None, cnp.ndarray g not None, cnp.ndarray m not None,
+                 cnp.ndarray v not None, double lr, double beta1, double beta2, double eps, long long step,
+                 double u_product, double grad_scale=1.0):
+    if step < 1:
+        raise ValueError(f"nadam_update: step counts from 1, got {step}")
+    check_update("nadam_update", p, g, m, "m", v, "v")
+    cdef idx_t n = cnp.PyArray_SIZE(p)
+    cdef float *p_ptr = f32_ptr(p)
+    cdef const float *g_ptr = f32_ptr(g)
+    cdef float *m_ptr = f32_ptr(m)
+    cdef float *v_ptr = f32_ptr(v)
+    cdef double step_f = <double>step
+    with nogil:
+        fnn_nadam_update(n, p_ptr, g_ptr, m_ptr, v_ptr, lr, beta1, beta2, eps, step_f, u_product, grad_scale)
+
+
+def adamax_update(cnp.ndarray p not None, cnp.ndarray g not None, cnp.ndarray m not None,
+                  cnp.ndarray u not None, double lr, double beta1, double beta2, double eps, long long step,
+                  double grad_scale=1.0):
+    if step < 1:
+        raise ValueError(f"adamax_update: step counts from 1, got {step}")
+    check_update("adamax_update", p, g, m, "m", u, "u")
+    cdef idx_t n = cnp.PyArray_SIZE(p)
+    cdef float *p_ptr = f32_ptr(p)
+    cdef const float *g_ptr = f32_ptr(g)
+    cdef float *m_ptr = f32_ptr(m)
+    cdef float *u_ptr = f32_ptr(u)
+    cdef double step_f = <double>step
+    with nogil:
+        fnn_adamax_update(n, p_ptr, g_ptr, m_ptr, u_ptr, lr, beta1, beta2, eps, step_f, grad_scale)
 
 
 def rmsprop_update(cnp.ndarray p not None, cnp.ndarray g not None, cnp.ndarray velocity not None,

@@ -102,8 +102,14 @@ def resolve(loss, loss_weights, metrics, output_names, output_shapes, weighted_m
     weighted_entries = _metric_entries(weighted_metrics, output_names, "weighted_metrics")
 
     def metric_objects(entries, loss_obj, shape):
-        return [metrics_module.deserialize(entry) if isinstance(entry, dict) else
-                metrics_module.get(entry, loss=loss_obj, output_shape=shape) for entry in entries]
+        objects = [metrics_module.deserialize(entry) if isinstance(entry, dict) else
+                   metrics_module.get(entry, loss=loss_obj, output_shape=shape) for entry in entries]
+        for metric in objects:
+            if not metric.result_is_scalar:
+                raise ValueError(f"compile: the metric {metric!r} gives one value per class, and the training "
+                                 f"logs hold numbers; average the classes (F1Score/FBetaScore(average='macro', "
+                                 f"'micro' or 'weighted'), R2Score(class_aggregation='uniform_average'))")
+        return objects
 
     outputs = []
     for name, shape, loss_obj, weight, plain, weighted in zip(output_names, output_shapes, loss_objects, weights,

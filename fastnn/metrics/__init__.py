@@ -17,14 +17,20 @@ from ._targets import UndefinedMetricWarning
 from .base import Mean, Metric
 from .classification import confusion_matrix, log_loss, precision_recall_fscore_support
 from .confusion import AUC, Precision, Recall
+from .loss_metrics import (CategoricalHinge, CosineSimilarity, Hinge, KLDivergence, LogCoshError,
+                           MeanAbsolutePercentageError, MeanSquaredLogarithmicError, Poisson, SquaredHinge)
 from .ranking import auc, precision_recall_curve, roc_auc_score, roc_curve
 from .regression import MeanAbsoluteError, MeanSquaredError, RootMeanSquaredError
 from .regression_scores import mean_absolute_error, mean_squared_error, r2_score
 from .report import classification_report
+from .scores import F1Score, FBetaScore, R2Score
 
 __all__ = ["Metric", "Mean", "BinaryAccuracy", "CategoricalAccuracy", "SparseCategoricalAccuracy",
            "TopKCategoricalAccuracy", "SparseTopKCategoricalAccuracy", "MeanAbsoluteError", "MeanSquaredError",
-           "RootMeanSquaredError", "AutoAccuracy", "Precision", "Recall", "AUC", "get", "serialize", "deserialize",
+           "RootMeanSquaredError", "AutoAccuracy", "Precision", "Recall", "AUC", "F1Score", "FBetaScore", "R2Score",
+           "KLDivergence", "Poisson", "LogCoshError", "CosineSimilarity", "MeanSquaredLogarithmicError",
+           "MeanAbsolutePercentageError", "Hinge", "SquaredHinge", "CategoricalHinge", "get", "serialize",
+           "deserialize",
            "confusion_matrix", "classification_report", "precision_recall_fscore_support", "roc_curve",
            "roc_auc_score", "precision_recall_curve", "log_loss", "r2_score", "mean_absolute_error",
            "mean_squared_error", "auc", "UndefinedMetricWarning"]
@@ -43,6 +49,18 @@ _registry.add(RootMeanSquaredError, "root_mean_squared_error")
 _registry.add(Precision, "precision")
 _registry.add(Recall, "recall")
 _registry.add(AUC, "auc")
+_registry.add(FBetaScore, "fbeta_score", "f_beta_score")
+_registry.add(F1Score, "f1_score")
+_registry.add(R2Score, "r2_score")
+_registry.add(KLDivergence, "kl_divergence")
+_registry.add(Poisson, "poisson")
+_registry.add(LogCoshError, "log_cosh_error", "logcosh")
+_registry.add(CosineSimilarity, "cosine_similarity")
+_registry.add(MeanSquaredLogarithmicError, "msle", "mean_squared_logarithmic_error")
+_registry.add(MeanAbsolutePercentageError, "mape", "mean_absolute_percentage_error")
+_registry.add(Hinge, "hinge")
+_registry.add(SquaredHinge, "squared_hinge")
+_registry.add(CategoricalHinge, "categorical_hinge")
 _registry.add(AutoAccuracy)
 
 _ACCURACY_BY_LOSS = {_losses.BinaryCrossentropy: BinaryAccuracy, _losses.CategoricalCrossentropy: CategoricalAccuracy,

@@ -17,6 +17,11 @@ class Metric:
 
     _default_name = "metric"
 
+    @property
+    def result_is_scalar(self):
+        """Whether result() is one number, which compile's logs need (False for per-class results)."""
+        return True
+
     def __init__(self, name=None, dtype=None):
         if dtype not in (None, "float32", np.float32):
             raise ValueError(f"{type(self).__name__}: only float32 is supported, got dtype={dtype!r}")

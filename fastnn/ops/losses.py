@@ -39,13 +39,18 @@ def _loss_inputs(y_pred, sample_weight, grad_out, what):
     return y_pred, w, grad
 
 
-def _pointwise(code, what, y_true, y_pred, sample_weight, grad_out, delta=1.0):
+def _fused(binding, code, what, y_true, y_pred, sample_weight, grad_out, **options):
+    """Runs a loss binding that takes a code (loss_pointwise, loss_rowwise) after Keras's shape rules."""
     if _direct(y_true, y_pred, sample_weight, grad_out):
         grad = empty_like_f32(y_pred) if grad_out is None else grad_out
-        return _C.loss_pointwise(code, y_true, y_pred, sample_weight, grad, delta), grad
+        return binding(code, y_true, y_pred, sample_weight, grad, **options), grad
     y_pred, w, grad = _loss_inputs(y_pred, sample_weight, grad_out, what)
     y_true = target_like(as_float32_operand(y_true, f"{what}: y_true"), y_pred.shape, what)
-    return _C.loss_pointwise(code, y_true, y_pred, w, grad, delta), grad
+    return binding(code, y_true, y_pred, w, grad, **options), grad
+
+
+def _pointwise(code, what, y_true, y_pred, sample_weight, grad_out, delta=1.0):
+    return _fused(_C.loss_pointwise, code, what, y_true, y_pred, sample_weight, grad_out, delta=delta)
 
 
 def loss_mse(y_true, y_pred, sample_weight=None, grad_out=None):

@@ -8,7 +8,7 @@ from .. import _C
 from .._C import is_f32
 from ._convert import as_float32_operand
 
-__all__ = ["sgd_update", "adam_update", "rmsprop_update", "adagrad_update", "decay_weights", "l2_norm",
+__all__ = ["sgd_update", "adam_update", "nadam_update", "adamax_update", "rmsprop_update", "adagrad_update", "decay_weights", "l2_norm",
            "clip_values"]
 
 
@@ -61,6 +61,39 @@ def adam_update(p, g, m, v, vhat, lr, beta1, beta2, eps, step, grad_scale=1.0, d
         _param(vhat, "adam_update", "vhat")
     _C.adam_update(p, as_float32_operand(g, "adam_update: g"), m, v, vhat, lr, beta1, beta2, eps, step, grad_scale,
                    decay)
+
+
+def nadam_update(p, g, m, v, lr, beta1, beta2, eps, step, u_product, grad_scale=1.0):
+    """One Nadam step in place (Keras 3): with u_t = beta1 (1 - 0.5 * 0.96^t),
+    m += (g - m)(1 - b1); v += (g^2 - v)(1 - b2);
+    m_hat = u_{t+1} m / (1 - u_product u_{t+1}) + (1 - u_t) g / (1 - u_product);
+    p -= lr * m_hat / (sqrt(v / (1 - b2^t)) + eps).
+
+    Args:
+        p, g: parameters (updated in place) and gradients.
+        m, v: float32 moment estimates of p's size.
+        step: the 1-based number of this step (t).
+        u_product: u_1 * u_2 * ... * u_t, the running product the caller keeps.
+        grad_scale: factor applied to g first (clipping by global norm).
+    """
+    if is_f32(p) and is_f32(g) and is_f32(m) and is_f32(v):
+        return _C.nadam_update(p, g, m, v, lr, beta1, beta2, eps, step, u_product, grad_scale)
+    _param(p, "nadam_update")
+    _param(m, "nadam_update", "m")
+    _param(v, "nadam_update", "v")
+    _C.nadam_update(p, as_float32_operand(g, "nadam_update: g"), m, v, lr, beta1, beta2, eps, step, u_product,
+                    grad_scale)
+
+
+def adamax_update(p, g, m, u, lr, beta1, beta2, eps, step, grad_scale=1.0):
+    """One Adamax step in place (Keras 3): m += (g - m)(1 - b1); u = max(b2 u, |g|) (NaN kept);
+    p -= lr / (1 - b1^step) * m / (u + eps). Arguments as nadam_update; u is the infinity-norm state."""
+    if is_f32(p) and is_f32(g) and is_f32(m) and is_f32(u):
+        return _C.adamax_update(p, g, m, u, lr, beta1, beta2, eps, step, grad_scale)
+    _param(p, "adamax_update")
+    _param(m, "adamax_update", "m")
+    _param(u, "adamax_update", "u")
+    _C.adamax_update(p, as_float32_operand(g, "adamax_update: g"), m, u, lr, beta1, beta2, eps, step, grad_scale)
 
 
 def rmsprop_update(p, g, velocity, momentum_buf, average_grad, lr, rho, momentum, eps, centered, grad_scale=1.0):

@@ -14,11 +14,12 @@ from .. import schedules
 from .._registry import Registry as _Registry
 from .adagrad import Adagrad
 from .adam import Adam, AdamW
+from .adam_variants import Adamax, Nadam
 from .base import Optimizer
 from .rmsprop import RMSprop
 from .sgd import SGD
 
-__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "schedules", "get", "serialize",
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "Nadam", "Adamax", "RMSprop", "Adagrad", "schedules", "get", "serialize",
            "deserialize"]
 
 
@@ -26,6 +27,8 @@ _registry = _Registry("optimizer", Optimizer)
 _registry.add(SGD, "sgd")
 _registry.add(Adam, "adam")
 _registry.add(AdamW, "adamw")
+_registry.add(Nadam, "nadam")
+_registry.add(Adamax, "adamax")
 _registry.add(RMSprop, "rmsprop")
 _registry.add(Adagrad, "adagrad")
 

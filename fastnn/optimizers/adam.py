@@ -5,7 +5,21 @@ from .base import Optimizer, _fraction
 __all__ = ["Adam", "AdamW"]
 
 
-class Adam(Optimizer):
+class AdamFamily(Optimizer):
+    """The arguments Adam, Nadam and Adamax share (Keras 3 defaults)."""
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, **kwargs):
+        super().__init__(learning_rate, **kwargs)
+        kind = type(self).__name__
+        self.beta_1 = _fraction(beta_1, f"{kind}: beta_1", upper_open=True)
+        self.beta_2 = _fraction(beta_2, f"{kind}: beta_2", upper_open=True)
+        self.epsilon = float(epsilon)
+
+    def get_config(self):
+        return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon}
+
+
+class Adam(AdamFamily):
     """Adam (Kingma & Ba) with Keras's epsilon-hat form, optionally AMSGrad.
 
     Args:
@@ -20,10 +34,7 @@ class Adam(Optimizer):
     _decay_fused = True  # the kernel decays each parameter in the pass that updates it
 
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, amsgrad=False, **kwargs):
-        super().__init__(learning_rate, **kwargs)
-        self.beta_1 = _fraction(beta_1, f"{type(self).__name__}: beta_1", upper_open=True)
-        self.beta_2 = _fraction(beta_2, f"{type(self).__name__}: beta_2", upper_open=True)
-        self.epsilon = float(epsilon)
+        super().__init__(learning_rate, beta_1, beta_2, epsilon, **kwargs)
         self.amsgrad = bool(amsgrad)
 
     def _state_layout(self):
@@ -39,8 +50,7 @@ class Adam(Optimizer):
         return update
 
     def get_config(self):
-        return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon,
-                "amsgrad": self.amsgrad}
+        return {**super().get_config(), "amsgrad": self.amsgrad}
 
 
 class AdamW(Adam):
