@@ -169,6 +169,12 @@ def as_sample_weight(sample_weight, class_weight, targets, n, what):
         labels = np.round(labels.reshape(-1)).astype(np.int64)
         weights = np.ones(n, np.float32)
         for cls, weight in class_weight.items():
+            if isinstance(weight, bool) or not isinstance(weight, (int, float, np.integer, np.floating)):
+                raise TypeError(f"{what}: class_weight of class {cls!r} must be a number, got {type(weight).__name__}")
+            # a NaN would poison the loss and a negative weight train away from the class
+            if not (np.isfinite(weight) and weight >= 0):
+                raise ValueError(f"{what}: class_weight of class {cls!r} must be finite and non-negative, "
+                                 f"got {weight!r}")
             weights[labels == int(cls)] = weight
         return weights
     if sample_weight is None:
