@@ -494,8 +494,8 @@ def accuracy_counts(int kind, cnp.ndarray y_true not None, cnp.ndarray y_pred no
                          f"got shape {(<object>y_pred).shape}")
     cdef idx_t cols = last_dim(y_pred)
     cdef idx_t rows = cnp.PyArray_SIZE(y_pred) // cols
-    if sparse:
-        need_labels(y_true, rows, what)
+    if sparse:  # out-of-range labels are refused as the sparse loss refuses them (Keras counts them as misses)
+        check_labels(y_true, y_pred, rows, cols, what)
     else:
         need_f32(y_true, what, "y_true")
         check_same_size(y_true, y_pred, what)
@@ -507,14 +507,6 @@ def accuracy_counts(int kind, cnp.ndarray y_true not None, cnp.ndarray y_pred no
     if (kind == FNN_ACCURACY_TOP_K or kind == FNN_ACCURACY_SPARSE_TOP_K) and k < 1:
         raise ValueError(f"{what}: k must be >= 1, got {k}")
     cdef const int64_t *l_ptr = <const int64_t *>cnp.PyArray_DATA(y_true) if sparse else NULL
-    cdef idx_t i, bad = -1
-    if kind == FNN_ACCURACY_SPARSE_TOP_K:  # it reads p[label]; the argmax kinds only compare labels
-        for i in range(rows):
-            if l_ptr[i] < 0 or l_ptr[i] >= cols:
-                bad = i
-                break
-        if bad >= 0:
-            raise ValueError(f"{what}: label {l_ptr[bad]} at index {bad} is out of range for {cols} classes")
     cdef const float *t_ptr = NULL if sparse else f32_ptr(y_true)
     cdef const float *p_ptr = f32_ptr(y_pred)
     cdef const float *w_ptr = optional_ptr(sample_weight)
