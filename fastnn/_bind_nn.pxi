@@ -1,6 +1,7 @@
 # Bindings for activations, losses and optimizer updates (csrc/activations.c, losses.c, optim.c).
 # Every array argument is `not None`: a None reaching check_f32 would be dereferenced.
 
+from libc.float cimport DBL_MAX
 from libc.stdint cimport int64_t
 
 cdef extern from "fastnn.h" nogil:
@@ -382,8 +383,30 @@ cdef inline float *state_ptr(cnp.ndarray x):
     return f32_ptr(x) if x is not None else NULL
 
 
+# The C takes any double; a NaN or negative hyperparameter would quietly fill the parameters with NaN
+# or step the wrong way, so the updates refuse them (a learning rate of 0 is fine, as in Keras).
+cdef int need_non_negative(str what, str name, double value) except -1:
+    if not 0.0 <= value <= DBL_MAX:  # NaN fails every comparison
+        raise ValueError(f"{what}: {name} must be finite and >= 0, got {value}")
+    return 0
+
+
+cdef int need_fraction(str what, str name, double value, bint below_one) except -1:
+    if not (0.0 <= value < 1.0 if below_one else 0.0 <= value <= 1.0):
+        raise ValueError(f"{what}: {name} must be in [0, 1{')' if below_one else ']'}, got {value}")
+    return 0
+
+
+cdef int need_step_size(str what, double lr, double grad_scale) except -1:
+    need_non_negative(what, "lr", lr)
+    need_non_negative(what, "grad_scale", grad_scale)
+    return 0
+
+
 def sgd_update(cnp.ndarray p not None, cnp.ndarray g not None, cnp.ndarray velocity, double lr,
                double momentum=0.0, bint nesterov=False, double grad_scale=1.0):
+    need_step_size("sgd_update", lr, grad_scale)
+    need_fraction("sgd_update", "momentum", momentum, False)
     if momentum != 0.0 and velocity is None:
         raise ValueError("sgd_update: momentum != 0 needs a velocity array")
     check_update("sgd_update", p, g, velocity if momentum != 0.0 else None, "velocity")
@@ -400,6 +423,11 @@ def adam_update(cnp.ndarray p not None, cnp.ndarray g not None, cnp.ndarray m no
                 double eps, long long step, double grad_scale=1.0, double decay=0.0):
     if step < 1:
         raise ValueError(f"adam_update: step counts from 1, got {step}")
+    need_step_size("adam_update", lr, grad_scale)
+    need_fraction("adam_update", "beta1", beta1, True)
+    need_fraction("adam_update", "beta2", beta2, True)
+    need_non_negative("adam_update", "eps", eps)
+    need_non_negative("adam_update", "decay", decay)
     check_update("adam_update", p, g, m, "m", v, "v", vhat, "vhat")
     cdef idx_t n = cnp.PyArray_SIZE(p)
     cdef float *p_ptr = f32_ptr(p)
@@ -415,6 +443,10 @@ def adam_update(cnp.ndarray p not None, cnp.ndarray g not None, cnp.ndarray m no
 def rmsprop_update(cnp.ndarray p not None, cnp.ndarray g not None, cnp.ndarray velocity not None,
                    cnp.ndarray momentum_buf, cnp.ndarray average_grad, double lr, double rho,
                    double momentum, double eps, bint centered, double grad_scale=1.0):
+    need_step_size("rmsprop_update", lr, grad_scale)
+    need_fraction("rmsprop_update", "rho", rho, False)
+    need_fraction("rmsprop_update", "momentum", momentum, False)
+    need_non_negative("rmsprop_update", "eps", eps)
     if momentum > 0.0 and momentum_buf is None:
         raise ValueError("rmsprop_update: momentum > 0 needs a momentum_buf array")
     if centered and average_grad is None:
@@ -434,6 +466,8 @@ def rmsprop_update(cnp.ndarray p not None, cnp.ndarray g not None, cnp.ndarray v
 
 def adagrad_update(cnp.ndarray p not None, cnp.ndarray g not None, cnp.ndarray accumulator not None,
                    double lr, double eps, double grad_scale=1.0):
+    need_step_size("adagrad_update", lr, grad_scale)
+    need_non_negative("adagrad_update", "eps", eps)
     check_update("adagrad_update", p, g, accumulator, "accumulator")
     cdef idx_t n = cnp.PyArray_SIZE(p)
     cdef float *p_ptr = f32_ptr(p)
@@ -445,6 +479,7 @@ def adagrad_update(cnp.ndarray p not None, cnp.ndarray g not None, cnp.ndarray a
 
 def decay_weights(cnp.ndarray p not None, double factor):
     need_out(p, "decay_weights", "p")
+    need_non_negative("decay_weights", "factor", factor)
     cdef idx_t n = cnp.PyArray_SIZE(p)
     cdef float *p_ptr = f32_ptr(p)
     with nogil:

@@ -1,6 +1,6 @@
 """Adam and AdamW (Adam with decoupled weight decay)."""
 from ..ops import nn as _nn
-from .base import Optimizer, _fraction
+from .base import Optimizer, _fraction, _non_negative
 
 __all__ = ["Adam", "AdamW"]
 
@@ -23,7 +23,7 @@ class Adam(Optimizer):
         super().__init__(learning_rate, **kwargs)
         self.beta_1 = _fraction(beta_1, f"{type(self).__name__}: beta_1", upper_open=True)
         self.beta_2 = _fraction(beta_2, f"{type(self).__name__}: beta_2", upper_open=True)
-        self.epsilon = float(epsilon)
+        self.epsilon = _non_negative(epsilon, f"{type(self).__name__}: epsilon")
         self.amsgrad = bool(amsgrad)
 
     def _state_layout(self):
