@@ -1,6 +1,7 @@
 # Bindings for activations, losses and optimizer updates (csrc/activations.c, losses.c, optim.c).
 # Every array argument is `not None`: a None reaching check_f32 would be dereferenced.
 
+from libc.float cimport DBL_MAX
 from libc.stdint cimport int64_t
 
 cdef extern from "fastnn.h" nogil:
@@ -431,8 +432,30 @@ cdef inline float *state_ptr(cnp.ndarray x):
     return f32_ptr(x) if x is not None else NULL
 
 
+# The C takes any double; a NaN or negative hyperparameter would quietly fill the parameters with NaN
+# or step the wrong way, so the updates refuse them (a learning rate of 0 is fine, as in Keras).
+cdef int need_non_negative(str what, str name, double value) except -1:
+    if not 0.0 <= value <= DBL_MAX:  # NaN fails every comparison
+        raise ValueError(f"{what}: {name} must be finite and >= 0, got {value}")
+    return 0
+
+
+cdef int need_fraction(str what, str name, double value, bint below_one) except -1:
+    if not (0.0 <= value < 1.0 if below_one else 0.0 <= value <= 1.0):
+        raise ValueError(f"{what}: {name} must be in [0, 1{')' if below_one else ']'}, got {value}")
+    return 0
+
+
+cdef int need_step_size(str what, double lr, double grad_scale) except -1:
+    need_non_negative(what, "lr", lr)
+    need_non_negative(what, "grad_scale", grad_scale)
+    return 0
+
+
 def sgd_update(cnp.ndarray p not None, cnp.ndarray g not None, cnp.ndarray velocity, double lr,
                double momentum=0.0, bint nesterov=False, double grad_scale=1.0):
+    need_step_size("sgd_update", lr, grad_scale)
+    need_fraction("sgd_update", "momentum", momentum, False)
     if momentum != 0.0 and velocity is None:
         raise ValueError("sgd_update: momentum != 0 needs a velocity array")
     check_update("sgd_update", p, g, velocity if momentum != 0.0 else None, "velocity")
@@ -449,6 +472,11 @@ def adam_update(cnp.ndarray p not None, cnp.ndarray g not None, cnp.ndarray m no
                 double eps, long long step, double grad_scale=1.0, double decay=0.0):
     if step < 1:
         raise ValueError(f"adam_update: step counts from 1, got {step}")
+    need_step_size("adam_update", lr, grad_scale)
+    need_fraction("adam_update", "beta1", beta1, True)
+    need_fraction("adam_update", "beta2", beta2, True)
+    need_non_negative("adam_update", "eps", eps)
+    need_non_negative("adam_update", "decay", decay)
     check_update("adam_update", p, g, m, "m", v, "v", vhat, "vhat")
     cdef idx_t n = cnp.PyArray_SIZE(p)
     cdef float *p_ptr = f32_ptr(p)
@@ -496,6 +524,10 @@ def adamax_update(cnp.ndarray p not None, cnp.ndarray g not None, cnp.ndarray m 
 def rmsprop_update(cnp.ndarray p not None, cnp.ndarray g not None, cnp.ndarray velocity not None,
                    cnp.ndarray momentum_buf, cnp.ndarray average_grad, double lr, double rho,
                    double momentum, double eps, bint centered, double grad_scale=1.0):
+    need_step_size("rmsprop_update", lr, grad_scale)
+    need_fraction("rmsprop_update", "rho", rho, False)
+    need_fraction("rmsprop_update", "momentum", momentum, False)
+    need_non_negative("rmsprop_update", "eps", eps)
     if momentum > 0.0 and momentum_buf is None:
         raise ValueError("rmsprop_update: momentum > 0 needs a momentum_buf array")
     if centered and average_grad is None:
@@ -515,6 +547,8 @@ def rmsprop_update(cnp.ndarray p not None, cnp.ndarray g not None, cnp.ndarray v
 
 def adagrad_update(cnp.ndarray p not None, cnp.ndarray g not None, cnp.ndarray accumulator not None,
                    double lr, double eps, double grad_scale=1.0):
+    need_step_size("adagrad_update", lr, grad_scale)
+    need_non_negative("adagrad_update", "eps", eps)
     check_update("adagrad_update", p, g, accumulator, "accumulator")
     cdef idx_t n = cnp.PyArray_SIZE(p)
     cdef float *p_ptr = f32_ptr(p)
@@ -526,6 +560,7 @@ def adagrad_update(cnp.ndarray p not None, cnp.ndarray g not None, cnp.ndarray a
 
 def decay_weights(cnp.ndarray p not None, double factor):
     need_out(p, "decay_weights", "p")
+    need_non_negative("decay_weights", "factor", factor)
     cdef idx_t n = cnp.PyArray_SIZE(p)
     cdef float *p_ptr = f32_ptr(p)
     with nogil:
@@ -575,8 +610,8 @@ def accuracy_counts(int kind, cnp.ndarray y_true not None, cnp.ndarray y_pred no
                          f"got shape {(<object>y_pred).shape}")
     cdef idx_t cols = last_dim(y_pred)
     cdef idx_t rows = cnp.PyArray_SIZE(y_pred) // cols
-    if sparse:
-        need_labels(y_true, rows, what)
+    if sparse:  # out-of-range labels are refused as the sparse loss refuses them (Keras counts them as misses)
+        check_labels(y_true, y_pred, rows, cols, what)
     else:
         need_f32(y_true, what, "y_true")
         check_same_size(y_true, y_pred, what)
@@ -588,14 +623,6 @@ def accuracy_counts(int kind, cnp.ndarray y_true not None, cnp.ndarray y_pred no
     if (kind == FNN_ACCURACY_TOP_K or kind == FNN_ACCURACY_SPARSE_TOP_K) and k < 1:
         raise ValueError(f"{what}: k must be >= 1, got {k}")
     cdef const int64_t *l_ptr = <const int64_t *>cnp.PyArray_DATA(y_true) if sparse else NULL
-    cdef idx_t i, bad = -1
-    if kind == FNN_ACCURACY_SPARSE_TOP_K:  # it reads p[label]; the argmax kinds only compare labels
-        for i in range(rows):
-            if l_ptr[i] < 0 or l_ptr[i] >= cols:
-                bad = i
-                break
-        if bad >= 0:
-            raise ValueError(f"{what}: label {l_ptr[bad]} at index {bad} is out of range for {cols} classes")
     cdef const float *t_ptr = NULL if sparse else f32_ptr(y_true)
     cdef const float *p_ptr = f32_ptr(y_pred)
     cdef const float *w_ptr = optional_ptr(sample_weight)

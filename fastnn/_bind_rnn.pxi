@@ -59,8 +59,21 @@ cdef inline idx_t gate_count(int cell):
 
 
 def rnn_workspace_floats(int cell, idx_t batch, idx_t steps, idx_t n_in, idx_t units, bint training, int act=7,
-                         int recurrent_act=6, bint recurrent_dropout=False):
+                         int recurrent_act=6, bint recurrent_dropout=False, str what="rnn_workspace_floats"):
     """Floats of the workspace a forward (training: and its backward) needs, header included."""
+    if not 0 <= cell < 4:
+        raise ValueError(f"{what}: unknown cell code {cell}")
+    check_epilogue(act, what)
+    check_epilogue(recurrent_act, what)
+    if batch < 0 or steps < 1 or n_in < 0 or units < 1:
+        raise ValueError(f"{what}: needs batch >= 0, steps >= 1, input_dim >= 0 and units >= 1, got batch {batch}, "
+                         f"steps {steps}, input_dim {n_in}, units {units}")
+    # Each buffer holds at most steps * batch * (input_dim or a few gates * units) floats, or the packed
+    # (units + 64, 4 * units) kernel; bounding their sum in Python's integers keeps the C's sum from overflowing.
+    if 32 * ((<object>steps + 1) * (<object>batch + 1) * (<object>n_in + 20 * <object>units)
+             + (<object>units + 64) * 4 * <object>units) >= 2 ** 62:
+        raise ValueError(f"{what}: batch {batch}, steps {steps}, input_dim {n_in} and units {units} need a workspace "
+                         f"beyond any memory")
     cdef fnn_rnn_desc d
     d.cell, d.batch, d.steps, d.in_size, d.units = cell, batch, steps, n_in, units
     d.act, d.recurrent_act, d.recurrent_dropout = act, recurrent_act, recurrent_dropout

@@ -241,4 +241,5 @@ def flatten_inputs(arrays, what):
     columns = [np.asarray(a, dtype=np.float32) for a in arrays]
     if not columns or any(c.ndim < 1 for c in columns) or len({len(c) for c in columns}) != 1:
         raise ValueError(f"{what}: expected batch-first arrays with equal numbers of rows")
-    return np.concatenate([c.reshape(len(c), -1) for c in columns], axis=1)
+    # the width from the shape, not -1: numpy cannot infer it for 0 rows
+    return np.concatenate([c.reshape(len(c), math.prod(c.shape[1:])) for c in columns], axis=1)

@@ -52,6 +52,14 @@ def test_refuses_non_finite_or_too_little_reference_data():
         ReferenceStatistics.of([np.array([[0.0], [np.nan]], np.float32)])
     with pytest.raises(ValueError, match="at least 2 rows"):
         ReferenceStatistics.of([np.zeros((1, 3), np.float32)])
+    with pytest.raises(ValueError, match="at least 2 rows, got 0"):
+        ReferenceStatistics.of([np.zeros((0, 2, 3), np.float32)])
+
+
+def test_save_refuses_reference_data_without_rows(tmp_path):
+    with pytest.raises(ValueError, match="at least 2 rows, got 0"):
+        _seed_model().save(tmp_path / "m.fnn", reference_data=np.zeros((0, 8), np.float32))
+    assert not list(tmp_path.iterdir())
 
 
 def _seed_model():

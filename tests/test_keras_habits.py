@@ -115,6 +115,41 @@ def test_fit_evaluate_predict_on_batch_sources():
         small_model().fit((b for b in [x]), epochs=1, verbose=0)
 
 
+def test_a_source_without_batches_is_refused_not_scored_zero():
+    rng = np.random.default_rng(2)
+    x, y = rng.standard_normal((20, 4)), rng.standard_normal((20, 1))
+    model = small_model()
+    for call in (lambda: model.fit((b for b in []), verbose=0), lambda: model.evaluate(iter([]), verbose=0),
+                 lambda: model.predict((b for b in []), verbose=0),
+                 lambda: model.fit(x, y, validation_data=(b for b in []), verbose=0)):
+        with pytest.raises(ValueError, match="generator yielded no batches"):
+            call()
+    with pytest.raises(ValueError, match="Batches has no batches"):
+        model.fit(Batches(x[:0], y[:0], 10), verbose=0)
+    # a finite generator used up by the first epoch ends training instead of logging a loss of 0.0
+    with pytest.warns(RuntimeWarning, match="ran out of data at epoch 2"):
+        history = model.fit(((x[i:i + 10], y[i:i + 10]) for i in (0, 10)), epochs=3, verbose=0)
+    assert len(history.history["loss"]) == 1 and history.history["loss"][0] > 0
+
+
+@pytest.mark.parametrize("name", ["steps_per_epoch", "validation_steps"])
+@pytest.mark.parametrize("value, error", [(0, ValueError), (-1, ValueError), (1.5, TypeError), (True, TypeError)])
+def test_step_counts_must_be_positive_ints(name, value, error):
+    rng = np.random.default_rng(2)
+    x, y = rng.standard_normal((20, 4)), rng.standard_normal((20, 1))
+    with pytest.raises(error, match=f"fit: {name} must be a positive int"):
+        small_model().fit(x, y, validation_data=(x, y), verbose=0, **{name: value})
+
+
+def test_evaluate_and_predict_steps_must_be_positive_ints():
+    x = np.ones((8, 4))
+    model = small_model()
+    with pytest.raises(ValueError, match="evaluate: steps must be a positive int"):
+        model.evaluate(x, np.ones(8), steps=0, verbose=0)
+    with pytest.raises(ValueError, match="predict: steps must be a positive int"):
+        model.predict(x, steps=-2, verbose=0)
+
+
 def test_what_fastnn_lacks_is_named():
     with pytest.raises(AttributeError, match="does not implement the Keras layer MultiHeadAttention"):
         fastnn.layers.MultiHeadAttention

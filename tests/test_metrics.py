@@ -254,8 +254,13 @@ def test_accuracy_counts_shapes_and_errors(rng):
         ops.accuracy_counts("binary", np.zeros((4, 2), np.float32), np.zeros((2, 4), np.float32))
     with pytest.raises(ValueError, match="one weight per sample"):
         ops.accuracy_counts("binary", y, p, np.ones(7, np.float32))
-    with pytest.raises(ValueError, match="out of range"):
-        ops.accuracy_counts("sparse_top_k", np.array([0, 5]), np.zeros((2, 5), np.float32), k=2)
+    # both sparse kinds refuse an out-of-range label as the sparse loss does (Keras's metrics count a miss)
+    for kind in ("sparse_categorical", "sparse_top_k"):
+        for label in (5, -3):
+            with pytest.raises(ValueError, match=f"label {label} at index 1 is out of range for 5 classes"):
+                ops.accuracy_counts(kind, np.array([0, label]), np.eye(2, 5, dtype=np.float32), k=2)
+    with pytest.raises(ValueError, match="label 7 at index 2 is out of range for 3 classes"):
+        metrics.SparseCategoricalAccuracy().update_state(np.array([0, 1, 7]), np.eye(3, dtype=np.float32))
     with pytest.raises(ValueError, match="unknown kind"):
         ops.accuracy_counts("exact", y, p)
     with pytest.raises(ValueError, match="non-empty"):

@@ -4,7 +4,7 @@ import math
 import numpy as np
 import pytest
 
-from fastnn import optimizers, schedules
+from fastnn import ops, optimizers, schedules
 
 SLICES = [(0, (6, 5)), (30, (5,)), (35, (5, 4)), (55, (4,))]
 SIZE = 59
@@ -324,3 +324,44 @@ def test_errors():
         schedules.PiecewiseConstantDecay([2, 1], [1.0, 2.0, 3.0])
     with pytest.raises(ValueError, match="decay_steps"):
         schedules.ExponentialDecay(0.1, 0, 0.5)
+
+
+@pytest.mark.parametrize("cls, kwargs", [
+    (optimizers.Adam, {"epsilon": -1.0}), (optimizers.Adam, {"epsilon": math.nan}), (optimizers.Adam, {"beta_1": 1.0}),
+    (optimizers.Adam, {"beta_2": math.nan}), (optimizers.AdamW, {"weight_decay": -0.1}),
+    (optimizers.Adam, {"learning_rate": math.nan}), (optimizers.SGD, {"learning_rate": -0.1}),
+    (optimizers.RMSprop, {"epsilon": -1e-7}), (optimizers.RMSprop, {"rho": 1.5}),
+    (optimizers.Adagrad, {"epsilon": math.inf}), (optimizers.Adagrad, {"initial_accumulator_value": -1.0})])
+def test_constructors_refuse_negative_and_nan_hyperparameters(cls, kwargs):
+    (name, value), = kwargs.items()
+    with pytest.raises(ValueError, match=f"{cls.__name__}: {name}"):
+        cls(**kwargs)
+
+
+def test_constructors_take_what_keras_takes_at_the_edges():
+    assert optimizers.SGD(learning_rate=0.0).learning_rate == 0.0
+    assert optimizers.Adam(epsilon=0.0, beta_1=0.0).epsilon == 0.0
+    assert optimizers.RMSprop(rho=1.0, momentum=1.0).rho == 1.0
+
+
+@pytest.mark.parametrize("update, name", [
+    (lambda p, g, **h: ops.sgd_update(p, g, np.zeros_like(p), **{"lr": 0.1, "momentum": 0.5, **h}), "lr"),
+    (lambda p, g, **h: ops.sgd_update(p, g, np.zeros_like(p), **{"lr": 0.1, "momentum": 0.0, **h}), "momentum"),
+    (lambda p, g, **h: ops.sgd_update(p, g, None, **{"lr": 0.1, **h}), "grad_scale"),
+    (lambda p, g, **h: ops.adam_update(p, g, np.zeros_like(p), np.zeros_like(p), None,
+                                       **{"lr": 0.1, "beta1": 0.9, "beta2": 0.999, "eps": 1e-7, "step": 1, **h}), "eps"),
+    (lambda p, g, **h: ops.adam_update(p, g, np.zeros_like(p), np.zeros_like(p), None,
+                                       **{"lr": 0.1, "beta1": 0.9, "beta2": 0.999, "eps": 1e-7, "step": 1, **h}), "beta2"),
+    (lambda p, g, **h: ops.adam_update(p, g, np.zeros_like(p), np.zeros_like(p), None,
+                                       **{"lr": 0.1, "beta1": 0.9, "beta2": 0.999, "eps": 1e-7, "step": 1, **h}), "decay"),
+    (lambda p, g, **h: ops.rmsprop_update(p, g, np.zeros_like(p), None, None,
+                                          **{"lr": 0.1, "rho": 0.9, "momentum": 0.0, "eps": 1e-7, "centered": False,
+                                             **h}), "rho"),
+    (lambda p, g, **h: ops.adagrad_update(p, g, np.zeros_like(p), **{"lr": 0.1, "eps": 1e-7, **h}), "eps"),
+    (lambda p, g, **h: ops.decay_weights(p, **{"factor": 0.1, **h}), "factor")])
+@pytest.mark.parametrize("bad", [math.nan, -1.0, math.inf])
+def test_update_ops_refuse_bad_hyperparameters_and_leave_p_alone(update, name, bad):
+    p, g = np.ones(5, np.float32), np.ones(5, np.float32)
+    with pytest.raises(ValueError, match=f"_(update|weights): {name} must be"):
+        update(p, g, **{name: bad})
+    np.testing.assert_array_equal(p, 1.0)

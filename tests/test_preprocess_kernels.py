@@ -309,3 +309,7 @@ def test_image_kernel_errors():
         fastnn.ops.affine_transform(x, [1, 0, 0, 0, 1, 0, 0.1, 0])
     with pytest.raises(ValueError, match="fill_mode"):
         fastnn.ops.affine_transform(x, [1, 0, 0, 0, 1, 0], fill_mode="mirror")
+    with pytest.raises(ValueError, match=r"affine_transform: transform has 3 rows for 2 images"):
+        fastnn.ops.affine_transform(x, np.zeros((3, 8), np.float32))
+    images = np.arange(32, dtype=np.float32).reshape(x.shape)
+    np.testing.assert_array_equal(fastnn.ops.affine_transform(images, t[:1]), images)  # one row serves every image

@@ -288,6 +288,20 @@ def test_bad_input_is_refused(rng):
         ops.lstm(x, kernel, recurrent, bias, out=y, states_out=(y, None))
 
 
+@pytest.mark.parametrize("sizes", [(-1, 5, 3, 4), (2, 0, 3, 4), (2, 5, -3, 4), (2, 5, 3, 0), (2**40,) * 4,
+                                   (2**62, 1, 1, 1)])
+def test_workspace_size_refuses_negative_and_overflowing_sizes(sizes):
+    with pytest.raises(ValueError, match="rnn_workspace_size: .*batch"):
+        ops.rnn_workspace_size("lstm", *sizes)
+
+
+def test_workspace_floats_binding_refuses_unknown_codes():
+    with pytest.raises(ValueError, match="unknown cell code 9"):
+        _C.rnn_workspace_floats(9, 2, 3, 4, 5, True)
+    with pytest.raises(ValueError, match="not the code of an elementwise activation"):
+        _C.rnn_workspace_floats(_C.RNN_CELLS["lstm"], 2, 3, 4, 5, True, 10 ** 6)
+
+
 def test_backward_needs_its_training_forward(rng):
     x = rng.normal(size=(2, 3, 4)).astype(np.float32)
     kernel, recurrent, bias = make_weights(rng, "lstm", 4, 5)

@@ -126,3 +126,19 @@ def test_load_sms_spam_is_stratified_and_deterministic():
     assert abs(y_train.mean() - y_test.mean()) < 0.002
     assert fastnn.datasets.load_sms_spam()[1][0] == x_test
     assert fastnn.datasets.load_sms_spam(seed=1)[1][0] != x_test
+
+
+def test_lowercasing_changes_ascii_letters_only_as_keras():
+    # Keras 3 (tf.strings.lower) maps these to [1, 3, 4, 3, 1]: 'ÀÉÎ' and 'ǅ' stay uppercase, 'ß' stays
+    layer = TextVectorization(standardize="lower", split=None, vocabulary=["àéî", "straße", "strasse", "ǆ"])
+    assert np.asarray(layer(np.array(["ÀÉÎ", "straße", "STRASSE", "STRAßE", "ǅ"]))).ravel().tolist() == [1, 3, 4, 3, 1]
+
+
+def test_a_plain_string_is_one_scalar_input_as_keras():
+    layer = TextVectorization(max_tokens=100)
+    layer.adapt(["the cat sat", "the dog ran far away"])
+    assert np.asarray(layer("the cat")).tolist() == [2, 7]  # Keras 3's output, without a batch axis
+    assert np.asarray(layer(["the cat"])).tolist() == [[2, 7]]
+    multi_hot = TextVectorization(max_tokens=100, output_mode="multi_hot")
+    multi_hot.adapt(["the cat sat", "the dog ran far away"])
+    assert np.asarray(multi_hot("the cat")).tolist() == [0, 1, 0, 0, 0, 0, 1, 0]

@@ -43,6 +43,15 @@ def test_class_weight_weighs_only_weighted_metrics():
     assert history.history["weighted_accuracy"][0] == pytest.approx(2 / 3)
 
 
+@pytest.mark.parametrize("weight, error, message", [
+    (float("nan"), ValueError, "must be finite and non-negative, got nan"), (float("inf"), ValueError, ".*got inf"),
+    (-1.0, ValueError, ".*got -1.0"), ("2", TypeError, "must be a number, got str"), (None, TypeError, ".*NoneType")])
+def test_class_weight_refuses_bad_weights_naming_the_class(weight, error, message):
+    model = fixed_model()
+    with pytest.raises(error, match=f"fit: class_weight of class 1 {message}"):
+        model.fit(X, Y, class_weight={0: 1.0, 1: weight}, verbose=0)
+
+
 def test_multi_output_names_and_file_round_trip(tmp_path):
     a = Input((1,))
     model = fastnn.Model(a, [Dense(1, activation="sigmoid", name="o1")(a), Dense(1, activation="sigmoid", name="o2")(a)])

@@ -8,7 +8,7 @@ from .._C import contiguous_f32, is_f32
 from ..data import PyDataset
 
 __all__ = ["DEFAULT_BATCH_SIZE", "as_inputs", "as_targets", "as_sample_weight", "batch_size", "verbosity",
-           "epochs", "is_batch_source", "check_finite"]
+           "epochs", "steps", "is_batch_source", "check_finite"]
 
 DEFAULT_BATCH_SIZE = 32
 _F32_MAX = float(np.finfo(np.float32).max)
@@ -169,6 +169,12 @@ def as_sample_weight(sample_weight, class_weight, targets, n, what):
         labels = np.round(labels.reshape(-1)).astype(np.int64)
         weights = np.ones(n, np.float32)
         for cls, weight in class_weight.items():
+            if isinstance(weight, bool) or not isinstance(weight, (int, float, np.integer, np.floating)):
+                raise TypeError(f"{what}: class_weight of class {cls!r} must be a number, got {type(weight).__name__}")
+            # a NaN would poison the loss and a negative weight train away from the class
+            if not (np.isfinite(weight) and weight >= 0):
+                raise ValueError(f"{what}: class_weight of class {cls!r} must be finite and non-negative, "
+                                 f"got {weight!r}")
             weights[labels == int(cls)] = weight
         return weights
     if sample_weight is None:
@@ -212,6 +218,17 @@ def epochs(value, initial_epoch):
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
             raise ValueError(f"fit: {name} must be a non-negative int, got {v!r}")
     return int(value), int(initial_epoch)
+
+
+def steps(value, name, what):
+    """A step count (steps_per_epoch, validation_steps, steps): None for all the data, else a positive int."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{what}: {name} must be a positive int or None, got {type(value).__name__} {value!r}")
+    if value < 1:
+        raise ValueError(f"{what}: {name} must be a positive int or None, got {value!r}")
+    return int(value)
 
 
 def verbosity(verbose, what, default=1):

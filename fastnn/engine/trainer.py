@@ -5,6 +5,7 @@ output (fused with the last activation when the plan allows), one fused optimize
 parameter vector, the metrics. Inference runs its own plan (no loss fusion) in a workspace taken from
 a pool, so any number of threads can predict with one model; training is one thread at a time.
 """
+import itertools
 import math
 import threading
 import warnings
@@ -239,10 +240,17 @@ class _BatchSource:
         if self.source is not None:
             if y is not None:
                 raise ValueError(f"{what}: y must be None when x yields (x, y) batches itself")
-            self.steps = len(self.source) if hasattr(self.source, "__getitem__") else steps
+            # Keras refuses a source without batches up front, rather than reporting a loss of 0.0
+            self._indexed = hasattr(x, "__getitem__") and hasattr(x, "__len__")
+            if self._indexed:
+                self.steps = len(x)
+                if self.steps == 0:
+                    raise ValueError(f"{what}: the {type(x).__name__} has no batches (its __len__ is 0)")
+            else:
+                self._iterator = _with_first_batch(iter(x), what)
+                self.steps = None
             if steps is not None:
-                self.steps = min(self.steps, int(steps)) if self.steps is not None else int(steps)
-            self._iterator = None
+                self.steps = steps if self.steps is None else min(self.steps, steps)
             return
         self.x, self.y, self.sw = x, y, sw
         self.n = len(x[0])
@@ -250,7 +258,7 @@ class _BatchSource:
         self.shuffle = shuffle
         self.steps = math.ceil(self.n / batch_size)
         if steps is not None:
-            self.steps = max(1, min(self.steps, int(steps)))
+            self.steps = min(self.steps, steps)
         self.buffers = {}
 
     def epoch(self):
@@ -270,10 +278,7 @@ class _BatchSource:
                 yield arrays[:k], arrays[k:k + len(self.y)], arrays[-1]
 
     def _source_epoch(self):
-        source, model, what = self.source, self.model, self.what
-        indexed = hasattr(source, "__getitem__") and hasattr(source, "__len__")
-        if not indexed and self._iterator is None:
-            self._iterator = iter(source)
+        source, model, what, indexed = self.source, self.model, self.what, self._indexed
         step = 0
         while self.steps is None or step < self.steps:
             try:
@@ -293,6 +298,13 @@ class _BatchSource:
             step += 1
         if indexed and hasattr(source, "on_epoch_end"):
             source.on_epoch_end()
+
+
+def _with_first_batch(iterator, what):
+    """The iterator, refused when it yields no batch at all (its first batch is read and put back)."""
+    for first in iterator:
+        return itertools.chain([first], iterator)
+    raise ValueError(f"{what}: the generator yielded no batches")
 
 
 def _check_targets(model, inputs, targets, what):
@@ -331,6 +343,8 @@ def fit(model, x, y, batch_size, epochs, verbose, callbacks, validation_split, v
     model._require_compiled(what)
     batch_size = data.batch_size(batch_size, what)
     epochs, initial_epoch = data.epochs(epochs, initial_epoch)
+    steps_per_epoch = data.steps(steps_per_epoch, "steps_per_epoch", what)
+    validation_steps = data.steps(validation_steps, "validation_steps", what)
     verbose = data.verbosity(verbose, what)
     validation = None
     if data.is_batch_source(x):
@@ -397,6 +411,10 @@ def fit(model, x, y, batch_size, epochs, verbose, callbacks, validation_split, v
                 bar.update(done, runner.log_items)
             if model.stop_training:
                 break
+        if not done:  # a generator used up by the earlier epochs: stop, as Keras does, rather than log 0.0
+            warnings.warn(f"fit: the batch source ran out of data at epoch {epoch + 1}; training stops (give a "
+                          f"generator that yields steps_per_epoch * epochs batches)", RuntimeWarning, stacklevel=3)
+            break
         logs = runner.logs()
         if val_source is not None and (epoch + 1 - initial_epoch) % validation_freq == 0:
             callback_list.on_test_begin()
@@ -436,6 +454,7 @@ def evaluate(model, x, y, batch_size, verbose, sample_weight, steps, callbacks, 
     what = "evaluate"
     model._require_compiled(what)
     batch_size = data.batch_size(batch_size, what)
+    steps = data.steps(steps, "steps", what)
     verbose = data.verbosity(verbose, what)
     if data.is_batch_source(x):
         source = _BatchSource(model, x, y, None, batch_size, False, steps, what)
@@ -453,6 +472,7 @@ def evaluate(model, x, y, batch_size, verbose, sample_weight, steps, callbacks, 
 def predict(model, x, batch_size, verbose, steps, callbacks):
     """Model.predict (see there)."""
     what = "predict"
+    steps = data.steps(steps, "steps", what)
     if type(x) is not np.ndarray and data.is_batch_source(x):
         return _predict_batches(model, x, steps, verbose, callbacks)
     inputs = data.as_inputs(model, x, what)
@@ -464,7 +484,7 @@ def predict(model, x, batch_size, verbose, steps, callbacks):
         return model._structure_outputs(inference.run(inputs))
     total = math.ceil(n / chunk)
     if steps is not None:
-        total = min(total, int(steps))
+        total = min(total, steps)
         n = min(n, total * chunk)
     callback_list = CallbackList(callbacks, model, None, {"steps": total, "verbose": verbose})
     callback_list.on_predict_begin()

@@ -46,6 +46,9 @@ def affine_transform(images, transform, interpolation="bilinear", fill_mode="con
     t = as_float32(transform, f"{what}: transform")
     if t.ndim not in (1, 2) or t.shape[-1] not in (6, 8):
         raise ValueError(f"{what}: transform must be (8,), (6,), (n, 8) or (n, 6), got shape {t.shape}")
+    if t.ndim == 2 and len(t) not in (1, len(batch)):
+        raise ValueError(f"{what}: transform has {len(t)} rows for {len(batch)} images; give one row per image or "
+                         f"one transform for all")
     t = np.broadcast_to(t.reshape(-1, t.shape[-1]), (len(batch), t.shape[-1]))
     if t.shape[-1] == 8 and np.any(t[:, 6:] != 0):
         raise ValueError(f"{what}: projective transforms (c0, c1 not 0) are not supported")

@@ -33,6 +33,10 @@ def accuracy_counts(kind, y_true, y_pred, sample_weight=None, threshold=0.5, k=1
     Returns:
         (hits, total) floats: sum of w * hit and sum of w (the number of samples when unweighted),
         summed in sample order in float64.
+
+    Raises:
+        ValueError: a sparse label outside [0, classes), as the sparse loss refuses it (Keras's metrics
+            would count it as a miss and hide the bad data).
     """
     code = _ACCURACY_CODES.get(kind) if type(kind) is str else None
     if code is None:

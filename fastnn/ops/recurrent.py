@@ -56,7 +56,8 @@ def rnn_workspace_size(cell, batch, steps, input_dim, units, *, training=True, r
     code = _cell_code(cell, reset_after)
     act = _activation(activation, "rnn_workspace")[0]
     rec = _activation(recurrent_activation, "rnn_workspace")[0]
-    return _C.rnn_workspace_floats(code, batch, steps, input_dim, units, training, act, rec, recurrent_dropout)
+    return _C.rnn_workspace_floats(code, batch, steps, input_dim, units, training, act, rec, recurrent_dropout,
+                                   "rnn_workspace_size")
 
 
 def rnn_workspace(cell, batch, steps, input_dim, units, *, training=True, reset_after=True, activation="tanh",

@@ -2,7 +2,7 @@
 import numpy as np
 
 from ..ops import nn as _nn
-from .base import Optimizer
+from .base import Optimizer, _non_negative
 
 __all__ = ["Adagrad"]
 
@@ -21,10 +21,8 @@ class Adagrad(Optimizer):
 
     def __init__(self, learning_rate=0.001, initial_accumulator_value=0.1, epsilon=1e-7, **kwargs):
         super().__init__(learning_rate, **kwargs)
-        self.initial_accumulator_value = float(initial_accumulator_value)
-        if not self.initial_accumulator_value >= 0:
-            raise ValueError(f"Adagrad: initial_accumulator_value must be >= 0, got {initial_accumulator_value!r}")
-        self.epsilon = float(epsilon)
+        self.initial_accumulator_value = _non_negative(initial_accumulator_value, "Adagrad: initial_accumulator_value")
+        self.epsilon = _non_negative(epsilon, "Adagrad: epsilon")
 
     def _state_layout(self):
         return (("accumulator", self.initial_accumulator_value),)

@@ -1,6 +1,6 @@
 """Adam and AdamW (Adam with decoupled weight decay)."""
 from ..ops import nn as _nn
-from .base import Optimizer, _fraction
+from .base import Optimizer, _fraction, _non_negative
 
 __all__ = ["Adam", "AdamW"]
 
@@ -13,7 +13,7 @@ class AdamFamily(Optimizer):
         kind = type(self).__name__
         self.beta_1 = _fraction(beta_1, f"{kind}: beta_1", upper_open=True)
         self.beta_2 = _fraction(beta_2, f"{kind}: beta_2", upper_open=True)
-        self.epsilon = float(epsilon)
+        self.epsilon = _non_negative(epsilon, f"{kind}: epsilon")
 
     def get_config(self):
         return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon}

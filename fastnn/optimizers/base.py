@@ -29,6 +29,14 @@ def _positive_or_none(value, what):
     return value
 
 
+def _non_negative(value, what):
+    """A finite number >= 0 (an epsilon, a decay): a negative or NaN one would make the steps NaN."""
+    value = float(value)
+    if not 0.0 <= value < math.inf:
+        raise ValueError(f"{what} must be a finite number >= 0, got {value!r}")
+    return value
+
+
 def _fraction(value, what, upper_open=False):
     value = float(value)
     if not (0.0 <= value < 1.0 if upper_open else 0.0 <= value <= 1.0):
@@ -77,11 +85,7 @@ class Optimizer:
         if sum(c is not None for c in (self.clipnorm, self.clipvalue, self.global_clipnorm)) > 1:
             raise ValueError(f"{kind}: only one of clipnorm, clipvalue and global_clipnorm can be set, got "
                              f"clipnorm={clipnorm}, clipvalue={clipvalue}, global_clipnorm={global_clipnorm}")
-        if weight_decay is not None:
-            weight_decay = float(weight_decay)
-            if not weight_decay >= 0 or math.isinf(weight_decay):
-                raise ValueError(f"{kind}: weight_decay must be a non-negative number or None, got {weight_decay}")
-        self.weight_decay = weight_decay
+        self.weight_decay = None if weight_decay is None else _non_negative(weight_decay, f"{kind}: weight_decay")
         self.name = self._default_name if name is None else str(name)
         self._schedule = None
         self._lr = None

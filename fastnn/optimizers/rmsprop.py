@@ -1,6 +1,6 @@
 """RMSprop: steps scaled by a running RMS of recent gradients."""
 from ..ops import nn as _nn
-from .base import Optimizer, _fraction
+from .base import Optimizer, _fraction, _non_negative
 
 __all__ = ["RMSprop"]
 
@@ -23,7 +23,7 @@ class RMSprop(Optimizer):
         super().__init__(learning_rate, **kwargs)
         self.rho = _fraction(rho, "RMSprop: rho")
         self.momentum = _fraction(momentum, "RMSprop: momentum")
-        self.epsilon = float(epsilon)
+        self.epsilon = _non_negative(epsilon, "RMSprop: epsilon")
         self.centered = bool(centered)
 
     def _state_layout(self):

@@ -5,6 +5,8 @@ space), as Keras does; the tokens then go through a StringLookup that holds the 
 at index 0 and '[UNK]' at 1 in the int mode; '[UNK]' at 0 in the column modes). The vocabulary and
 the idf weights live in the layer's config, so a saved model takes raw text.
 """
+import string
+
 import numpy as np
 
 from ..base import register
@@ -17,6 +19,8 @@ __all__ = ["TextVectorization"]
 
 # Keras's DEFAULT_STRIP_REGEX: ASCII punctuation
 _PUNCTUATION = str.maketrans("", "", "!\"#$%&()*+,-./:;<=>?@[\\]^_`{|}~'")
+# Keras lowercases with tf.strings.lower, which changes ASCII letters only ('ÀÉÎ' stays as it is)
+_ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
 _STANDARDIZE = ("lower_and_strip_punctuation", "lower", "strip_punctuation", None)
 _SPLIT = ("whitespace", "character", None)
 _MODES = ("int", "multi_hot", "count", "tf_idf")
@@ -154,7 +158,7 @@ class TextVectorization(PreprocessingLayer):
     # ----- text to tokens --------------------------------------------------------------------------
     def _standardize(self, text):
         if self.standardize in ("lower_and_strip_punctuation", "lower"):
-            text = text.lower()
+            text = text.translate(_ASCII_LOWER)
         if self.standardize in ("lower_and_strip_punctuation", "strip_punctuation"):
             text = text.translate(_PUNCTUATION)
         return text
@@ -200,6 +204,12 @@ class TextVectorization(PreprocessingLayer):
     def build(self, input_shape):
         self.compute_output_shape(input_shape)
         super().build(input_shape)
+
+    def _call_eager(self, flat, multi, training):
+        # Keras takes one plain string as a scalar input: its tokens come back without a batch axis
+        if not multi and isinstance(flat[0], str):
+            return super()._call_eager([[flat[0]]], False, training)[0]
+        return super()._call_eager(flat, multi, training)
 
     # ----- running ---------------------------------------------------------------------------------
     def forward(self, ctx, x):
