@@ -13,7 +13,7 @@ import numpy as np
 from ..layers.base import Layer, checked_weight_value, deserialize_object, is_shape_list, unique_name
 from . import data, trainer
 from .compile_utils import resolve
-from .graph import topological_nodes, unique_layers
+from .graph import keras_layer_order, topological_nodes
 from .packing import Pack
 from .tensor import KerasTensor, Node
 
@@ -97,9 +97,10 @@ class Model(Layer):
             if t.node.inputs:
                 raise ValueError(f"Model '{self.name}': inputs must come from fastnn.Input, but {t.name} is the "
                                  f"output of {type(t.layer).__name__} '{t.layer.name}'")
-        self._nodes = topological_nodes(self._input_tensors, self._output_tensors, f"Model '{self.name}'")
+        reached = []
+        self._nodes = topological_nodes(self._input_tensors, self._output_tensors, f"Model '{self.name}'", reached)
         input_layers = [t.node.layer for t in self._input_tensors]
-        self._model_layers = unique_layers([t.node for t in self._input_tensors] + self._nodes)
+        self._model_layers = keras_layer_order(self._nodes, reached, input_layers)
         self.input_names = [layer.name for layer in input_layers]
         self.output_names = self._output_keys or [t.node.layer.name for t in self._output_tensors]
         shapes = [t.shape for t in self._input_tensors]
@@ -117,7 +118,7 @@ class Model(Layer):
 
     @property
     def layers(self):
-        """The model's layers, each once, in the order of their first call (InputLayers first)."""
+        """The model's layers, each once, in Keras 3's order: deepest first (see graph.keras_layer_order)."""
         return list(self._model_layers)
 
     def _leaf_layers(self):
