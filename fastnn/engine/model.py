@@ -6,13 +6,13 @@ A Model is itself a Layer: calling it on KerasTensors nests it in a bigger model
 its calls), calling it on arrays runs it.
 """
 import json
-import threading
 
 import numpy as np
 
 from ..layers.base import Layer, checked_weight_value, deserialize_object, is_shape_list, unique_name
 from . import data, trainer
 from .compile_utils import resolve
+from .forksafe import ForkSafeLock
 from .graph import keras_layer_order, topological_nodes
 from .packing import Pack
 from .tensor import KerasTensor, Node
@@ -85,7 +85,7 @@ class Model(Layer):
         self._pack_version = -1
         self._runner_cache = None
         self._inference_cache = None
-        self._cache_lock = threading.Lock()
+        self._cache_lock = ForkSafeLock()
         self.stop_training = False
         self.history = None
         self.reference_statistics = None

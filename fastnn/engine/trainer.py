@@ -6,7 +6,6 @@ parameter vector, the metrics. Inference runs its own plan (no loss fusion) in a
 a pool, so any number of threads can predict with one model; training is one thread at a time.
 """
 import math
-import threading
 import warnings
 
 import numpy as np
@@ -16,6 +15,7 @@ from ..callbacks import CallbackList, History, TerminateOnNaN
 from ..progress import ProgressBar
 from . import data
 from .context import WorkspacePool
+from .forksafe import ForkSafeLock
 from .plan import Plan
 
 __all__ = ["Runner", "Inference", "fit", "evaluate", "predict", "train_on_batch", "test_on_batch"]
@@ -36,7 +36,7 @@ class Runner:
                                 [o.loss.fused_activation if o.loss is not None else None for o in outputs])
         self.workspace = plan.new_workspace(True)
         self.test_workspace = plan.new_workspace(False)
-        self.lock = threading.Lock()
+        self.lock = ForkSafeLock()
         self.penalties = [(layer, i) for layer in model._leaf_layers() for i in range(len(layer._weights))
                           if layer._regularizers[i] is not None]
         self.trained = [(o, spec, k) for k, (o, spec) in enumerate(zip(outputs, plan.outputs)) if o.loss is not None]
