@@ -154,3 +154,20 @@ def test_sparse_label_out_of_range_is_named_before_any_weight_changes():
         np.testing.assert_array_equal(a, b)
     with pytest.raises(ValueError, match="whole numbers"):
         model.fit(x, labels + 0.5, verbose=0)
+
+
+def test_one_dimensional_columns_feed_inputs_of_shape_1_as_in_keras():
+    """fit(dict(df), y) hands each Input((1,)) a 1-D column; Keras adds the last axis, numbers included."""
+    rng = np.random.default_rng(0)
+    age, rooms = rng.random(20).astype(np.float32), rng.integers(0, 5, 20)
+    a, r = Input((1,), name="age"), Input((1,), dtype="int64", name="rooms")
+    rooms_vector = fastnn.layers.Flatten()(fastnn.layers.Embedding(5, 2)(r))
+    model = fastnn.Model([a, r], Dense(1)(fastnn.layers.concatenate([a, rooms_vector])))
+    model.compile("sgd", "mse")
+    model.fit({"age": age, "rooms": rooms}, age, epochs=1, verbose=0)
+    columns = model.predict({"age": age[:, None], "rooms": rooms[:, None]}, verbose=0)
+    np.testing.assert_array_equal(model.predict({"age": age, "rooms": rooms}, verbose=0), columns)
+    single = Sequential([Input((1,)), Dense(2)])
+    assert single.predict(age, verbose=0).shape == (20, 2)
+    with pytest.raises(ValueError):
+        single.predict(np.zeros((20, 3), np.float32))
