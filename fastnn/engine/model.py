@@ -11,7 +11,7 @@ import numpy as np
 
 from ..layers.base import Layer, checked_weight_value, deserialize_object, is_shape_list, unique_name
 from . import data, trainer
-from .compile_utils import resolve
+from .compile_utils import resolve, result_names
 from .forksafe import ForkSafeLock
 from .graph import keras_layer_order, topological_nodes
 from .packing import Pack
@@ -461,9 +461,8 @@ class Model(Layer):
 
     @property
     def metrics_names(self):
-        outputs = self._outputs_training or []
-        return (["loss"] + [o.log_name for o in outputs if o.log_name is not None and o.loss is not None]
-                + [m.name for m in self.metrics])
+        """The names of evaluate()'s list, in its order."""
+        return result_names(self._outputs_training or [])
 
     # ----- calling ----------------------------------------------------------------------------------
     def _call_symbolic(self, flat, multi, training):

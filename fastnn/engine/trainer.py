@@ -14,6 +14,7 @@ from .. import _config
 from ..callbacks import CallbackList, History, TerminateOnNaN
 from ..progress import ProgressBar
 from . import data
+from .compile_utils import result_names
 from .context import WorkspacePool
 from .forksafe import ForkSafeLock
 from .plan import Plan
@@ -141,9 +142,8 @@ class Runner:
         return list(self.logs().items())
 
     def ordered_results(self, logs):
-        """Keras's evaluate order: [loss, per-output losses..., metrics...], or the loss alone."""
-        names = ["loss"] + [o.log_name for o in self.outputs if o.log_name is not None and o.loss is not None]
-        names += [m.name for m in self.metrics]
+        """Keras's evaluate order (compile_utils.result_names), or the loss alone."""
+        names = result_names(self.outputs)
         return logs["loss"] if len(names) == 1 else [logs[name] for name in names]
 
 
