@@ -1,5 +1,7 @@
 """Keras habits users reach for (utilities, custom losses and metrics, batch sources, clear errors for
 what fastnn lacks), and bad input that must give an error rather than a number."""
+import random
+
 import numpy as np
 import pytest
 
@@ -171,3 +173,23 @@ def test_one_dimensional_columns_feed_inputs_of_shape_1_as_in_keras():
     assert single.predict(age, verbose=0).shape == (20, 2)
     with pytest.raises(ValueError):
         single.predict(np.zeros((20, 3), np.float32))
+
+
+def test_keras_spellings_of_models_io_pooling_and_seeding(tmp_path):
+    layers = fastnn.layers
+    assert (layers.MaxPool1D, layers.MaxPool2D, layers.AvgPool1D, layers.AvgPool2D) == (
+        layers.MaxPooling1D, layers.MaxPooling2D, layers.AveragePooling1D, layers.AveragePooling2D)
+    assert (layers.GlobalMaxPool1D, layers.GlobalMaxPool2D, layers.GlobalAvgPool1D, layers.GlobalAvgPool2D) == (
+        layers.GlobalMaxPooling1D, layers.GlobalMaxPooling2D, layers.GlobalAveragePooling1D,
+        layers.GlobalAveragePooling2D)
+    model = small_model()
+    fastnn.models.save_model(model, tmp_path / "m.fnn")
+    x = np.ones((2, 4), np.float32)
+    np.testing.assert_array_equal(fastnn.models.load_model(tmp_path / "m.fnn").predict(x, verbose=0),
+                                  model.predict(x, verbose=0))
+    draws = []
+    for _ in range(2):
+        fastnn.utils.set_random_seed(5)
+        draws.append((np.random.rand(), random.random(), fastnn.initializers.GlorotUniform()((2, 2))))
+    assert draws[0][:2] == draws[1][:2]
+    np.testing.assert_array_equal(draws[0][2], draws[1][2])
