@@ -193,3 +193,19 @@ def test_keras_spellings_of_models_io_pooling_and_seeding(tmp_path):
         draws.append((np.random.rand(), random.random(), fastnn.initializers.GlorotUniform()((2, 2))))
     assert draws[0][:2] == draws[1][:2]
     np.testing.assert_array_equal(draws[0][2], draws[1][2])
+
+
+def test_plain_metric_functions_are_averaged_and_plain_losses_refused_with_a_recipe(tmp_path):
+    def mean_abs_err(y_true, y_pred):
+        return np.mean(np.abs(y_true - y_pred), axis=-1)
+
+    model = small_model(metrics=[mean_abs_err, "mae"])
+    x = np.random.default_rng(0).random((10, 4)).astype(np.float32)
+    y = np.random.default_rng(1).random((10, 1)).astype(np.float32)
+    logs = model.evaluate(x, y, batch_size=3, verbose=0, return_dict=True)
+    assert logs["mean_abs_err"] == pytest.approx(logs["mae"], rel=1e-6)
+    with pytest.raises(TypeError, match="'mean_abs_err' is a Python function.*save_weights"):
+        model.save(tmp_path / "m.fnn")
+    assert not list(tmp_path.iterdir())
+    with pytest.raises(TypeError, match=r"loss 'mean_abs_err' is a plain function.*Subclass fastnn.losses.Loss"):
+        small_model(loss=mean_abs_err)

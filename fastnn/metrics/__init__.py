@@ -14,7 +14,7 @@ from .._registry import canonical as _canonical
 from .accuracy import (AutoAccuracy, BinaryAccuracy, CategoricalAccuracy, SparseCategoricalAccuracy,
                        SparseTopKCategoricalAccuracy, TopKCategoricalAccuracy)
 from ._targets import UndefinedMetricWarning
-from .base import Mean, Metric
+from .base import Mean, MeanMetricWrapper, Metric
 from .classification import confusion_matrix, log_loss, precision_recall_fscore_support
 from .confusion import AUC, Precision, Recall
 from .ranking import auc, precision_recall_curve, roc_auc_score, roc_curve
@@ -22,7 +22,7 @@ from .regression import MeanAbsoluteError, MeanSquaredError, RootMeanSquaredErro
 from .regression_scores import mean_absolute_error, mean_squared_error, r2_score
 from .report import classification_report
 
-__all__ = ["Metric", "Mean", "BinaryAccuracy", "CategoricalAccuracy", "SparseCategoricalAccuracy",
+__all__ = ["Metric", "Mean", "MeanMetricWrapper", "BinaryAccuracy", "CategoricalAccuracy", "SparseCategoricalAccuracy",
            "TopKCategoricalAccuracy", "SparseTopKCategoricalAccuracy", "MeanAbsoluteError", "MeanSquaredError",
            "RootMeanSquaredError", "AutoAccuracy", "Precision", "Recall", "AUC", "get", "serialize", "deserialize",
            "confusion_matrix", "classification_report", "precision_recall_fscore_support", "roc_curve",
@@ -74,6 +74,8 @@ def get(identifier, loss=None, output_shape=None):
         return AutoAccuracy(name=identifier)
     if isinstance(identifier, str):
         return _registry.lookup(identifier)(name=identifier)
+    if callable(identifier) and not isinstance(identifier, (type, Metric)):
+        return MeanMetricWrapper(identifier)
     return _registry.get(identifier)
 
 
