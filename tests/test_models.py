@@ -97,7 +97,7 @@ def test_compile_config_round_trip():
     assert mlp().compile_config() is None
 
 
-@pytest.mark.parametrize("bad", [dict(metrics=[lambda y_true, y_pred: y_pred.mean()]), dict(metrics=["nope"]),
+@pytest.mark.parametrize("bad", [dict(loss=lambda y_true, y_pred: y_pred.mean()), dict(metrics=["nope"]),
                                  dict(weighted_metrics=["nope"]), dict(loss="nope"), dict(optimizer="nope")])
 @pytest.mark.parametrize("built", [True, False])
 def test_failed_compile_leaves_the_model_as_it_was(bad, built, tmp_path):
