@@ -196,6 +196,15 @@ _registry.add(CategoricalHinge, "categorical_hinge")
 _registry.add(BinaryFocalCrossentropy, "binary_focal_crossentropy")
 
 
-get = _registry.get
+def get(identifier):
+    """A Loss from a name, an instance or a config dict (a plain function is refused: it has no gradient)."""
+    if callable(identifier) and not isinstance(identifier, (type, Loss)):
+        raise TypeError(f"loss {getattr(identifier, '__name__', identifier)!r} is a plain function: fastnn needs "
+                        f"its gradient too. Subclass fastnn.losses.Loss with call(y_true, y_pred) -> per-sample "
+                        f"losses and gradient(y_true, y_pred) -> their derivative with respect to y_pred (NumPy), "
+                        f"and pass an instance (help(fastnn.losses.Loss) has an example)")
+    return _registry.get(identifier)
+
+
 serialize = _registry.serialize
 deserialize = _registry.deserialize

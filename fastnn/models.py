@@ -1,11 +1,13 @@
-"""Models: the functional Model, Sequential, and Keras's model utilities (clone_model, model_from_json)."""
+"""Models: the functional Model, Sequential, and Keras's model utilities (clone_model, model_from_json,
+load_model, save_model)."""
 import json
 
 from .engine.model import Model
 from .engine.sequential import Sequential
 from .engine.serialization import clone_model, model_from_config
+from .saving import load_model, save_model
 
-__all__ = ["Model", "Sequential", "clone_model", "model_from_json", "model_from_config"]
+__all__ = ["Model", "Sequential", "clone_model", "model_from_json", "model_from_config", "load_model", "save_model"]
 
 
 def model_from_json(json_string):

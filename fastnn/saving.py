@@ -16,6 +16,7 @@ import inspect
 import math
 import os
 import tempfile
+import warnings
 
 from . import _config, _fnnfile
 from ._fnnfile import ModelFileError
@@ -207,6 +208,40 @@ def _set_checked_weights(model, weights, where):
         raise ModelFileError(f"{where}: {e}") from None
 
 
+def _layers_in_file_order(model, config):
+    """The model's leaf layers holding weights, in the order its file lists them: its config's layer order.
+
+    Files written before fastnn took Keras's order for functional models (deepest layers first) list
+    their layers, and so their weights, in the order of the layers' first calls.
+    """
+    leaves = []
+    for entry in config["layers"]:
+        if entry["class_name"] == "InputLayer":
+            continue
+        layer = model.get_layer(entry["config"]["name"])
+        if getattr(layer, "_is_model", False):
+            leaves += _layers_in_file_order(layer, entry["config"])
+        elif layer._weights:
+            leaves.append(layer)
+    return leaves
+
+
+def _in_model_order(model, weights, meta):
+    """(the file's weights in model.weights order, whether that order differs from the file's)."""
+    try:
+        file_order = _layers_in_file_order(model, meta["model"]["config"])
+    except (ValueError, KeyError, TypeError):  # names the rebuilt layers do not carry: nothing to reorder by
+        return weights, False
+    model_order = [layer for layer in model._leaf_layers() if layer._weights]
+    if [id(layer) for layer in file_order] == [id(layer) for layer in model_order]:
+        return weights, False
+    by_layer, position = {}, 0
+    for layer in file_order:
+        by_layer[id(layer)] = weights[position:position + len(layer._weights)]
+        position += len(layer._weights)
+    return [w for layer in model_order for w in by_layer[id(layer)]], True
+
+
 def _checked_reference(meta, model, where):
     """The file's ReferenceStatistics (None without), with one summary per flattened numeric input feature."""
     from .drift import ReferenceStatistics
@@ -243,6 +278,7 @@ def load_model(path):
     model = _rebuild_model(meta, weights, where)
     if not model.built:
         raise ModelFileError(f"{where}: the model config does not define its input shape")
+    weights, reordered = _in_model_order(model, weights, meta)
     _set_checked_weights(model, weights, where)
     model.reference_statistics = _checked_reference(meta, model, where)
     if model.compiled:
@@ -253,6 +289,10 @@ def load_model(path):
         return model
     if meta["optimizer_iterations"] is None:
         raise ModelFileError(f"{where}: optimizer_iterations missing for a compiled model")
+    if reordered and state:  # its flat slots follow the file's layer order; moving them is not worth the code
+        warnings.warn(f"{where} was saved by an older fastnn in another layer order: its weights are loaded, "
+                      f"its optimizer state is not (training restarts the optimizer)", stacklevel=2)
+        return model
     try:
         model.optimizer.set_state(meta["optimizer_iterations"], state)
     except (ValueError, TypeError, KeyError) as e:

@@ -148,7 +148,26 @@ def test_bad_input_is_refused_clearly():
     x = fastnn.Input((3,))
     functional = fastnn.Model(x, Dense(1)(Flatten()(Embedding(10, 2)(x))))
     with pytest.raises(TypeError, match=r"Embedding 'embedding(_\d+)?' expects integer token ids.*dtype='int64'"):
-        functional.predict(np.zeros((1, 3), np.float32))
+        functional.predict(np.full((1, 3), 0.5, np.float32))
+
+
+@pytest.mark.parametrize("functional", [False, True])
+def test_whole_float_ids_through_a_float_input_are_cast_as_keras_does(functional):
+    ids = np.random.default_rng(0).integers(0, 10, (16, 3))
+    fastnn.set_seed(0)
+    layers = [Embedding(10, 2), Flatten(), Dense(1)]
+    if functional:
+        x = fastnn.Input((3,))
+        model = fastnn.Model(x, layers[2](layers[1](layers[0](x))))
+    else:
+        model = fastnn.Sequential([fastnn.Input((3,))] + layers)
+    model.compile(optimizer="sgd", loss="mse")
+    model.fit(ids, np.ones(16), epochs=1, verbose=0)
+    table = layers[0].get_weights()[0]
+    expected = table[ids].reshape(16, -1) @ layers[2].get_weights()[0] + layers[2].get_weights()[1]
+    np.testing.assert_allclose(model.predict(ids.astype(np.float32), verbose=0), expected, rtol=1e-5)
+    with pytest.raises(TypeError, match=r"whole numbers\), got dtype float32; give the model fastnn.Input"):
+        model.predict(np.full((1, 3), np.nan, np.float32))
 
 
 def test_embedding_model_saves_and_loads(tmp_path):

@@ -355,6 +355,17 @@ def test_text_vectorization_modes(kwargs, tmp_path):
     exported(sequential((1,), vectorize, dtype="string"), tmp_path)
 
 
+def test_text_vectorization_splits_on_every_whitespace_predict_splits_on(tmp_path):
+    pytest.importorskip("onnxruntime_extensions")
+    vectorize = L.TextVectorization(vocabulary=["call", "now", "free"], output_sequence_length=4)
+    spaces = [chr(c) for c in range(0x3001) if chr(c).isspace()]
+    texts = [[f"call{space}now{space * 2}free"] for space in spaces] + [["\r\n call\t\tnow\nfree "]]
+    texts = np.array(texts, dtype=object)
+    model = sequential((1,), vectorize, dtype="string")
+    assert (model.predict(texts, verbose=0)[:, :3] == [2, 3, 4]).all()
+    exported(model, tmp_path, sample_inputs=[texts])
+
+
 def test_embedding_bilstm_and_gru_models(tmp_path):
     rng = np.random.default_rng(8)
     ids = rng.integers(1, 50, (64, 10))

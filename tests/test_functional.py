@@ -200,6 +200,21 @@ def test_evaluate_order_and_log_names_follow_keras():
         model.compile("adam", loss=["binary_crossentropy", "mse"], metrics=["accuracy", "mae"])
 
 
+def test_evaluate_lists_several_outputs_metrics_sorted_by_name_as_keras():
+    """Keras 3.15 measured: [loss, price_loss, label_loss, label_accuracy, price_mae] (metrics by name)."""
+    x = fastnn.Input((4,))
+    h = Dense(8, activation="relu")(x)
+    model = fastnn.Model(x, [Dense(1, name="price")(h), Dense(1, activation="sigmoid", name="label")(h)])
+    model.compile("adam", {"price": "mse", "label": "binary_crossentropy"},
+                  metrics={"price": ["mae"], "label": ["accuracy"]})
+    inputs = np.random.default_rng(0).random((16, 4)).astype(np.float32)
+    targets = [inputs[:, 1], (inputs[:, 0] > 0.5).astype(np.float32)]
+    order = ["loss", "price_loss", "label_loss", "label_accuracy", "price_mae"]
+    assert model.metrics_names == order
+    logs = model.evaluate(inputs, targets, verbose=0, return_dict=True)
+    assert model.evaluate(inputs, targets, verbose=0) == [logs[name] for name in order]
+
+
 def test_summary_shows_connections():
     lines = []
     graph_model().summary(print_fn=lines.append, line_length=120)

@@ -1,5 +1,7 @@
 """Keras habits users reach for (utilities, custom losses and metrics, batch sources, clear errors for
 what fastnn lacks), and bad input that must give an error rather than a number."""
+import random
+
 import numpy as np
 import pytest
 
@@ -189,3 +191,56 @@ def test_sparse_label_out_of_range_is_named_before_any_weight_changes():
         np.testing.assert_array_equal(a, b)
     with pytest.raises(ValueError, match="whole numbers"):
         model.fit(x, labels + 0.5, verbose=0)
+
+
+def test_one_dimensional_columns_feed_inputs_of_shape_1_as_in_keras():
+    """fit(dict(df), y) hands each Input((1,)) a 1-D column; Keras adds the last axis, numbers included."""
+    rng = np.random.default_rng(0)
+    age, rooms = rng.random(20).astype(np.float32), rng.integers(0, 5, 20)
+    a, r = Input((1,), name="age"), Input((1,), dtype="int64", name="rooms")
+    rooms_vector = fastnn.layers.Flatten()(fastnn.layers.Embedding(5, 2)(r))
+    model = fastnn.Model([a, r], Dense(1)(fastnn.layers.concatenate([a, rooms_vector])))
+    model.compile("sgd", "mse")
+    model.fit({"age": age, "rooms": rooms}, age, epochs=1, verbose=0)
+    columns = model.predict({"age": age[:, None], "rooms": rooms[:, None]}, verbose=0)
+    np.testing.assert_array_equal(model.predict({"age": age, "rooms": rooms}, verbose=0), columns)
+    single = Sequential([Input((1,)), Dense(2)])
+    assert single.predict(age, verbose=0).shape == (20, 2)
+    with pytest.raises(ValueError):
+        single.predict(np.zeros((20, 3), np.float32))
+
+
+def test_keras_spellings_of_models_io_pooling_and_seeding(tmp_path):
+    layers = fastnn.layers
+    assert (layers.MaxPool1D, layers.MaxPool2D, layers.AvgPool1D, layers.AvgPool2D) == (
+        layers.MaxPooling1D, layers.MaxPooling2D, layers.AveragePooling1D, layers.AveragePooling2D)
+    assert (layers.GlobalMaxPool1D, layers.GlobalMaxPool2D, layers.GlobalAvgPool1D, layers.GlobalAvgPool2D) == (
+        layers.GlobalMaxPooling1D, layers.GlobalMaxPooling2D, layers.GlobalAveragePooling1D,
+        layers.GlobalAveragePooling2D)
+    model = small_model()
+    fastnn.models.save_model(model, tmp_path / "m.fnn")
+    x = np.ones((2, 4), np.float32)
+    np.testing.assert_array_equal(fastnn.models.load_model(tmp_path / "m.fnn").predict(x, verbose=0),
+                                  model.predict(x, verbose=0))
+    draws = []
+    for _ in range(2):
+        fastnn.utils.set_random_seed(5)
+        draws.append((np.random.rand(), random.random(), fastnn.initializers.GlorotUniform()((2, 2))))
+    assert draws[0][:2] == draws[1][:2]
+    np.testing.assert_array_equal(draws[0][2], draws[1][2])
+
+
+def test_plain_metric_functions_are_averaged_and_plain_losses_refused_with_a_recipe(tmp_path):
+    def mean_abs_err(y_true, y_pred):
+        return np.mean(np.abs(y_true - y_pred), axis=-1)
+
+    model = small_model(metrics=[mean_abs_err, "mae"])
+    x = np.random.default_rng(0).random((10, 4)).astype(np.float32)
+    y = np.random.default_rng(1).random((10, 1)).astype(np.float32)
+    logs = model.evaluate(x, y, batch_size=3, verbose=0, return_dict=True)
+    assert logs["mean_abs_err"] == pytest.approx(logs["mae"], rel=1e-6)
+    with pytest.raises(TypeError, match="'mean_abs_err' is a Python function.*save_weights"):
+        model.save(tmp_path / "m.fnn")
+    assert not list(tmp_path.iterdir())
+    with pytest.raises(TypeError, match=r"loss 'mean_abs_err' is a plain function.*Subclass fastnn.losses.Loss"):
+        small_model(loss=mean_abs_err)

@@ -1,5 +1,6 @@
 """Sequential: construction, flat parameter storage, weights, config, summary, compile config and files."""
 import json
+import pickle
 
 import numpy as np
 import pytest
@@ -96,7 +97,7 @@ def test_compile_config_round_trip():
     assert mlp().compile_config() is None
 
 
-@pytest.mark.parametrize("bad", [dict(metrics=[lambda y_true, y_pred: y_pred.mean()]), dict(metrics=["nope"]),
+@pytest.mark.parametrize("bad", [dict(loss=lambda y_true, y_pred: y_pred.mean()), dict(metrics=["nope"]),
                                  dict(weighted_metrics=["nope"]), dict(loss="nope"), dict(optimizer="nope")])
 @pytest.mark.parametrize("built", [True, False])
 def test_failed_compile_leaves_the_model_as_it_was(bad, built, tmp_path):
@@ -179,3 +180,15 @@ def test_models_pickle_and_deep_copy_as_their_files():
     unbuilt.compile("sgd", "mse")
     again = pickle.loads(pickle.dumps(unbuilt))
     assert not again.built and again.compiled and [l.units for l in again.layers] == [3, 1]
+
+
+def test_sequential_on_a_built_model_is_built_at_once_as_keras():
+    base = Sequential([Input((6,)), Dense(4, activation="relu")], name="base")
+    base.trainable = False
+    model = Sequential([base, Dense(3, name="head")])
+    assert model.built and model.input_shape == (None, 6) and model.output_shape == (None, 3)
+    assert len(model.trainable_weights) == 2 and model.count_params() == 28 + 15
+    model.get_layer("head").set_weights([np.ones((4, 3)), np.zeros(3)])
+    x = np.random.default_rng(0).random((5, 6)).astype(np.float32)
+    again = pickle.loads(pickle.dumps(model))
+    np.testing.assert_array_equal(again.predict(x, verbose=0), model.predict(x, verbose=0))

@@ -386,3 +386,11 @@ def test_digits_in_model_normalization_matches_outside_standardisation():
     model (taking raw pixels) is as accurate as the same MLP on data standardised outside."""
     inside, outside = digits_accuracy(True), digits_accuracy(False)
     assert inside >= 0.94 and abs(inside - outside) <= 0.01, (inside, outside)
+
+
+def test_normalization_adapts_to_a_dataframe_as_fit_takes_one():
+    pandas = pytest.importorskip("pandas")
+    frame = pandas.DataFrame({"a": [1.0, 2.0, 3.0], "b": [10.0, 20.0, 60.0]})
+    layer = Normalization()
+    layer.adapt(frame)
+    np.testing.assert_allclose(layer.mean.ravel(), [2.0, 30.0], rtol=1e-6)

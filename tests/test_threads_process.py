@@ -127,3 +127,34 @@ def test_multiprocessing_fork_pool_after_a_threaded_kernel():
         assert {r[1] for r in results} == {1}
     finally:
         fastnn.set_num_threads(previous)
+
+
+# A thread of the parent holds the training lock (it is inside fit) when the main thread forks: the
+# child's evaluate and fit must not wait for a thread that does not exist there.
+FORK_DURING_FIT = """
+import os, signal, threading, numpy as np, fastnn
+from fastnn import layers
+x = np.random.default_rng(0).random((64, 8)).astype("float32"); y = x.sum(axis=1, keepdims=True)
+model = fastnn.Sequential([fastnn.Input((8,)), layers.Dense(4), layers.Dense(1)])
+model.compile("adam", "mse"); model.fit(x, y, epochs=1, verbose=0)
+holding, done = threading.Event(), threading.Event()
+def inside_fit():
+    with model._runner().lock, model._cache_lock:
+        holding.set(); done.wait()
+thread = threading.Thread(target=inside_fit); thread.start(); holding.wait()
+pid = os.fork()
+if pid == 0:
+    signal.alarm(60)
+    model.evaluate(x, y, verbose=0); model.fit(x, y, epochs=1, verbose=0)
+    os._exit(0)
+_, status = os.waitpid(pid, 0)
+done.set(); thread.join()
+print(os.waitstatus_to_exitcode(status))
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork is POSIX only")
+def test_a_child_forked_while_a_thread_is_in_fit_can_evaluate_and_fit():
+    result = run_python(FORK_DURING_FIT)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["0"]

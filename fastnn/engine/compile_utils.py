@@ -5,7 +5,7 @@ Keras 3, `metrics` ignore sample and class weights and `weighted_metrics` apply 
 whose name an unweighted one of the same output already has logs as 'weighted_<metric>'."""
 import numpy as np
 
-__all__ = ["OutputTraining", "resolve"]
+__all__ = ["OutputTraining", "resolve", "result_names"]
 
 
 class OutputTraining:
@@ -126,3 +126,12 @@ def resolve(loss, loss_weights, metrics, output_names, output_shapes, weighted_m
         outputs.append(OutputTraining(name, shape, loss_obj, weight, plain, weighted,
                                       f"{name}_loss" if multi else None))
     return outputs
+
+
+def result_names(outputs):
+    """The log keys of evaluate()'s list, in Keras 3's order: 'loss', each output's loss, then the
+    metrics: in compile order for one output, sorted by name for several (Keras looks its metrics up
+    by their own names, misses the '<output>_' keys and appends those sorted)."""
+    names = ["loss"] + [o.log_name for o in outputs if o.log_name is not None and o.loss is not None]
+    metrics = [m.name for o in outputs for m in o.metrics + o.weighted_metrics]
+    return names + (sorted(metrics) if any(o.log_name is not None for o in outputs) else metrics)

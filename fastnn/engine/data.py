@@ -99,8 +99,8 @@ def as_inputs(model, x, what):
             arr = _int_array(value, label)
         else:
             arr = _string_array(value, label)
-            if arr.ndim == 1 and len(shape) == 2 and shape[1] == 1:
-                arr = arr.reshape(-1, 1)  # a list of texts for an Input of shape (1,)
+        if arr.ndim and arr.ndim == len(shape) - 1 and shape[-1] == 1:
+            arr = arr[..., np.newaxis]  # as Keras: a column (a list of texts, dict(df)'s Series) for Input((1,))
         if arr.ndim < 1:
             raise ValueError(f"{label} must have a batch dimension, got a scalar")
         if arr.shape[1:] != tuple(shape[1:]) and (

@@ -6,14 +6,14 @@ A Model is itself a Layer: calling it on KerasTensors nests it in a bigger model
 its calls), calling it on arrays runs it.
 """
 import json
-import threading
 
 import numpy as np
 
 from ..layers.base import Layer, checked_weight_value, deserialize_object, is_shape_list, unique_name
 from . import data, trainer
-from .compile_utils import resolve
-from .graph import topological_nodes, unique_layers
+from .compile_utils import resolve, result_names
+from .forksafe import ForkSafeLock
+from .graph import keras_layer_order, topological_nodes
 from .packing import Pack
 from .tensor import KerasTensor, Node
 
@@ -85,7 +85,7 @@ class Model(Layer):
         self._pack_version = -1
         self._runner_cache = None
         self._inference_cache = None
-        self._cache_lock = threading.Lock()
+        self._cache_lock = ForkSafeLock()
         self.stop_training = False
         self.history = None
         self.reference_statistics = None
@@ -97,9 +97,10 @@ class Model(Layer):
             if t.node.inputs:
                 raise ValueError(f"Model '{self.name}': inputs must come from fastnn.Input, but {t.name} is the "
                                  f"output of {type(t.layer).__name__} '{t.layer.name}'")
-        self._nodes = topological_nodes(self._input_tensors, self._output_tensors, f"Model '{self.name}'")
+        reached = []
+        self._nodes = topological_nodes(self._input_tensors, self._output_tensors, f"Model '{self.name}'", reached)
         input_layers = [t.node.layer for t in self._input_tensors]
-        self._model_layers = unique_layers([t.node for t in self._input_tensors] + self._nodes)
+        self._model_layers = keras_layer_order(self._nodes, reached, input_layers)
         self.input_names = [layer.name for layer in input_layers]
         self.output_names = self._output_keys or [t.node.layer.name for t in self._output_tensors]
         shapes = [t.shape for t in self._input_tensors]
@@ -117,7 +118,7 @@ class Model(Layer):
 
     @property
     def layers(self):
-        """The model's layers, each once, in the order of their first call (InputLayers first)."""
+        """The model's layers, each once, in Keras 3's order: deepest first (see graph.keras_layer_order)."""
         return list(self._model_layers)
 
     def _leaf_layers(self):
@@ -460,9 +461,8 @@ class Model(Layer):
 
     @property
     def metrics_names(self):
-        outputs = self._outputs_training or []
-        return (["loss"] + [o.log_name for o in outputs if o.log_name is not None and o.loss is not None]
-                + [m.name for m in self.metrics])
+        """The names of evaluate()'s list, in its order."""
+        return result_names(self._outputs_training or [])
 
     # ----- calling ----------------------------------------------------------------------------------
     def _call_symbolic(self, flat, multi, training):

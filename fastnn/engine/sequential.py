@@ -12,6 +12,10 @@ from .tensor import KerasTensor
 __all__ = ["Sequential"]
 
 
+def _built_single_input_model(layer):
+    return getattr(layer, "_is_model", False) and layer.built and len(layer._input_tensors) == 1
+
+
 class Sequential(Model):
     """A linear stack of layers.
 
@@ -73,6 +77,10 @@ class Sequential(Model):
         if not self._stack and self._input_layer is None and layer._input_shape_arg is not None:
             self._input_layer = InputLayer(shape=layer._input_shape_arg, batch_size=layer._batch_size_arg,
                                            dtype=layer.input_dtype)
+        elif not self._stack and self._input_layer is None and _built_single_input_model(layer):
+            # Sequential([pretrained_base, head]): Keras builds at once from the base's input shape
+            given = layer._input_tensors[0]
+            self._input_layer = InputLayer(batch_shape=given.shape, dtype=given.dtype)
         self._stack.append(layer)
         self._names.add(layer.name)
         self._version += 1

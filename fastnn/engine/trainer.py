@@ -7,7 +7,6 @@ a pool, so any number of threads can predict with one model; training is one thr
 """
 import itertools
 import math
-import threading
 import warnings
 
 import numpy as np
@@ -16,8 +15,10 @@ from .. import _config
 from ..callbacks import CallbackList, History, TerminateOnNaN
 from ..progress import ProgressBar
 from . import data
+from .compile_utils import result_names
 from .context import WorkspacePool
 from .dense_chain import dense_chain
+from .forksafe import ForkSafeLock
 from .plan import Plan
 
 __all__ = ["Runner", "Inference", "fit", "evaluate", "predict", "train_on_batch", "test_on_batch"]
@@ -39,7 +40,7 @@ class Runner:
         self.workspace = plan.new_workspace(True)
         self.chain = dense_chain(plan, model)
         self.test_workspace = plan.new_workspace(False)
-        self.lock = threading.Lock()
+        self.lock = ForkSafeLock()
         self.penalties = [(layer, i) for layer in model._leaf_layers() for i in range(len(layer._weights))
                           if layer._regularizers[i] is not None]
         self.trained = [(o, spec, k) for k, (o, spec) in enumerate(zip(outputs, plan.outputs)) if o.loss is not None]
@@ -157,9 +158,8 @@ class Runner:
         return list(self.logs().items())
 
     def ordered_results(self, logs):
-        """Keras's evaluate order: [loss, per-output losses..., metrics...], or the loss alone."""
-        names = ["loss"] + [o.log_name for o in self.outputs if o.log_name is not None and o.loss is not None]
-        names += [m.name for m in self.metrics]
+        """Keras's evaluate order (compile_utils.result_names), or the loss alone."""
+        names = result_names(self.outputs)
         return logs["loss"] if len(names) == 1 else [logs[name] for name in names]
 
 

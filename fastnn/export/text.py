@@ -6,6 +6,9 @@ StringRegexReplace); splitting is ONNX's StringSplit and the vocabulary a LabelE
 onnxruntime-extensions the export stops with an error that says so; the model after the layer (its
 integer ids) exports on its own.
 """
+import functools
+import sys
+
 import numpy as np
 
 from ..layers.preprocessing import TextVectorization
@@ -13,8 +16,17 @@ from .preprocessing import encode
 from .registry import converts, samples
 
 CONTRIB_DOMAIN = "ai.onnx.contrib"
+_SEPARATORS = (" ", "  ", "\t", "\n", "\r\n", "\u00a0", "\u3000 ", "\x0b\x0c")
 # Keras's DEFAULT_STRIP_REGEX: ASCII punctuation, as a character class (RE2 syntax)
 _PUNCTUATION = r"""[!"#$%&()*+,\-./:;<=>?@\[\\\]^_`{|}~']"""
+
+
+@functools.cache
+def _whitespace_runs():
+    """RE2 pattern of a run of the characters str.split() splits on (tab, newline, no-break space, ...):
+    ONNX's StringSplit without a delimiter splits on ' ' alone."""
+    spaces = (chr(c) for c in range(sys.maxunicode + 1) if chr(c).isspace())
+    return "[" + "".join(f"\\x{{{ord(c):x}}}" for c in spaces) + "]+"
 
 
 def _extensions_installed():
@@ -46,7 +58,10 @@ def text_vectorization(call):
         text = g.op("StringRegexReplace", [text, g.const([_PUNCTUATION], "punctuation", None),
                                            g.const([""], "nothing", None)], call.hint("stripped"),
                     domain=CONTRIB_DOMAIN, global_replace=1)
-    if layer.split == "whitespace":  # no delimiter: runs of whitespace split, ends trimmed, as str.split()
+    if layer.split == "whitespace":  # runs of spaces split, ends trimmed, as str.split() once all are ' '
+        text = g.op("StringRegexReplace", [text, g.const([_whitespace_runs()], "whitespace", None),
+                                           g.const([" "], "space", None)], call.hint("spaced"),
+                    domain=CONTRIB_DOMAIN, global_replace=1)
         tokens = g.op("StringSplit", [text], call.hint("tokens"), outputs=2)[0]
     else:
         tokens = g.unsqueeze(text, [1], call.hint("tokens"))
@@ -72,11 +87,13 @@ def text_vectorization(call):
 
 @samples(TextVectorization)
 def sentences(layer, shape, dtype, rng):
-    """Sentences of vocabulary words, unknown words, capitals, punctuation and extra spaces."""
+    """Sentences of vocabulary words, unknown words, capitals, punctuation and runs of whitespace of every
+    kind predict splits on (tabs, line breaks, no-break and ideographic spaces)."""
     words = layer.get_vocabulary(include_special_tokens=False) + ["Unseen", "zebra!"]
     texts = []
     for _ in range(int(np.prod(shape))):
         picked = [words[i] for i in rng.integers(0, len(words), rng.integers(0, 9))]
-        texts.append("  ".join(w.upper() if rng.random() < 0.2 else w + "," if rng.random() < 0.2 else w
+        separator = _SEPARATORS[rng.integers(0, len(_SEPARATORS))]
+        texts.append(separator.join(w.upper() if rng.random() < 0.2 else w + "," if rng.random() < 0.2 else w
                                for w in picked))
     return np.array(texts, dtype=object).reshape(shape)

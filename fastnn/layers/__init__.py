@@ -37,6 +37,13 @@ __all__ = ["Layer", "register", "get_layer_class", "Input", "InputLayer", "Dense
            "Embedding", "SimpleRNN", "LSTM", "GRU", "Bidirectional", "TimeDistributed", "TextVectorization",
            "QuantizedDense", "QuantizedConv1D", "QuantizedConv2D", "QuantizedLSTM", "QuantizedGRU"]
 
+# Keras's short spellings of the pooling layers: the same classes (configs keep the long names)
+MaxPool1D, MaxPool2D, AvgPool1D, AvgPool2D = MaxPooling1D, MaxPooling2D, AveragePooling1D, AveragePooling2D
+GlobalMaxPool1D, GlobalMaxPool2D = GlobalMaxPooling1D, GlobalMaxPooling2D
+GlobalAvgPool1D, GlobalAvgPool2D = GlobalAveragePooling1D, GlobalAveragePooling2D
+__all__ += ["MaxPool1D", "MaxPool2D", "AvgPool1D", "AvgPool2D", "GlobalMaxPool1D", "GlobalMaxPool2D",
+            "GlobalAvgPool1D", "GlobalAvgPool2D"]
+
 # Keras layers fastnn does not have yet: asking for one says so by name.
 _NOT_YET = ("Conv3D", "Conv1DTranspose", "SeparableConv1D", "GroupNormalization", "UnitNormalization",
             "SpatialDropout1D", "AlphaDropout", "RNN", "ConvLSTM2D", "MultiHeadAttention", "Attention",

@@ -95,10 +95,15 @@ class Embedding(Layer):
         return np.not_equal(x, 0) if self.mask_zero else None
 
     def forward(self, ctx, x):
+        if isinstance(x, np.ndarray) and x.dtype.kind == "f" and (np.mod(x, 1) == 0).all():
+            # ids through a float32 Input (its default), which Keras casts: whole numbers (exact below 2**24)
+            ids = ctx.buffer("ids", x.shape, np.int64)
+            np.copyto(ids, x, casting="unsafe")
+            x = ids
         if not isinstance(x, np.ndarray) or x.dtype.kind not in "iu":
-            raise TypeError(f"Embedding '{self.name}' expects integer token ids, got "
-                            f"{'dtype ' + str(x.dtype) if isinstance(x, np.ndarray) else type(x).__name__}; a "
-                            f"functional model needs fastnn.Input(..., dtype='int64') in front of it")
+            raise TypeError(f"Embedding '{self.name}' expects integer token ids (floats only when whole numbers), "
+                            f"got {'dtype ' + str(x.dtype) if isinstance(x, np.ndarray) else type(x).__name__}; "
+                            f"give the model fastnn.Input(..., dtype='int64') in front of it")
         y = ops.embedding_lookup(x, self.embeddings, out=ctx.buffer("y", x.shape + (self.output_dim,)))
         if ctx.training:
             ctx.ids = x

@@ -14,7 +14,7 @@ from .._registry import canonical as _canonical
 from .accuracy import (AutoAccuracy, BinaryAccuracy, CategoricalAccuracy, SparseCategoricalAccuracy,
                        SparseTopKCategoricalAccuracy, TopKCategoricalAccuracy)
 from ._targets import UndefinedMetricWarning
-from .base import Mean, Metric
+from .base import Mean, MeanMetricWrapper, Metric
 from .classification import confusion_matrix, log_loss, precision_recall_fscore_support
 from .confusion import AUC, Precision, Recall
 from .loss_metrics import (CategoricalHinge, CosineSimilarity, Hinge, KLDivergence, LogCoshError,
@@ -25,7 +25,7 @@ from .regression_scores import mean_absolute_error, mean_squared_error, r2_score
 from .report import classification_report
 from .scores import F1Score, FBetaScore, R2Score
 
-__all__ = ["Metric", "Mean", "BinaryAccuracy", "CategoricalAccuracy", "SparseCategoricalAccuracy",
+__all__ = ["Metric", "Mean", "MeanMetricWrapper", "BinaryAccuracy", "CategoricalAccuracy", "SparseCategoricalAccuracy",
            "TopKCategoricalAccuracy", "SparseTopKCategoricalAccuracy", "MeanAbsoluteError", "MeanSquaredError",
            "RootMeanSquaredError", "AutoAccuracy", "Precision", "Recall", "AUC", "F1Score", "FBetaScore", "R2Score",
            "KLDivergence", "Poisson", "LogCoshError", "CosineSimilarity", "MeanSquaredLogarithmicError",
@@ -92,6 +92,8 @@ def get(identifier, loss=None, output_shape=None):
         return AutoAccuracy(name=identifier)
     if isinstance(identifier, str):
         return _registry.lookup(identifier)(name=identifier)
+    if callable(identifier) and not isinstance(identifier, (type, Metric)):
+        return MeanMetricWrapper(identifier)
     return _registry.get(identifier)
 
 

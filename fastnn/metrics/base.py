@@ -4,7 +4,7 @@ import numpy as np
 from .._shapes import broadcast_weights as _broadcast_weights
 from .._shapes import same_rank as _same_rank
 
-__all__ = ["Metric", "Mean"]
+__all__ = ["Metric", "Mean", "MeanMetricWrapper"]
 
 
 class Metric:
@@ -74,3 +74,26 @@ class _SampleMean(Mean):
 
     def _values(self, y_true, y_pred):
         raise NotImplementedError
+
+
+class MeanMetricWrapper(_SampleMean):
+    """The mean of a plain function's per-sample values, as Keras's MeanMetricWrapper: compile(metrics=[fn])
+    with fn(y_true, y_pred) returning one value per sample, computed in NumPy (metrics need no gradient).
+
+    Args:
+        fn: the function; its __name__ is the metric's name unless name is given.
+        name: the name in logs.
+    """
+
+    def __init__(self, fn, name=None, dtype=None):
+        self.fn = fn
+        super().__init__(name=getattr(fn, "__name__", "metric") if name is None else name, dtype=dtype)
+
+    def _values(self, y_true, y_pred):
+        y_true, y_pred = _same_rank(y_true, y_pred)
+        return self.fn(y_true, y_pred)
+
+    def get_config(self):
+        # a file never holds code, so it could not be loaded: refuse to write it
+        raise TypeError(f"metric '{self.name}' is a Python function, which a model file cannot hold: compile "
+                        f"with a built-in or registered fastnn.metrics.Metric to save the model, or use save_weights")

@@ -1,7 +1,19 @@
-"""Keras's utilities for preparing data: to_categorical and pad_sequences."""
+"""Keras's utilities for preparing data (to_categorical, pad_sequences) and set_random_seed."""
+import random
+
 import numpy as np
 
-__all__ = ["to_categorical", "pad_sequences"]
+from .._config import set_seed
+
+__all__ = ["to_categorical", "pad_sequences", "set_random_seed"]
+
+
+def set_random_seed(seed):
+    """Seed Python's random, NumPy's global generator and fastnn (fastnn.set_seed), as
+    keras.utils.set_random_seed does, so a script's runs repeat exactly."""
+    set_seed(seed)
+    random.seed(seed)
+    np.random.seed(seed)
 
 
 def to_categorical(x, num_classes=None):

@@ -29,7 +29,7 @@ def _features(batch):
 def adapt_batches(data, batch_size, steps, what):
     """The batches adapt reads from `data`, in order.
 
-    An array (or a list, converted with np.asarray) is read in slices of batch_size rows (ADAPT_ROWS
+    An array (or a list or DataFrame, converted with np.asarray) is read in slices of batch_size rows (ADAPT_ROWS
     when None); a fastnn.data.PyDataset batch by batch in index order; any other iterable (a generator
     of batches) as it yields them. Tuples (x, y[, sample_weight]) give their x. steps caps the number
     of batches.
@@ -39,7 +39,8 @@ def adapt_batches(data, batch_size, steps, what):
     if isinstance(data, PyDataset):
         count = len(data) if steps is None else min(len(data), steps)
         return (_features(data[i]) for i in range(count))
-    if isinstance(data, (np.ndarray, list, tuple)):
+    if isinstance(data, (np.ndarray, list, tuple)) or hasattr(data, "__array__"):
+        # __array__: a pandas DataFrame or Series is its values, as fit takes it (iterating gives column names)
         return _array_batches(data, batch_size or ADAPT_ROWS, steps, what)
     if hasattr(data, "__iter__"):
         return _iterator_batches(iter(data), steps)
