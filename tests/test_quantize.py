@@ -284,3 +284,12 @@ def test_bad_models_and_inputs_are_refused(rng):
     trained_below.compile(optimizer="sgd", loss="mse")
     with pytest.raises(ValueError, match="inference only"):
         trained_below.fit(x, np.ones((64, 2), np.float32), epochs=1, verbose=0)
+
+
+def test_layers_inside_wrappers_stay_float_with_a_warning():
+    model = fastnn.Sequential([fastnn.layers.Input((3, 2)),
+                               fastnn.layers.Bidirectional(fastnn.layers.LSTM(4), name="bi"),
+                               fastnn.layers.Dense(2)])
+    with pytest.warns(UserWarning, match="wrappers bi stay float32"):
+        quantized = quantize_dynamic(model)
+    assert [type(layer).__name__ for layer in quantized.layers][-2:] == ["Bidirectional", "QuantizedDense"]
