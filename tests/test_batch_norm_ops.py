@@ -149,3 +149,9 @@ def test_epsilon_must_be_finite_and_positive(epsilon):
     for call in calls:
         with pytest.raises(ValueError, match="epsilon"):
             call()
+
+
+@pytest.mark.parametrize("channels", [-5, 2**62])
+def test_scratch_size_refuses_negative_and_overflowing_channels(channels):
+    with pytest.raises(ValueError, match="channels"):
+        fastnn.ops.batch_norm_scratch_size(channels)
