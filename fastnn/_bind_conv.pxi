@@ -389,6 +389,10 @@ cdef cnp.ndarray norm_scratch(cnp.ndarray scratch, idx_t c, str what, tuple arra
 
 
 def batch_norm_scratch_floats(idx_t c):
+    # the count is linear in c, so the largest c whose count fits idx_t is the max over the count of one
+    if not 0 <= c <= np.iinfo(np.intp).max // fnn_batch_norm_scratch_floats(1):
+        raise ValueError(f"batch_norm_scratch_size: channels must be >= 0 and small enough that the scratch size "
+                         f"fits 64 bits, got {c}")
     return fnn_batch_norm_scratch_floats(c)
 
 

@@ -173,6 +173,7 @@ def qdense_forward(cnp.ndarray x not None, cnp.ndarray packed not None, cnp.ndar
     check_typed(x, cnp.NPY_FLOAT32, 2, name, "x")
     check_typed(y, cnp.NPY_FLOAT32, 2, name, "y")
     check_epilogue(act, name)
+    check_typed(col_sums, cnp.NPY_INT32, 1, name, "col_sums")
     cdef idx_t m = x.shape[0], k = x.shape[1], n = col_sums.shape[0]
     cdef const float *bias_ptr = check_qweights(packed, col_sums, w_scale, bias, k, name)
     if y.shape[0] != m or y.shape[1] != n:
@@ -235,6 +236,7 @@ def qconv2d_forward(cnp.ndarray x not None, tuple kernel_hw, cnp.ndarray packed 
     check_typed(y, cnp.NPY_FLOAT32, 4, name, "y")
     check_typed(patches, cnp.NPY_FLOAT32, 2, name, "patches")
     check_epilogue(act, name)
+    check_typed(col_sums, cnp.NPY_INT32, 1, name, "col_sums")
     cdef fnn_conv_shape s
     fill_qconv_shape(&s, (<object>x).shape, kernel_hw, col_sums.shape[0], (<object>y).shape, geometry, name)
     cdef idx_t k = s.kh * s.kw * s.c, block = fnn_qconv2d_block_rows(&s)
@@ -298,6 +300,8 @@ def qrnn_forward(int cell, cnp.ndarray x not None, cnp.ndarray kernel not None, 
     scales; workspace has qrnn_workspace_floats(...) floats."""
     name = "qrnn_forward"
     check_typed(x, cnp.NPY_FLOAT32, 3, name, "x")
+    check_typed(kernel_sums, cnp.NPY_INT32, 1, name, "kernel_sums")
+    check_typed(recurrent_sums, cnp.NPY_INT32, 1, name, "recurrent_sums")
     cdef fnn_rnn_desc d
     cdef idx_t units = recurrent_sums.shape[0] // (4 if cell == FNN_RNN_LSTM else 3)
     fill_qrnn_desc(&d, cell, (<object>x).shape, units, act, alpha, recurrent_act, recurrent_alpha, return_sequences,

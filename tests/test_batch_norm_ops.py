@@ -136,3 +136,22 @@ def test_errors(rng, call, error, words):
         call(x)
     for word in words:
         assert word in str(info.value)
+
+
+@pytest.mark.parametrize("epsilon", [0.0, -1.0, float("nan"), float("inf")])
+def test_epsilon_must_be_finite_and_positive(epsilon):
+    x, ones = np.ones((2, 3), np.float32), np.ones(3, np.float32)
+    calls = [lambda: fastnn.ops.batch_norm_forward(x, epsilon=epsilon),
+             lambda: fastnn.ops.batch_norm_inference(x, None, None, ones, ones, epsilon=epsilon),
+             lambda: fastnn.ops.batch_norm_fold(np.ones((1, 1, 2, 3), np.float32), None, None, None, ones, ones,
+                                                epsilon=epsilon),
+             lambda: fastnn.layers.BatchNormalization(epsilon=epsilon)]
+    for call in calls:
+        with pytest.raises(ValueError, match="epsilon"):
+            call()
+
+
+@pytest.mark.parametrize("channels", [-5, 2**62])
+def test_scratch_size_refuses_negative_and_overflowing_channels(channels):
+    with pytest.raises(ValueError, match="channels"):
+        fastnn.ops.batch_norm_scratch_size(channels)

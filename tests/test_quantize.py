@@ -284,3 +284,26 @@ def test_bad_models_and_inputs_are_refused(rng):
     trained_below.compile(optimizer="sgd", loss="mse")
     with pytest.raises(ValueError, match="inference only"):
         trained_below.fit(x, np.ones((64, 2), np.float32), epochs=1, verbose=0)
+
+
+def test_layers_inside_wrappers_stay_float_with_a_warning():
+    model = fastnn.Sequential([fastnn.layers.Input((3, 2)),
+                               fastnn.layers.Bidirectional(fastnn.layers.LSTM(4), name="bi"),
+                               fastnn.layers.Dense(2)])
+    with pytest.warns(UserWarning, match="wrappers bi stay float32"):
+        quantized = quantize_dynamic(model)
+    assert [type(layer).__name__ for layer in quantized.layers][-2:] == ["Bidirectional", "QuantizedDense"]
+
+
+@pytest.mark.parametrize("tensor, value", [(0, -128), (1, 0.0), (1, -1.0), (1, np.inf), (1, np.nan), (1, 1e38),
+                                           (3, 0.0), (2, -128)])
+def test_weights_file_with_int8_values_quantize_kernel_never_makes_is_refused(tmp_path, tensor, value):
+    from safetensors.numpy import load_file, save_file
+    model = quantize_dynamic(fastnn.Sequential([fastnn.layers.Input((2, 3)), fastnn.layers.LSTM(4)]))
+    path = tmp_path / "weights.safetensors"
+    fastnn.saving.save_weights(model, path)
+    tensors = load_file(path)
+    tensors[f"weights/{tensor}"].flat[0] = value  # kernel, kernel_scale, recurrent_kernel, recurrent_scale
+    save_file(tensors, path)
+    with pytest.raises(fastnn.saving.ModelFileError, match="kernel|scale"):
+        fastnn.saving.load_weights(model, path)

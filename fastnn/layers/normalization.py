@@ -86,7 +86,7 @@ class BatchNormalization(Layer):
         for name, value in (("momentum", momentum), ("epsilon", epsilon)):
             if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
                 raise TypeError(f"BatchNormalization '{self.name}': {name} must be a number, got {value!r}")
-        if not 0.0 <= momentum <= 1.0 or not epsilon > 0.0:
+        if not 0.0 <= momentum <= 1.0 or not 0.0 < epsilon < math.inf:
             raise ValueError(f"BatchNormalization '{self.name}': momentum must be in [0, 1] and epsilon > 0, got "
                              f"momentum={momentum!r}, epsilon={epsilon!r}")
         if synchronized:

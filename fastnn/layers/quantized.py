@@ -9,6 +9,18 @@ from .fused_activation import activation_plan
 __all__ = ["QuantizedDense", "quantize_kernel", "Int8Kernel"]
 
 INT8_LEVELS = 127  # symmetric int8: weights in [-127, 127], so -w is always representable
+# The largest scale quantize_kernel makes (float32's largest magnitude over 127): a larger one overflows.
+MAX_SCALE = float(np.finfo(np.float32).max) / INT8_LEVELS
+
+
+def check_int8_weights(layer, kernel, scale, names):
+    """Refuse, as ValueError (a ModelFileError when loading), int8 weights quantize_kernel never makes: a
+    kernel value of -128, or a scale that is not in (0, MAX_SCALE]."""
+    if np.any(kernel == -INT8_LEVELS - 1):
+        raise layer._error(f"{names[0]} must hold values in [-{INT8_LEVELS}, {INT8_LEVELS}], got -128")
+    if not np.all((scale > 0) & (scale <= MAX_SCALE)):
+        raise layer._error(f"{names[1]} must be finite, > 0 and <= {MAX_SCALE:.3g}, got min {scale.min()!r}, "
+                           f"max {scale.max()!r}")
 
 
 def quantize_kernel(kernel, what="quantize_kernel"):
@@ -57,8 +69,7 @@ class Int8Kernel:
 
     def _weights_changed(self):
         """Repack the int8 kernel for the GEMM and refresh its column sums (the zero-point correction)."""
-        if not np.all(np.isfinite(self.kernel_scale)):
-            raise self._error("kernel_scale must be finite")
+        check_int8_weights(self, self.kernel, self.kernel_scale, ("kernel", "kernel_scale"))
         kernel = self.kernel.reshape(-1, self.kernel.shape[-1])
         self._packed = _C.qgemm_pack(kernel)
         self._col_sums = kernel.sum(axis=0, dtype=np.int32)

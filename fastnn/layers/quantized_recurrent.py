@@ -5,7 +5,7 @@ import numpy as np
 from .. import _C
 from ..ops.activations import ACTIVATIONS, activation_parameter
 from .base import Layer, register
-from .quantized import quantize_kernel
+from .quantized import check_int8_weights, quantize_kernel
 from .recurrent import GRU, LSTM
 
 __all__ = ["QuantizedLSTM", "QuantizedGRU"]
@@ -67,8 +67,8 @@ class QuantizedRecurrent:
 
     def _weights_changed(self):
         """Repack both int8 kernels and refresh their column sums (the zero-point corrections)."""
-        if not (np.all(np.isfinite(self.kernel_scale)) and np.all(np.isfinite(self.recurrent_scale))):
-            raise self._error("kernel_scale and recurrent_scale must be finite")
+        check_int8_weights(self, self.kernel, self.kernel_scale, ("kernel", "kernel_scale"))
+        check_int8_weights(self, self.recurrent_kernel, self.recurrent_scale, ("recurrent_kernel", "recurrent_scale"))
         self._packed = [(_C.qgemm_pack(k), k.sum(axis=0, dtype=np.int32)) for k in (self.kernel, self.recurrent_kernel)]
 
     def weights_from_float(self, weights):

@@ -2,6 +2,8 @@
 and backward, inference, and folding into the layer before it. Statistics are summed in fixed
 chunks added in a fixed order, so they do not depend on the thread count. Layer normalization
 normalizes each row over its last axis on its own statistics."""
+import math
+
 import numpy as np
 
 from .. import _C
@@ -28,6 +30,17 @@ def _state(v, c, what, name):
         raise TypeError(f"{what}: {name} must be a C-contiguous float32 ndarray of shape ({c},) (it is updated "
                         f"in place), got {type(v).__name__} {getattr(v, 'shape', '')}")
     return v
+
+
+def _epsilon(epsilon, what):
+    """epsilon as a float: a finite number > 0, since 1 / sqrt(var + epsilon) is NaN or inf for finite
+    x otherwise."""
+    if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{what}: epsilon must be a number, got {epsilon!r}")
+    epsilon = float(epsilon)
+    if not (math.isfinite(epsilon) and epsilon > 0.0):
+        raise ValueError(f"{what}: epsilon must be finite and > 0, got {epsilon!r}")
+    return epsilon
 
 
 def batch_norm_scratch_size(channels):
@@ -58,7 +71,7 @@ def batch_norm_forward(x, gamma=None, beta=None, *, epsilon=1e-3, moving_mean=No
     gamma, beta = vector_operand(gamma, c, what, "gamma"), vector_operand(beta, c, what, "beta")
     y = output(out, x.shape, what)
     mean, invstd = np.empty(c, np.float32), np.empty(c, np.float32)
-    _C.batch_norm_forward_train(rows, gamma, beta, float(epsilon), y.reshape(rows.shape), mean, invstd,
+    _C.batch_norm_forward_train(rows, gamma, beta, _epsilon(epsilon, what), y.reshape(rows.shape), mean, invstd,
                                 _state(moving_mean, c, what, "moving_mean"),
                                 _state(moving_variance, c, what, "moving_variance"), float(momentum), scratch)
     return y, mean, invstd
@@ -106,7 +119,7 @@ def batch_norm_inference(x, gamma, beta, moving_mean, moving_variance, *, epsilo
     if args[2] is None or args[3] is None:
         raise ValueError(f"{what}: moving_mean and moving_variance are required")
     y = output(out, x.shape, what)
-    _C.batch_norm_forward_infer(rows, *args, float(epsilon), y.reshape(rows.shape), scratch)
+    _C.batch_norm_forward_infer(rows, *args, _epsilon(epsilon, what), y.reshape(rows.shape), scratch)
     return y
 
 
@@ -145,7 +158,7 @@ def batch_norm_fold(kernel, bias, gamma, beta, moving_mean, moving_variance, *, 
                                                          (moving_variance, "moving_variance"))]
     if stats[2] is None or stats[3] is None:
         raise ValueError(f"{what}: moving_mean and moving_variance are required")
-    _C.batch_norm_fold(kernel.reshape(outer, c, inner), bias, *stats, float(epsilon))
+    _C.batch_norm_fold(kernel.reshape(outer, c, inner), bias, *stats, _epsilon(epsilon, what))
     return kernel, bias
 
 
@@ -193,9 +206,3 @@ def layer_norm_backward(x, dy, gamma, mean, invstd):
     return dx, dgamma, dbeta
 
 
-def _epsilon(epsilon, what):
-    if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{what}: epsilon must be a number, got {epsilon!r}")
-    if not epsilon > 0:
-        raise ValueError(f"{what}: epsilon must be > 0, got {epsilon!r}")
-    return float(epsilon)

@@ -1,5 +1,7 @@
 """quantize_dynamic: a copy of a model whose Dense, convolution and recurrent layers compute with int8
 weights."""
+import warnings
+
 from ..engine.serialization import MODEL_CLASSES, layer_entry, model_from_config
 from ..layers.quantized import Int8Kernel
 from ..layers.quantized_recurrent import QuantizedRecurrent
@@ -21,12 +23,21 @@ def _quantizable(layer):
     return layer["class_name"] in _QUANTIZED and config.get("groups", 1) == 1 and config.get("reset_after", True)
 
 
-def _quantized_config(entry, reduce_range):
+def _wraps_quantizable(layer):
+    """Whether a wrapper config (Bidirectional, TimeDistributed) holds a layer _quantizable would replace:
+    the wrappers run their inner layers' float forward, so those stay float32."""
+    inner = [layer["config"].get(key) for key in ("layer", "backward_layer")]
+    return any(isinstance(entry, dict) and "config" in entry and _quantizable(entry) for entry in inner)
+
+
+def _quantized_config(entry, reduce_range, kept_float):
     """The model config `entry` with every quantizable layer (nested models included) made its int8
-    counterpart, in place."""
+    counterpart, in place; the names of wrappers whose inner layers stay float32 are appended to kept_float."""
     for layer in entry["config"]["layers"]:
         if layer["class_name"] in MODEL_CLASSES:
-            _quantized_config(layer, reduce_range)
+            _quantized_config(layer, reduce_range, kept_float)
+        elif _wraps_quantizable(layer):
+            kept_float.append(layer["config"]["name"])
         elif _quantizable(layer):
             config = {k: v for k, v in layer["config"].items() if k not in _TRAINING_ONLY_KEYS}
             config.update(reduce_range=reduce_range, trainable=False)
@@ -43,7 +54,8 @@ def quantize_dynamic(model, reduce_range=False):
     quantized at each call, to uint8 over their own range: per row for Dense, per output pixel's patch
     for convolutions; products are summed exactly in int32 and dequantized with the bias and the
     layer's activation in one epilogue. Every other layer is copied unchanged and stays float32, among
-    them DepthwiseConv2D, SeparableConv2D, Conv2DTranspose and grouped convolutions (model.summary()
+    them DepthwiseConv2D, SeparableConv2D, Conv2DTranspose, grouped convolutions and the layers inside
+    Bidirectional and TimeDistributed wrappers (a warning names those wrappers; model.summary()
     shows which: the int8 layers' types start with "Quantized"). The copy predicts, saves, loads and
     pickles like any model; it is not trainable.
 
@@ -69,7 +81,11 @@ def quantize_dynamic(model, reduce_range=False):
         raise TypeError(f"quantize_dynamic: expected a fastnn model, got {type(model).__name__}")
     if not model.built:
         raise ValueError(f"quantize_dynamic: model {model.name!r} is not built yet; build or fit it first")
-    quantized = model_from_config(_quantized_config(layer_entry(model), bool(reduce_range)))
+    kept_float = []
+    quantized = model_from_config(_quantized_config(layer_entry(model), bool(reduce_range), kept_float))
+    if kept_float:
+        warnings.warn(f"quantize_dynamic: the layers inside the wrappers {', '.join(kept_float)} stay float32 "
+                      "(Bidirectional and TimeDistributed run their inner layers' float forward)", stacklevel=2)
     for source, target in zip(model._leaf_layers(), quantized._leaf_layers()):
         weights = source.get_weights()
         if isinstance(target, (Int8Kernel, QuantizedRecurrent)):
