@@ -255,7 +255,7 @@ static double pointwise_small(const struct loss_args *a) {
             gs[j] = (float)a->scale;
         }
     }
-    pointwise_block(a->kind, n, a->t, a->p, a->grad, term, w, gs, a->delta);
+    pointwise_block(a->kind, n, a->t, a->p, a->grad, term, w, gs, a->options);
     double total = 0.0;
     for (idx_t c = 0; c < FNN_REDUCE_CHUNKS; c++) {
         idx_t e0 = slice_start(a->rows, c) * a->cols, e1 = slice_start(a->rows, c + 1) * a->cols;
