@@ -112,7 +112,7 @@ def test_op_errors():
     with pytest.raises(ValueError, match="gamma"):
         fastnn.ops.layer_norm(np.zeros((2, 4), np.float32), np.ones(3))
     with pytest.raises(ValueError, match="epsilon"):
-        fastnn.ops.layer_norm(np.zeros((2, 4), np.float32), epsilon=0.0)
+        fastnn.ops.layer_norm(np.zeros((2, 4), np.float32), epsilon=-1.0)
     with pytest.raises(TypeError, match="epsilon"):
         fastnn.ops.layer_norm(np.zeros((2, 4), np.float32), epsilon="small")
 

@@ -33,13 +33,13 @@ def _state(v, c, what, name):
 
 
 def _epsilon(epsilon, what):
-    """epsilon as a float: a finite number > 0, since 1 / sqrt(var + epsilon) is NaN or inf for finite
-    x otherwise."""
+    """epsilon as a float: a finite number >= 0, since 1 / sqrt(var + epsilon) is NaN for finite x
+    otherwise (0 is allowed for exact statistics of data that varies)."""
     if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float, np.integer, np.floating)):
         raise TypeError(f"{what}: epsilon must be a number, got {epsilon!r}")
     epsilon = float(epsilon)
-    if not (math.isfinite(epsilon) and epsilon > 0.0):
-        raise ValueError(f"{what}: epsilon must be finite and > 0, got {epsilon!r}")
+    if not (math.isfinite(epsilon) and epsilon >= 0.0):
+        raise ValueError(f"{what}: epsilon must be finite and >= 0, got {epsilon!r}")
     return epsilon
 
 
