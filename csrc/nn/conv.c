@@ -334,7 +334,8 @@ static scratch_plan filter_plan(const conv_dims *d, idx_t cols, idx_t *chunks, i
 
 /* dst = panels of NR filters by `steps` pixels (zero past fg), from rows [m0, m0 + steps) of the
    group's dy: read in place, the micro-kernel's B rows would lie f floats apart, and at f = 64 a
-   K block's rows crowd into half of L1's sets and miss (17 % slower, N32 14x14 32->64). */
+   K block's rows crowd into half of L1's sets and miss (its micro-kernels took about 20 % longer at
+   N32 14x14 32->64, 1 thread). */
 static void pack_dy_panels(const filter_args *a, idx_t g, idx_t m0, idx_t steps, float *dst) {
     const idx_t NR = a->d.cfg->nr, f = a->d.s->f, fg = a->d.fg;
     for (idx_t p = 0; p < steps; p++) {
