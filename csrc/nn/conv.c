@@ -135,13 +135,40 @@ typedef struct {
     float *y;
     float *packed;    /* (groups, panels, k, NR): W's columns in NR-wide panels */
     idx_t panels, k_step, k_blocks, lda, blocks, parts;
+    idx_t band_rows, bands; /* the padded-rows path: output rows per band, bands per image */
 } forward_args;
+
+/* The padded-rows path reads each kernel row's run of kw * c patch columns straight from a zero-padded
+   copy of the input rows (stride and dilation 1 along w, one group): an output row's pixels are then
+   rows of A c floats apart, and the block copies each input float about once instead of kh * kw times
+   (im2col's copy was 10-20 % of a pass at 14x14 32->64). K is cut at kernel rows, the same for every
+   pixel. Runs shorter than ROWS_MIN_RUN would load and store the C tiles too often, and the padded
+   rows of a band stay within ROWS_MAX_SLAB floats (half of a 2 MiB L2). */
+#define ROWS_MIN_RUN 64
+#define ROWS_MAX_SLAB (1 << 18)
+
+static idx_t slab_row_floats(const fnn_conv_shape *s) { return (s->out_w + s->kw - 1) * s->c; }
+
+static idx_t slab_floats(const fnn_conv_shape *s, idx_t band_rows) {
+    return ((band_rows - 1) * s->stride_h + (s->kh - 1) * s->dil_h + 1) * slab_row_floats(s);
+}
+
+/* Output rows per band of the padded-rows path (about one block of mc pixels), or 0 when the shape
+   does not take it: tiles split an output row evenly, so rows narrower than half a tile waste lanes. */
+static idx_t rows_path_band(const conv_dims *d) {
+    const fnn_conv_shape *s = d->s;
+    if (s->groups != 1 || s->stride_w != 1 || s->dil_w != 1 || (s->kh == 1 && s->kw == 1)) return 0;
+    if (s->kw * s->c < ROWS_MIN_RUN || 2 * s->out_w < d->cfg->mr) return 0;
+    idx_t band_rows = FNN_MIN(FNN_MAX(1, d->cfg->mc / s->out_w), s->out_h);
+    return slab_floats(s, band_rows) <= ROWS_MAX_SLAB ? band_rows : 0;
+}
 
 static scratch_plan forward_plan(const conv_dims *d) {
     const fnn_gemm_config *cfg = d->cfg;
-    idx_t k_step, k_blocks;
+    idx_t k_step, k_blocks, band_rows = rows_path_band(d);
     split_k(d->k, cfg->kc, &k_step, &k_blocks);
-    scratch_plan plan = {d->s->groups * d->k * round_up(d->fg, cfg->nr), cfg->mc * block_ld(k_step)};
+    scratch_plan plan = {d->s->groups * d->k * round_up(d->fg, cfg->nr),
+                         band_rows ? slab_floats(d->s, band_rows) : cfg->mc * block_ld(k_step)};
     return plan;
 }
 
@@ -163,7 +190,8 @@ static void forward_item(const void *args, idx_t item, float *a_block) {
     const forward_args *a = args;
     const fnn_gemm_config *cfg = a->d.cfg;
     const idx_t MR = cfg->mr, NR = cfg->nr, f = a->d.s->f, fg = a->d.fg, k = a->d.k;
-    idx_t g = item / (a->blocks * a->parts), block = item / a->parts % a->blocks, part = item % a->parts;
+    idx_t per_group = a->blocks / a->d.s->groups;
+    idx_t g = item / (per_group * a->parts), block = item / a->parts % per_group, part = item % a->parts;
     idx_t m0 = block * cfg->mc, rows = FNN_MIN(cfg->mc, a->d.pixels - m0);
     idx_t p0 = fnn_part_start(a->panels, a->parts, part), p1 = fnn_part_start(a->panels, a->parts, part + 1);
     for (idx_t kb = 0; kb < a->k_blocks; kb++) {
@@ -184,6 +212,58 @@ static void forward_item(const void *args, idx_t item, float *a_block) {
     }
 }
 
+/* slab row q = input row ih0 + q of image n at columns [-pad_left, out_w + kw - 1 - pad_left), zero
+   outside the image */
+static void fill_slab(const forward_args *a, idx_t n, idx_t ih0, idx_t rows, float *slab) {
+    const fnn_conv_shape *s = a->d.s;
+    const idx_t c = s->c, cols = s->out_w + s->kw - 1;
+    const idx_t lo = FNN_MIN(s->pad_left, cols), hi = FNN_MAX(lo, FNN_MIN(s->w + s->pad_left, cols));
+    for (idx_t q = 0; q < rows; q++) {
+        float *dst = slab + q * cols * c;
+        idx_t ih = ih0 + q;
+        if (ih < 0 || ih >= s->h) {
+            memset(dst, 0, sizeof(float) * cols * c);
+            continue;
+        }
+        memset(dst, 0, sizeof(float) * lo * c);
+        if (hi > lo)
+            memcpy(dst + lo * c, a->x + ((n * s->h + ih) * s->w + lo - s->pad_left) * c, sizeof(float) * (hi - lo) * c);
+        memset(dst + hi * c, 0, sizeof(float) * (cols - hi) * c);
+    }
+}
+
+// item = (image, band of output rows, part of the filter panels): the padded-rows path
+static void forward_rows_item(const void *args, idx_t item, float *slab) {
+    const forward_args *a = args;
+    const fnn_conv_shape *s = a->d.s;
+    const fnn_gemm_config *cfg = a->d.cfg;
+    const idx_t NR = cfg->nr, f = s->f, c = s->c, run = s->kw * c, slab_row = slab_row_floats(s);
+    idx_t n = item / (a->bands * a->parts), band = item / a->parts % a->bands, part = item % a->parts;
+    idx_t oh0 = fnn_part_start(s->out_h, a->bands, band), oh1 = fnn_part_start(s->out_h, a->bands, band + 1);
+    idx_t p0 = fnn_part_start(a->panels, a->parts, part), p1 = fnn_part_start(a->panels, a->parts, part + 1);
+    idx_t tiles = ceil_div(s->out_w, cfg->mr), blocks = s->kh * a->k_blocks;
+    fill_slab(a, n, oh0 * s->stride_h - s->pad_top, (oh1 - oh0 - 1) * s->stride_h + (s->kh - 1) * s->dil_h + 1, slab);
+    for (idx_t kb = 0; kb < blocks; kb++) {
+        idx_t i = kb / a->k_blocks, pc = kb % a->k_blocks * a->k_step, kc = FNN_MIN(a->k_step, run - pc);
+        int last = kb == blocks - 1;
+        for (idx_t oh = oh0; oh < oh1; oh++) {
+            const float *a_row = slab + ((oh - oh0) * s->stride_h + i * s->dil_h) * slab_row + pc;
+            float *y_row = a->y + (n * s->out_h + oh) * s->out_w * f;
+            for (idx_t t = 0; t < tiles; t++) {
+                idx_t ow0 = fnn_part_start(s->out_w, tiles, t), mr = fnn_part_start(s->out_w, tiles, t + 1) - ow0;
+                for (idx_t p = p0; p < p1; p++) {
+                    idx_t jr = p * NR, nr = FNN_MIN(NR, f - jr);
+                    const float *b_panel = a->packed + (p * a->d.k + i * run + pc) * NR;
+                    float *out = y_row + ow0 * f + jr;
+                    cfg->kernel(kc, a_row + ow0 * c, c, 1, b_panel, NR, out, f, mr, nr, kb > 0,
+                                last && a->bias ? a->bias + jr : NULL);
+                    if (last && a->act != FNN_ACTIVATION_LINEAR) cfg->activate(a->act, a->alpha, out, f, mr, nr);
+                }
+            }
+        }
+    }
+}
+
 int fnn_conv2d_forward(const fnn_conv_shape *s, const float *x, const float *w, const float *bias, int act,
                        float alpha, float *y, float *scratch, idx_t scratch_floats) {
     if (is_depthwise(s)) return fnn_depthwise_conv2d_forward(s, x, w, bias, act, alpha, y, scratch, scratch_floats);
@@ -198,18 +278,26 @@ int fnn_conv2d_forward(const fnn_conv_shape *s, const float *x, const float *w, 
         return 0;
     }
     forward_args a = {d, x, w, bias, act, alpha, y, scratch, round_up(d.fg, d.cfg->nr) / d.cfg->nr};
-    split_k(d.k, d.cfg->kc, &a.k_step, &a.k_blocks);
-    a.lda = block_ld(a.k_step);
-    a.blocks = (d.pixels + d.cfg->mc - 1) / d.cfg->mc;
+    a.band_rows = rows_path_band(&d);
+    conv_item_fn body = a.band_rows ? forward_rows_item : forward_item;
+    if (a.band_rows) {
+        split_k(s->kw * s->c, d.cfg->kc, &a.k_step, &a.k_blocks);
+        a.bands = ceil_div(s->out_h, a.band_rows);
+        a.blocks = s->n * a.bands;
+    } else {
+        split_k(d.k, d.cfg->kc, &a.k_step, &a.k_blocks);
+        a.lda = block_ld(a.k_step);
+        a.blocks = s->groups * ceil_div(d.pixels, d.cfg->mc);
+    }
     scratch_plan plan = forward_plan(&d);
     double work = (double)d.pixels * d.k * s->f;
     /* Split the panels too when there are fewer pixel blocks than threads want (one small image). */
     int want = fnn_get_num_threads();
-    a.parts = FNN_MAX(1, FNN_MIN(a.panels, (2 * want + s->groups * a.blocks - 1) / (s->groups * a.blocks)));
-    idx_t items = s->groups * a.blocks * a.parts;
+    a.parts = FNN_MAX(1, FNN_MIN(a.panels, (2 * want + a.blocks - 1) / a.blocks));
+    idx_t items = a.blocks * a.parts;
     int threads = threads_for(plan, scratch_floats, work, items);
     if (threads == 0) return -1;
-    run_items(threads, &a, s->groups * a.panels, pack_weight_panel, items, forward_item, scratch + plan.shared,
+    run_items(threads, &a, s->groups * a.panels, pack_weight_panel, items, body, scratch + plan.shared,
               plan.per_thread);
     return 0;
 }
@@ -240,15 +328,32 @@ static scratch_plan filter_plan(const conv_dims *d, idx_t cols, idx_t *chunks, i
     *chunks = filter_chunks(d, cols, *col_blocks);
     idx_t block_cols = FNN_MIN(cols, DW_COLS + 1);
     scratch_plan plan = {*chunks * d->s->groups * cols * d->fg,
-                         d->cfg->kc * block_ld(block_cols) + d->cfg->kc * d->cfg->nr};
+                         d->cfg->kc * (block_ld(block_cols) + round_up(d->fg, d->cfg->nr))};
     return plan;
+}
+
+/* dst = panels of NR filters by `steps` pixels (zero past fg), from rows [m0, m0 + steps) of the
+   group's dy: read in place, the micro-kernel's B rows would lie f floats apart, and at f = 64 a
+   K block's rows crowd into half of L1's sets and miss (its micro-kernels took about 20 % longer at
+   N32 14x14 32->64, 1 thread). */
+static void pack_dy_panels(const filter_args *a, idx_t g, idx_t m0, idx_t steps, float *dst) {
+    const idx_t NR = a->d.cfg->nr, f = a->d.s->f, fg = a->d.fg;
+    for (idx_t p = 0; p < steps; p++) {
+        const float *dy_p = a->dy + (m0 + p) * f + g * fg;
+        for (idx_t jr = 0; jr < fg; jr += NR) {
+            float *panel_p = dst + jr * steps + p * NR;
+            idx_t nr = FNN_MIN(NR, fg - jr);
+            for (idx_t j = 0; j < nr; j++) panel_p[j] = dy_p[jr + j];
+            for (idx_t j = nr; j < NR; j++) panel_p[j] = 0.0f;
+        }
+    }
 }
 
 // item = (group, chunk, column block): the chunk's sums for those columns, into its partial block
 static void filter_item(const void *args, idx_t item, float *mine) {
     const filter_args *a = args;
     const fnn_gemm_config *cfg = a->d.cfg;
-    const idx_t MR = cfg->mr, NR = cfg->nr, f = a->d.s->f, fg = a->d.fg;
+    const idx_t MR = cfg->mr, NR = cfg->nr, fg = a->d.fg;
     idx_t g = item / (a->chunks * a->col_blocks), chunk = item / a->col_blocks % a->chunks;
     idx_t cb = item % a->col_blocks;
     idx_t c0 = cb * DW_COLS, c1 = cb == a->col_blocks - 1 ? a->cols : c0 + DW_COLS;
@@ -256,24 +361,16 @@ static void filter_item(const void *args, idx_t item, float *mine) {
     idx_t step, blocks;
     split_k(q1 - q0, cfg->kc, &step, &blocks);
     float *part = a->partial + (chunk * a->d.s->groups + g) * a->cols * fg;
-    float *a_block = mine, *b_tail = mine + cfg->kc * a->lda;
+    float *a_block = mine, *b_block = mine + cfg->kc * a->lda;
     for (idx_t pb = 0; pb < blocks; pb++) {
         idx_t m0 = q0 + pb * step, steps = FNN_MIN(step, q1 - m0);
         a->d.img->pack_patch_rows(a->d.s, a->d.cg, a->d.k, a->x + g * a->d.cg, m0, steps, c0, c1 - c0, a_block,
                                   a->lda);
-        for (idx_t jr = 0; jr < fg; jr += NR) {
-            idx_t nr = FNN_MIN(NR, fg - jr), rsb = f;
-            const float *b = a->dy + m0 * f + g * fg + jr;
-            if (nr < NR) { /* the micro-kernel reads NR lanes a step: a last, narrow panel is copied */
-                for (idx_t p = 0; p < steps; p++)
-                    for (idx_t j = 0; j < NR; j++) b_tail[p * NR + j] = j < nr ? b[p * f + j] : 0.0f;
-                b = b_tail;
-                rsb = NR;
-            }
+        pack_dy_panels(a, g, m0, steps, b_block);
+        for (idx_t jr = 0; jr < fg; jr += NR)
             for (idx_t ir = 0; ir < c1 - c0; ir += MR)
-                cfg->kernel(steps, a_block + ir, 1, a->lda, b, rsb, part + (c0 + ir) * fg + jr, fg,
-                            FNN_MIN(MR, c1 - c0 - ir), nr, pb > 0, NULL);
-        }
+                cfg->kernel(steps, a_block + ir, 1, a->lda, b_block + jr * steps, NR, part + (c0 + ir) * fg + jr, fg,
+                            FNN_MIN(MR, c1 - c0 - ir), FNN_MIN(NR, fg - jr), pb > 0, NULL);
     }
 }
 
