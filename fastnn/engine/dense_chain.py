@@ -31,7 +31,7 @@ def dense_chain(plan, model):
     epilogues = [_epilogue(step.activation) for step in plan.steps]
     if None in epilogues:
         return None
-    backward = {id(step): step for step in plan.backward_steps}
+    backward = {id(step) for step in plan.backward_steps}
     visited = [k for k, step in enumerate(plan.steps) if id(step) in backward]
     if not visited or visited != list(range(visited[0], len(layers))):
         return None

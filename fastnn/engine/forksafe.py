@@ -1,38 +1,28 @@
-"""A lock that a forked child gets unlocked.
+"""Locks that a forked child gets unlocked.
 
 A thread of the parent holding a lock when another thread forks does not exist in the child, so in
 the child nobody would ever release it: a child's fit or evaluate would wait forever for a step the
-parent was running. After a fork, the child replaces the lock of every live ForkSafeLock.
+parent was running. After a fork, the child gives every registered owner a fresh lock. The owners
+keep a plain threading.Lock, so a training step pays nothing for this.
 """
 import os
 import threading
 import weakref
 
-__all__ = ["ForkSafeLock"]
+__all__ = ["set_fork_safe_lock"]
+
+_owners = weakref.WeakValueDictionary()  # (id(owner), attribute) -> owner
 
 
-class ForkSafeLock:
-    """threading.Lock as a context manager, fresh in a forked child."""
-
-    _live = weakref.WeakSet()
-
-    def __init__(self):
-        self._lock = threading.Lock()
-        ForkSafeLock._live.add(self)
-
-    def __enter__(self):
-        return self._lock.__enter__()
-
-    def __exit__(self, *exc_info):
-        return self._lock.__exit__(*exc_info)
-
-    def _renew(self):
-        self._lock = threading.Lock()
+def set_fork_safe_lock(owner, attribute):
+    """Set owner.<attribute> to a threading.Lock that is replaced by a new one in a forked child."""
+    setattr(owner, attribute, threading.Lock())
+    _owners[(id(owner), attribute)] = owner
 
 
 def _renew_all_in_child():
-    for lock in list(ForkSafeLock._live):
-        lock._renew()
+    for (_, attribute), owner in list(_owners.items()):
+        setattr(owner, attribute, threading.Lock())
 
 
 if hasattr(os, "register_at_fork"):

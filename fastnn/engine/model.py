@@ -12,7 +12,7 @@ import numpy as np
 from ..layers.base import Layer, checked_weight_value, deserialize_object, is_shape_list, unique_name
 from . import data, trainer
 from .compile_utils import resolve, result_names
-from .forksafe import ForkSafeLock
+from .forksafe import set_fork_safe_lock
 from .graph import keras_layer_order, topological_nodes
 from .packing import Pack
 from .tensor import KerasTensor, Node
@@ -85,7 +85,7 @@ class Model(Layer):
         self._pack_version = -1
         self._runner_cache = None
         self._inference_cache = None
-        self._cache_lock = ForkSafeLock()
+        set_fork_safe_lock(self, "_cache_lock")
         self.stop_training = False
         self.history = None
         self.reference_statistics = None

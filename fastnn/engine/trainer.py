@@ -18,7 +18,7 @@ from . import data
 from .compile_utils import result_names
 from .context import WorkspacePool
 from .dense_chain import dense_chain
-from .forksafe import ForkSafeLock
+from .forksafe import set_fork_safe_lock
 from .plan import Plan
 
 __all__ = ["Runner", "Inference", "fit", "evaluate", "predict", "train_on_batch", "test_on_batch"]
@@ -40,7 +40,7 @@ class Runner:
         self.workspace = plan.new_workspace(True)
         self.chain = dense_chain(plan, model)
         self.test_workspace = plan.new_workspace(False)
-        self.lock = ForkSafeLock()
+        set_fork_safe_lock(self, "lock")
         self.penalties = [(layer, i) for layer in model._leaf_layers() for i in range(len(layer._weights))
                           if layer._regularizers[i] is not None]
         self.trained = [(o, spec, k) for k, (o, spec) in enumerate(zip(outputs, plan.outputs)) if o.loss is not None]
