@@ -13,6 +13,7 @@
 #include <math.h>
 #include <string.h>
 #include "fastnn.h"
+#include "stream_store.h"
 #include "vmath.h"
 
 /* exp, log1p and the normal CDF cost ~5-15x a load and a compare even vectorised, so those loops pay
@@ -21,100 +22,112 @@
 #define COSTLY_GRAIN (FNN_ELEMENTWISE_GRAIN / 4)
 
 /* What every activation kernel may read: forward reads x and writes out (= y); backward reads dy and
-   x or y and writes out (= dx). cols is the row length (softmax only). */
+   x or y and writes out (= dx). cols is the row length (softmax only); stream says out is written
+   with streaming stores (stream_store.h). */
 struct act_args {
     const float *x, *y, *dy;
     float *out;
-    float alpha;
+    float alpha, dot;  /* dot: softmax's backward, the row's <y, dy> */
     idx_t cols;
-    int act;
+    int act, stream;
 };
 
-/* Every elementwise forward: activation_math.h's loop over this range. */
-static void elementwise_forward(void *ctx, idx_t lo, idx_t hi) {
-    const struct act_args *a = ctx;
-    fnn_activate_span(a->act, a->alpha, hi - lo, a->x + lo, a->out + lo);
+/* An elementwise kernel's span: elements [i, i + n) of its inputs, written to out[0, n). */
+typedef void (*act_span_fn)(const struct act_args *a, idx_t i, idx_t n, float *out);
+
+/* Elements [lo, hi) of a->out by span: in place, or with streaming stores for a large output, the
+   head up to a line boundary stored plainly, then line-aligned blocks computed into an L1 buffer
+   and streamed out (the caller fences). Where the spans are cut changes no value (vmath.h). */
+static void run_spans(const struct act_args *a, idx_t lo, idx_t hi, act_span_fn span) {
+    if (!a->stream) {
+        span(a, lo, hi - lo, a->out + lo);
+        return;
+    }
+    idx_t head = FNN_MIN(fnn_stream_misalignment(a->out + lo), hi - lo);
+    span(a, lo, head, a->out + lo);
+    float block[FNN_STREAM_BLOCK] __attribute__((aligned(64)));
+    for (idx_t i = lo + head; i < hi; i += FNN_STREAM_BLOCK) {
+        idx_t n = FNN_MIN(FNN_STREAM_BLOCK, hi - i);
+        span(a, i, n, block);
+        fnn_stream_copy(a->out + i, block, n);
+    }
 }
 
-// y, dy, dx are (n,); the derivative at 0 is taken as 0
-static void relu_backward(void *ctx, idx_t lo, idx_t hi) {
+// x is (n,) at element i, y is out: every elementwise forward is activation_math.h's loop
+static void forward_span(const struct act_args *a, idx_t i, idx_t n, float *y) {
+    fnn_activate_span(a->act, a->alpha, n, a->x + i, y);
+}
+
+static void elementwise_forward(void *ctx, idx_t lo, idx_t hi) {
     const struct act_args *a = ctx;
-    const float *y = a->y, *dy = a->dy;
-    float *dx = a->out;
-    for (idx_t i = lo; i < hi; i++) {
-        float y_i = y[i], dy_i = dy[i];
-        dx[i] = y_i > 0.0f ? dy_i : 0.0f;
+    run_spans(a, lo, hi, forward_span);
+    if (a->stream) fnn_stream_fence();
+}
+
+
+// y, dy, dx are (n,); the derivative at 0 is taken as 0
+static void relu_backward(const struct act_args *a, idx_t i, idx_t n, float *dx) {
+    const float *y = a->y + i, *dy = a->dy + i;
+    for (idx_t j = 0; j < n; j++) {
+        float y_j = y[j], dy_j = dy[j];
+        dx[j] = y_j > 0.0f ? dy_j : 0.0f;
     }
 }
 
 // x, dy, dx are (n,)
-static void leaky_relu_backward(void *ctx, idx_t lo, idx_t hi) {
-    const struct act_args *a = ctx;
-    const float *x = a->x, *dy = a->dy;
-    float *dx = a->out;
+static void leaky_relu_backward(const struct act_args *a, idx_t i, idx_t n, float *dx) {
+    const float *x = a->x + i, *dy = a->dy + i;
     float slope = a->alpha;
-    for (idx_t i = lo; i < hi; i++) {
-        float x_i = x[i], dy_i = dy[i], pos = x_i > 0.0f ? dy_i : 0.0f, neg = x_i > 0.0f ? 0.0f : dy_i;
-        dx[i] = pos + slope * neg;
+    for (idx_t j = 0; j < n; j++) {
+        float x_j = x[j], dy_j = dy[j], pos = x_j > 0.0f ? dy_j : 0.0f, neg = x_j > 0.0f ? 0.0f : dy_j;
+        dx[j] = pos + slope * neg;
     }
 }
 
 // y, dy, dx are (n,); for x <= 0, d/dx alpha*(e^x - 1) = alpha*e^x = y + alpha (needs alpha >= 0)
-static void elu_backward(void *ctx, idx_t lo, idx_t hi) {
-    const struct act_args *a = ctx;
-    const float *y = a->y, *dy = a->dy;
-    float *dx = a->out;
+static void elu_backward(const struct act_args *a, idx_t i, idx_t n, float *dx) {
+    const float *y = a->y + i, *dy = a->dy + i;
     float alpha = a->alpha;
-    for (idx_t i = lo; i < hi; i++) {
-        float y_i = y[i], dy_i = dy[i], pos = y_i > 0.0f ? dy_i : 0.0f, neg = y_i > 0.0f ? 0.0f : dy_i;
-        dx[i] = pos + neg * ((y_i > 0.0f ? 0.0f : y_i) + alpha);
+    for (idx_t j = 0; j < n; j++) {
+        float y_j = y[j], dy_j = dy[j], pos = y_j > 0.0f ? dy_j : 0.0f, neg = y_j > 0.0f ? 0.0f : dy_j;
+        dx[j] = pos + neg * ((y_j > 0.0f ? 0.0f : y_j) + alpha);
     }
 }
 
 // x, dy, dx are (n,); d/dx x*Phi(x) = Phi(x) + x*phi(x)
-static void gelu_backward(void *ctx, idx_t lo, idx_t hi) {
-    const struct act_args *a = ctx;
-    const float *x = a->x, *dy = a->dy;
-    float *dx = a->out;
-    for (idx_t i = lo; i < hi; i++) {
-        float e2 = vm_gaussf(x[i]);
-        dx[i] = dy[i] * (vm_normal_cdf(x[i], e2) + x[i] * (VM_INV_SQRT_2PI * e2));
+static void gelu_backward(const struct act_args *a, idx_t i, idx_t n, float *dx) {
+    const float *x = a->x + i, *dy = a->dy + i;
+    for (idx_t j = 0; j < n; j++) {
+        float e2 = vm_gaussf(x[j]);
+        dx[j] = dy[j] * (vm_normal_cdf(x[j], e2) + x[j] * (VM_INV_SQRT_2PI * e2));
     }
 }
 
 // x, dy, dx are (n,); d/dx x*s(x) = s + x*s*(1-s)
-static void silu_backward(void *ctx, idx_t lo, idx_t hi) {
-    const struct act_args *a = ctx;
-    const float *x = a->x, *dy = a->dy;
-    float *dx = a->out;
-    for (idx_t i = lo; i < hi; i++) {
-        float s = vm_sigmoidf(x[i]);
-        dx[i] = dy[i] * s * (1.0f + x[i] * (1.0f - s));
+static void silu_backward(const struct act_args *a, idx_t i, idx_t n, float *dx) {
+    const float *x = a->x + i, *dy = a->dy + i;
+    for (idx_t j = 0; j < n; j++) {
+        float s = vm_sigmoidf(x[j]);
+        dx[j] = dy[j] * s * (1.0f + x[j] * (1.0f - s));
     }
 }
 
 // y, dy, dx are (n,)
-static void sigmoid_backward(void *ctx, idx_t lo, idx_t hi) {
-    const struct act_args *a = ctx;
-    const float *y = a->y, *dy = a->dy;
-    float *dx = a->out;
-    for (idx_t i = lo; i < hi; i++) dx[i] = dy[i] * y[i] * (1.0f - y[i]);
+static void sigmoid_backward(const struct act_args *a, idx_t i, idx_t n, float *dx) {
+    const float *y = a->y + i, *dy = a->dy + i;
+    for (idx_t j = 0; j < n; j++) dx[j] = dy[j] * y[j] * (1.0f - y[j]);
 }
 
 // y, dy, dx are (n,)
-static void tanh_backward(void *ctx, idx_t lo, idx_t hi) {
-    const struct act_args *a = ctx;
-    const float *y = a->y, *dy = a->dy;
-    float *dx = a->out;
-    for (idx_t i = lo; i < hi; i++) dx[i] = dy[i] * (1.0f - y[i] * y[i]);
+static void tanh_backward(const struct act_args *a, idx_t i, idx_t n, float *dx) {
+    const float *y = a->y + i, *dy = a->dy + i;
+    for (idx_t j = 0; j < n; j++) dx[j] = dy[j] * (1.0f - y[j] * y[j]);
 }
 
 // x, dy, dx are (n,)
-static void softplus_backward(void *ctx, idx_t lo, idx_t hi) {
-    const struct act_args *a = ctx;
-    const float *x = a->x, *dy = a->dy;
-    float *dx = a->out;
-    for (idx_t i = lo; i < hi; i++) dx[i] = dy[i] * vm_sigmoidf(x[i]);
+static void softplus_backward(const struct act_args *a, idx_t i, idx_t n, float *dx) {
+    const float *x = a->x + i, *dy = a->dy + i;
+    for (idx_t j = 0; j < n; j++) dx[j] = dy[j] * vm_sigmoidf(x[j]);
 }
 
 /* Asks for the row after the current one while this one is computed: a softmax row is read from
@@ -140,38 +153,69 @@ static void softmax_forward(void *ctx, idx_t lo, idx_t hi) {
     }
 }
 
+// y, dy are (n,) at element i of the row, dx is (n,): dx = y * (dy - dot)
+static void softmax_backward_span(const struct act_args *a, idx_t i, idx_t n, float *dx) {
+    const float *y = a->y + i, *dy = a->dy + i;
+    float dot = a->dot;
+    for (idx_t j = 0; j < n; j++) dx[j] = y[j] * (dy[j] - dot);
+}
+
 // y, dy, dx are (rows, cols), rows [lo, hi); dx_row = y_row * (dy_row - <y_row, dy_row>), the dot in float32
 static void softmax_backward(void *ctx, idx_t lo, idx_t hi) {
     const struct act_args *a = ctx;
     idx_t cols = a->cols;
+    struct act_args row = *a;
     for (idx_t r = lo; r < hi; r++) {
-        const float *y_r = a->y + r * cols, *dy_r = a->dy + r * cols;
-        float *dx_r = a->out + r * cols;
+        row.y = a->y + r * cols;
+        row.dy = a->dy + r * cols;
+        row.out = a->out + r * cols;
         if (r + 1 < hi) {
-            prefetch_row(y_r + cols, cols);
-            prefetch_row(dy_r + cols, cols);
+            prefetch_row(row.y + cols, cols);
+            prefetch_row(row.dy + cols, cols);
         }
-        float dot_f = vm_dot_f32(y_r, dy_r, cols);
-        for (idx_t j = 0; j < cols; j++) dx_r[j] = y_r[j] * (dy_r[j] - dot_f);
+        row.dot = vm_dot_f32(row.y, row.dy, cols);
+        run_spans(&row, 0, cols, softmax_backward_span);
     }
+    if (a->stream) fnn_stream_fence();
 }
 
-/* Each activation's range functions and the least work (elements) worth a thread for each. Linear
-   is a memcpy (or nothing, in place) and has no entry. */
-static const struct {
-    fnn_range_fn forward, backward;
-    idx_t forward_grain, backward_grain;
-} KERNELS[FNN_ACTIVATION_COUNT] = {
-    [FNN_ACTIVATION_RELU] = {elementwise_forward, relu_backward, CHEAP_GRAIN, CHEAP_GRAIN},
-    [FNN_ACTIVATION_LEAKY_RELU] = {elementwise_forward, leaky_relu_backward, CHEAP_GRAIN, CHEAP_GRAIN},
-    [FNN_ACTIVATION_ELU] = {elementwise_forward, elu_backward, COSTLY_GRAIN, CHEAP_GRAIN},
-    [FNN_ACTIVATION_GELU] = {elementwise_forward, gelu_backward, COSTLY_GRAIN, COSTLY_GRAIN},
-    [FNN_ACTIVATION_SILU] = {elementwise_forward, silu_backward, COSTLY_GRAIN, COSTLY_GRAIN},
-    [FNN_ACTIVATION_SIGMOID] = {elementwise_forward, sigmoid_backward, COSTLY_GRAIN, CHEAP_GRAIN},
-    [FNN_ACTIVATION_TANH] = {elementwise_forward, tanh_backward, COSTLY_GRAIN, CHEAP_GRAIN},
-    [FNN_ACTIVATION_SOFTPLUS] = {elementwise_forward, softplus_backward, COSTLY_GRAIN, COSTLY_GRAIN},
-    [FNN_ACTIVATION_SOFTMAX] = {softmax_forward, softmax_backward, COSTLY_GRAIN, CHEAP_GRAIN},
+/* Each elementwise activation's backward span. */
+static const act_span_fn BACKWARD_SPANS[FNN_ACTIVATION_COUNT] = {
+    [FNN_ACTIVATION_RELU] = relu_backward, [FNN_ACTIVATION_LEAKY_RELU] = leaky_relu_backward,
+    [FNN_ACTIVATION_ELU] = elu_backward, [FNN_ACTIVATION_GELU] = gelu_backward,
+    [FNN_ACTIVATION_SILU] = silu_backward, [FNN_ACTIVATION_SIGMOID] = sigmoid_backward,
+    [FNN_ACTIVATION_TANH] = tanh_backward, [FNN_ACTIVATION_SOFTPLUS] = softplus_backward,
 };
+
+static void elementwise_backward(void *ctx, idx_t lo, idx_t hi) {
+    const struct act_args *a = ctx;
+    run_spans(a, lo, hi, BACKWARD_SPANS[a->act]);
+    if (a->stream) fnn_stream_fence();
+}
+
+/* The least work (elements) worth a thread for each activation's forward and backward. Linear is a
+   memcpy (or nothing, in place) and has no entry. */
+static const struct {
+    idx_t forward, backward;
+} GRAINS[FNN_ACTIVATION_COUNT] = {
+    [FNN_ACTIVATION_RELU] = {CHEAP_GRAIN, CHEAP_GRAIN},    [FNN_ACTIVATION_LEAKY_RELU] = {CHEAP_GRAIN, CHEAP_GRAIN},
+    [FNN_ACTIVATION_ELU] = {COSTLY_GRAIN, CHEAP_GRAIN},    [FNN_ACTIVATION_GELU] = {COSTLY_GRAIN, COSTLY_GRAIN},
+    [FNN_ACTIVATION_SILU] = {COSTLY_GRAIN, COSTLY_GRAIN},  [FNN_ACTIVATION_SIGMOID] = {COSTLY_GRAIN, CHEAP_GRAIN},
+    [FNN_ACTIVATION_TANH] = {COSTLY_GRAIN, CHEAP_GRAIN},   [FNN_ACTIVATION_SOFTPLUS] = {COSTLY_GRAIN, COSTLY_GRAIN},
+    [FNN_ACTIVATION_SOFTMAX] = {COSTLY_GRAIN, CHEAP_GRAIN},
+};
+
+/* Whether out is written with streaming stores: a large output that is not one of the inputs (in
+   place, the read has already brought its lines in), of a kernel cheap enough per element to be
+   bound by memory (for the exp-based forwards the buffer's extra pass through L1 cost more than the
+   read it saves: sigmoid 0.91x, silu 0.92x on 16M floats, measured), and for softmax in rows long
+   enough that few of their lines are split between the plain head and the streamed body. */
+static int streams(int act, idx_t grain, idx_t rows, idx_t cols, const float *out, const float *in,
+                   const float *other) {
+    if (grain != CHEAP_GRAIN || out == in || out == other) return 0;
+    if (act == FNN_ACTIVATION_SOFTMAX && cols < 256) return 0;
+    return rows * cols >= fnn_stream_min_floats();
+}
 
 /* Runs one range function over n elements, or over rows for softmax (whose grain counts elements). */
 static void run(int act, fnn_range_fn body, idx_t grain, idx_t rows, idx_t cols, struct act_args *args) {
@@ -188,8 +232,10 @@ void fnn_activation_forward(int act, float alpha, idx_t rows, idx_t cols, const 
         if (x != y) memcpy(y, x, (size_t)n * sizeof(float));
         return;
     }
-    struct act_args args = {.x = x, .out = y, .alpha = alpha, .cols = cols, .act = act};
-    run(act, KERNELS[act].forward, KERNELS[act].forward_grain, rows, cols, &args);
+    struct act_args args = {.x = x, .out = y, .alpha = alpha, .cols = cols, .act = act,
+                            .stream = streams(act, GRAINS[act].forward, rows, cols, y, x, x)};
+    run(act, act == FNN_ACTIVATION_SOFTMAX ? softmax_forward : elementwise_forward, GRAINS[act].forward, rows, cols,
+        &args);
 }
 
 void fnn_activation_backward(int act, float alpha, idx_t rows, idx_t cols,
@@ -200,6 +246,8 @@ void fnn_activation_backward(int act, float alpha, idx_t rows, idx_t cols,
         if (dy != dx) memcpy(dx, dy, (size_t)n * sizeof(float));
         return;
     }
-    struct act_args args = {.x = x, .y = y, .dy = dy, .out = dx, .alpha = alpha, .cols = cols};
-    run(act, KERNELS[act].backward, KERNELS[act].backward_grain, rows, cols, &args);
+    struct act_args args = {.x = x, .y = y, .dy = dy, .out = dx, .alpha = alpha, .cols = cols, .act = act,
+                            .stream = streams(act, GRAINS[act].backward, rows, cols, dx, dy, x ? x : y)};
+    run(act, act == FNN_ACTIVATION_SOFTMAX ? softmax_backward : elementwise_backward, GRAINS[act].backward, rows,
+        cols, &args);
 }

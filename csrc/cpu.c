@@ -129,6 +129,21 @@ int fnn_cpu_caches(fnn_cache_level caches[3]) {
     return FNN_CACHES_UNKNOWN;
 }
 
+static idx_t stream_min_floats;  /* 0: not yet derived from the caches */
+
+idx_t fnn_stream_min_floats(void) {
+    idx_t known = __atomic_load_n(&stream_min_floats, __ATOMIC_RELAXED);
+    if (known) return known;
+    fnn_cache_level caches[3];
+    fnn_cpu_caches(caches);
+    idx_t l2_bytes = caches[1].size > 0 ? caches[1].size : 2 * 1024 * 1024;
+    known = 4 * l2_bytes / (idx_t)sizeof(float);  /* every caller derives the same value */
+    __atomic_store_n(&stream_min_floats, known, __ATOMIC_RELAXED);
+    return known;
+}
+
+void fnn_stream_set_min_floats(idx_t n) { __atomic_store_n(&stream_min_floats, n > 0 ? n : 0, __ATOMIC_RELAXED); }
+
 int fnn_simd_best(void) {
     if (fnn_cpu_supports(FNN_SIMD_AVX512)) return FNN_SIMD_AVX512;
     if (fnn_cpu_supports(FNN_SIMD_AVX2)) return FNN_SIMD_AVX2;

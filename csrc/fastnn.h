@@ -28,6 +28,14 @@ enum fnn_cache_source { FNN_CACHES_UNKNOWN = 0, FNN_CACHES_CPUID = 1, FNN_CACHES
 /* caches[0..2] = the L1, L2 and L3 data caches of one core (CPUID leaf 4 or 0x8000001D, else Linux
    sysfs); returns where they came from (FNN_CACHES_UNKNOWN leaves them all 0). */
 int fnn_cpu_caches(fnn_cache_level caches[3]);
+/* Kernel outputs of at least this many floats are written with streaming stores (stream_store.h):
+   four times a core's L2 (8 MiB when unknown), past which they would not wait in the caches of the
+   threads that compute them for the next op. The L3 is not counted: a VM reports the host's, which
+   other tenants share. */
+idx_t fnn_stream_min_floats(void);
+/* Sets that threshold (tests stream small arrays, benchmarks compare both stores); n <= 0 restores
+   the one derived from the caches. */
+void fnn_stream_set_min_floats(idx_t n);
 
 /* ---- GEMM (gemm/) ---- */
 /* c is (m, n) row-major with row stride ldc.

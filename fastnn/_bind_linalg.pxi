@@ -8,6 +8,8 @@ cdef extern from "fastnn.h" nogil:
     void fnn_set_num_threads(int n)
     int fnn_get_num_threads()
     int fnn_openmp_enabled()
+    idx_t fnn_stream_min_floats()
+    void fnn_stream_set_min_floats(idx_t n)
     ctypedef struct fnn_cache_level:
         idx_t size, ways, line, sets
     int fnn_gemm_blocking_info(const char **kernel, idx_t *blocks, fnn_cache_level *caches)
@@ -63,6 +65,16 @@ def get_num_threads():
 
 def openmp_enabled():
     return bool(fnn_openmp_enabled())
+
+
+def stream_min_floats():
+    """Kernel outputs of at least this many floats are written with streaming stores."""
+    return fnn_stream_min_floats()
+
+
+def set_stream_min_floats(idx_t n):
+    """Sets that threshold; n <= 0 restores the one derived from the CPU's caches."""
+    fnn_stream_set_min_floats(n)
 
 
 CACHE_SOURCES = ("defaults (caches not detected)", "CPUID", "sysfs")

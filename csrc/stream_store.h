@@ -1,0 +1,51 @@
+/* Non-temporal stores for kernel outputs too large to stay in cache. A plain store first reads the
+   line it writes (read for ownership), so a kernel that reads one array and writes one moves three
+   lines per line of output; a streaming store skips that read and sends the line past the caches.
+   Kernels compute a block into an L1 buffer and copy it out with fnn_stream_copy; only outputs of
+   at least fnn_stream_min_floats() are streamed, so smaller ones stay in cache for their consumer.
+   The AVX2 and AVX-512 builds stream; the portable build stores plainly. Either way the values are
+   the same: streaming changes where the bytes go, not what they are. */
+#ifndef FASTNN_STREAM_STORE_H
+#define FASTNN_STREAM_STORE_H
+
+#include <stdint.h>
+#include <string.h>
+#include "common.h"
+#if defined(__AVX2__)
+#include <immintrin.h>
+#endif
+
+/* Floats a kernel computes into its L1 buffer before they are streamed out (8 KiB). */
+#define FNN_STREAM_BLOCK 2048
+#define FNN_STREAM_LINE_FLOATS 16
+
+/* floats from p to the next 64-byte line boundary */
+static inline idx_t fnn_stream_misalignment(const float *p) {
+    idx_t floats_in = (idx_t)(((uintptr_t)p % 64) / sizeof(float));
+    return (FNN_STREAM_LINE_FLOATS - floats_in) % FNN_STREAM_LINE_FLOATS;
+}
+
+/* dst[0, n) = src[0, n). dst starts on a line boundary (callers store their head plainly); the
+   whole lines go out with streaming stores, a part line at the end with plain ones. */
+static inline void fnn_stream_copy(float *dst, const float *src, idx_t n) {
+    idx_t j = 0;
+#if defined(__AVX512F__)
+    for (; j + 16 <= n; j += 16) _mm512_stream_ps(dst + j, _mm512_loadu_ps(src + j));
+#elif defined(__AVX2__)
+    for (; j + 16 <= n; j += 16) {
+        _mm256_stream_ps(dst + j, _mm256_loadu_ps(src + j));
+        _mm256_stream_ps(dst + j + 8, _mm256_loadu_ps(src + j + 8));
+    }
+#endif
+    memcpy(dst + j, src + j, (size_t)(n - j) * sizeof(float));
+}
+
+/* Streaming stores are weakly ordered: a kernel fences them before it returns, so whoever reads
+   the output next (another thread after the parallel region's barrier) sees them. */
+static inline void fnn_stream_fence(void) {
+#if defined(__AVX2__)
+    _mm_sfence();
+#endif
+}
+
+#endif
