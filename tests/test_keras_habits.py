@@ -244,3 +244,17 @@ def test_plain_metric_functions_are_averaged_and_plain_losses_refused_with_a_rec
     assert not list(tmp_path.iterdir())
     with pytest.raises(TypeError, match=r"loss 'mean_abs_err' is a plain function.*Subclass fastnn.losses.Loss"):
         small_model(loss=mean_abs_err)
+
+
+def test_a_validation_generator_is_scored_every_epoch():
+    """fit scores validation_data every epoch, but a generator runs dry after the first: its batches are
+    replayed, so each epoch reports the real validation metrics of the current weights (as Keras does),
+    never 0.0."""
+    rng = np.random.default_rng(4)
+    x, y = rng.standard_normal((40, 4)), rng.standard_normal((40, 1))
+    model = small_model()
+    history = model.fit(x, y, epochs=3, batch_size=10, verbose=0,
+                        validation_data=((x[i:i + 10], y[i:i + 10]) for i in range(0, 40, 10)))
+    assert len(set(history.history["val_loss"])) == 3
+    np.testing.assert_allclose(history.history["val_loss"][-1], model.evaluate(x, y, batch_size=10, verbose=0),
+                               rtol=1e-6)

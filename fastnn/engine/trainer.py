@@ -234,8 +234,8 @@ def _batch_tuple(batch, what):
 class _BatchSource:
     """Epochs of converted batches from arrays (shuffled or in order), a generator or a PyDataset."""
 
-    def __init__(self, model, x, y, sw, batch_size, shuffle, steps, what, training=True):
-        self.model, self.what, self.training = model, what, training
+    def __init__(self, model, x, y, sw, batch_size, shuffle, steps, what, training=True, replays=False):
+        self.model, self.what, self.training, self.replays = model, what, training, replays
         self.source = x if data.is_batch_source(x) else None
         if self.source is not None:
             if y is not None:
@@ -249,6 +249,7 @@ class _BatchSource:
             else:
                 self._iterator = _with_first_batch(iter(x), what)
                 self.steps = None
+                self._replay = []  # with replays: the last epoch of batches (_source_epoch)
             if steps is not None:
                 self.steps = steps if self.steps is None else min(self.steps, steps)
             return
@@ -278,15 +279,31 @@ class _BatchSource:
                 yield arrays[:k], arrays[k:k + len(self.y)], arrays[-1]
 
     def _source_epoch(self):
+        """A generator is iterated once, but fit scores its validation generator every epoch: such a
+        source (replays) keeps the batches of its last epoch and replays them once the generator is
+        dry, so each epoch gets real validation metrics (as in Keras), not 0.0."""
+        if self.replays and not self._indexed:
+            batches = []
+            for batch in self._converted_batches():
+                batches.append(batch)
+                yield batch
+            if batches:
+                self._replay = batches
+            else:
+                yield from self._replay
+            return
+        yield from self._converted_batches()
+
+    def _converted_batches(self):
         source, model, what, indexed = self.source, self.model, self.what, self._indexed
         step = 0
         while self.steps is None or step < self.steps:
             try:
                 batch = source[step] if indexed else next(self._iterator)
             except (StopIteration, IndexError):
-                if self.steps is not None and step < self.steps:
+                if self.steps is not None and step < self.steps and not (self.replays and self._replay):
                     warnings.warn(f"{what}: the batch source ran out of data after {step} of {self.steps} steps",
-                                  RuntimeWarning, stacklevel=4)
+                                  RuntimeWarning, stacklevel=5)
                 break
             bx, by, bsw = _batch_tuple(batch, what) if self.training or isinstance(batch, tuple) else (batch, None, None)
             inputs = data.as_inputs(model, bx, what)
@@ -369,7 +386,7 @@ def fit(model, x, y, batch_size, epochs, verbose, callbacks, validation_split, v
     if validation_data is not None:
         if data.is_batch_source(validation_data):
             val_source = _BatchSource(model, validation_data, None, None, batch_size, False, validation_steps,
-                                      "fit: validation_data")
+                                      "fit: validation_data", replays=True)
         else:
             if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
                 raise ValueError("fit: validation_data must be (x_val, y_val) or (x_val, y_val, sample_weight_val)")
