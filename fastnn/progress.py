@@ -2,6 +2,8 @@
 import sys
 import time
 
+import numpy as np
+
 from . import _terminal
 
 __all__ = ["ProgressBar"]
@@ -30,10 +32,11 @@ def _format_per_step(seconds, unit):
 
 
 def format_values(values):
-    """' - name: value' for each (name, value), 4 decimals (scientific for tiny values)."""
+    """' - name: value' for each (name, value), 4 decimals (scientific for tiny values); a metric of
+    several values (one per threshold) shows their mean, as Keras's progress bar does."""
     parts = []
     for name, value in values:
-        value = float(value)
+        value = float(np.mean(value))
         parts.append(f" - {name}: {value:.4f}" if abs(value) > 1e-3 or value == 0 else f" - {name}: {value:.4e}")
     return "".join(parts)
 

@@ -274,3 +274,24 @@ def test_accuracy_metrics_weighted_broadcast(rng):
     hit = labels == p.argmax(-1)
     ww = np.broadcast_to(w[:, None], hit.shape)
     assert feed(metrics.SparseCategoricalAccuracy(), [(labels, p, w)]) == pytest.approx((hit * ww).sum() / ww.sum())
+
+
+def test_metrics_of_several_thresholds_log_one_value_each(capsys):
+    """Precision/Recall with a list of thresholds train and evaluate: logs and History hold a float32
+    array per epoch (as Keras's do), the progress bar shows its mean."""
+    import fastnn
+    from fastnn import layers
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((48, 4)).astype(np.float32)
+    y = (x[:, :1] > 0).astype(np.float32)
+    model = fastnn.Sequential([layers.Input((4,)), layers.Dense(1, activation="sigmoid")])
+    model.compile(optimizer="adam", loss="binary_crossentropy",
+                  metrics=[metrics.Precision(thresholds=[0.3, 0.5]), metrics.Recall(thresholds=[0.3, 0.6, 0.9])])
+    history = model.fit(x, y, epochs=2, batch_size=16, validation_split=0.25, verbose=2)
+    assert [np.shape(v) for v in history.history["val_recall"]] == [(3,), (3,)]
+    logs = model.evaluate(x, y, verbose=0, return_dict=True)
+    p = model.predict(x, verbose=0)[:, 0]
+    positive = y[:, 0] == 1
+    expected = [np.sum(positive & (p > t)) / np.sum(positive) for t in (0.3, 0.6, 0.9)]
+    np.testing.assert_allclose(logs["recall"], expected, rtol=1e-6)
+    assert f"recall: {np.mean(history.history['recall'][-1]):.4f}" in capsys.readouterr().out

@@ -151,7 +151,7 @@ class Runner:
             if out.log_name is not None and out.loss is not None:
                 logs[out.log_name] = total / count if count else 0.0
         for metric in self.metrics:
-            logs[metric.name] = float(metric.result())
+            logs[metric.name] = _log_value(metric.result())
         return dict(sorted(logs.items()))
 
     def log_items(self):
@@ -347,6 +347,12 @@ def _arrays(model, x, y, sample_weight, class_weight, what):
 
 
 # ----- loops -----------------------------------------------------------------------------------------
+def _log_value(result):
+    """A metric's result as logs hold it: a float, or for a metric of several values (Precision with a
+    list of thresholds) a float32 array, as Keras logs it."""
+    return float(result) if np.ndim(result) == 0 else np.array(result, np.float32)
+
+
 def _warn_nan(value, epoch, step):
     warnings.warn(f"fit: the loss is {value} at epoch {epoch + 1}, batch {step}; training continues "
                   f"(add fastnn.callbacks.TerminateOnNaN() to stop)", RuntimeWarning, stacklevel=4)
