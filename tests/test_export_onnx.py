@@ -229,6 +229,16 @@ def test_resize_between_convolutions(resize, tmp_path):
     exported(model, tmp_path)
 
 
+@pytest.mark.parametrize("declared", ["int64", "int32"])
+def test_integer_samples_of_another_width_verify(declared, tmp_path):
+    """pad_sequences gives int32 ids; predict takes them for an int64 input, and so does verification
+    (ONNX Runtime takes only the declared type)."""
+    ids = fastnn.utils.pad_sequences([[3, 4, 5], [7, 8], [9]], maxlen=6)
+    model = fastnn.Sequential([fastnn.Input((6,), dtype=declared), L.Embedding(20, 4, mask_zero=True), L.GRU(3),
+                               L.Dense(1)])
+    exported(model, tmp_path, sample_inputs=[ids.astype("int64" if declared == "int32" else "int32")])
+
+
 def test_masked_global_average_pooling(tmp_path):
     x = fastnn.Input((6, 3))
     model = fastnn.Model(x, L.GlobalAveragePooling1D()(L.Masking()(x)))

@@ -94,6 +94,17 @@ def _difference(name, got, expected, batch_size):
     return largest
 
 
+_ORT_INTEGER_TYPES = {"tensor(int64)": np.int64, "tensor(int32)": np.int32}
+
+
+def _in_graph_integer_types(session, feed):
+    """Integer samples in the integer type the graph declares: predict takes ids of any integer type
+    (pad_sequences gives int32), ONNX Runtime only the declared one."""
+    declared = {arg.name: _ORT_INTEGER_TYPES.get(arg.type) for arg in session.get_inputs()}
+    return {name: x.astype(declared[name]) if declared.get(name) and np.issubdtype(x.dtype, np.integer) else x
+            for name, x in feed.items()}
+
+
 def verify_onnx(model, onnx_model, inputs=None):
     """Run an exported model in ONNX Runtime and compare it with model.predict.
 
@@ -124,7 +135,7 @@ def verify_onnx(model, onnx_model, inputs=None):
         expected = model.predict(batch if len(batch) > 1 else batch[0], verbose=0)
         expected = expected if isinstance(expected, list) else (list(expected.values()) if isinstance(expected, dict)
                                                                 else [expected])
-        feed = {name: x for name, x in zip(model.input_names, batch)}
+        feed = _in_graph_integer_types(session, dict(zip(model.input_names, batch)))
         got = session.run(names, feed)
         for name, g_out, e_out in zip(names, got, expected):
             report[name] = max(report.get(name, 0.0), _difference(name, np.asarray(g_out), np.asarray(e_out), size))
