@@ -151,6 +151,19 @@ def test_csv_logger_writes_rows(tmp_path):
     assert lines[0] == "epoch;accuracy;loss" and len(lines) == 2
 
 
+def test_csv_logger_sorts_columns_and_writes_metrics_of_several_values(tmp_path):
+    model, x, y = small_model()
+    model.compile(optimizer="adam", loss="binary_crossentropy",
+                  metrics=[fastnn.metrics.Recall(thresholds=[0.3, 0.6]), "accuracy"])
+    path = tmp_path / "log.csv"
+    history = model.fit(x, y, epochs=2, verbose=0, validation_split=0.25,
+                        callbacks=[callbacks.ReduceLROnPlateau(), callbacks.CSVLogger(path)])
+    rows = list(csv.reader(open(path)))
+    assert rows[0] == ["epoch", "accuracy", "learning_rate", "loss", "recall", "val_accuracy", "val_loss",
+                       "val_recall"]
+    assert rows[2][4] == f"[{', '.join(map(str, history.history['recall'][1]))}]"
+
+
 def test_lambda_callback_hooks_and_counts():
     model, x, y = small_model()
     events = []

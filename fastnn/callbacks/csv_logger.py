@@ -2,13 +2,20 @@
 import csv
 import os
 
+import numpy as np
+
 from .base import Callback
 
 __all__ = ["CSVLogger"]
 
 
+def _cell(value):
+    return f"[{', '.join(map(str, value))}]" if isinstance(value, np.ndarray) and value.ndim else value
+
+
 class CSVLogger(Callback):
-    """Write each epoch's logs as a CSV row ('epoch' first, then the log names).
+    """Write each epoch's logs as a CSV row ('epoch' first, then the log names sorted, as Keras does;
+    a metric of several values is written as "[a, b]").
 
     Args:
         filename: the CSV file.
@@ -35,12 +42,12 @@ class CSVLogger(Callback):
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
         if self._keys is None:
-            self._keys = list(logs)
+            self._keys = sorted(logs)
         if self._writer is None:
             self._writer = csv.DictWriter(self._file, fieldnames=["epoch"] + self._keys, delimiter=self.separator)
             if self._write_header:
                 self._writer.writeheader()
-        self._writer.writerow({"epoch": epoch, **{k: logs.get(k, "NA") for k in self._keys}})
+        self._writer.writerow({"epoch": epoch, **{k: _cell(logs.get(k, "NA")) for k in self._keys}})
         self._file.flush()
 
     def on_train_end(self, logs=None):
