@@ -17,7 +17,7 @@ from ..progress import ProgressBar
 from . import data
 from .compile_utils import result_names
 from .context import WorkspacePool
-from .dense_chain import dense_chain
+from .dense_chain import chain_loss, dense_chain
 from .forksafe import set_fork_safe_lock
 from .plan import Plan
 
@@ -39,11 +39,12 @@ class Runner:
                                 [o.loss.fused_activation if o.loss is not None else None for o in outputs])
         self.workspace = plan.new_workspace(True)
         self.chain = dense_chain(plan, model)
+        self.trained = [(o, spec, k) for k, (o, spec) in enumerate(zip(outputs, plan.outputs)) if o.loss is not None]
+        self.chain_loss = self.chain is not None and chain_loss(self.chain, outputs, self.trained)
         self.test_workspace = plan.new_workspace(False)
         set_fork_safe_lock(self, "lock")
         self.penalties = [(layer, i) for layer in model._leaf_layers() for i in range(len(layer._weights))
                           if layer._regularizers[i] is not None]
-        self.trained = [(o, spec, k) for k, (o, spec) in enumerate(zip(outputs, plan.outputs)) if o.loss is not None]
         self.metrics = [m for o in outputs for m in o.metrics + o.weighted_metrics]
         self.state = [(layer, i) for layer in model._leaf_layers() for i in range(len(layer._weights))
                       if not layer._weight_trainable[i]]
@@ -73,27 +74,36 @@ class Runner:
             if out.weight != 1.0:
                 np.multiply(grad, np.float32(out.weight), out=grad)
             grads[spec.slot] = grad
-            self.output_totals[k] += value * n
-            total += out.weight * value
-            if out.metrics or out.weighted_metrics:
-                y_pred = pred if spec.metric_activation is None else \
-                    spec.metric_activation.forward(pred, out=scratch.buffer(f"pred{k}", pred.shape))
-                # Plain metrics see the mask only, weighted metrics the sample weights too (Keras 3).
-                if sw is None:
-                    unweighted = weights
-                elif mask is None:
-                    unweighted = None
-                else:
-                    unweighted = _masked_weights(mask, None, scratch.buffer(f"maskonly{k}", mask.shape))
-                for metric in out.metrics:
-                    metric.update_state(targets[k], y_pred, unweighted)
-                for metric in out.weighted_metrics:
-                    metric.update_state(targets[k], y_pred, weights)
+            total += self._count_output(scratch, out, spec, k, value, n, targets[k], pred, mask, weights, sw)
+        return self._add_penalties(total, n), grads
+
+    def _count_output(self, scratch, out, spec, k, value, n, target, pred, mask, weights, sw):
+        """Adds an output's loss value to its running total and its batch to its metrics; returns the
+        output's weighted share of the batch's loss."""
+        self.output_totals[k] += value * n
+        if out.metrics or out.weighted_metrics:
+            y_pred = pred if spec.metric_activation is None else \
+                spec.metric_activation.forward(pred, out=scratch.buffer(f"pred{k}", pred.shape))
+            # Plain metrics see the mask only, weighted metrics the sample weights too (Keras 3).
+            if sw is None:
+                unweighted = weights
+            elif mask is None:
+                unweighted = None
+            else:
+                unweighted = _masked_weights(mask, None, scratch.buffer(f"maskonly{k}", mask.shape))
+            for metric in out.metrics:
+                metric.update_state(target, y_pred, unweighted)
+            for metric in out.weighted_metrics:
+                metric.update_state(target, y_pred, weights)
+        return out.weight * value
+
+    def _add_penalties(self, total, n):
+        """The batch's loss with the regularizer penalties; counted into the running loss."""
         for layer, i in self.penalties:
             total += layer._regularizers[i].penalty(layer._weights[i])
         self.loss_total += total * n
         self.count += n
-        return total, grads
+        return total
 
     def train_step(self, inputs, targets, sw):
         """One optimizer step on a batch; returns its loss."""
@@ -120,7 +130,16 @@ class Runner:
         return total
 
     def _chain_step(self, x, targets, sw, n):
-        """train_step's forward, losses and backward through the dense chain."""
+        """train_step's forward, losses and backward through the dense chain: with the loss too when
+        the chain runs it (chain_loss) and the batch's targets are in its layout."""
+        if self.chain_loss:
+            value = self.chain.loss_step(x, targets[0], sw)
+            if value is not None:
+                out, spec, _ = self.trained[0]
+                total = 0.0
+                total += self._count_output(self.workspace.scratch, out, spec, 0, value, n, targets[0],
+                                            self.chain.output, None, sw, sw)
+                return self._add_penalties(total, n)
         slot = self.plan.outputs[0].slot
         values = [None] * self.plan.slot_count
         values[slot] = self.chain.forward(x)
