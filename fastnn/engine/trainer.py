@@ -25,6 +25,8 @@ __all__ = ["Runner", "Inference", "fit", "evaluate", "predict", "train_on_batch"
 
 # predict without a batch_size runs chunks whose activations take about this much memory.
 PREDICT_CHUNK_BYTES = 16 << 20
+# fit gathers the shuffled rows of this many bytes of batches at once.
+GATHER_BLOCK_BYTES = 1 << 20
 _NUMPY_DTYPES = {"float32": np.float32, "int64": np.int64, "string": object}
 
 
@@ -221,7 +223,8 @@ class Inference:
 
 # ----- batching --------------------------------------------------------------------------------------
 def _gather(buffers, indices, arrays):
-    """The rows `indices` of each array, copied into reusable buffers (one set, grown to the largest batch)."""
+    """The rows `indices` of each array, copied into reusable buffers (one set, grown to the largest
+    gather)."""
     rows = len(indices)
     out = []
     for k, arr in enumerate(arrays):
@@ -236,6 +239,13 @@ def _gather(buffers, indices, arrays):
         arr.take(indices, axis=0, out=view, mode="clip")
         out.append(view)
     return out
+
+
+def _block_rows(arrays, batch_size):
+    """How many shuffled rows to gather at once: whole batches, about GATHER_BLOCK_BYTES of them (one
+    take per array per block instead of per batch: a small model's step costs less than a gather)."""
+    row_bytes = sum(a.itemsize * math.prod(a.shape[1:]) for a in arrays if a is not None)
+    return batch_size * max(1, GATHER_BLOCK_BYTES // max(row_bytes * batch_size, 1))
 
 
 def _rows(arrays, start, stop):
@@ -285,16 +295,25 @@ class _BatchSource:
         if self.source is not None:
             yield from self._source_epoch()
             return
-        order = _config.generator().permutation(self.n) if self.shuffle else None
-        for step in range(self.steps):
-            start, stop = step * self.batch_size, min((step + 1) * self.batch_size, self.n)
-            if order is None:
+        if not self.shuffle:
+            for step in range(self.steps):
+                start, stop = step * self.batch_size, min((step + 1) * self.batch_size, self.n)
                 yield _rows(self.x, start, stop), _rows(self.y, start, stop), \
                     None if self.sw is None else self.sw[start:stop]
-            else:
-                arrays = _gather(self.buffers, order[start:stop], self.x + self.y + [self.sw])
-                k = len(self.x)
-                yield arrays[:k], arrays[k:k + len(self.y)], arrays[-1]
+            return
+        order = _config.generator().permutation(self.n)
+        sources = self.x + self.y + [self.sw]
+        k, m = len(self.x), len(self.x) + len(self.y)
+        block_rows, batch_size = _block_rows(sources, self.batch_size), self.batch_size
+        end = min(self.steps * batch_size, self.n)
+        for step in range(self.steps):
+            start = step * batch_size
+            at = start % block_rows
+            if at == 0:
+                block = _gather(self.buffers, order[start:min(start + block_rows, end)], sources)
+            stop = at + min(batch_size, self.n - start)
+            arrays = [None if a is None else a[at:stop] for a in block]
+            yield arrays[:k], arrays[k:m], arrays[m]
 
     def _source_epoch(self):
         source, model, what, indexed = self.source, self.model, self.what, self._indexed
