@@ -1,6 +1,7 @@
 """The Loss base: reductions, config, Keras's shape handling around the fused kernels, custom losses."""
 import numpy as np
 
+from . import _C
 from ._registry import Configurable as _Configurable
 from .ops import nn as _nn
 
@@ -76,6 +77,18 @@ class Loss(_Configurable):
 
     def _from_logits(self):
         return False
+
+    def pointwise_kernel(self, fused):
+        """(code, options) when this loss and its gradient are one fastnn._C.loss_pointwise call (code from
+        _C.POINTWISE_LOSSES, options its keyword arguments) on the targets as they come, else None; a
+        training step may then run the kernel itself. fused: the predictions are the logits of
+        fused_activation (value_and_grad_from_logits)."""
+        return None
+
+    def _pointwise_code(self, name):
+        """The code of a pointwise loss for pointwise_kernel, or None under the 'sum' reduction (whose
+        scaling of the value and gradient happens here, outside the kernel)."""
+        return None if self.reduction == "sum" else _C.POINTWISE_LOSSES[name]
 
     def call(self, y_true, y_pred):
         """The per-sample losses (shape y_pred.shape[:-1]); a custom loss defines it with gradient()."""

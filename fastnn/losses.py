@@ -25,12 +25,20 @@ class MeanSquaredError(Loss):
     _kernel_name = "loss_mse"
     _default_name = "mean_squared_error"
 
+    def pointwise_kernel(self, fused):
+        code = self._pointwise_code("mse")
+        return None if code is None else (code, {})
+
 
 class MeanAbsoluteError(Loss):
     """mean(|y_true - y_pred|) over the last axis, reduced over samples."""
 
     _kernel_name = "loss_mae"
     _default_name = "mean_absolute_error"
+
+    def pointwise_kernel(self, fused):
+        code = self._pointwise_code("mae")
+        return None if code is None else (code, {})
 
 
 class Huber(Loss):
@@ -51,6 +59,10 @@ class Huber(Loss):
 
     def _kernel_options(self, from_logits):
         return {"delta": self.delta}
+
+    def pointwise_kernel(self, fused):
+        code = self._pointwise_code("huber")
+        return None if code is None else (code, {"delta": self.delta})
 
     def get_config(self):
         return {**super().get_config(), "delta": self.delta}
@@ -108,6 +120,13 @@ class BinaryCrossentropy(_Crossentropy):
 
     def _smoothing_share(self, y_pred):
         return 0.5
+
+    def pointwise_kernel(self, fused):
+        if self.label_smoothing:
+            return None
+        code = self._pointwise_code("binary_crossentropy_from_logits" if fused or self.from_logits
+                                    else "binary_crossentropy")
+        return None if code is None else (code, {})
 
     def check_targets(self, y_true, output_shape, what):
         _first_outside(y_true, 0.0, 1.0, f"{what}: binary_crossentropy needs targets in [0, 1]")

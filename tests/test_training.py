@@ -292,3 +292,32 @@ def test_fit_that_cannot_train_leaves_the_model_unchanged():
         np.testing.assert_array_equal(quantized.predict(x, verbose=0), before)
         for a, b in zip(quantized.get_weights(), weights):
             np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("block_bytes", [1, 200, 1 << 20])
+@pytest.mark.parametrize("steps", [None, 3])
+def test_shuffled_batches_are_the_rows_of_the_epoch_permutation(monkeypatch, block_bytes, steps):
+    """fit gathers the shuffled rows of several batches at once (trainer.GATHER_BLOCK_BYTES); each
+    batch is still exactly the epoch permutation's next rows: blocks of 1 batch, of 2 batches with a
+    short last block, and of the whole epoch, with and without steps_per_epoch."""
+    from fastnn.engine import trainer
+    monkeypatch.setattr(trainer, "GATHER_BLOCK_BYTES", block_bytes)
+    rows, batch = 23, 5  # one row is 20 bytes: a batch 100
+    x = np.arange(rows * 3, dtype=np.float32).reshape(rows, 3)
+    y = np.arange(rows, dtype=np.float32).reshape(rows, 1)
+    sw = np.linspace(0.5, 2.0, rows).astype(np.float32)
+    model = Sequential([Dense(1, input_dim=3)])
+    model.compile(optimizer="sgd", loss="mse")
+    source = trainer._BatchSource(model, [x], [y], sw, batch, True, steps, "fit")
+    for seed in (7, 8):  # two epochs: the buffers are reused
+        fastnn.set_seed(seed)
+        order = np.random.default_rng(seed).permutation(rows)
+        count = 0
+        for step, (inputs, targets, weights) in enumerate(source.epoch()):  # a batch lives until the next one
+            count += 1
+            picked = order[step * batch:(step + 1) * batch]
+            np.testing.assert_array_equal(inputs[0], x[picked])
+            np.testing.assert_array_equal(targets[0], y[picked])
+            np.testing.assert_array_equal(weights, sw[picked])
+            assert inputs[0].flags.c_contiguous and targets[0].flags.c_contiguous
+        assert count == (steps or 5)

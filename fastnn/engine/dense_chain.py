@@ -5,10 +5,11 @@ contexts and bindings, each costing more than the layer's GEMMs. When a training
 chain of Dense layers whose activations run in the GEMM epilogue, the step runs the chain through
 fastnn._C.DenseChain instead: one binding call for the forward and one for the backward, making the
 same C calls in the same order as the layers would, so the weights after fit are bitwise the same.
+With a pointwise loss (mse, mae, huber, binary cross-entropy) the loss kernel runs in the same call.
 """
 from .. import _C, ops
 
-__all__ = ["dense_chain"]
+__all__ = ["dense_chain", "chain_loss"]
 
 
 def _epilogue(activation):
@@ -37,3 +38,17 @@ def dense_chain(plan, model):
         return None
     return _C.DenseChain(layers, [code for code, _ in epilogues], [alpha for _, alpha in epilogues], visited[0],
                          [id(step) in backward and step.need_dx for step in plan.steps])
+
+
+def chain_loss(chain, outputs, trained):
+    """Whether the chain takes over the loss (DenseChain.loss_step): the model's one output has a loss
+    that is one pointwise kernel call, weighted 1 (trained: the Runner's (output, spec, index) list)."""
+    if len(outputs) != 1 or len(trained) != 1:
+        return False
+    out, spec, _ = trained[0]
+    kernel = out.loss.pointwise_kernel(spec.metric_activation is not None)
+    if kernel is None or out.weight != 1.0:
+        return False
+    code, options = kernel
+    chain.set_loss(code, **options)
+    return True

@@ -17,7 +17,7 @@ from ..progress import ProgressBar
 from . import data
 from .compile_utils import result_names
 from .context import WorkspacePool
-from .dense_chain import dense_chain
+from .dense_chain import chain_loss, dense_chain
 from .forksafe import set_fork_safe_lock
 from .plan import Plan
 
@@ -25,6 +25,8 @@ __all__ = ["Runner", "Inference", "fit", "evaluate", "predict", "train_on_batch"
 
 # predict without a batch_size runs chunks whose activations take about this much memory.
 PREDICT_CHUNK_BYTES = 16 << 20
+# fit gathers the shuffled rows of this many bytes of batches at once.
+GATHER_BLOCK_BYTES = 1 << 20
 _NUMPY_DTYPES = {"float32": np.float32, "int64": np.int64, "string": object}
 
 
@@ -39,11 +41,12 @@ class Runner:
                                 [o.loss.fused_activation if o.loss is not None else None for o in outputs])
         self.workspace = plan.new_workspace(True)
         self.chain = dense_chain(plan, model)
+        self.trained = [(o, spec, k) for k, (o, spec) in enumerate(zip(outputs, plan.outputs)) if o.loss is not None]
+        self.chain_loss = self.chain is not None and chain_loss(self.chain, outputs, self.trained)
         self.test_workspace = plan.new_workspace(False)
         set_fork_safe_lock(self, "lock")
         self.penalties = [(layer, i) for layer in model._leaf_layers() for i in range(len(layer._weights))
                           if layer._regularizers[i] is not None]
-        self.trained = [(o, spec, k) for k, (o, spec) in enumerate(zip(outputs, plan.outputs)) if o.loss is not None]
         self.metrics = [m for o in outputs for m in o.metrics + o.weighted_metrics]
         self.state = [(layer, i) for layer in model._leaf_layers() for i in range(len(layer._weights))
                       if not layer._weight_trainable[i]]
@@ -73,27 +76,36 @@ class Runner:
             if out.weight != 1.0:
                 np.multiply(grad, np.float32(out.weight), out=grad)
             grads[spec.slot] = grad
-            self.output_totals[k] += value * n
-            total += out.weight * value
-            if out.metrics or out.weighted_metrics:
-                y_pred = pred if spec.metric_activation is None else \
-                    spec.metric_activation.forward(pred, out=scratch.buffer(f"pred{k}", pred.shape))
-                # Plain metrics see the mask only, weighted metrics the sample weights too (Keras 3).
-                if sw is None:
-                    unweighted = weights
-                elif mask is None:
-                    unweighted = None
-                else:
-                    unweighted = _masked_weights(mask, None, scratch.buffer(f"maskonly{k}", mask.shape))
-                for metric in out.metrics:
-                    metric.update_state(targets[k], y_pred, unweighted)
-                for metric in out.weighted_metrics:
-                    metric.update_state(targets[k], y_pred, weights)
+            total += self._count_output(scratch, out, spec, k, value, n, targets[k], pred, mask, weights, sw)
+        return self._add_penalties(total, n), grads
+
+    def _count_output(self, scratch, out, spec, k, value, n, target, pred, mask, weights, sw):
+        """Adds an output's loss value to its running total and its batch to its metrics; returns the
+        output's weighted share of the batch's loss."""
+        self.output_totals[k] += value * n
+        if out.metrics or out.weighted_metrics:
+            y_pred = pred if spec.metric_activation is None else \
+                spec.metric_activation.forward(pred, out=scratch.buffer(f"pred{k}", pred.shape))
+            # Plain metrics see the mask only, weighted metrics the sample weights too (Keras 3).
+            if sw is None:
+                unweighted = weights
+            elif mask is None:
+                unweighted = None
+            else:
+                unweighted = _masked_weights(mask, None, scratch.buffer(f"maskonly{k}", mask.shape))
+            for metric in out.metrics:
+                metric.update_state(target, y_pred, unweighted)
+            for metric in out.weighted_metrics:
+                metric.update_state(target, y_pred, weights)
+        return out.weight * value
+
+    def _add_penalties(self, total, n):
+        """The batch's loss with the regularizer penalties; counted into the running loss."""
         for layer, i in self.penalties:
             total += layer._regularizers[i].penalty(layer._weights[i])
         self.loss_total += total * n
         self.count += n
-        return total, grads
+        return total
 
     def train_step(self, inputs, targets, sw):
         """One optimizer step on a batch; returns its loss."""
@@ -120,7 +132,16 @@ class Runner:
         return total
 
     def _chain_step(self, x, targets, sw, n):
-        """train_step's forward, losses and backward through the dense chain."""
+        """train_step's forward, losses and backward through the dense chain: with the loss too when
+        the chain runs it (chain_loss) and the batch's targets are in its layout."""
+        if self.chain_loss:
+            value = self.chain.loss_step(x, targets[0], sw)
+            if value is not None:
+                out, spec, _ = self.trained[0]
+                total = 0.0
+                total += self._count_output(self.workspace.scratch, out, spec, 0, value, n, targets[0],
+                                            self.chain.output, None, sw, sw)
+                return self._add_penalties(total, n)
         slot = self.plan.outputs[0].slot
         values = [None] * self.plan.slot_count
         values[slot] = self.chain.forward(x)
@@ -202,7 +223,8 @@ class Inference:
 
 # ----- batching --------------------------------------------------------------------------------------
 def _gather(buffers, indices, arrays):
-    """The rows `indices` of each array, copied into reusable buffers (one set, grown to the largest batch)."""
+    """The rows `indices` of each array, copied into reusable buffers (one set, grown to the largest
+    gather)."""
     rows = len(indices)
     out = []
     for k, arr in enumerate(arrays):
@@ -217,6 +239,13 @@ def _gather(buffers, indices, arrays):
         arr.take(indices, axis=0, out=view, mode="clip")
         out.append(view)
     return out
+
+
+def _block_rows(arrays, batch_size):
+    """How many shuffled rows to gather at once: whole batches, about GATHER_BLOCK_BYTES of them (one
+    take per array per block instead of per batch: a small model's step costs less than a gather)."""
+    row_bytes = sum(a.itemsize * math.prod(a.shape[1:]) for a in arrays if a is not None)
+    return batch_size * max(1, GATHER_BLOCK_BYTES // max(row_bytes * batch_size, 1))
 
 
 def _rows(arrays, start, stop):
@@ -267,16 +296,25 @@ class _BatchSource:
         if self.source is not None:
             yield from self._source_epoch()
             return
-        order = _config.generator().permutation(self.n) if self.shuffle else None
-        for step in range(self.steps):
-            start, stop = step * self.batch_size, min((step + 1) * self.batch_size, self.n)
-            if order is None:
+        if not self.shuffle:
+            for step in range(self.steps):
+                start, stop = step * self.batch_size, min((step + 1) * self.batch_size, self.n)
                 yield _rows(self.x, start, stop), _rows(self.y, start, stop), \
                     None if self.sw is None else self.sw[start:stop]
-            else:
-                arrays = _gather(self.buffers, order[start:stop], self.x + self.y + [self.sw])
-                k = len(self.x)
-                yield arrays[:k], arrays[k:k + len(self.y)], arrays[-1]
+            return
+        order = _config.generator().permutation(self.n)
+        sources = self.x + self.y + [self.sw]
+        k, m = len(self.x), len(self.x) + len(self.y)
+        block_rows, batch_size = _block_rows(sources, self.batch_size), self.batch_size
+        end = min(self.steps * batch_size, self.n)
+        for step in range(self.steps):
+            start = step * batch_size
+            at = start % block_rows
+            if at == 0:
+                block = _gather(self.buffers, order[start:min(start + block_rows, end)], sources)
+            stop = at + min(batch_size, self.n - start)
+            arrays = [None if a is None else a[at:stop] for a in block]
+            yield arrays[:k], arrays[k:m], arrays[m]
 
     def _source_epoch(self):
         """A generator is iterated once, but fit scores its validation generator every epoch: such a
