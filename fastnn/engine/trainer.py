@@ -138,9 +138,8 @@ class Runner:
             value = self.chain.loss_step(x, targets[0], sw)
             if value is not None:
                 out, spec, _ = self.trained[0]
-                total = 0.0
-                total += self._count_output(self.workspace.scratch, out, spec, 0, value, n, targets[0],
-                                            self.chain.output, None, sw, sw)
+                total = self._count_output(self.workspace.scratch, out, spec, 0, value, n, targets[0],
+                                           self.chain.output, None, sw, sw)
                 return self._add_penalties(total, n)
         slot = self.plan.outputs[0].slot
         values = [None] * self.plan.slot_count
