@@ -53,6 +53,9 @@ def keras_example_rows(threads):
     rng = np.random.default_rng(0)
     x = rng.random((1000, 8)).astype(np.float32)
     y = rng.integers(0, 2, size=(1000, 1)).astype(np.float32)
+    # seeded initial weights on both sides: the row repeats fit on one model, and how many units die
+    # (leaving Adam's moments to decay into slow denormal floats) depends on where training started
+    fastnn.set_seed(0)
     model = _fastnn_model([8, 10, 8, 1], ["relu", "relu", "sigmoid"], "binary_crossentropy")
     impls = {"fastnn": lambda: model.fit(x, y, epochs=10, batch_size=32, verbose=0)}
     one_row = x[:1].copy()
@@ -60,6 +63,7 @@ def keras_example_rows(threads):
     torch = _torch()
     if torch is not None:
         nn = torch.nn
+        torch.manual_seed(0)
         net = nn.Sequential(nn.Linear(8, 10), nn.ReLU(), nn.Linear(10, 8), nn.ReLU(), nn.Linear(8, 1), nn.Sigmoid())
         impls["torch"] = _torch_loop(torch, net, nn.BCELoss(), torch.from_numpy(x), torch.from_numpy(y), 10, 32)
         t_row = torch.from_numpy(one_row)
