@@ -6,9 +6,10 @@
    Accuracy over all floats, measured against float64 (tests/test_nn_kernels.py asserts it; every 64th
    float and 4M points on [-20, 20], portable / FMA builds): exp 1.02 / 1.05 ulp, expm1 1.71 / 1.60,
    log and log1p 0.83, sigmoid 2.4, tanh 2.5, softplus and log-sigmoid 1.62 / 1.79 ulp (see
-   vm_log1p_unitf). Exact gelu, over every 97th float in [-15, 15] against float64 erfc:
-   within 3.6e-7 relative (5.3 ulp) wherever the result is normal, the lower tail included; the normal
-   CDF within 1.7e-7 absolute and 3.6e-7 relative.
+   vm_log1p_unitf). Exact gelu against float64 erfc, wherever the result is normal (the lower tail
+   included, down to x = -13.1): within 3.4e-7 relative (5.7 units of 2^-24) over every 97th float in
+   [-15, 15] and 3.9e-7 (6.5 units) over every float in [-14, -5], portable build; 5.6 units for both
+   with FMA. The normal CDF within 1.7e-7 absolute and 3.6e-7 relative.
 
    Polynomial constants are our own near-minimax fits (weighted least squares on Chebyshev nodes,
    reweighted toward the largest error) against mpmath, rounded to float. */
@@ -208,24 +209,28 @@ static inline float vm_gauss_arg(float x) {
 }
 
 /* e^(-a^2/2) 2^64 for a = vm_gauss_arg(x), within ~1 ulp. For a <= 14.5, e^(-a^2/2) = e^r 2^n with
-   n <= 0, so 2^(n + 64) is one normal float: the 2^64 lets the caller round a subnormal result once, in its last product,
-   with one factor of 2^n instead of vm_exp_reduced's two. a^2 rounded to float would carry an error
+   n in [-152, 0], so 2^(n + 64) is one normal float: the 2^64 lets the caller round a subnormal result
+   once, in its last product. n comes from adding VM_GAUSS_MAGIC, whose low bits hold 64 + 127: the
+   bits of the sum shifted up by 23 are 2^(n + 64) itself. a^2 rounded to float would carry an error
    of a^2 2^-24 into the exponent (4e-6 relative at a = 11, where gelu's lower tail still has normal
-   floats), so a^2 / 2 comes as hi + lo, lo its rounding error, and lo joins the reduced argument:
-   exactly by FMA on the AVX2 and AVX-512 builds; without FMA, by splitting a into ah + al with ah of
-   12 significant bits (ah^2 is then exact). */
+   floats), so the reduced argument is taken from the exact a^2: with FMA (the AVX2 and AVX-512
+   builds), r = -a^2/2 - n LN2_HI rounded once (n LN2_HI is exact); without, a^2/2 comes as hi + lo
+   by splitting a into ah + al with ah of 12 significant bits (ah^2 is then exact). */
+#define VM_GAUSS_MAGIC 12583103.0f /* 1.5 * 2^23 + 191 */
+
 static inline float vm_gauss_scaled(float a) {
 #ifdef __FMA__
-    float half_neg = -0.5f * a, hi = half_neg * a, lo = fmaf(half_neg, a, -hi);
+    float half_neg = -0.5f * a;
+    float shifted = (half_neg * a) * VM_LOG2E + VM_GAUSS_MAGIC, n = shifted - VM_GAUSS_MAGIC;
+    float r = fmaf(half_neg, a, -(n * VM_LN2_HI)) - n * VM_LN2_LO;
 #else
     float ah = vm_from_bits(vm_bits(a) & 0xfffff000u), al = a - ah;
     float hi = -0.5f * (ah * ah), lo = -0.5f * (al * (a + ah));
+    float shifted = hi * VM_LOG2E + VM_GAUSS_MAGIC, n = shifted - VM_GAUSS_MAGIC;
+    float r = ((hi - n * VM_LN2_HI) - n * VM_LN2_LO) + lo;
 #endif
-    float n;
-    int32_t ni;
-    float r = vm_reduce_ln2(hi, &n, &ni) + lo;
-    float r2 = r * r;
-    return (1.0f + (r + r2 * vm_exp_q(r, r2))) * vm_pow2i(ni + 64);
+    float r2 = r * r, scale = vm_from_bits(vm_bits(shifted) << 23);
+    return scale + scale * (r + r2 * vm_exp_q(r, r2));
 }
 
 /* e^(-x^2/2), the Gaussian's shape */
@@ -251,12 +256,32 @@ static inline float vm_normal_cdf(float x, float e2) {
     return vm_select(x < 0.0f, tail, 1.0f - tail);
 }
 
-/* gelu(x) = x Phi(x) = max(x, 0) - |x| (1 - Phi(|x|)): both signs in one product, no select. |x| is
-   limited as the Gaussian's argument, which changes nothing where 1 - Phi(|x|) > 0 and keeps the
-   product at 0 beyond: gelu(inf) = inf and gelu(-inf) = 0, the limits. */
+/* gelu's own fit of the same tail, two degrees below vm_half_erfc's: erfc(a / sqrt2) / 2 =
+   e^(-a^2/2) v G(v - VM_GELU_C) with v = 1 / (1 + VM_GELU_P a), G of degree 7, within 1e-7 relative
+   after rounding its coefficients to float, on a <= 14.5; G stays within [0.12, 0.5]. A p near 0.305
+   is what lets degree 7 get there (with 0.4, degree 9 is needed). The normal CDF keeps vm_half_erfc:
+   G's extra 1e-7 would take the CDF's absolute error near x = 0 past 2e-7. VM_GELU_C and
+   1 - VM_GELU_C are both exact floats. */
+#define VM_GELU_P 0.305f
+#define VM_GELU_C 0.59375f
+
+static inline float vm_gelu_tail_poly(float w) {
+    return 2.593829334e-01f + w * (4.004029930e-01f + w * (3.990654349e-01f + w * (2.047195435e-01f
+           + w * (-2.677846886e-02f + w * (-8.760043234e-02f + w * (-4.631966003e-04f + w * 3.665993363e-02f))))));
+}
+
+/* gelu(x) = x Phi(x) = max(x, 0) - e^(-a^2/2) a v G for a = |x|: both signs in one product. a v =
+   a / (1 + p a) is the one division, and G's argument v - C follows from it as (1 - C) - p a v, so
+   a v G costs no product more than v G. The last product rounds once wherever the result is normal
+   (e^(-a^2/2) is then normal too: a v G < 1/2). |x| is limited to 14.5 by an integer minimum of its
+   bits (one instruction; a NaN becomes 14.5, and x itself makes the result NaN), which changes
+   nothing where the tail is above 0 and keeps it at 0 beyond: gelu(inf) = inf and gelu(-inf) = 0. */
 static inline float vm_geluf(float x) {
-    float a = vm_gauss_arg(x);
-    return vm_select(x > 0.0f, x, 0.0f) - a * vm_half_erfc(a, vm_gauss_scaled(a) * 0x1p-64f);
+    int32_t abs_bits = (int32_t)(vm_bits(x) & 0x7fffffffu), limit = (int32_t)vm_bits(14.5f);
+    float a = vm_from_bits((uint32_t)(abs_bits < limit ? abs_bits : limit));
+    float av = a / (1.0f + VM_GELU_P * a);
+    float tail = av * vm_gelu_tail_poly((1.0f - VM_GELU_C) - VM_GELU_P * av);
+    return (x < 0.0f ? 0.0f : x) - (vm_gauss_scaled(a) * 0x1p-64f) * tail;
 }
 
 /* Reductions in a fixed order that n alone decides (never the thread count or the instruction set):
