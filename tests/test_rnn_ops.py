@@ -161,13 +161,14 @@ def test_reference_backward_matches_finite_differences(cell, dropped, rng):
 
 @pytest.mark.parametrize("cell", CELLS)
 @pytest.mark.parametrize("dropped", [False, True])
-def test_threads_bitwise_equal_on_every_simd_path(cell, dropped, simd):
-    """1 and 2 threads give the same bits, forward and backward, big enough that the steps split over
-    units (at least 8M multiply-adds of recurrent product a step) and every GEMM splits."""
+@pytest.mark.parametrize("batch", [128, 7, 1], ids=["rows", "uneven-rows", "one-row-by-units"])
+def test_threads_bitwise_equal_on_every_simd_path(cell, dropped, batch, simd):
+    """1 and 2 threads give the same bits, forward and backward, big enough that the steps split (over
+    rows, in parts of unequal size with 7; one row over units) and, with 128 rows, every GEMM splits."""
     results = []
     for threads in (1, 2):
         with fastnn.threads(threads):
-            results.append(check_against_reference(np.random.default_rng(7), cell, 128, 3, 40, 256, masked=True,
+            results.append(check_against_reference(np.random.default_rng(7), cell, batch, 3, 40, 256, masked=True,
                                                    states=True, dropped=dropped, return_sequences=True, tol=2e-4))
     for one, two in zip(*results):
         if one is not None:

@@ -13,17 +13,20 @@
    the GEMMs over all steps read them as plain matrices; x is copied time-major once (a batch of one
    already is). go_backwards walks input time downwards and reverses nothing.
 
-   Threads (rnn_team.c): a call is a list of phases, each cut into the same pieces, NR-wide blocks of
-   units (NR = the micro-kernel's tile width): packing the recurrent kernel (backward: its transpose)
-   into micro-kernel panels, then one phase a step (two for GRU with the reset before the product). A
-   forward piece is its units' columns of every gate's recurrent product and then the cell update of
-   those units; the next step's products read every unit of the state, hence a phase a step. A
-   backward piece is its units' part of the product by the transposed recurrent kernel for the step
-   after (which needs every unit's gate gradients, hence the phase boundary) and then its units' gate
-   gradients of the step. The per-step products drive the GEMM micro-kernel with fnn_sgemm's K blocks,
-   so each row gets exactly the bits fnn_sgemm would give it; a batch of one drives the one-row kernel,
-   whose chains are the same. No sum is split between pieces: any thread count gives the same bits,
-   and a row's forward never reads another row. */
+   Threads (rnn_team.c): a call is a list of phases, each cut into the same pieces. With several
+   rows a piece is a range of rows, and the call one phase after the recurrent kernel (backward: its
+   transpose) is packed into micro-kernel panels: each piece runs its rows through every step, since
+   a row's recurrence reads only its own state and gradients. One row: pieces are NR-wide blocks of
+   units (NR = the micro-kernel's tile width), and the phases are packing, then one a step (two for
+   GRU with the reset before the product). A forward piece is its units' columns of every gate's
+   recurrent product and then the cell update of those units; the next step's products read every
+   unit of the state, hence a phase a step. A backward piece is its units' part of the product by the
+   transposed recurrent kernel for the step after (which needs every unit's gate gradients, hence the
+   phase boundary) and then its units' gate gradients of the step. The per-step products drive the
+   GEMM micro-kernel with fnn_sgemm's K blocks, so each row gets exactly the bits fnn_sgemm would give
+   it, in whichever rows' tile it lies; a batch of one drives the one-row kernel, whose chains are the
+   same. No sum is split between pieces: any thread count gives the same bits, and a row's forward
+   never reads another row. */
 #include <string.h>
 #include "../fastnn.h"
 #include "../gemm/gemm_internal.h"
@@ -193,13 +196,15 @@ typedef struct {
     idx_t dy_batch, dy_step;
     const float *c0;
     int training;
-    idx_t pieces;                  /* a phase's pieces, each a range of unit blocks */
+    int split_rows;                /* pieces are ranges of rows through the whole sequence (one phase) */
+    idx_t pieces;                  /* a phase's pieces: ranges of rows, or of unit blocks */
 } rnn_run;
 
-/* One thread's view of one step: units [u0, u1) of every row. */
+/* One thread's view of one step: units [u0, u1) of rows [b0, b1). */
 typedef struct {
     const rnn_run *r;
     idx_t s, t;                    /* step and its input time */
+    idx_t b0, b1;                  /* rows */
     idx_t ub0, ub1, u0, u1;        /* unit blocks and units */
     const float *h_prev;           /* (B, U) */
     const float *h_in;             /* (B, U) what the recurrent products read: h_prev, or it dropped */
@@ -224,8 +229,9 @@ static void recurrent_product(const step_view *v, idx_t g, const float *a, idx_t
         return;
     }
     for (idx_t ub = v->ub0; ub < v->ub1; ub++)
-        panel_product(cfg, r->d->batch, k, a, lda, r->w->packed + (ub * G + g) * U * NR, c + ub * NR, ldc,
-                      FNN_MIN(NR, U - ub * NR), accumulate, bias ? bias + ub * NR : NULL);
+        panel_product(cfg, v->b1 - v->b0, k, a + v->b0 * lda, lda, r->w->packed + (ub * G + g) * U * NR,
+                      c + v->b0 * ldc + ub * NR, ldc, FNN_MIN(NR, U - ub * NR), accumulate,
+                      bias ? bias + ub * NR : NULL);
 }
 
 /* gates (B, gu) += a @ the recurrent kernel's columns of gates [0, count), the view's units. A row
@@ -260,13 +266,19 @@ static void gate_products(const step_view *v, idx_t count, const float *a, float
 
 static idx_t unit_blocks(const fnn_gemm_config *cfg, idx_t U) { return (U + cfg->nr - 1) / cfg->nr; }
 
-/* How many pieces a phase of this call has: one per thread, or with several rows two, so that a
-   thread kept waiting has half a share to take; one row's pieces are kept wide, since its cell pass
-   costs a few calls per piece whatever the width. */
-static idx_t phase_pieces(const fnn_rnn_desc *d, const fnn_gemm_config *cfg) {
+/* How a call's steps are shared between threads. With several rows, a piece is a range of rows run
+   through the whole sequence (the recurrent kernel packed before): a row's recurrence reads only its
+   own state, so the pieces never wait for one another and no state moves between cores each step
+   (split by units, every step's products read the units the other thread has just written, and a
+   batch-32 LSTM step took as long on two threads as on one). Two pieces a thread, so that a thread
+   kept waiting has half a share to take. One row: pieces are unit blocks, a phase a step; they are
+   kept wide, since its cell pass costs a few calls per piece whatever the width. */
+static void share_steps(const fnn_rnn_desc *d, const fnn_gemm_config *cfg, rnn_run *r) {
     idx_t macs = d->batch * d->units * gate_count(d->cell) * d->units;
     idx_t threads = macs >= RNN_THREAD_MIN_MACS ? fnn_get_num_threads() : 1;
-    return FNN_MIN(unit_blocks(cfg, d->units), threads * (d->batch > 1 ? 2 : 1));
+    r->split_rows = d->batch > 1;
+    r->pieces = r->split_rows ? FNN_MIN(d->batch, threads > 1 ? 2 * threads : 1)
+                              : FNN_MIN(unit_blocks(cfg, d->units), threads);
 }
 
 /* Runs a call's phases on up to one thread per piece. */
@@ -274,22 +286,33 @@ static void run_team(const rnn_run *r, idx_t phases, rnn_piece_fn piece) {
     rnn_run_phases((int)FNN_MIN(r->pieces, fnn_get_num_threads()), phases, r->pieces, piece, (void *)r);
 }
 
-/* Piece p's units of step s: blocks [ub0, ub1). */
+// part p of n equal parts of [0, count): [lo, hi)
+static void part_of(idx_t count, idx_t n, idx_t p, idx_t *lo, idx_t *hi) {
+    *lo = count / n * p + FNN_MIN(p, count % n);
+    *hi = *lo + count / n + (p < count % n);
+}
+
+/* Piece p's part of step s: its rows (every unit), or its unit blocks [ub0, ub1) (every row). */
 static step_view piece_view(const rnn_run *r, idx_t s, idx_t p) {
-    const idx_t NR = r->cfg->nr, U = r->d->units, blocks = unit_blocks(r->cfg, U), n = r->pieces;
-    idx_t ub0 = blocks / n * p + FNN_MIN(p, blocks % n), ub1 = ub0 + blocks / n + (p < blocks % n);
-    step_view v = {.r = r, .s = s, .t = time_of(r->d, s), .ub0 = ub0, .ub1 = ub1, .u0 = ub0 * NR,
-                   .u1 = FNN_MIN(ub1 * NR, U)};
+    const idx_t NR = r->cfg->nr, U = r->d->units, blocks = unit_blocks(r->cfg, U);
+    step_view v = {.r = r, .s = s, .t = time_of(r->d, s), .b0 = 0, .b1 = r->d->batch, .ub0 = 0, .ub1 = blocks};
+    if (r->split_rows)
+        part_of(r->d->batch, r->pieces, p, &v.b0, &v.b1);
+    else
+        part_of(blocks, r->pieces, p, &v.ub0, &v.ub1);
+    v.u0 = v.ub0 * NR;
+    v.u1 = FNN_MIN(v.ub1 * NR, U);
     return v;
 }
 
 /* ---- forward ---- */
 
-/* Activations of gate g's columns [u0, u1) of every row, in place. */
+/* Activations of gate g's columns [u0, u1) of the view's rows, in place. */
 static void activate_gate(const step_view *v, idx_t g, int act, float alpha) {
     const rnn_run *r = v->r;
     const idx_t B = r->d->batch, gu = r->w->gu;
-    r->activate(act, alpha, r->w->gates + v->t * B * gu + g * r->d->units + v->u0, gu, B, v->u1 - v->u0);
+    r->activate(act, alpha, r->w->gates + (v->t * B + v->b0) * gu + g * r->d->units + v->u0, gu, v->b1 - v->b0,
+                v->u1 - v->u0);
 }
 
 /* Pre-activations of gate g's columns [u0, u1), kept for the backward. */
@@ -297,7 +320,7 @@ static void keep_pre(const step_view *v, idx_t g) {
     const rnn_run *r = v->r;
     if (!r->w->pre) return;
     const idx_t B = r->d->batch, gu = r->w->gu;
-    for (idx_t b = 0; b < B; b++) {
+    for (idx_t b = v->b0; b < v->b1; b++) {
         idx_t at = (v->t * B + b) * gu + g * r->d->units + v->u0;
         memcpy(r->w->pre + at, r->w->gates + at, (v->u1 - v->u0) * sizeof(float));
     }
@@ -339,7 +362,7 @@ static void lstm_cell_forward(const step_view *v) {
         keep_pre(v, g);
         activate_gate(v, g, g == 2 ? d->act : d->recurrent_act, g == 2 ? d->alpha : d->recurrent_alpha);
     }
-    for (idx_t b = 0; b < B; b++) {
+    for (idx_t b = v->b0; b < v->b1; b++) {
         idx_t row = v->t * B + b;
         float *gate_i = w->gates + row * 4 * U, *gate_f = gate_i + U, *gate_c = gate_f + U, *gate_o = gate_c + U;
         float *c = w->c + b * U, *h = v->h_next + b * U;
@@ -367,7 +390,7 @@ static void simple_cell_forward(const step_view *v) {
     const idx_t B = r->d->batch, U = r->d->units;
     keep_pre(v, 0);
     activate_gate(v, 0, r->d->act, r->d->alpha);
-    for (idx_t b = 0; b < B; b++) {
+    for (idx_t b = v->b0; b < v->b1; b++) {
         int keep = kept(v, b);
         if (keep)
             memcpy(v->h_next + b * U + v->u0, r->w->gates + (v->t * B + b) * U + v->u0, (v->u1 - v->u0) * sizeof(float));
@@ -379,7 +402,7 @@ static void simple_cell_forward(const step_view *v) {
 static void gru_blend(const step_view *v) {
     const rnn_run *r = v->r;
     const idx_t B = r->d->batch, U = r->d->units;
-    for (idx_t b = 0; b < B; b++) {
+    for (idx_t b = v->b0; b < v->b1; b++) {
         const float *gate_z = r->w->gates + (v->t * B + b) * 3 * U, *gate_h = gate_z + 2 * U;
         const float *h_prev = v->h_prev + b * U;
         float *h = v->h_next + b * U;
@@ -396,7 +419,7 @@ static void gru_cell_forward(const step_view *v) {
     const fnn_rnn_desc *d = r->d;
     const rnn_buffers *w = r->w;
     const idx_t B = d->batch, U = d->units;
-    for (idx_t b = 0; b < B; b++) {
+    for (idx_t b = v->b0; b < v->b1; b++) {
         float *gate_z = w->gates + (v->t * B + b) * 3 * U;
         const float *rec = w->step + b * 3 * U;
         for (idx_t u = v->u0; u < v->u1; u++) {
@@ -408,7 +431,7 @@ static void gru_cell_forward(const step_view *v) {
         keep_pre(v, g);
         activate_gate(v, g, d->recurrent_act, d->recurrent_alpha);
     }
-    for (idx_t b = 0; b < B; b++) {
+    for (idx_t b = v->b0; b < v->b1; b++) {
         idx_t row = v->t * B + b;
         float *gate_r = w->gates + row * 3 * U + U, *gate_h = gate_r + U;
         const float *rec_h = w->step + b * 3 * U + 2 * U;
@@ -430,7 +453,7 @@ static void gru_before_gates_forward(const step_view *v, float *rh) {
         keep_pre(v, g);
         activate_gate(v, g, d->recurrent_act, d->recurrent_alpha);
     }
-    for (idx_t b = 0; b < B; b++) {
+    for (idx_t b = v->b0; b < v->b1; b++) {
         const float *gate_r = r->w->gates + (v->t * B + b) * 3 * U + U, *h_in = v->h_in + b * U;
         float *rh_b = rh + b * U;
         int keep = kept(v, b);
@@ -438,10 +461,10 @@ static void gru_before_gates_forward(const step_view *v, float *rh) {
     }
 }
 
-// h (B, U) times the recurrent mask (B, U) into out (B, U), units [u0, u1)
-static void drop_state(const rnn_run *r, idx_t u0, idx_t u1, const float *h, float *out) {
-    const idx_t B = r->d->batch, U = r->d->units;
-    for (idx_t b = 0; b < B; b++)
+// h (B, U) times the recurrent mask (B, U) into out (B, U), rows [b0, b1) and units [u0, u1)
+static void drop_state(const rnn_run *r, idx_t b0, idx_t b1, idx_t u0, idx_t u1, const float *h, float *out) {
+    const idx_t U = r->d->units;
+    for (idx_t b = b0; b < b1; b++)
         for (idx_t u = u0; u < u1; u++) out[b * U + u] = h[b * U + u] * r->recurrent_mask[b * U + u];
 }
 
@@ -451,16 +474,10 @@ static idx_t forward_phases(const fnn_rnn_desc *d) {
     return 1 + d->steps * (d->cell == FNN_RNN_GRU_RESET_BEFORE ? 2 : 1);
 }
 
-static void forward_piece(void *ctx, idx_t phase, idx_t piece) {
-    const rnn_run *r = ctx;
+static void forward_step(const rnn_run *r, idx_t phase, idx_t piece) {
     const fnn_rnn_desc *d = r->d;
     const rnn_buffers *w = r->w;
     const idx_t B = d->batch, T = d->steps, U = d->units, gu = w->gu, G = gate_count(d->cell);
-    if (phase == 0) {
-        step_view v = piece_view(r, 0, piece);
-        pack_forward_panels(r->cfg, U, G, r->recurrent, v.ub0, v.ub1, w->packed);
-        return;
-    }
     const int before = d->cell == FNN_RNN_GRU_RESET_BEFORE;
     const idx_t s = before ? (phase - 1) / 2 : phase - 1;
     const int candidate_part = before && (phase - 1) % 2;
@@ -496,7 +513,20 @@ static void forward_piece(void *ctx, idx_t phase, idx_t piece) {
     }
     }
     /* the next step's products read the new state dropped: these units of it */
-    if (w->hdrop && s + 1 < T) drop_state(r, v.u0, v.u1, v.h_next, w->hdrop + time_of(d, s + 1) * B * U);
+    if (w->hdrop && s + 1 < T) drop_state(r, v.b0, v.b1, v.u0, v.u1, v.h_next, w->hdrop + time_of(d, s + 1) * B * U);
+}
+
+/* Split by rows, the one phase: the piece's rows through every step's phases. */
+static void forward_piece(void *ctx, idx_t phase, idx_t piece) {
+    const rnn_run *r = ctx;
+    if (r->split_rows) {
+        for (idx_t step_phase = 1; step_phase < forward_phases(r->d); step_phase++) forward_step(r, step_phase, piece);
+    } else if (phase == 0) {
+        step_view v = piece_view(r, 0, piece);
+        pack_forward_panels(r->cfg, r->d->units, gate_count(r->d->cell), r->recurrent, v.ub0, v.ub1, r->w->packed);
+    } else {
+        forward_step(r, phase, piece);
+    }
 }
 
 // x is (B, T, I), xt is (T, B, I)
@@ -539,10 +569,12 @@ int fnn_rnn_forward(const fnn_rnn_desc *d, const float *x, const float *kernel, 
                    .recurrent_bias = d->cell == FNN_RNN_GRU && bias ? bias + gu : NULL, .mask = mask,
                    .recurrent_mask = recurrent_mask, .y = y, .y_batch = y_batch, .y_step = y_step,
                    .training = training};
-    run.pieces = phase_pieces(d, run.cfg);
+    share_steps(d, run.cfg, &run);
     run.activate = run.cfg->activate;
-    if (w.hdrop) drop_state(&run, 0, U, h_start, w.hdrop + time_of(d, 0) * B * U);
-    run_team(&run, forward_phases(d), forward_piece);
+    if (w.hdrop) drop_state(&run, 0, B, 0, U, h_start, w.hdrop + time_of(d, 0) * B * U);
+    if (run.split_rows)
+        pack_forward_panels(run.cfg, U, gate_count(d->cell), recurrent, 0, unit_blocks(run.cfg, U), w.packed);
+    run_team(&run, run.split_rows ? 1 : forward_phases(d), forward_piece);
     if (h_out) memcpy(h_out, training ? w.h[0] : w.h[T & 1], B * U * sizeof(float));
     if (c_out && w.c) memcpy(c_out, w.c, B * U * sizeof(float));
     return 0;
@@ -607,7 +639,7 @@ static void lstm_cell_backward(const step_view *v) {
     const rnn_buffers *w = r->w;
     const idx_t B = d->batch, U = d->units, u0 = v->u0, width = v->u1 - v->u0;
     const int fast = default_activations(d);
-    for (idx_t b = 0; b < B; b++) {
+    for (idx_t b = v->b0; b < v->b1; b++) {
         idx_t row = v->t * B + b, at = row * 4 * U;
         int keep = kept(v, b);
         const float *dh = state_grad(v, b, keep);
@@ -644,7 +676,7 @@ static void simple_cell_backward(const step_view *v) {
     const fnn_rnn_desc *d = r->d;
     const rnn_buffers *w = r->w;
     const idx_t B = d->batch, U = d->units, u0 = v->u0, width = v->u1 - v->u0;
-    for (idx_t b = 0; b < B; b++) {
+    for (idx_t b = v->b0; b < v->b1; b++) {
         idx_t at = (v->t * B + b) * U + u0;
         int keep = kept(v, b);
         const float *dh = state_grad(v, b, keep);
@@ -706,7 +738,7 @@ static void gru_cell_backward(const step_view *v) {
     const rnn_run *r = v->r;
     const rnn_buffers *w = r->w;
     const idx_t B = r->d->batch, U = r->d->units;
-    for (idx_t b = 0; b < B; b++) {
+    for (idx_t b = v->b0; b < v->b1; b++) {
         idx_t row = v->t * B + b;
         int keep = kept(v, b);
         const float *dh = state_grad(v, b, keep);
@@ -729,7 +761,7 @@ static void gru_cell_backward(const step_view *v) {
 
 /* reset_before, first half: z's and the candidate's gradients, and the direct part of dh_out. */
 static void gru_before_blend_backward(const step_view *v) {
-    for (idx_t b = 0; b < v->r->d->batch; b++) {
+    for (idx_t b = v->b0; b < v->b1; b++) {
         int keep = kept(v, b);
         const float *dh = state_grad(v, b, keep);
         if (keep) gru_blend_grad(v, b, dh); else carry_grad(v, b, dh);
@@ -747,7 +779,7 @@ static void gru_before_reset_backward(const step_view *v, const float *drh) {
     const rnn_run *r = v->r;
     const rnn_buffers *w = r->w;
     const idx_t B = r->d->batch, U = r->d->units;
-    for (idx_t b = 0; b < B; b++) {
+    for (idx_t b = v->b0; b < v->b1; b++) {
         if (!kept(v, b)) continue;
         idx_t row = v->t * B + b;
         const float *gate_r = w->gates + row * 3 * U + U, *h_in = state_read(w, row, U), *drh_b = drh + b * U;
@@ -769,17 +801,17 @@ static void backward_product(const step_view *v, const float *a, idx_t lda, idx_
     const rnn_run *r = v->r;
     const idx_t NR = r->cfg->nr, U = r->d->units, gu = r->w->gu;
     for (idx_t ub = v->ub0; ub < v->ub1; ub++)
-        panel_product(r->cfg, r->d->batch, k, a, lda, r->w->packed + (ub * gu + k_first) * NR, c + ub * NR, U,
-                      FNN_MIN(NR, U - ub * NR), accumulate, NULL);
+        panel_product(r->cfg, v->b1 - v->b0, k, a + v->b0 * lda, lda, r->w->packed + (ub * gu + k_first) * NR,
+                      c + v->b0 * U + ub * NR, U, FNN_MIN(NR, U - ub * NR), accumulate, NULL);
 }
 
 /* With recurrent dropout the products went to dhdrop (the gradient of the dropped state): these units
    of it, times the mask, join dh_out. */
 static void add_dropped_grad(const step_view *v) {
     const rnn_run *r = v->r;
-    const idx_t B = r->d->batch, U = r->d->units;
+    const idx_t U = r->d->units;
     if (!r->w->dhdrop) return;
-    for (idx_t b = 0; b < B; b++)
+    for (idx_t b = v->b0; b < v->b1; b++)
         for (idx_t u = v->u0; u < v->u1; u++)
             v->dh_out[b * U + u] += r->w->dhdrop[b * U + u] * r->recurrent_mask[b * U + u];
 }
@@ -820,16 +852,10 @@ static idx_t backward_phases(const fnn_rnn_desc *d) {
     return 2 + d->steps * (d->cell == FNN_RNN_GRU_RESET_BEFORE ? 2 : 1);
 }
 
-static void backward_piece(void *ctx, idx_t phase, idx_t piece) {
-    const rnn_run *r = ctx;
+static void backward_step(const rnn_run *r, idx_t phase, idx_t piece) {
     const fnn_rnn_desc *d = r->d;
     const rnn_buffers *w = r->w;
     const idx_t T = d->steps, U = d->units, gu = w->gu;
-    if (phase == 0) {
-        step_view v = piece_view(r, 0, piece);
-        pack_backward_panels(r->cfg, U, gu, r->recurrent, v.ub0, v.ub1, w->packed);
-        return;
-    }
     const idx_t per_step = d->cell == FNN_RNN_GRU_RESET_BEFORE ? 2 : 1, s = T - 1 - (phase - 1) / per_step;
     const int second_part = (phase - 1) % per_step;
     if (!second_part && s + 1 < T) {
@@ -849,6 +875,20 @@ static void backward_piece(void *ctx, idx_t phase, idx_t piece) {
             backward_product(&v, w->gates + v.t * d->batch * gu + 2 * U, gu, 2 * U, U, w->step, 0);
             gru_before_reset_backward(&v, w->step);
         }
+    }
+}
+
+/* Split by rows, the one phase: the piece's rows through every step's phases. */
+static void backward_piece(void *ctx, idx_t phase, idx_t piece) {
+    const rnn_run *r = ctx;
+    if (r->split_rows) {
+        for (idx_t step_phase = 1; step_phase < backward_phases(r->d); step_phase++)
+            backward_step(r, step_phase, piece);
+    } else if (phase == 0) {
+        step_view v = piece_view(r, 0, piece);
+        pack_backward_panels(r->cfg, r->d->units, r->w->gu, r->recurrent, v.ub0, v.ub1, r->w->packed);
+    } else {
+        backward_step(r, phase, piece);
     }
 }
 
@@ -900,8 +940,9 @@ int fnn_rnn_backward(const fnn_rnn_desc *d, const float *x, const float *kernel,
     rnn_run run = {.d = d, .w = &w, .cfg = fnn_gemm_active_config(), .recurrent = recurrent, .mask = mask,
                    .recurrent_mask = recurrent_mask, .dy = dy, .dy_batch = dy_batch, .dy_step = dy_step, .c0 = c0,
                    .training = 1};
-    run.pieces = phase_pieces(d, run.cfg);
-    run_team(&run, backward_phases(d), backward_piece);
+    share_steps(d, run.cfg, &run);
+    if (run.split_rows) pack_backward_panels(run.cfg, U, w.gu, recurrent, 0, unit_blocks(run.cfg, U), w.packed);
+    run_team(&run, run.split_rows ? 1 : backward_phases(d), backward_piece);
     if (dh0) memcpy(dh0, w.dh[T & 1], B * U * sizeof(float));
     if (dc0 && w.dc) memcpy(dc0, w.dc, B * U * sizeof(float));
     /* x time-major is still in the workspace (a batch of one is x itself); dx is made time-major in
