@@ -2,6 +2,7 @@
 import json
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -48,3 +49,13 @@ def test_tf_parser_returns_inputs_or_bad_request(value, key, noise):
 def test_rows_of_eight_numbers_are_accepted():
     inputs, _ = parse_tf_predict(json.dumps({"instances": [[1] * 8, [0.5] * 8]}).encode(), SIGNATURE)
     np.testing.assert_array_equal(inputs[0], np.array([[1] * 8, [0.5] * 8], np.float32))
+
+
+def test_booleans_among_numbers_are_refused():
+    """numpy reads [true, 1, 2] as integers; a flag sent where a feature belongs is a client error."""
+    for row in ([True] + [1] * 7, [1] * 7 + [False]):
+        v2 = {"inputs": [{"name": INPUT, "shape": [1, 8], "datatype": "FP32", "data": row}]}
+        for parse in (lambda: parse_v2_infer(json.dumps(v2).encode(), None, SIGNATURE),
+                      lambda: parse_tf_predict(json.dumps({"instances": [row]}).encode(), SIGNATURE)):
+            with pytest.raises(BadRequest, match="must hold numbers"):
+                parse()

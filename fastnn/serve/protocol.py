@@ -125,13 +125,20 @@ def _check_shape(tensor, shape, what):
     return tuple(shape)
 
 
+def _holds_bool(data, values):
+    """Whether JSON true/false sits among the numbers of data: numpy reads [true, 1, 2] as integers."""
+    if values.ndim == 0:
+        return isinstance(data, bool)
+    return bool in set(map(type, np.asarray(data, dtype=object).ravel().tolist()))
+
+
 def json_array(data, datatype, shape, what):
     """The array of JSON numbers `data` (nested or flat, row-major), of the given datatype and shape."""
     try:
         values = np.asarray(data)
     except (ValueError, TypeError, OverflowError, RecursionError):
         raise BadRequest(f"{what}: data must be a (nested) list of numbers") from None
-    if values.dtype.kind not in _JSON_KINDS[datatype]:
+    if values.dtype.kind not in _JSON_KINDS[datatype] or values.dtype.kind in "iuf" and _holds_bool(data, values):
         raise BadRequest(f"{what}: data must hold {'integers' if datatype == 'INT64' else 'numbers'} for "
                          f"datatype {datatype}")
     if values.size != math.prod(shape):
