@@ -1,10 +1,10 @@
 """fastnn on a machine where another process keeps one core busy: 2 threads against 1, interleaved.
 
 A burner process spins on the last CPU this process may use. Each workload (a large GEMM, an MLP
-training epoch, an elementwise kernel) is then timed at 1 and at 2 threads in turn, medians of
-`samples`, and the row reports time(2 threads) / time(1 thread): above 1, the second thread costs
-more than it brings (the target is at most 1.3). The same rows without the burner come first, for
-reference.
+training epoch, an elementwise kernel, an LSTM training epoch) is then timed at 1 and at 2 threads in
+turn, medians of `samples`, and the row reports time(2 threads) / time(1 thread): above 1, the second
+thread costs more than it brings (the target is at most 1.3). The same rows without the burner come
+first, for reference.
 
 Usage: python benchmarks/busy_rows.py [--samples N]   (or compare.py --only busy)
 """
@@ -54,11 +54,18 @@ def workloads():
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
     big = rng.standard_normal(1 << 22).astype(np.float32)
     out = np.empty_like(big)
+    # the recurrent steps split rows between threads, each running its rows through the whole sequence
+    sequences = rng.standard_normal((256, 50, 64)).astype(np.float32)
+    targets = rng.standard_normal((256, 1)).astype(np.float32)
+    lstm = Sequential([fastnn.layers.Input((50, 64)), fastnn.layers.LSTM(128), Dense(1)])
+    lstm.compile(optimizer="sgd", loss="mse")
     return {
         "matmul 1024x1024x1024": lambda: fastnn.ops.matmul(a, b),
         "MLP 784-256-128-10 epoch (4096 rows, batch 128)":
             lambda: model.fit(x, labels, epochs=1, batch_size=128, verbose=0, shuffle=False),
         "tanh over 4M floats": lambda: fastnn.ops.activation_forward("tanh", big, out=out),
+        "LSTM epoch (256 x 50 x 64, 128 units, batch 32)":
+            lambda: lstm.fit(sequences, targets, epochs=1, batch_size=32, verbose=0, shuffle=False),
     }
 
 
