@@ -347,6 +347,32 @@ def test_json_over_its_limit_gets_413(served, monkeypatch):
     assert call(server, "POST", "/v2/models/seed/infer", body, headers)[0] == 200
 
 
+def test_a_large_request_is_parsed_off_the_event_loop(served, monkeypatch):
+    """A body over INLINE_BODY_BYTES is parsed on a worker thread: while its parse is held, health checks
+    and small requests are answered; then it is answered too."""
+    server, model = served
+    release = threading.Event()
+    parse = fastnn.serve.app.parse_v2_infer
+
+    def held_parse(body, *args):
+        if len(body) > fastnn.serve.app.INLINE_BODY_BYTES:
+            assert release.wait(30)
+        return parse(body, *args)
+    monkeypatch.setattr(fastnn.serve.app, "parse_v2_infer", held_parse)
+    x = _rows(4000)
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        large = pool.submit(call, server, "POST", "/v2/models/seed/infer", _v2(x))
+        time.sleep(0.2)
+        assert call_json(server, "GET", "/v2/health/live")[0] == 200
+        assert call_json(server, "POST", "/v2/models/seed/infer", v2_json_request(x[:2]))[0] == 200
+        assert not large.done()
+        release.set()
+        status, _, data = large.result(timeout=60)
+    assert status == 200
+    got = np.array(json.loads(data)["outputs"][0]["data"], np.float32).reshape(-1, 1)
+    np.testing.assert_array_equal(got, model.predict(x, verbose=0))
+
+
 def test_a_refused_request_does_not_fail_the_batch_it_joined(tmp_path):
     """An id outside the Embedding's range fails its own request with 400; valid requests batched with it
     still get their rows."""
