@@ -33,6 +33,7 @@ class Loss(_Configurable):
     takes_labels = False  # y_true holds integer class labels (kept as int64) rather than values like y_pred
     _per_element = True  # the per-sample loss averages the last axis (False for the cross-entropies over classes)
     _default_name = "loss"
+    _pointwise_name = None  # the _C.POINTWISE_LOSSES kernel that is this loss, options aside (pointwise_kernel)
 
     def __init__(self, reduction="sum_over_batch_size", name=None, dtype=None):
         if reduction not in _REDUCTIONS:
@@ -82,13 +83,17 @@ class Loss(_Configurable):
         """(code, options) when this loss and its gradient are one fastnn._C.loss_pointwise call (code from
         _C.POINTWISE_LOSSES, options its keyword arguments) on the targets as they come, else None; a
         training step may then run the kernel itself. fused: the predictions are the logits of
-        fused_activation (value_and_grad_from_logits)."""
-        return None
+        fused_activation (value_and_grad_from_logits). The 'sum' reduction scales the value and gradient
+        here, outside the kernel, so it has none."""
+        pointwise = self._pointwise(fused)
+        if pointwise is None or self.reduction == "sum":
+            return None
+        name, options = pointwise
+        return _C.POINTWISE_LOSSES[name], options
 
-    def _pointwise_code(self, name):
-        """The code of a pointwise loss for pointwise_kernel, or None under the 'sum' reduction (whose
-        scaling of the value and gradient happens here, outside the kernel)."""
-        return None if self.reduction == "sum" else _C.POINTWISE_LOSSES[name]
+    def _pointwise(self, fused):
+        """(name in _C.POINTWISE_LOSSES, options) of the kernel that is this loss, or None."""
+        return None if self._pointwise_name is None else (self._pointwise_name, {})
 
     def call(self, y_true, y_pred):
         """The per-sample losses (shape y_pred.shape[:-1]); a custom loss defines it with gradient()."""

@@ -24,10 +24,7 @@ class MeanSquaredError(Loss):
 
     _kernel_name = "loss_mse"
     _default_name = "mean_squared_error"
-
-    def pointwise_kernel(self, fused):
-        code = self._pointwise_code("mse")
-        return None if code is None else (code, {})
+    _pointwise_name = "mse"
 
 
 class MeanAbsoluteError(Loss):
@@ -35,10 +32,7 @@ class MeanAbsoluteError(Loss):
 
     _kernel_name = "loss_mae"
     _default_name = "mean_absolute_error"
-
-    def pointwise_kernel(self, fused):
-        code = self._pointwise_code("mae")
-        return None if code is None else (code, {})
+    _pointwise_name = "mae"
 
 
 class Huber(Loss):
@@ -60,9 +54,8 @@ class Huber(Loss):
     def _kernel_options(self, from_logits):
         return {"delta": self.delta}
 
-    def pointwise_kernel(self, fused):
-        code = self._pointwise_code("huber")
-        return None if code is None else (code, {"delta": self.delta})
+    def _pointwise(self, fused):
+        return "huber", {"delta": self.delta}
 
     def get_config(self):
         return {**super().get_config(), "delta": self.delta}
@@ -121,12 +114,10 @@ class BinaryCrossentropy(_Crossentropy):
     def _smoothing_share(self, y_pred):
         return 0.5
 
-    def pointwise_kernel(self, fused):
+    def _pointwise(self, fused):
         if self.label_smoothing:
             return None
-        code = self._pointwise_code("binary_crossentropy_from_logits" if fused or self.from_logits
-                                    else "binary_crossentropy")
-        return None if code is None else (code, {})
+        return "binary_crossentropy_from_logits" if fused or self.from_logits else "binary_crossentropy", {}
 
     def check_targets(self, y_true, output_shape, what):
         _first_outside(y_true, 0.0, 1.0, f"{what}: binary_crossentropy needs targets in [0, 1]")
