@@ -129,20 +129,26 @@ int fnn_cpu_caches(fnn_cache_level caches[3]) {
     return FNN_CACHES_UNKNOWN;
 }
 
-static idx_t stream_min_floats;  /* 0: not yet derived from the caches */
+/* Thresholds in floats derived from a core's L2 on first use (0: not yet derived, or reset); every
+   caller derives the same value, so a race between first uses is harmless. */
+static idx_t stream_min_floats, prefetch_min_floats;
 
-idx_t fnn_stream_min_floats(void) {
-    idx_t known = __atomic_load_n(&stream_min_floats, __ATOMIC_RELAXED);
+static idx_t l2_multiple(idx_t *threshold, idx_t multiple) {
+    idx_t known = __atomic_load_n(threshold, __ATOMIC_RELAXED);
     if (known) return known;
     fnn_cache_level caches[3];
     fnn_cpu_caches(caches);
     idx_t l2_bytes = caches[1].size > 0 ? caches[1].size : 2 * 1024 * 1024;
-    known = 4 * l2_bytes / (idx_t)sizeof(float);  /* every caller derives the same value */
-    __atomic_store_n(&stream_min_floats, known, __ATOMIC_RELAXED);
+    known = multiple * l2_bytes / (idx_t)sizeof(float);
+    __atomic_store_n(threshold, known, __ATOMIC_RELAXED);
     return known;
 }
 
+idx_t fnn_stream_min_floats(void) { return l2_multiple(&stream_min_floats, 4); }
+idx_t fnn_prefetch_min_floats(void) { return l2_multiple(&prefetch_min_floats, 1); }
+
 void fnn_stream_set_min_floats(idx_t n) { __atomic_store_n(&stream_min_floats, n > 0 ? n : 0, __ATOMIC_RELAXED); }
+void fnn_prefetch_set_min_floats(idx_t n) { __atomic_store_n(&prefetch_min_floats, n > 0 ? n : 0, __ATOMIC_RELAXED); }
 
 int fnn_simd_best(void) {
     if (fnn_cpu_supports(FNN_SIMD_AVX512)) return FNN_SIMD_AVX512;

@@ -36,6 +36,11 @@ idx_t fnn_stream_min_floats(void);
 /* Sets that threshold (tests stream small arrays, benchmarks compare both stores); n <= 0 restores
    the one derived from the caches. */
 void fnn_stream_set_min_floats(idx_t n);
+/* Kernels whose inputs hold at least this many floats prefetch them ahead (stream_store.h): one
+   core's L2 (2 MiB when unknown), past which they come from memory or a shared L3. */
+idx_t fnn_prefetch_min_floats(void);
+/* Sets that threshold (tests and benchmarks compare both); n <= 0 restores the derived one. */
+void fnn_prefetch_set_min_floats(idx_t n);
 
 /* ---- GEMM (gemm/) ---- */
 /* c is (m, n) row-major with row stride ldc.

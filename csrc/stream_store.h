@@ -1,10 +1,18 @@
-/* Non-temporal stores for kernel outputs too large to stay in cache. A plain store first reads the
-   line it writes (read for ownership), so a kernel that reads one array and writes one moves three
-   lines per line of output; a streaming store skips that read and sends the line past the caches.
-   Kernels compute a block into an L1 buffer and copy it out with fnn_stream_copy; only outputs of
-   at least fnn_stream_min_floats() are streamed, so smaller ones stay in cache for their consumer.
-   The AVX2 and AVX-512 builds stream; the portable build stores plainly. Either way the values are
-   the same: streaming changes where the bytes go, not what they are. */
+/* Memory traffic of kernels over arrays larger than the caches.
+
+   Streaming stores: a plain store first reads the line it writes (read for ownership), so a kernel
+   that reads one array and writes one moves three lines per line of output; a streaming store skips
+   that read and sends the line past the caches. Kernels compute a block into an L1 buffer and copy it
+   out with fnn_stream_copy; only outputs of at least fnn_stream_min_floats() are streamed, so smaller
+   ones stay in cache for their consumer. The AVX2 and AVX-512 builds stream; the portable build stores
+   plainly. Either way the values are the same: streaming changes where the bytes go, not what they are.
+
+   Prefetching ahead: a kernel that computes an exp or a division per element waits on memory in
+   bursts unless its inputs are asked for well before it reaches them; the hardware prefetcher alone
+   leaves it 10-20 % slower than the same kernel with software prefetches FNN_PREFETCH_AHEAD floats
+   ahead (sigmoid, tanh, gelu, softplus forward on 16M floats, 1 and 2 threads, measured). Kernels
+   over inputs of at least fnn_prefetch_min_floats() go in pieces of FNN_PREFETCH_PIECE, requesting
+   the lines of the piece that far ahead before computing one. */
 #ifndef FASTNN_STREAM_STORE_H
 #define FASTNN_STREAM_STORE_H
 
@@ -38,6 +46,16 @@ static inline void fnn_stream_copy(float *dst, const float *src, idx_t n) {
     }
 #endif
     memcpy(dst + j, src + j, (size_t)(n - j) * sizeof(float));
+}
+
+#define FNN_PREFETCH_PIECE 256
+#define FNN_PREFETCH_AHEAD 1024
+
+/* Requests into L1 the lines of v[i + FNN_PREFETCH_AHEAD, + n) that lie before end (v's length);
+   prefetches never fault, the bound only keeps the pointer within the array. */
+static inline void fnn_prefetch_ahead(const float *v, idx_t i, idx_t n, idx_t end) {
+    idx_t from = i + FNN_PREFETCH_AHEAD, to = FNN_MIN(from + n, end);
+    for (idx_t j = from; j < to; j += FNN_STREAM_LINE_FLOATS) __builtin_prefetch(v + j, 0, 3);
 }
 
 /* Streaming stores are weakly ordered: a kernel fences them before it returns, so whoever reads

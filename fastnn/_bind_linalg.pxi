@@ -9,7 +9,9 @@ cdef extern from "fastnn.h" nogil:
     int fnn_get_num_threads()
     int fnn_openmp_enabled()
     idx_t fnn_stream_min_floats()
+    idx_t fnn_prefetch_min_floats()
     void fnn_stream_set_min_floats(idx_t n)
+    void fnn_prefetch_set_min_floats(idx_t n)
     ctypedef struct fnn_cache_level:
         idx_t size, ways, line, sets
     int fnn_gemm_blocking_info(const char **kernel, idx_t *blocks, fnn_cache_level *caches)
@@ -75,6 +77,16 @@ def stream_min_floats():
 def set_stream_min_floats(idx_t n):
     """Sets that threshold; n <= 0 restores the one derived from the CPU's caches."""
     fnn_stream_set_min_floats(n)
+
+
+def prefetch_min_floats():
+    """Kernels whose inputs hold at least this many floats prefetch them ahead."""
+    return fnn_prefetch_min_floats()
+
+
+def set_prefetch_min_floats(idx_t n):
+    """Sets that threshold; n <= 0 restores the one derived from the CPU's caches."""
+    fnn_prefetch_set_min_floats(n)
 
 
 CACHE_SOURCES = ("defaults (caches not detected)", "CPUID", "sysfs")

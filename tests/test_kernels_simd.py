@@ -71,19 +71,20 @@ def test_softmax_on_every_path(cols, simd, rng):
 
 
 @pytest.fixture
-def streamed():
-    """Every activation output counts as large: the kernels that stream write with streaming stores."""
-    _C.set_stream_min_floats(1)
+def large_array_paths():
+    """Restores the array sizes past which kernels stream their output and prefetch their inputs."""
     yield
     _C.set_stream_min_floats(0)
+    _C.set_prefetch_min_floats(0)
 
 
 @pytest.mark.parametrize("name", ELEMENTWISE + ["softmax"])
 @pytest.mark.parametrize("n", [1, 15, 17, 2047, 2048 * 3 + 5, 300 * 257])
-def test_streamed_activations_match_plain_stores(name, n, simd, rng, streamed):
-    """Streamed outputs (heads up to a line boundary stored plainly, blocks streamed, a part line at
-    the end) equal plain stores bit for bit, at 1 and 2 threads, wherever the output starts (one float
-    past a line as well), and in place."""
+def test_large_array_paths_match_small_ones(name, n, simd, rng, large_array_paths):
+    """With every array counted as large, streamed outputs (heads up to a line boundary stored plainly,
+    blocks streamed, a part line at the end) and inputs prefetched ahead in pieces equal the small-array
+    path bit for bit, at 1 and 2 threads, wherever the output starts (one float past a line as well),
+    and in place."""
     cols = 257 if name == "softmax" and n % 257 == 0 else n
     x = (rng.standard_normal(n + 1) * 4).astype(np.float32)[1:].reshape(-1, cols)
     x.flat[:3] = [np.nan, np.inf, -0.0][:min(3, n)]
@@ -97,13 +98,14 @@ def test_streamed_activations_match_plain_stores(name, n, simd, rng, streamed):
         ops.activation_backward(name, x, y, dy, out=dx)
         assert np.all(buffers[:, :start] == 7.0) and np.all(buffers[:, start + n:] == 7.0)
         return y.copy(), dx.copy()
-    _C.set_stream_min_floats(0)
     plain = on_path(simd, 1, lambda: run(0))
-    _C.set_stream_min_floats(1)
-    for threads in (1, 2):
-        for start in (0, 1, 16):
-            for got, want in zip(on_path(simd, threads, lambda: run(start)), plain):
-                np.testing.assert_array_equal(got, want)
+    for stream, prefetch in ((1, 0), (0, 1), (1, 1)):
+        _C.set_stream_min_floats(stream)
+        _C.set_prefetch_min_floats(prefetch)
+        for threads in (1, 2):
+            for start in (0, 1, 16):
+                for got, want in zip(on_path(simd, threads, lambda: run(start)), plain):
+                    np.testing.assert_array_equal(got, want)
     in_place = x.copy()
     on_path(simd, 2, lambda: ops.activation_forward(name, in_place, out=in_place))
     np.testing.assert_array_equal(in_place, plain[0])
