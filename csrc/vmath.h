@@ -42,9 +42,9 @@ static inline float vm_from_bits(uint32_t u) {
     return x;
 }
 
-/* |a| with the sign bit of b */
+/* |a| with the sign bit of b, as a bit select (one ternary-logic instruction on AVX-512) */
 static inline float vm_copysignf(float a, float b) {
-    return vm_from_bits((vm_bits(a) & 0x7fffffffu) | (vm_bits(b) & 0x80000000u));
+    return vm_from_bits(((vm_bits(a) ^ vm_bits(b)) & 0x80000000u) ^ vm_bits(a));
 }
 
 /* cond ? a : b by bit masks. Plain selects on the clamps below let gcc thread the clamped constant
@@ -69,9 +69,13 @@ static inline float vm_pow2i(int32_t n) { return vm_from_bits((uint32_t)(n + 127
    two FMAs less in the chain made sigmoid, tanh, silu and elu 1-6 % faster in L1 (AVX-512, measured;
    gelu's erfc polynomial stays Horner's: it runs beside the exp, and by Estrin's scheme its extra
    multiplications cost gelu 16 % in L1). */
+#define VM_EXP_Q1 0.166665181517601f
+#define VM_EXP_Q2 0.04166620597243309f
+#define VM_EXP_Q3 0.008368929848074913f
+#define VM_EXP_Q4 0.0013950550928711891f
+
 static inline float vm_exp_q(float r, float r2) {
-    return (0.5f + r * 0.166665181517601f) + r2 * ((0.04166620597243309f + r * 0.008368929848074913f)
-                                                  + r2 * 0.0013950550928711891f);
+    return (0.5f + r * VM_EXP_Q1) + r2 * ((VM_EXP_Q2 + r * VM_EXP_Q3) + r2 * VM_EXP_Q4);
 }
 
 /* x = n ln2 + r with |r| <= ln2/2 (r exact up to one rounding in n * LN2_LO). n comes out twice: as
@@ -172,11 +176,26 @@ static inline float vm_sigmoidf(float x) {
 }
 
 /* tanh|x| = -expm1(-2|x|) / (2 + expm1(-2|x|)): no cancellation near 0, exactly 1 once e^-2|x| is
-   gone; the sign comes from x, so expm1 may lose the sign of -0. */
+   gone; the sign comes from x, so expm1 may lose the sign of -0. expm1 is vm_expm1_clamped's, bit for
+   bit, with every intermediate halved (exact): -2|x| = n ln2 + 2h, reduced from |x| with halved ln2
+   constants, e^2h - 1 = 2 (h + h^2 2q(2h)) with q's coefficients scaled by powers of 2, and
+   VM_TANH_MAGIC, whose low bits hold 128, makes the bits of the rounding sum shifted up by 23 the
+   2^(n+1) that multiplies h + h^2 2q(2h) (n >= -44: no split for overflow). That, a copysign that
+   takes the magnitude of the negative quotient (one ternary-logic instruction on AVX-512) and a
+   clamp of |x| instead of -2|x| leave 18 AVX-512 instructions of 24 per 16 floats: 21 % faster in
+   L1 (AVX-512), 18 % (AVX2), 9 % (portable). */
+#define VM_TANH_MAGIC 12583040.0f /* 1.5 * 2^23 + 128 */
+
 static inline float vm_tanhf(float x) {
-    float a = -2.0f * fabsf(x);
-    float em = vm_expm1_clamped(vm_select(a < -30.0f, -30.0f, a));
-    return vm_copysignf(-em / (2.0f + em), x);
+    float a = fabsf(x);
+    a = vm_select(a > 15.0f, 15.0f, a);
+    float shifted = a * (-2.0f * VM_LOG2E) + VM_TANH_MAGIC, n = shifted - VM_TANH_MAGIC;
+    float h = (-a - n * (0.5f * VM_LN2_HI)) - n * (0.5f * VM_LN2_LO), h2 = h * h;
+    float q2 = (1.0f + h * (4.0f * VM_EXP_Q1)) + h2 * ((8.0f * VM_EXP_Q2 + h * (16.0f * VM_EXP_Q3))
+                                                      + h2 * (32.0f * VM_EXP_Q4));
+    float s2 = vm_from_bits(vm_bits(shifted) << 23);
+    float em = s2 * (h + h2 * q2) + (0.5f * s2 - 1.0f);
+    return vm_copysignf(em / (2.0f + em), x);
 }
 
 /* log(1 + e) for e in [0, 1] (or NaN), as softplus and log-sigmoid have it. With FMA (the AVX2 and
