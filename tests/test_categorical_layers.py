@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 import fastnn
-from fastnn.layers import CategoryEncoding, Dense, Hashing, Input, IntegerLookup, StringLookup
+from fastnn.layers import (CategoryEncoding, Dense, Discretization, Hashing, Input, IntegerLookup, StringLookup,
+                           TextVectorization)
 from fastnn.layers.preprocessing.encoding import fnv1a64
 
 
@@ -279,3 +280,30 @@ def test_every_kind_of_preprocessing_in_one_saved_model(tmp_path, rng):
     assert loaded.get_config() == model.get_config()
     assert all(np.array_equal(a, b) for a, b in zip(model.get_weights(), loaded.get_weights()))
     assert np.array_equal(model.predict(data, verbose=0), loaded.predict(data, verbose=0))
+
+
+@pytest.mark.parametrize("make, data", [
+    (lambda: StringLookup(), np.array(["a", "b", "c"])),
+    (lambda: StringLookup(output_mode="multi_hot"), np.array(["a", "b", "c"])),
+    (lambda: IntegerLookup(), np.array([3, 4, 5])),
+    (lambda: Hashing(num_bins=4), np.array(["x", "y", "z"])),
+    (lambda: Discretization(num_bins=3), np.array([0.1, 0.5, 0.9, 0.3])),
+    (lambda: TextVectorization(output_sequence_length=4), np.array(["a b", "b c d", "d"])),
+])
+def test_shape_free_layers_called_on_a_column_after_a_flat_batch(make, data):
+    """keras.io's text recipe: adapt on a flat batch, run the layer on it, then reuse it on
+    Input(shape=(1,)) in a model (and adapt it again on a column): Keras allows it, the result per
+    string is the same."""
+    layer = make()
+    adapts = not isinstance(layer, Hashing)
+    if adapts:
+        layer.adapt(data)
+    flat = np.asarray(layer(data))
+    dtype = "string" if data.dtype.kind == "U" else str(data.dtype)
+    inputs = fastnn.Input(shape=(1,), dtype=dtype)
+    model = fastnn.Model(inputs, layer(inputs))
+    column = data.reshape(-1, 1).astype(object if data.dtype.kind == "U" else data.dtype)
+    np.testing.assert_array_equal(model.predict(column, verbose=0).reshape(flat.shape), flat)
+    if adapts:
+        layer.adapt(column)
+        np.testing.assert_array_equal(np.asarray(layer(data)), flat)

@@ -145,6 +145,9 @@ class Layer:
     fuses_activation = False  # forward applies ctx.activation, which the compile pass may change
     input_dtype = "float32"  # the dtype a model feeds this layer when it comes first
     supports_masking = False  # an input mask passes through unchanged (compute_mask's default)
+    # neither weights nor work depend on the input's shape (compute_output_shape checks it): built on
+    # one shape, the layer may be called on another, as Keras allows for lookups and text
+    any_input_shape = False
     makes_mask = False  # compute_mask can make a mask from the input itself (Embedding(mask_zero), Masking)
 
     def __init__(self, name=None, trainable=True, dtype=None, input_shape=None, input_dim=None, **kwargs):
@@ -380,7 +383,7 @@ class Layer:
     def _check_built_for(self, shapes):
         """A built layer called again (a shared layer) must see inputs like the ones it was built for."""
         built = self.input_shape
-        if built is None:
+        if built is None or self.any_input_shape:
             return
         pairs = zip(built, shapes) if is_shape_list(built) and is_shape_list(shapes) else [(built, shapes)]
         for expected, got in pairs:

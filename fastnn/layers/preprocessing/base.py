@@ -179,6 +179,9 @@ class PreprocessingLayer(Layer):
         if not self.built:
             self.build(shape)
             return
+        if self.any_input_shape:
+            self.compute_output_shape(shape)
+            return
         built = self.input_shape
         if len(built) != len(shape) or any(b is not None and b != s for b, s in zip(built[1:], shape[1:])):
             raise ValueError(f"{what}: the layer was built for inputs of shape {built}, but the data has shape "

@@ -46,6 +46,8 @@ class Discretization(PreprocessingLayer):
         array([[0, 1, 3]])
     """
 
+    any_input_shape = True
+
     def __init__(self, bin_boundaries=None, num_bins=None, epsilon=0.01, output_mode="int", sparse=False, **kwargs):
         super().__init__(**kwargs)
         what = f"Discretization '{self.name}'"

@@ -144,6 +144,8 @@ class Hashing(PreprocessingLayer):
         strings (an Input of dtype 'string') or int64. Output shape: as output_mode says.
     """
 
+    any_input_shape = True
+
     input_dtype = "string"
 
     def __init__(self, num_bins, mask_value=None, salt=None, output_mode="int", sparse=False, **kwargs):

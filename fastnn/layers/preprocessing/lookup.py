@@ -19,6 +19,8 @@ class IndexLookup(PreprocessingLayer):
     """What StringLookup and IntegerLookup share; subclasses say how tokens are converted, hashed into
     OOV indices, and written in the config."""
 
+    any_input_shape = True
+
     def __init__(self, max_tokens=None, num_oov_indices=1, mask_token=None, oov_token=None, vocabulary=None,
                  idf_weights=None, invert=False, output_mode="int", pad_to_max_tokens=False, sparse=False,
                  **kwargs):

@@ -69,6 +69,8 @@ class TextVectorization(PreprocessingLayer):
         array([[2, 3, 0, 0]])
     """
 
+    any_input_shape = True
+
     input_dtype = "string"
 
     def __init__(self, max_tokens=None, standardize="lower_and_strip_punctuation", split="whitespace", ngrams=None,
