@@ -32,9 +32,9 @@ _init_from_environment()
 del _init_from_environment
 
 # The model stack loads on first use, so `import fastnn` stays cheap for code that only wants ops.
-_LAZY_MODULES = ("activations", "callbacks", "data", "datasets", "engine", "evaluation", "initializers", "layers",
-                 "losses", "metrics", "models", "optimize", "optimizers", "plot", "regularizers", "saving", "text",
-                 "utils", "wrappers")
+_LAZY_MODULES = ("activations", "backend", "callbacks", "data", "datasets", "engine", "evaluation", "initializers",
+                 "layers", "losses", "metrics", "models", "optimize", "optimizers", "plot", "regularizers", "saving",
+                 "text", "utils", "wrappers")
 _LAZY_NAMES = {"Sequential": "models", "Model": "models", "Input": "layers", "load_model": "saving"}
 
 

@@ -101,6 +101,17 @@ def test_registry_and_names():
     assert layers.get_layer_class("Twice") is Twice
 
 
+def test_clear_session_restarts_names():
+    """keras.backend.clear_session() (or keras.utils.clear_session()) between experiments: the next
+    layers and models are named from the start again."""
+    Dense(2), fastnn.Sequential()
+    fastnn.backend.clear_session()
+    assert Dense(2).name == "dense" and Dense(2).name == "dense_1"
+    assert fastnn.Sequential().name == "sequential"
+    fastnn.utils.clear_session(free_memory=False)
+    assert Dense(2).name == "dense"
+
+
 @pytest.mark.parametrize("make, error", [
     (lambda: Dense(0), ValueError),
     (lambda: Dense(2.5), ValueError),

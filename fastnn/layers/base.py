@@ -11,7 +11,8 @@ import numpy as np
 from ..engine.context import CallContext
 from ..engine.tensor import KerasTensor, Node, canonical_dtype
 
-__all__ = ["Layer", "register", "get_layer_class", "unique_name", "serialize_object", "deserialize_object"]
+__all__ = ["Layer", "register", "get_layer_class", "unique_name", "reset_unique_names", "serialize_object",
+           "deserialize_object"]
 
 _REGISTRY = {}
 _NAME_COUNTS = {}
@@ -42,6 +43,11 @@ def unique_name(prefix):
     count = _NAME_COUNTS.get(prefix, 0)
     _NAME_COUNTS[prefix] = count + 1
     return prefix if count == 0 else f"{prefix}_{count}"
+
+
+def reset_unique_names():
+    """The next name of every prefix is the bare prefix again (fastnn.backend.clear_session)."""
+    _NAME_COUNTS.clear()
 
 
 def _snake_case(name):

@@ -1,11 +1,12 @@
-"""Keras's utilities for preparing data (to_categorical, pad_sequences) and set_random_seed."""
+"""Keras's utilities for preparing data (to_categorical, pad_sequences), set_random_seed and clear_session."""
 import random
 
 import numpy as np
 
 from .._config import set_seed
+from ..backend import clear_session
 
-__all__ = ["to_categorical", "pad_sequences", "set_random_seed"]
+__all__ = ["to_categorical", "pad_sequences", "set_random_seed", "clear_session"]
 
 
 def set_random_seed(seed):
