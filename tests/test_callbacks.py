@@ -206,3 +206,27 @@ def test_model_checkpoint_formats_path_and_saves_best_only(tmp_path):
     for epoch, loss in enumerate([1.0, 2.0, 0.5, 0.7]):
         best.on_epoch_end(epoch, {"loss": loss})
     assert len(saved) == 2 and saved[0][0] == "model"
+
+
+def test_callback_assigns_the_learning_rate_as_in_keras():
+    """A warm-up written for Keras: self.model.optimizer.learning_rate.assign(...) in a callback sets the
+    rate the next step uses (a rate of 0 leaves the weights where they were), and the rate reads as a
+    float with numpy()."""
+    class Hold(callbacks.Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            self.model.optimizer.learning_rate.assign(0.0)
+
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((32, 3)).astype(np.float32), rng.standard_normal((32, 1)).astype(np.float32)
+    model = Sequential([Dense(1, input_dim=3)])
+    model.compile(optimizer=fastnn.optimizers.SGD(0.1), loss="mse")
+    before = [w.copy() for w in model.get_weights()]
+    model.fit(x, y, epochs=2, batch_size=8, verbose=0, callbacks=[Hold()])
+    for got, want in zip(model.get_weights(), before):
+        np.testing.assert_array_equal(got, want)
+    rate = model.optimizer.learning_rate
+    assert rate == 0.0 and rate.numpy().dtype == np.float32 and isinstance(rate * 2, float)
+    rate.assign(0.05)
+    assert model.optimizer.learning_rate == 0.05
+    with pytest.raises(ValueError, match="finite and >= 0"):
+        rate.assign(-1.0)

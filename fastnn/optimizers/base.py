@@ -13,7 +13,28 @@ from .. import schedules
 from ..ops import nn as _nn
 from ..schedules import LearningRateSchedule
 
-__all__ = ["Optimizer"]
+__all__ = ["Optimizer", "LearningRateValue"]
+
+
+class LearningRateValue(float):
+    """The learning rate an optimizer reports: a float that also answers what code written for Keras
+    asks of its learning-rate variable: numpy(), and assign(value), which sets the optimizer's rate
+    (self.model.optimizer.learning_rate.assign(...) in a callback)."""
+
+    def __new__(cls, value, optimizer=None):
+        rate = super().__new__(cls, value)
+        rate._optimizer = optimizer
+        return rate
+
+    def numpy(self):
+        return np.float32(self)
+
+    def assign(self, value):
+        if self._optimizer is None:
+            raise ValueError("this learning rate is a copy that belongs to no optimizer; set "
+                             "optimizer.learning_rate instead")
+        self._optimizer.learning_rate = value
+        return self._optimizer.learning_rate
 
 # Keras 3 optimizer arguments fastnn accepts only at their defaults, so Keras configs still load.
 _UNSUPPORTED_DEFAULTS = {"use_ema": False, "ema_momentum": 0.99, "ema_overwrite_frequency": None,
@@ -97,10 +118,10 @@ class Optimizer:
     # -- learning rate ----------------------------------------------------------------------------------
     @property
     def learning_rate(self):
-        """The current learning rate (a schedule is evaluated at `iterations`)."""
+        """The current learning rate (a schedule is evaluated at `iterations`), as a LearningRateValue."""
         if self._schedule is not None:
-            return float(self._schedule(self.iterations))
-        return self._lr
+            return LearningRateValue(self._schedule(self.iterations), self)
+        return LearningRateValue(self._lr, self)
 
     @learning_rate.setter
     def learning_rate(self, value):
