@@ -46,8 +46,7 @@ static void run_pieces(const struct act_args *a, idx_t i, idx_t n, float *out, a
     const float *inputs[3] = {a->x, a->y, a->dy};
     for (idx_t done = 0; done < n; done += FNN_PREFETCH_PIECE) {
         idx_t piece = FNN_MIN(FNN_PREFETCH_PIECE, n - done);
-        for (int k = 0; k < 3; k++)
-            if (inputs[k]) fnn_prefetch_ahead(inputs[k], i + done, piece, a->n);
+        fnn_prefetch_arrays(inputs, 3, i + done, piece, a->n);
         span(a, i + done, piece, out + done);
     }
 }
@@ -231,15 +230,16 @@ static const struct {
 };
 
 /* Whether out is written with streaming stores: a large output that is not one of the inputs (in
-   place, the read has already brought its lines in), and for softmax in rows long enough that few of
-   their lines are split between the plain head and the streamed body. With the inputs prefetched and
-   blocks of 256 floats, streaming pays for the exp-based forwards as well (16M floats, streamed /
-   plain, 2 threads: sigmoid and tanh 1.14-1.19x, gelu 1.15-1.18x, silu 1.18-1.21x, elu 1.21-1.26x,
-   softplus 1.18-1.21x; 1 thread 1.04-1.28x), where 2048-float blocks without the prefetch measured
-   0.91-1.05x. */
-static int streams(int act, idx_t rows, idx_t cols, const float *out, const float *in, const float *other) {
+   place, the read has already brought its lines in); for softmax only the backward (the forward
+   rescales each row in its output), in rows long enough that few of their lines are split between
+   the plain head and the streamed body. With the inputs prefetched and blocks of 256 floats,
+   streaming pays for the exp-based forwards as well (16M floats, streamed / plain, 2 threads: sigmoid
+   and tanh 1.14-1.19x, gelu 1.15-1.18x, silu 1.18-1.21x, elu 1.21-1.26x, softplus 1.18-1.21x;
+   1 thread 1.04-1.28x), where 2048-float blocks without the prefetch measured 0.91-1.05x. */
+static int streams(int act, int backward, idx_t rows, idx_t cols, const float *out, const float *in,
+                   const float *other) {
     if (out == in || out == other) return 0;
-    if (act == FNN_ACTIVATION_SOFTMAX && cols < 256) return 0;
+    if (act == FNN_ACTIVATION_SOFTMAX && (!backward || cols < 256)) return 0;
     return rows * cols >= fnn_stream_min_floats();
 }
 
@@ -268,7 +268,7 @@ void fnn_activation_forward(int act, float alpha, idx_t rows, idx_t cols, const 
         return;
     }
     struct act_args args = {.x = x, .out = y, .alpha = alpha, .cols = cols, .n = n, .act = act,
-                            .stream = streams(act, rows, cols, y, x, x),
+                            .stream = streams(act, 0, rows, cols, y, x, x),
                             .prefetch = prefetches(act, 0, n)};
     run(act, act == FNN_ACTIVATION_SOFTMAX ? softmax_forward : elementwise_forward, GRAINS[act].forward, rows, cols,
         &args);
@@ -285,7 +285,7 @@ void fnn_activation_backward(int act, float alpha, idx_t rows, idx_t cols,
     int reads_y = GRAINS[act].backward_reads == READS_Y;
     struct act_args args = {.x = reads_y ? NULL : x, .y = reads_y ? y : NULL, .dy = dy, .out = dx, .alpha = alpha,
                             .cols = cols, .n = n, .act = act,
-                            .stream = streams(act, rows, cols, dx, dy, reads_y ? y : x),
+                            .stream = streams(act, 1, rows, cols, dx, dy, reads_y ? y : x),
                             .prefetch = prefetches(act, 1, n)};
     run(act, act == FNN_ACTIVATION_SOFTMAX ? softmax_backward : elementwise_backward, GRAINS[act].backward, rows,
         cols, &args);

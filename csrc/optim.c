@@ -26,8 +26,7 @@ static void prefetched_range(void *ctx, idx_t lo, idx_t hi) {
     const struct prefetched_update *u = ctx;
     for (idx_t i = lo; i < hi; i += FNN_PREFETCH_PIECE) {
         idx_t piece = FNN_MIN(FNN_PREFETCH_PIECE, hi - i);
-        for (int k = 0; k < 3; k++)
-            if (u->vectors[k]) fnn_prefetch_ahead(u->vectors[k], i, piece, u->n);
+        fnn_prefetch_arrays(u->vectors, 3, i, piece, u->n);
         u->body(u->args, i, i + piece);
     }
 }

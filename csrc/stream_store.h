@@ -63,6 +63,12 @@ static inline void fnn_prefetch_ahead(const float *v, idx_t i, idx_t n, idx_t en
     for (idx_t j = from; j < to; j += FNN_STREAM_LINE_FLOATS) __builtin_prefetch(v + j, 0, 3);
 }
 
+/* fnn_prefetch_ahead over each array of v[0, count) that is not NULL, all of length end */
+static inline void fnn_prefetch_arrays(const float *const *v, int count, idx_t i, idx_t n, idx_t end) {
+    for (int k = 0; k < count; k++)
+        if (v[k]) fnn_prefetch_ahead(v[k], i, n, end);
+}
+
 /* Streaming stores are weakly ordered: a kernel fences them before it returns, so whoever reads
    the output next (another thread after the parallel region's barrier) sees them. */
 static inline void fnn_stream_fence(void) {
