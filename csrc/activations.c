@@ -154,10 +154,62 @@ static inline void prefetch_row(const float *row, idx_t cols) {
     for (idx_t j = 0; j < cols; j += 64 / sizeof(float)) __builtin_prefetch(row + j, 0, 3);
 }
 
+/* Rows shorter than NARROW_COLS are mostly a loop's set-up and scalar tail: they go NARROW_ROWS at a
+   time instead. The forward reduces the block column by column, so each row's max and float64 sum
+   (left to right) are independent chains that run side by side; each pass over the block's elements
+   is one flat loop, with a row's value (its max, 1/sum or dot) spread over its elements first. 16M
+   floats, 2 threads, against the row-at-a-time loops: forward 1.9x (10 columns) to 1.35x (31),
+   backward 1.2x (10), 1.0x (31); from 32 columns on, a row's own loops run as fast. */
+#define NARROW_ROWS 64
+#define NARROW_COLS 32
+
+/* per[k] = value[r] for element k = r * cols + j of rows [0, rows) */
+static inline void spread_rows(const float *value, idx_t rows, idx_t cols, float *per) {
+    for (idx_t r = 0; r < rows; r++)
+        for (idx_t j = 0; j < cols; j++) per[r * cols + j] = value[r];
+}
+
+/* max[r] = the largest of row r of x (rows, cols); as vm_max_f32, a NaN may or may not win */
+static inline void rows_max(const float *x, idx_t rows, idx_t cols, float *max) {
+    for (idx_t r = 0; r < rows; r++) max[r] = -INFINITY;
+    for (idx_t j = 0; j < cols; j++)
+        for (idx_t r = 0; r < rows; r++) max[r] = x[r * cols + j] > max[r] ? x[r * cols + j] : max[r];
+}
+
+/* sum[r] = the sum of row r of x (rows, cols) in float64, left to right */
+static inline void rows_sum_f64(const float *x, idx_t rows, idx_t cols, double *sum) {
+    for (idx_t r = 0; r < rows; r++) sum[r] = 0.0;
+    for (idx_t j = 0; j < cols; j++)
+        for (idx_t r = 0; r < rows; r++) sum[r] += x[r * cols + j];
+}
+
+// softmax_forward for cols < NARROW_COLS, rows [lo, hi) in blocks of NARROW_ROWS
+static void softmax_forward_narrow(const struct act_args *a, idx_t lo, idx_t hi) {
+    idx_t cols = a->cols;
+    float row_value[NARROW_ROWS], per[NARROW_ROWS * NARROW_COLS];
+    double row_sum[NARROW_ROWS];
+    for (idx_t r0 = lo; r0 < hi; r0 += NARROW_ROWS) {
+        idx_t rows = FNN_MIN(NARROW_ROWS, hi - r0), n = rows * cols;
+        const float *x = a->x + r0 * cols;
+        float *y = a->out + r0 * cols;
+        rows_max(x, rows, cols, row_value);
+        spread_rows(row_value, rows, cols, per);
+        for (idx_t k = 0; k < n; k++) y[k] = vm_exp_negf(x[k] - per[k]);
+        rows_sum_f64(y, rows, cols, row_sum);
+        for (idx_t r = 0; r < rows; r++) row_value[r] = (float)(1.0 / row_sum[r]);
+        spread_rows(row_value, rows, cols, per);
+        for (idx_t k = 0; k < n; k++) y[k] *= per[k];
+    }
+}
+
 // x, y are (rows, cols), rows [lo, hi); each row of y = exp(x_row - max) / sum, the sum in float64
 static void softmax_forward(void *ctx, idx_t lo, idx_t hi) {
     const struct act_args *a = ctx;
     idx_t cols = a->cols;
+    if (cols < NARROW_COLS) {
+        softmax_forward_narrow(a, lo, hi);
+        return;
+    }
     for (idx_t r = lo; r < hi; r++) {
         const float *x_r = a->x + r * cols;
         float *y_r = a->out + r * cols;
@@ -176,10 +228,35 @@ static void softmax_backward_span(const struct act_args *a, idx_t i, idx_t n, fl
     for (idx_t j = 0; j < n; j++) dx[j] = y[j] * (dy[j] - dot);
 }
 
+// softmax_backward for cols < NARROW_COLS, rows [lo, hi) in blocks of NARROW_ROWS
+static void softmax_backward_narrow(const struct act_args *a, idx_t lo, idx_t hi) {
+    idx_t cols = a->cols;
+    float row_dot[NARROW_ROWS], per[NARROW_ROWS * NARROW_COLS];
+    float block[NARROW_ROWS * NARROW_COLS] __attribute__((aligned(64)));
+    for (idx_t r0 = lo; r0 < hi; r0 += NARROW_ROWS) {
+        idx_t rows = FNN_MIN(NARROW_ROWS, hi - r0), n = rows * cols;
+        const float *y = a->y + r0 * cols, *dy = a->dy + r0 * cols;
+        float *dx = a->out + r0 * cols, *out = a->stream ? block : dx;
+        for (idx_t r = 0; r < rows; r++) row_dot[r] = vm_dot_f32(y + r * cols, dy + r * cols, cols);
+        spread_rows(row_dot, rows, cols, per);
+        for (idx_t k = 0; k < n; k++) out[k] = y[k] * (dy[k] - per[k]);
+        if (a->stream) {
+            idx_t head = FNN_MIN(fnn_stream_misalignment(dx), n);
+            memcpy(dx, block, (size_t)head * sizeof(float));
+            fnn_stream_copy(dx + head, block + head, n - head);
+        }
+    }
+    if (a->stream) fnn_stream_fence();
+}
+
 // y, dy, dx are (rows, cols), rows [lo, hi); dx_row = y_row * (dy_row - <y_row, dy_row>), the dot in float32
 static void softmax_backward(void *ctx, idx_t lo, idx_t hi) {
     const struct act_args *a = ctx;
     idx_t cols = a->cols;
+    if (cols < NARROW_COLS) {
+        softmax_backward_narrow(a, lo, hi);
+        return;
+    }
     struct act_args row = *a;
     for (idx_t r = lo; r < hi; r++) {
         row.y = a->y + r * cols;
@@ -239,7 +316,7 @@ static const struct {
 static int streams(int act, int backward, idx_t rows, idx_t cols, const float *out, const float *in,
                    const float *other) {
     if (out == in || out == other) return 0;
-    if (act == FNN_ACTIVATION_SOFTMAX && (!backward || cols < 256)) return 0;
+    if (act == FNN_ACTIVATION_SOFTMAX && (!backward || (cols >= NARROW_COLS && cols < 256))) return 0;
     return rows * cols >= fnn_stream_min_floats();
 }
 
