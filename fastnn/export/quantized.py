@@ -5,7 +5,7 @@ outputs to float rounding (the same 1e-5 verification as every export) rather th
 each row is quantized over its own range with float ops that are fastnn's, step for step
 (ReduceMin/ReduceMax with 0, scale = (hi - lo) / levels, zero point = min(levels, round(-lo / scale)),
 q = clip(round(x / scale) + zero point)), MatMulInteger multiplies the uint8 rows by the int8 kernel
-exactly in int32, the zero-point correction subtracts zero point x column sums in int32, and the
+(stored as uint8 with zero point 128) exactly in int32, the zero-point correction subtracts zero point x column sums in int32, and the
 result is scaled by row scale x column scale, the bias added and the activation applied. (ONNX's
 DynamicQuantizeLinear would quantize the whole tensor with one scale, which is not fastnn's per-row
 math, and ONNX Runtime's MatMulInteger takes one zero point per tensor only.)
@@ -49,7 +49,13 @@ def int8_dense(call, x, hint):
                      axis=0)
     x2 = g.op("Reshape", [x, g.ints([-1, k])], call.hint(f"{hint}_rows"))
     q, scale, zero_point = _quantized_rows(call, x2, hint)
-    product = g.op("MatMulInteger", [q, g.const(kernel, call.hint("kernel"), np.int8)], call.hint(f"{hint}_int32"))
+    # The kernel goes in as uint8 with zero point 128, the same integers: ONNX Runtime's uint8 x int8
+    # kernel on CPUs without AVX-512 VNNI adds products in pairs saturated to int16 (255 x 127 x 2 >
+    # 32767), its uint8 x uint8 kernel is exact on every CPU.
+    shifted = (kernel.astype(np.int16) + 128).astype(np.uint8)
+    zero_points = [g.const(0, "rows_zero_point", np.uint8), g.const(128, "kernel_zero_point", np.uint8)]
+    product = g.op("MatMulInteger", [q, g.const(shifted, call.hint("kernel"), np.uint8)] + zero_points,
+                   call.hint(f"{hint}_int32"))
     correction = g.op("Mul", [zero_point, g.const(kernel.sum(axis=0, dtype=np.int32)[None], call.hint("col_sums"),
                                                   np.int32)])
     centred = g.cast(g.op("Sub", [product, correction]), "float32")
