@@ -7,45 +7,9 @@
    does when it casts them. */
 #include <math.h>
 #include "fastnn.h"
-#include "stream_store.h"
 #include "vmath.h"
 
 #define GRAIN FNN_ELEMENTWISE_GRAIN
-
-/* An update's range function and the vectors it reads (NULL where absent), each of length n. */
-struct prefetched_update {
-    fnn_range_fn body;
-    void *args;
-    const float *vectors[3];
-    idx_t n;
-};
-
-/* Elements [lo, hi) in pieces, the vectors' lines FNN_PREFETCH_AHEAD floats past each piece requested
-   before it is computed (stream_store.h); where the pieces are cut changes no value. */
-static void prefetched_range(void *ctx, idx_t lo, idx_t hi) {
-    const struct prefetched_update *u = ctx;
-    for (idx_t i = lo; i < hi; i += FNN_PREFETCH_PIECE) {
-        idx_t piece = FNN_MIN(FNN_PREFETCH_PIECE, hi - i);
-        fnn_prefetch_arrays(u->vectors, 3, i, piece, u->n);
-        u->body(u->args, i, i + piece);
-    }
-}
-
-/* body over n elements, its vectors prefetched ahead when they hold at least fnn_prefetch_min_floats().
-   Only SGD and Adagrad, which measured faster (10M parameters, prefetched / not, 1 and 2 threads): SGD
-   1.01-1.03x and 0.97-1.06x, momentum 0.98-1.01x and 1.02-1.09x, Nesterov 0.99-1.04x and 1.04-1.10x,
-   Adagrad 1.00-1.05x and 1.01-1.12x. Adam gained nothing (0.97-1.02x), RMSprop and Adamax were
-   unsteady (0.89-1.10x), and the updates over four or five vectors lost: Nadam 0.89-0.93x, amsgrad
-   0.91-0.99x, centered RMSprop with momentum 0.92-0.99x. */
-static void run_prefetched(idx_t n, fnn_range_fn body, void *args, const float *v0, const float *v1,
-                           const float *v2) {
-    if (n < fnn_prefetch_min_floats()) {
-        fnn_parallel_for(n, GRAIN, body, args);
-        return;
-    }
-    struct prefetched_update update = {body, args, {v0, v1, v2}, n};
-    fnn_parallel_for(n, GRAIN, prefetched_range, &update);
-}
 
 struct sgd_args {
     float *p, *velocity;
@@ -92,7 +56,7 @@ void fnn_sgd_update(idx_t n, float *p, const float *g, float *velocity,
                     double lr, double momentum, int nesterov, double grad_scale) {
     struct sgd_args args = {p, velocity, g, (float)lr, (float)momentum, (float)grad_scale};
     fnn_range_fn body = momentum == 0.0 ? sgd_plain : nesterov ? sgd_nesterov : sgd_momentum;
-    run_prefetched(n, body, &args, p, g, momentum == 0.0 ? NULL : velocity);
+    fnn_parallel_for(n, GRAIN, body, &args);
 }
 
 struct adam_args {
@@ -282,7 +246,7 @@ static void adagrad_range(void *ctx, idx_t lo, idx_t hi) {
 void fnn_adagrad_update(idx_t n, float *p, const float *g, float *accumulator, double lr, double eps,
                         double grad_scale) {
     struct adagrad_args args = {p, accumulator, g, (float)lr, (float)eps, (float)grad_scale};
-    run_prefetched(n, adagrad_range, &args, p, g, accumulator);
+    fnn_parallel_for(n, GRAIN, adagrad_range, &args);
 }
 
 /* The argument of the in-place kernels below: one array and one float. */

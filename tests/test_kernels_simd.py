@@ -170,29 +170,6 @@ def test_optimizer_on_every_path(name, simd, rng):
     check_path(simd, run, (expected,), rtol=2e-5, atol=2e-6, path_ulps=PATH_ULPS)
 
 
-@pytest.mark.parametrize("name", ["sgd", "sgd_momentum", "sgd_nesterov", "adagrad"])
-@pytest.mark.parametrize("n", [1, 255, 257, 2307, 70001])
-def test_prefetched_updates_match_plain_ones(name, n, simd, rng, large_array_paths):
-    """The updates that prefetch their vectors ahead in pieces leave p and every state bit for bit as
-    without, at 1 and 2 threads, for lengths off the piece size, shorter than the prefetch distance and
-    split over threads."""
-    _, _, state_names, update = OPTIMIZERS[name]
-    p0 = rng.normal(size=n).astype(np.float32)
-    grads = [rng.normal(size=n).astype(np.float32) for _ in range(3)]
-
-    def run():
-        states = fresh_states(state_names, n)
-        return [run_steps(update, p0, grads, states)] + list(states.values())
-    _C.set_prefetch_min_floats(1 << 40)
-    plain = on_path(simd, 1, run)
-    _C.set_prefetch_min_floats(1)
-    for threads in (1, 2):
-        got = on_path(simd, threads, run)
-        assert len(got) == len(plain)
-        for one, want in zip(got, plain):
-            np.testing.assert_array_equal(one, want)
-
-
 def test_decay_clip_and_reductions_on_every_path(simd, rng):
     x = rng.normal(size=(700, 301)).astype(np.float32)
 
