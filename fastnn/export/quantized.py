@@ -5,8 +5,9 @@ outputs to float rounding (the same 1e-5 verification as every export) rather th
 each row is quantized over its own range with float ops that are fastnn's, step for step
 (ReduceMin/ReduceMax with 0, scale = (hi - lo) / levels, zero point = min(levels, round(-lo / scale)),
 q = clip(round(x / scale) + zero point)), MatMulInteger multiplies the uint8 rows by the int8 kernel
-(stored as uint8 with zero point 128) exactly in int32, the zero-point correction subtracts zero point x column sums in int32, and the
-result is scaled by row scale x column scale, the bias added and the activation applied. (ONNX's
+(stored as uint8 with zero point 128) exactly in int32, the zero-point correction subtracts zero
+point x column sums in int32, and the result is scaled by row scale x column scale, the bias added and
+the activation applied. (ONNX's
 DynamicQuantizeLinear would quantize the whole tensor with one scale, which is not fastnn's per-row
 math, and ONNX Runtime's MatMulInteger takes one zero point per tensor only.)
 
