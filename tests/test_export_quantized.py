@@ -28,6 +28,23 @@ def test_quantized_dense(activation, reduce_range, tmp_path):
     assert op_types(tmp_path).count("MatMulInteger") == 2 and "MatMul" not in op_types(tmp_path)
 
 
+def test_kernel_goes_in_as_uint8_with_zero_point_128(tmp_path):
+    """ONNX Runtime's uint8 x int8 MatMulInteger saturates pairs of products to int16 on CPUs without
+    AVX-512 VNNI; the uint8 x uint8 one is exact. So the int8 kernel is exported shifted by 128, with
+    128 as its zero point, and rows of 255 against a kernel of 127 (where the pairs would saturate) come
+    out exact."""
+    fastnn.set_seed(0)
+    model = quantize_dynamic(sequential((64,), L.Dense(3, use_bias=False, kernel_initializer="ones")))
+    x = np.abs(np.random.default_rng(0).standard_normal((4, 64))).astype(np.float32) + 1
+    exported(model, tmp_path, sample_inputs=[x])
+    graph = onnx.load(tmp_path / "model.onnx").graph
+    constants = {t.name: onnx.numpy_helper.to_array(t) for t in graph.initializer}
+    (node,) = [n for n in graph.node if n.op_type == "MatMulInteger"]
+    kernel, zero_point = constants[node.input[1]], constants[node.input[3]]
+    assert kernel.dtype == np.uint8 and zero_point == 128
+    np.testing.assert_array_equal(kernel, np.full((64, 3), 255))  # the int8 kernel is 127 everywhere
+
+
 def test_quantized_dense_on_sequences_and_zero_rows(tmp_path):
     """A Dense over (batch, steps, features), rows of zeros (scale 1) and rows of one sign."""
     fastnn.set_seed(0)
