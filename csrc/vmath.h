@@ -169,11 +169,16 @@ static inline float vm_log1pf(float x) {
     return vm_select((x > -1.0f) & (x < INFINITY) & (x != 0.0f), y, special);
 }
 
-/* 1 / (1 + e^-x): e^-|x| never overflows and x < 0 takes e / (1 + e), one division either way. */
-static inline float vm_sigmoidf(float x) {
-    float e = vm_exp_negf(-fabsf(x));
+/* e^-|x|, the exp that sigmoid, silu and softplus start from */
+static inline float vm_exp_neg_absf(float x) { return vm_exp_negf(-fabsf(x)); }
+
+/* 1 / (1 + e^-x) given e = vm_exp_neg_absf(x): e^-|x| never overflows and x < 0 takes e / (1 + e),
+   one division either way. */
+static inline float vm_sigmoid_from_exp(float x, float e) {
     return vm_select(x >= 0.0f, 1.0f, e) / (1.0f + e);
 }
+
+static inline float vm_sigmoidf(float x) { return vm_sigmoid_from_exp(x, vm_exp_neg_absf(x)); }
 
 /* tanh|x| = -expm1(-2|x|) / (2 + expm1(-2|x|)): no cancellation near 0, exactly 1 once e^-2|x| is
    gone; the sign comes from x, so expm1 may lose the sign of -0. expm1 is vm_expm1_clamped's, bit for
@@ -221,14 +226,16 @@ static inline float vm_log1p_unitf(float e) {
 #endif
 }
 
-/* log(1 + e^x) = max(x, 0) + log1p(e^-|x|) */
-static inline float vm_softplusf(float x) {
-    return vm_select(x > 0.0f, x, 0.0f) + vm_log1p_unitf(vm_exp_negf(-fabsf(x)));
+/* log(1 + e^x) = max(x, 0) + log1p(e^-|x|), given e = vm_exp_neg_absf(x) */
+static inline float vm_softplus_from_exp(float x, float e) {
+    return vm_select(x > 0.0f, x, 0.0f) + vm_log1p_unitf(e);
 }
+
+static inline float vm_softplusf(float x) { return vm_softplus_from_exp(x, vm_exp_neg_absf(x)); }
 
 /* log sigmoid(x) = min(x, 0) - log1p(e^-|x|) = -softplus(-x) */
 static inline float vm_log_sigmoidf(float x) {
-    return vm_select(x < 0.0f, x, 0.0f) - vm_log1p_unitf(vm_exp_negf(-fabsf(x)));
+    return vm_select(x < 0.0f, x, 0.0f) - vm_log1p_unitf(vm_exp_neg_absf(x));
 }
 
 /* |x| limited to 14.5 (NaN passes), past which e^(-x^2/2) and erfc(|x| / sqrt2) are below half the
