@@ -6,13 +6,14 @@
 - Inference is batch-invariant: a row's output is bitwise the same alone, in any batch, at any position.
 - NaN in gives NaN out, on every SIMD path.
 """
+import sys
 import threading
 
 import numpy as np
 import pytest
 
 import fastnn
-from fastnn.layers import Dense, Input
+from fastnn.layers import Dense, Input, Reshape
 from fastnn.models import Sequential
 from fastnn.ops.nn import ACTIVATIONS
 
@@ -60,28 +61,72 @@ def test_short_lived_threads_leave_no_buffers_behind():
     assert resident_bytes() - start < 32 << 20
 
 
+def run_threads(count, work):
+    """work(i) on `count` threads at once; the first exception any of them raised is raised here."""
+    errors = []
+
+    def guarded(i):
+        try:
+            work(i)
+        except Exception as e:  # reported by the main thread
+            errors.append(e)
+
+    threads = [threading.Thread(target=guarded, args=(i,)) for i in range(count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
+
+
 def test_eight_threads_predicting_on_one_model_match_serial_results():
     model = wide_mlp()
     rng = np.random.default_rng(2)
     batches = [rng.standard_normal((n, 784)).astype(np.float32) for n in (1, 7, 32, 64, 100, 3, 250, 16)]
     expected = [model.predict(b, verbose=0) for b in batches]
-    errors = []
 
     def work(seed):
         order = np.random.default_rng(seed).permutation(len(batches))
-        try:
-            for _ in range(6):
-                for k in order:
-                    np.testing.assert_array_equal(model.predict(batches[k], verbose=0), expected[k])
-        except Exception as e:  # reported by the main thread
-            errors.append(e)
+        for _ in range(6):
+            for k in order:
+                np.testing.assert_array_equal(model.predict(batches[k], verbose=0), expected[k])
 
-    threads = [threading.Thread(target=work, args=(s,)) for s in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors, errors[0]
+    run_threads(8, work)
+
+
+@pytest.fixture
+def frequent_thread_switches():
+    """Threads switch every microsecond, so a race shows in a few tries."""
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    yield
+    sys.setswitchinterval(interval)
+
+
+def test_first_predicts_from_four_threads_build_a_model_without_input_once(frequent_thread_switches):
+    x = np.random.default_rng(5).standard_normal((64, 16)).astype(np.float32)
+    for trial in range(10):
+        fastnn.set_seed(trial)
+        model = Sequential([Dense(8), Dense(3)])  # built by its first call
+        outputs = [None] * 4
+
+        def work(i):
+            outputs[i] = model.predict(x, verbose=0)
+
+        run_threads(4, work)
+        assert [w.shape for w in model.get_weights()] == [(16, 8), (8,), (8, 3), (3,)]
+        for out in outputs:
+            np.testing.assert_array_equal(out, model.predict(x, verbose=0))
+
+
+def test_a_first_call_that_cannot_build_leaves_the_model_unbuilt():
+    model = Sequential([Dense(8), Reshape((3, 3))])
+    with pytest.raises(ValueError, match="cannot reshape"):
+        model.predict(np.zeros((2, 5), np.float32), verbose=0)
+    assert not model.built
+    with pytest.raises(ValueError, match="cannot reshape"):  # not a half-built model's output
+        model.predict(np.zeros((2, 5), np.float32), verbose=0)
 
 
 @pytest.mark.parametrize("activation", [a for a in ACTIVATIONS])

@@ -6,6 +6,7 @@ not n^2.
 """
 from ..layers.base import Layer, unique_name
 from ..layers.core import InputLayer
+from .forksafe import set_fork_safe_lock
 from .model import Model
 from .tensor import KerasTensor
 
@@ -43,6 +44,7 @@ class Sequential(Model):
         self._input_keys = self._output_keys = None
         self.input_names, self.output_names = [], []
         self.built = False
+        set_fork_safe_lock(self, "_build_lock")
         for layer in layers or []:
             self.add(layer)
         if not trainable:
@@ -146,20 +148,34 @@ class Sequential(Model):
         return super()._call_symbolic(flat, multi, training)
 
     def _input_specs(self, x):
-        if not self.built:
-            if not self._stack:
-                raise ValueError(f"Sequential '{self.name}' has no layers")
-            shape = getattr(x, "shape", None)
-            if shape is None:
-                import numpy as np
+        # Without an Input the first call builds the model. Calls wait for one another here, so that
+        # first predicts from several threads build it once, and none reads it part way through (built
+        # turns true at its first layer); a build that fails is undone, leaving the model unbuilt.
+        with self._build_lock:
+            if not self.built:
+                self._build_for(x)
+        return super()._input_specs(x)
 
-                shape = np.shape(x)
-            if not shape:
-                raise ValueError(f"Sequential '{self.name}': x must have a batch dimension, got a scalar")
+    def _build_for(self, x):
+        if not self._stack:
+            raise ValueError(f"Sequential '{self.name}' has no layers")
+        shape = getattr(x, "shape", None)
+        if shape is None:
+            import numpy as np
+
+            shape = np.shape(x)
+        if not shape:
+            raise ValueError(f"Sequential '{self.name}': x must have a batch dimension, got a scalar")
+        try:
             self.build((None,) + tuple(shape)[1:])
             if self.compiled:
                 self._resolve_compile()
-        return super()._input_specs(x)
+        except BaseException:
+            self._input_layer, self._output, self._nodes = None, None, []
+            self._input_tensors, self._output_tensors = [], []
+            self.built = False
+            self._version += 1
+            raise
 
     def _input_shape_error(self, name, expected, got):
         first = self._stack[0]
