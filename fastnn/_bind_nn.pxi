@@ -494,6 +494,11 @@ def nadam_update(cnp.ndarray p not None, cnp.ndarray g not None, cnp.ndarray m n
                  double u_product, double grad_scale=1.0):
     if step < 1:
         raise ValueError(f"nadam_update: step counts from 1, got {step}")
+    need_step_size("nadam_update", lr, grad_scale)
+    need_fraction("nadam_update", "beta1", beta1, True)
+    need_fraction("nadam_update", "beta2", beta2, True)
+    need_non_negative("nadam_update", "eps", eps)
+    need_fraction("nadam_update", "u_product", u_product, True)
     check_update("nadam_update", p, g, m, "m", v, "v")
     cdef idx_t n = cnp.PyArray_SIZE(p)
     cdef float *p_ptr = f32_ptr(p)
@@ -510,6 +515,10 @@ def adamax_update(cnp.ndarray p not None, cnp.ndarray g not None, cnp.ndarray m 
                   double grad_scale=1.0):
     if step < 1:
         raise ValueError(f"adamax_update: step counts from 1, got {step}")
+    need_step_size("adamax_update", lr, grad_scale)
+    need_fraction("adamax_update", "beta1", beta1, True)
+    need_fraction("adamax_update", "beta2", beta2, True)
+    need_non_negative("adamax_update", "eps", eps)
     check_update("adamax_update", p, g, m, "m", u, "u")
     cdef idx_t n = cnp.PyArray_SIZE(p)
     cdef float *p_ptr = f32_ptr(p)

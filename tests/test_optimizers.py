@@ -358,6 +358,13 @@ def test_constructors_take_what_keras_takes_at_the_edges():
                                           **{"lr": 0.1, "rho": 0.9, "momentum": 0.0, "eps": 1e-7, "centered": False,
                                              **h}), "rho"),
     (lambda p, g, **h: ops.adagrad_update(p, g, np.zeros_like(p), **{"lr": 0.1, "eps": 1e-7, **h}), "eps"),
+    *[(lambda p, g, **h: ops.nadam_update(p, g, np.zeros_like(p), np.zeros_like(p),
+                                          **{"lr": 0.1, "beta1": 0.9, "beta2": 0.999, "eps": 1e-7, "step": 1,
+                                             "u_product": 0.5, **h}), name)
+      for name in ("lr", "beta1", "beta2", "eps", "u_product", "grad_scale")],
+    *[(lambda p, g, **h: ops.adamax_update(p, g, np.zeros_like(p), np.zeros_like(p),
+                                           **{"lr": 0.1, "beta1": 0.9, "beta2": 0.999, "eps": 1e-7, "step": 1, **h}),
+       name) for name in ("lr", "beta1", "beta2", "eps", "grad_scale")],
     (lambda p, g, **h: ops.decay_weights(p, **{"factor": 0.1, **h}), "factor")])
 @pytest.mark.parametrize("bad", [math.nan, -1.0, math.inf])
 def test_update_ops_refuse_bad_hyperparameters_and_leave_p_alone(update, name, bad):
