@@ -23,7 +23,8 @@
 #define ONE_MINUS_EPS (1.0f - 1e-7f)
 
 static inline float clip_prob(float q) { return vm_clampf(q, EPS, ONE_MINUS_EPS); }
-static inline int inside(float q) { return (q >= EPS) & (q <= ONE_MINUS_EPS); }
+/* q within the clip range, or NaN: the gradient is 0 outside the range, and NaN for a NaN q */
+static inline int inside(float q) { return !((q < EPS) | (q > ONE_MINUS_EPS)); }
 
 /* Rows [r0, r1) of slice c out of FNN_REDUCE_CHUNKS. */
 static inline idx_t slice_start(idx_t rows, idx_t c) {
@@ -103,16 +104,16 @@ static void pointwise_block(int loss, idx_t n, const float *t, const float *p, f
         for (idx_t j = 0; j < n; j++) {
             float e = p[j] - t[j];
             term[j] = fabsf(e) * w[j];
-            g[j] = (e > 0.0f ? gs[j] : (e < 0.0f ? -gs[j] : 0.0f));
+            g[j] = (e > 0.0f ? gs[j] : (e < 0.0f ? -gs[j] : e * gs[j]));  /* 0 at 0, NaN for NaN */
         }
         break;
     case FNN_LOSS_HUBER: {
         float delta = o->delta;
         for (idx_t j = 0; j < n; j++) {
             float e = p[j] - t[j], a = fabsf(e);
-            int quadratic = a <= delta;
-            term[j] = vm_select(quadratic, 0.5f * e * e, delta * a - 0.5f * delta * delta) * w[j];
-            g[j] = vm_select(quadratic, e, e > 0.0f ? delta : -delta) * gs[j];
+            int linear = a > delta;  /* a NaN e takes the quadratic side, whose gradient e is NaN */
+            term[j] = vm_select(linear, delta * a - 0.5f * delta * delta, 0.5f * e * e) * w[j];
+            g[j] = vm_select(linear, e > 0.0f ? delta : -delta, e) * gs[j];
         }
         break;
     }

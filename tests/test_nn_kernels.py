@@ -288,6 +288,17 @@ def test_cross_entropies_accuracy_wide_range(rng):
         np.testing.assert_allclose(grad, ref_grad, rtol=2e-5, atol=1e-6 * np.abs(ref_grad).max(), err_msg=kind)
 
 
+@pytest.mark.parametrize("kind", list(LOSS_KINDS))
+def test_a_nan_prediction_gives_a_nan_loss_and_a_nan_gradient(kind, rng):
+    """Never a plausible number: huber's gradient was -delta there, the clipped cross-entropies' 0."""
+    t, p = loss_inputs(rng, kind, 300, 3)
+    p[7, 1] = np.nan
+    value, grad = LOSS_KINDS[kind](t, p)
+    assert np.isnan(value)
+    assert np.isnan(grad[7, 1])
+    assert np.all(np.isfinite(np.delete(grad, 7, axis=0)))
+
+
 VMATH_SHIM = """
 #include "vmath.h"
 #define WRAP(name, expr) void name##_n(const float *x, float *y, ptrdiff_t n) { \\
