@@ -410,6 +410,13 @@ def test_activation_errors():
         ops.activation_forward("relu", x, alpha=0.1)
     with pytest.raises(ValueError, match="alpha >= 0"):
         ops.activation_forward("elu", x, alpha=-1.0)
+    for name in ("leaky_relu", "elu"):
+        for bad in (np.nan, np.inf, -np.inf):
+            with pytest.raises(ValueError, match=f"alpha must be finite, got {bad}"):
+                ops.activation_forward(name, x, alpha=bad)
+        with pytest.raises(TypeError, match="alpha must be a number, got str"):
+            ops.activation_forward(name, x, alpha="1")
+    np.testing.assert_array_equal(ops.activation_forward("leaky_relu", x - 1, alpha=np.float32(0.5)), -0.5)
     with pytest.raises(ValueError, match="shape"):
         ops.activation_forward("relu", x, out=np.zeros((3, 2), np.float32))
     with pytest.raises(TypeError, match="float32"):

@@ -1,4 +1,7 @@
 """Activation functions forward and backward, and the gradient of a bias, on fastnn's C kernels."""
+import math
+import numbers
+
 import numpy as np
 
 from .. import _C
@@ -26,7 +29,11 @@ def activation_parameter(name, alpha, what):
         return _DEFAULT_ALPHA.get(name, 0.0)
     if name not in _DEFAULT_ALPHA:
         raise ValueError(f"{what}: alpha only applies to leaky_relu and elu, not {name}")
+    if not isinstance(alpha, numbers.Real) or isinstance(alpha, bool):
+        raise TypeError(f"{what}: alpha must be a number, got {type(alpha).__name__}")
     alpha = float(alpha)
+    if not math.isfinite(alpha):  # a NaN slope would turn positive x into NaN too
+        raise ValueError(f"{what}: alpha must be finite, got {alpha}")
     if name == "elu" and not alpha >= 0.0:
         raise ValueError(f"{what}: elu needs alpha >= 0 (its backward reads y), got {alpha}")
     return alpha
