@@ -256,15 +256,20 @@ def _checked_reference(meta, model, where):
     return reference
 
 
-def load_model(path):
+def load_model(path, compile=True, safe_mode=True):
     """Load a model saved by :func:`save_model`, ready to predict or to resume training exactly.
 
     Args:
         path: A .fnn file.
+        compile: If False, the model comes back uncompiled, without its optimizer state (Keras's
+            ``compile=False``); compile it again to train.
+        safe_mode: Taken for Keras's signature. Loading is always safe: a .fnn file holds no code, so
+            there is nothing that safe_mode=False could allow.
 
     Returns:
-        The model, built, with its weights, compiled (if it was) and with its optimizer state restored;
-        ``model.reference_statistics`` holds the file's reference statistics (None if it has none).
+        The model, built, with its weights, compiled (if it was, and compile is true) and with its
+        optimizer state restored; ``model.reference_statistics`` holds the file's reference statistics
+        (None if it has none).
 
     Raises:
         ModelFileError: If the file is not a valid fastnn model file or its contents do not fit together.
@@ -274,7 +279,12 @@ def load_model(path):
         >>> model = fastnn.load_model("digits.fnn")
     """
     where = os.fspath(path)
+    if not isinstance(compile, bool):
+        raise TypeError(f"load_model: compile must be True or False, got {compile!r}")
     meta, weights, state = _fnnfile.read_model_file(path)
+    if not compile:
+        meta = dict(meta, compile_config=None, optimizer_iterations=None)
+        state = {}
     model = _rebuild_model(meta, weights, where)
     if not model.built:
         raise ModelFileError(f"{where}: the model config does not define its input shape")

@@ -152,6 +152,18 @@ def test_uncompiled_model_round_trip(tmp_path):
     np.testing.assert_array_equal(model.predict(x, verbose=0), restored.predict(x, verbose=0))
 
 
+def test_load_model_with_compile_false_gives_the_weights_uncompiled(trained):
+    model, path = trained
+    restored = fastnn.load_model(path, compile=False, safe_mode=True)
+    assert not restored.compiled
+    x, y = make_data()
+    np.testing.assert_array_equal(model.predict(x, verbose=0), restored.predict(x, verbose=0))
+    restored.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")  # fresh: the file's state is left out
+    restored.fit(x, y, epochs=1, verbose=0)
+    with pytest.raises(TypeError, match="compile must be True or False"):
+        fastnn.load_model(path, compile="no")
+
+
 def test_model_methods_use_this_format(tmp_path):
     model = make_model()
     model.save(tmp_path / "m.fnn")
