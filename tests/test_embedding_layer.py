@@ -139,8 +139,12 @@ def test_bad_input_is_refused_clearly():
     model = fastnn.Sequential([Embedding(10, 2, input_length=3), Flatten(), Dense(1)])
     assert model.inputs[0].dtype == "int64"
     model.compile(optimizer="sgd", loss="mse")
-    with pytest.raises(TypeError, match="expected integer token ids, got dtype float"):
-        model.predict(np.zeros((2, 3)))
+    with pytest.raises(TypeError, match=r"expected integer token ids, got float64 value 2.5 at index \(1, 0\)"):
+        model.predict(np.array([[0, 1, 2], [2.5, 1, 0]]))
+    with pytest.raises(TypeError, match="expected integer token ids, got float32 value nan"):
+        model.predict(np.full((2, 3), np.nan, np.float32))
+    ids = np.array([[1, 2, 3], [4, 5, 9]])
+    np.testing.assert_array_equal(model.predict(ids.astype(np.float32), verbose=0), model.predict(ids, verbose=0))
     with pytest.raises(TypeError, match="pad it with fastnn.utils.pad_sequences"):
         model.fit([[1, 2, 3], [4, 5]], np.zeros(2))
     with pytest.raises(ValueError, match=r"id 10 at position \(1, 2\) is out of range \[0, 10\)"):

@@ -64,9 +64,14 @@ def _int_array(x, what):
         arr = np.empty(0, object)
     if arr.dtype.kind in "iu":
         return np.ascontiguousarray(arr, dtype=np.int64)
-    if arr.dtype.kind == "f":
-        raise TypeError(f"{what}: expected integer token ids, got dtype {arr.dtype}; cast with .astype(int) "
-                        f"if these are ids")
+    if arr.dtype.kind == "f":  # ids read as floats (np.loadtxt) are taken, as Keras's Embedding casts them
+        with np.errstate(invalid="ignore"):
+            whole = np.isfinite(arr) & (arr == np.round(arr)) & (np.abs(arr) < 2.0 ** 63)
+        if whole.all():
+            return np.ascontiguousarray(arr, dtype=np.int64)
+        where = np.unravel_index(np.flatnonzero(~whole)[0], arr.shape)
+        raise TypeError(f"{what}: expected integer token ids, got {arr.dtype} value {arr[where].item()!r} at index "
+                        f"{tuple(int(i) for i in where)}")
     raise TypeError(f"{what}: expected integer token ids, got dtype {arr.dtype}"
                     + (" (a ragged list of sequences? pad it with fastnn.utils.pad_sequences)"
                        if arr.dtype == object else ""))
