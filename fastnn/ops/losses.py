@@ -87,9 +87,9 @@ def loss_binary_crossentropy(y_true, y_pred, sample_weight=None, grad_out=None, 
     """Binary crossentropy and its gradient; the per-sample loss is the mean over the last axis.
 
     Probabilities are clipped to [1e-7, 1 - 1e-7] as Keras does; where y_pred lies outside that range
-    the gradient is 0 (the clip's derivative). With from_logits=True, y_pred holds logits z, the loss
-    uses the stable form max(z, 0) - z*y + log(1 + exp(-|z|)) and grad = (sigmoid(z) - y_true) * w / (B*D).
-    Otherwise as loss_mse.
+    the gradient is 0 (the clip's derivative; NaN for a NaN y_pred). With from_logits=True, y_pred
+    holds logits z, the loss uses the stable form max(z, 0) - z*y + log(1 + exp(-|z|)) and
+    grad = (sigmoid(z) - y_true) * w / (B*D). Otherwise as loss_mse.
     """
     code = _BCE_LOGITS if from_logits else _BCE
     return _pointwise(code, "loss_binary_crossentropy", y_true, y_pred, sample_weight, grad_out)
@@ -107,7 +107,7 @@ def loss_categorical_crossentropy(y_true, y_pred, sample_weight=None, grad_out=N
     Returns:
         (loss, grad). With from_logits grad = (softmax(z) * sum(y_true) - y_true) * w / B, which is
         (softmax(z) - y_true) * w / B for targets that sum to 1. Without it, probabilities that are
-        clipped pass no gradient.
+        clipped pass no gradient (a NaN one passes NaN).
     """
     if _direct(y_true, y_pred, sample_weight, grad_out):
         grad = empty_like_f32(y_pred) if grad_out is None else grad_out
