@@ -28,10 +28,13 @@ class Row:
         unit: what the medians count: "s" (seconds per call) or "B" (bytes).
         peak: the machine's GFLOP/s ceiling at this thread count, to report fastnn's share of it
             (optional; see fastnn._C.fma_peak).
+        min_samples: the fewest samples `measure` takes, whatever it is asked for (optional): rows
+            whose sides are within a few percent of each other need more for their ratio to settle.
     """
 
-    def __init__(self, name, impls, flops=None, threads=None, unit="s", peak=None):
+    def __init__(self, name, impls, flops=None, threads=None, unit="s", peak=None, min_samples=0):
         self.name, self.impls, self.flops, self.threads = name, impls, flops, threads
+        self.min_samples = min_samples
         self.unit, self.peak = unit, peak
         self.medians = {}
 
@@ -84,6 +87,7 @@ def measure(row, samples=11, min_seconds=0.02, settle=0.2, warmup=0.1):
     other holds the cores. Then the sampled implementation runs untimed for `warmup` seconds: on a
     virtual machine, cores that were idle run slower for tens of milliseconds after they wake.
     """
+    samples = max(samples, row.min_samples)
     with same_threads(row.threads or fastnn.get_num_threads()):
         names = list(row.impls)
         calls = {n: _calls_per_sample(row.impls[n], min_seconds) for n in names}
