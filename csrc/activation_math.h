@@ -21,8 +21,8 @@ enum fnn_activation {
    a buffer on the stack, then the division or log1p that finishes them. In one loop every vector is one
    chain of ~70 cycles of dependent operations, more than the core's out-of-order window can overlap
    with enough other vectors; two short chains run at the rate of the FMA units. In L1, one thread
-   (Zen 3, AVX2): softplus 1.38x, sigmoid 1.11x, silu 1.14x as fast, the same operations and bits. gelu,
-   whose exp already runs beside its division, gained nothing from either split. */
+   (Zen 3, AVX2): softplus 1.34-1.38x, sigmoid and silu 1.06-1.14x as fast, the same operations and
+   bits. gelu, whose exp already runs beside its division, lost 3-6 % from either split. */
 #define FNN_EXP_BLOCK 256
 
 enum fnn_exp_finish { FNN_FINISH_SIGMOID, FNN_FINISH_SILU, FNN_FINISH_SOFTPLUS };

@@ -279,8 +279,9 @@ def load_model(path, compile=True, safe_mode=True):
         >>> model = fastnn.load_model("digits.fnn")
     """
     where = os.fspath(path)
-    if not isinstance(compile, bool):
-        raise TypeError(f"load_model: compile must be True or False, got {compile!r}")
+    for name, flag in (("compile", compile), ("safe_mode", safe_mode)):
+        if not isinstance(flag, bool):
+            raise TypeError(f"load_model: {name} must be True or False, got {flag!r}")
     meta, weights, state = _fnnfile.read_model_file(path)
     if not compile:
         meta = dict(meta, compile_config=None, optimizer_iterations=None)
