@@ -446,6 +446,16 @@ cdef int need_fraction(str what, str name, double value, bint below_one) except 
     return 0
 
 
+cdef double need_step(str what, object step) except -1.0:
+    """The 1-based step count as the C takes it: an integer (the C's long long would truncate 1.9)."""
+    if isinstance(step, bool) or not hasattr(type(step), "__index__"):
+        raise TypeError(f"{what}: step must be an integer, got {type(step).__name__} {step!r}")
+    cdef long long value = step
+    if value < 1:
+        raise ValueError(f"{what}: step counts from 1, got {value}")
+    return <double>value
+
+
 cdef int need_step_size(str what, double lr, double grad_scale) except -1:
     need_non_negative(what, "lr", lr)
     need_non_negative(what, "grad_scale", grad_scale)
@@ -469,9 +479,8 @@ def sgd_update(cnp.ndarray p not None, cnp.ndarray g not None, cnp.ndarray veloc
 
 def adam_update(cnp.ndarray p not None, cnp.ndarray g not None, cnp.ndarray m not None,
                 cnp.ndarray v not None, cnp.ndarray vhat, double lr, double beta1, double beta2,
-                double eps, long long step, double grad_scale=1.0, double decay=0.0):
-    if step < 1:
-        raise ValueError(f"adam_update: step counts from 1, got {step}")
+                double eps, step, double grad_scale=1.0, double decay=0.0):
+    cdef double step_f = need_step("adam_update", step)
     need_step_size("adam_update", lr, grad_scale)
     need_fraction("adam_update", "beta1", beta1, True)
     need_fraction("adam_update", "beta2", beta2, True)
@@ -484,16 +493,14 @@ def adam_update(cnp.ndarray p not None, cnp.ndarray g not None, cnp.ndarray m no
     cdef float *m_ptr = f32_ptr(m)
     cdef float *v_ptr = f32_ptr(v)
     cdef float *vhat_ptr = state_ptr(vhat)
-    cdef double step_f = <double>step
     with nogil:
         fnn_adam_update(n, p_ptr, g_ptr, m_ptr, v_ptr, vhat_ptr, lr, beta1, beta2, eps, step_f, grad_scale, decay)
 
 
 def nadam_update(cnp.ndarray p not None, cnp.ndarray g not None, cnp.ndarray m not None,
-                 cnp.ndarray v not None, double lr, double beta1, double beta2, double eps, long long step,
+                 cnp.ndarray v not None, double lr, double beta1, double beta2, double eps, step,
                  double u_product, double grad_scale=1.0):
-    if step < 1:
-        raise ValueError(f"nadam_update: step counts from 1, got {step}")
+    cdef double step_f = need_step("nadam_update", step)
     need_step_size("nadam_update", lr, grad_scale)
     need_fraction("nadam_update", "beta1", beta1, True)
     need_fraction("nadam_update", "beta2", beta2, True)
@@ -505,16 +512,14 @@ def nadam_update(cnp.ndarray p not None, cnp.ndarray g not None, cnp.ndarray m n
     cdef const float *g_ptr = f32_ptr(g)
     cdef float *m_ptr = f32_ptr(m)
     cdef float *v_ptr = f32_ptr(v)
-    cdef double step_f = <double>step
     with nogil:
         fnn_nadam_update(n, p_ptr, g_ptr, m_ptr, v_ptr, lr, beta1, beta2, eps, step_f, u_product, grad_scale)
 
 
 def adamax_update(cnp.ndarray p not None, cnp.ndarray g not None, cnp.ndarray m not None,
-                  cnp.ndarray u not None, double lr, double beta1, double beta2, double eps, long long step,
+                  cnp.ndarray u not None, double lr, double beta1, double beta2, double eps, step,
                   double grad_scale=1.0):
-    if step < 1:
-        raise ValueError(f"adamax_update: step counts from 1, got {step}")
+    cdef double step_f = need_step("adamax_update", step)
     need_step_size("adamax_update", lr, grad_scale)
     need_fraction("adamax_update", "beta1", beta1, True)
     need_fraction("adamax_update", "beta2", beta2, True)
@@ -525,7 +530,6 @@ def adamax_update(cnp.ndarray p not None, cnp.ndarray g not None, cnp.ndarray m 
     cdef const float *g_ptr = f32_ptr(g)
     cdef float *m_ptr = f32_ptr(m)
     cdef float *u_ptr = f32_ptr(u)
-    cdef double step_f = <double>step
     with nogil:
         fnn_adamax_update(n, p_ptr, g_ptr, m_ptr, u_ptr, lr, beta1, beta2, eps, step_f, grad_scale)
 

@@ -344,6 +344,25 @@ def test_constructors_take_what_keras_takes_at_the_edges():
     assert optimizers.RMSprop(rho=1.0, momentum=1.0).rho == 1.0
 
 
+@pytest.mark.parametrize("update", [
+    lambda p, step: ops.adam_update(p, p.copy(), np.zeros_like(p), np.zeros_like(p), None, 0.1, 0.9, 0.999,
+                                    1e-7, step),
+    lambda p, step: ops.nadam_update(p, p.copy(), np.zeros_like(p), np.zeros_like(p), 0.1, 0.9, 0.999, 1e-7,
+                                     step, 0.5),
+    lambda p, step: ops.adamax_update(p, p.copy(), np.zeros_like(p), np.zeros_like(p), 0.1, 0.9, 0.999, 1e-7,
+                                      step)])
+def test_update_ops_take_the_step_as_an_integer(update):
+    p = np.ones(5, np.float32)
+    for bad in (1.9, True, np.float64(2.0)):  # 1.9 used to be truncated to step 1
+        with pytest.raises(TypeError, match="step must be an integer"):
+            update(p, bad)
+    with pytest.raises(ValueError, match="step counts from 1, got 0"):
+        update(p, 0)
+    np.testing.assert_array_equal(p, 1.0)
+    update(p, np.int64(3))
+    assert np.all(p < 1.0)
+
+
 @pytest.mark.parametrize("update, name", [
     (lambda p, g, **h: ops.sgd_update(p, g, np.zeros_like(p), **{"lr": 0.1, "momentum": 0.5, **h}), "lr"),
     (lambda p, g, **h: ops.sgd_update(p, g, np.zeros_like(p), **{"lr": 0.1, "momentum": 0.0, **h}), "momentum"),
