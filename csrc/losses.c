@@ -128,10 +128,10 @@ static void pointwise_block(int loss, idx_t n, const float *t, const float *p, f
         /* -(y log s(z) + (1-y) log s(-z)) = log1p(e^-|z|) + (z > 0 ? z (1-y) : -z y): every part >= 0,
            so nothing cancels, and one e^-|z| serves the log and s(z) - y, the derivative. */
         for (idx_t j = 0; j < n; j++) {
-            float z = p[j], y = t[j], e = vm_exp_negf(-fabsf(z));
+            float z = p[j], y = t[j], e = vm_exp_neg_absf(z);
             float linear = vm_select(z > 0.0f, z * (1.0f - y), -z * y);
             term[j] = (vm_log1pf(e) + linear) * w[j];
-            g[j] = (vm_select(z >= 0.0f, 1.0f, e) / (1.0f + e) - y) * gs[j];
+            g[j] = (vm_sigmoid_from_exp(z, e) - y) * gs[j];
         }
         break;
     case FNN_LOSS_POISSON:
